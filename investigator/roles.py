@@ -1,0 +1,40 @@
+"""Staff roles (A1). A user may hold several."""
+
+from __future__ import annotations
+
+ROLES: tuple[str, ...] = (
+    "administrator",
+    "intake_officer",
+    "investigator",
+    "team_lead",
+    "approver",
+    "identity_custodian",
+    "reward_officer",
+    "department_liaison",
+    "auditor",
+)
+
+
+class RoleError(ValueError):
+    pass
+
+
+def parse_roles(raw: str | list[str]) -> list[str]:
+    """Validate and normalise a role list ("a,b" or ["a", "b"]); RoleError names the bad one."""
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    roles: list[str] = []
+    for item in items:
+        name = item.strip().lower().replace("-", "_")
+        if not name:
+            continue
+        if name not in ROLES:
+            raise RoleError(f"unknown role {item.strip()!r}; choose from: {', '.join(ROLES)}")
+        if name not in roles:
+            roles.append(name)
+    if not roles:
+        raise RoleError("at least one role is required")
+    return roles
+
+
+def roles_of(stored: str) -> frozenset[str]:
+    return frozenset(r for r in stored.split(",") if r)

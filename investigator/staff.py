@@ -1,0 +1,117 @@
+"""Staff accounts: creation with a key pair, listing, disabling (framework-free)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import anyio.to_thread
+from sqlalchemy import func, select
+
+from crypto.params import Argon2Params
+from crypto.passwords import generate_password, hash_password, password_problems
+from crypto.recipients import generate_staff_keys
+from investigator.roles import parse_roles
+from portal.db.engine import Database
+from portal.db.models import Department, User
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
+
+
+class StaffError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class NewUser:
+    user: User
+    one_time_password: str
+
+
+def validate_username(username: str) -> str:
+    name = username.strip().lower()
+    if not _USERNAME.match(name):
+        raise StaffError(
+            "user name: 2 to 40 characters, lower-case letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+async def add_user(
+    db: Database,
+    params: Argon2Params,
+    *,
+    username: str,
+    display_name: str,
+    roles: str | list[str],
+    email: str | None = None,
+    department: str | None = None,
+    password: str | None = None,
+) -> NewUser:
+    """Create an account with a one-time password (or the given one) and an X25519 key pair.
+
+    The private key is sealed under the password and a recovery key; the account must change
+    its password at first sign-in, when a fresh recovery key is shown once.
+    """
+    name = validate_username(username)
+    role_list = parse_roles(roles)
+    if "department_liaison" in role_list and not department:
+        raise StaffError("a department liaison must be bound to a department (--department)")
+    pw = password or generate_password()
+    if password is not None and (problems := password_problems(password, username=name)):
+        raise StaffError(" ".join(problems))
+
+    def derive() -> tuple[str, object]:
+        pw_hash = hash_password(pw, params)
+        keys, _recovery = generate_staff_keys(pw, params)
+        return pw_hash, keys
+
+    pw_hash, keys = await anyio.to_thread.run_sync(derive)
+    async with db.write() as s:
+        if (await s.execute(select(User.id).where(User.username == name))).first():
+            raise StaffError(f"user {name!r} already exists")
+        dept_id = None
+        if department:
+            dept = (
+                await s.execute(select(Department).where(Department.name == department))
+            ).scalar_one_or_none()
+            if dept is None:
+                dept = Department(name=department)
+                s.add(dept)
+                await s.flush()
+            dept_id = dept.id
+        user = User(
+            username=name,
+            display_name=display_name.strip() or name,
+            email=email,
+            roles=",".join(role_list),
+            department_id=dept_id,
+            password_hash=pw_hash,
+            must_change_password=True,
+            public_key=keys.public_key,  # type: ignore[attr-defined]
+            sealed_private_by_password=keys.sealed_private_by_password,  # type: ignore[attr-defined]
+            sealed_private_by_recovery=keys.sealed_private_by_recovery,  # type: ignore[attr-defined]
+        )
+        s.add(user)
+    return NewUser(user=user, one_time_password=pw)
+
+
+async def list_users(db: Database) -> list[User]:
+    async with db.read() as s:
+        return list((await s.execute(select(User).order_by(User.username))).scalars())
+
+
+async def count_users(db: Database) -> int:
+    async with db.read() as s:
+        return int((await s.execute(select(func.count()).select_from(User))).scalar_one())
+
+
+async def set_disabled(db: Database, username: str, disabled: bool = True) -> User:
+    name = validate_username(username)
+    async with db.write() as s:
+        user = (await s.execute(select(User).where(User.username == name))).scalar_one_or_none()
+        if user is None:
+            raise StaffError(f"no user {name!r}")
+        user.disabled = disabled
+        return user

@@ -1,0 +1,87 @@
+"""The one composition root: `create_app(settings)` builds the whole ASGI application."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from litestar import Litestar, Router, get
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.static_files import create_static_files_router
+
+from portal.logs import configure_logging
+from portal.services import Services, build_services
+from portal.settings import Settings
+from portal.web.csrf import csrf_config
+from portal.web.errors import exception_handlers
+from portal.web.headers import SecurityHeadersMiddleware
+from portal.web.i18n import LocaleMiddleware, language_router
+from portal.web.sessions import session_middleware, session_stores
+from portal.web.templating import template_config
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = ROOT / "static"
+# Evidence uploads stream past this limit on their own routes (see portal.web.upload).
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+@get("/healthz", opt={"skip_session": True}, include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    services = services or build_services(settings)
+    configure_logging(settings)
+
+    route_handlers: list[object] = [
+        healthz,
+        language_router(),
+        create_static_files_router(
+            path="/static", directories=[STATIC_DIR], opt={"skip_session": True},
+            include_in_schema=False,
+        ),
+    ]
+    if settings.serve in ("both", "reporter"):
+        from portal.web.reporter import reporter_router
+
+        route_handlers.append(reporter_router(settings))
+    if settings.serve in ("both", "workspace"):
+        from investigator.web.routes import workspace_router
+
+        route_handlers.append(workspace_router(settings))
+
+    async def on_startup(app: Litestar) -> None:
+        services.files.ensure() if hasattr(services.files, "ensure") else None
+        await services.files.cleanup_incoming()
+
+    async def on_shutdown(app: Litestar) -> None:
+        await services.close()
+
+    return Litestar(
+        route_handlers=route_handlers,  # type: ignore[arg-type]
+        state=State({"services": services, "settings": settings}),
+        middleware=[
+            DefineMiddleware(SecurityHeadersMiddleware, settings=settings),
+            LocaleMiddleware,
+            session_middleware(settings),
+        ],
+        stores=session_stores(settings, services.keyring),
+        csrf_config=csrf_config(settings, services.keyring),
+        template_config=template_config(settings),
+        exception_handlers=exception_handlers(settings),
+        openapi_config=None,
+        debug=settings.debug,
+        request_max_body_size=DEFAULT_MAX_BODY,
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+    )
+
+
+def services_of(app: Litestar) -> Services:
+    services: Services = app.state["services"]
+    return services
+
+
+__all__ = ["Router", "create_app", "services_of"]

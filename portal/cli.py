@@ -1,0 +1,224 @@
+"""The `portal` command line: init, serve, migrate, user add/list/disable."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+
+from crypto.errors import CryptoError
+from crypto.keyring import create_keyring, keyring_exists
+from crypto.suites import self_test, suite_by_name
+from investigator.roles import ROLES, RoleError
+from investigator.staff import StaffError, add_user, count_users, list_users, set_disabled
+from portal.db.engine import Database
+from portal.db.migrate import upgrade_to_head
+from portal.services import argon2_params
+from portal.settings import Settings, SettingsError
+
+
+class CliError(Exception):
+    pass
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _ensure_data_dirs(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.data_dir, 0o700)
+    settings.files_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.files_dir, 0o700)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Idempotent: creates what is missing, never overwrites secrets."""
+    settings = _settings()
+    _ensure_data_dirs(settings)
+    if keyring_exists(settings.keyring_dir):
+        print(f"installation secrets: kept ({settings.keyring_dir})")
+    else:
+        suite = suite_by_name(args.suite)
+        self_test(suite)
+        create_keyring(settings.keyring_dir, suite)
+        print(f"installation secrets: created in {settings.keyring_dir} (back them up apart)")
+    upgrade_to_head(settings.database_url)
+    print("database: migrated to the latest schema")
+    db = Database(settings.database_url)
+
+    async def first_admin() -> None:
+        try:
+            if await count_users(db) > 0:
+                print("first administrator: exists already")
+                return
+            new = await add_user(
+                db,
+                argon2_params(settings),
+                username=args.admin,
+                display_name="Administrator",
+                roles=["administrator"],
+            )
+            print()
+            print("=" * 64)
+            print(f"  First administrator: {new.user.username}")
+            print(f"  One-time password:   {new.one_time_password}")
+            print("  Shown once. Sign in at /workspace and choose a new password.")
+            print("=" * 64)
+            print()
+        finally:
+            await db.dispose()
+
+    asyncio.run(first_admin())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    upgrade_to_head(settings.database_url)
+    print("database: migrated to the latest schema")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from portal.app import create_app
+
+    settings = _settings()
+    try:
+        app = create_app(settings)
+    except CryptoError as exc:
+        raise CliError(f"{exc} (run `portal init` first)") from exc
+    print(f"serving on http://{settings.host}:{settings.port}", flush=True)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        server_header=False,
+        date_header=False,
+        access_log=False,
+        proxy_headers=False,
+        log_config=None,
+    )
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    settings = _settings()
+    db = Database(settings.database_url)
+
+    async def run() -> None:
+        try:
+            new = await add_user(
+                db,
+                argon2_params(settings),
+                username=args.username,
+                display_name=args.name or args.username,
+                roles=args.roles,
+                email=args.email,
+                department=args.department,
+            )
+        finally:
+            await db.dispose()
+        print(f"user {new.user.username} created with roles {new.user.roles}")
+        print(f"one-time password (shown once): {new.one_time_password}")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    settings = _settings()
+    db = Database(settings.database_url)
+
+    async def run() -> None:
+        try:
+            users = await list_users(db)
+        finally:
+            await db.dispose()
+        print(f"{'user':<24} {'status':<9} roles")
+        for u in users:
+            status = "disabled" if u.disabled else "active"
+            print(f"{u.username:<24} {status:<9} {u.roles}")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    settings = _settings()
+    db = Database(settings.database_url)
+
+    async def run() -> None:
+        try:
+            user = await set_disabled(db, args.username, True)
+        finally:
+            await db.dispose()
+        print(f"user {user.username} disabled")
+
+    asyncio.run(run())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="portal",
+        description="Whistleblower portal and investigator workspace. Settings come from the "
+        "environment (PORTAL_DATA_DIR, DATABASE_URL, PORTAL_HOST, PORTAL_PORT, ...).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = sub.add_parser("init", help="create the data directory, secrets, schema and first admin")
+    init.add_argument("--admin", default="admin", help="first administrator's user name")
+    init.add_argument(
+        "--suite",
+        default="aes256gcm",
+        choices=["aes256gcm", "sm4gcm"],
+        help="encryption suite, chosen once at installation (sm4gcm: the 国密 profile)",
+    )
+    init.set_defaults(func=cmd_init)
+
+    serve = sub.add_parser("serve", help="serve the portal (no server header, no access log)")
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(func=cmd_migrate)
+
+    user = sub.add_parser("user", help="manage staff accounts")
+    usub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = usub.add_parser("add", help="create a staff account with a one-time password")
+    add.add_argument("username")
+    add.add_argument(
+        "--roles", required=True, help=f"comma-separated, from: {', '.join(ROLES)}"
+    )
+    add.add_argument("--name", help="display name")
+    add.add_argument("--email")
+    add.add_argument("--department", help="department (required for department_liaison)")
+    add.set_defaults(func=cmd_user_add)
+    lst = usub.add_parser("list", help="list staff accounts")
+    lst.set_defaults(func=cmd_user_list)
+    dis = usub.add_parser("disable", help="disable a staff account")
+    dis.add_argument("username")
+    dis.set_defaults(func=cmd_user_disable)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (CliError, StaffError, RoleError, CryptoError, SettingsError) as exc:
+        print(f"portal: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

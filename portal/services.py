@@ -1,0 +1,42 @@
+"""The runtime services one installation needs, built once from Settings.
+
+Framework-free: the web layer reaches them through `app.state.services`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crypto.keyring import Keyring, load_keyring
+from crypto.params import PRODUCTION_ARGON2, TEST_ARGON2, Argon2Params
+from portal.db.engine import Database
+from portal.settings import Settings
+from portal.storage import FileStore, LocalFileStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    keyring: Keyring
+    files: FileStore
+    argon2: Argon2Params
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def argon2_params(settings: Settings) -> Argon2Params:
+    return PRODUCTION_ARGON2 if settings.argon2_profile == "production" else TEST_ARGON2
+
+
+def build_services(settings: Settings) -> Services:
+    """Load the keyring (clear error if `portal init` was never run) and open the stores."""
+    keyring = load_keyring(settings.keyring_dir)
+    return Services(
+        settings=settings,
+        db=Database(settings.database_url),
+        keyring=keyring,
+        files=LocalFileStore(settings.files_dir),
+        argon2=argon2_params(settings),
+    )

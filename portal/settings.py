@@ -1,0 +1,198 @@
+"""One typed settings object, read from the environment on demand (never at import time)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+Mode = Literal["production", "development", "test"]
+Serve = Literal["both", "reporter", "workspace"]
+
+_MODES: tuple[Mode, ...] = ("production", "development", "test")
+_SERVES: tuple[Serve, ...] = ("both", "reporter", "workspace")
+LOCALES: tuple[str, ...] = ("zh_CN", "zh_TW", "en")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the variable and what is expected."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: Mode = "production"
+    debug: bool = False
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    serve: Serve = "both"
+    onion_address: str | None = None
+    max_file_bytes: int = 200 * 1024 * 1024
+    max_files_per_submission: int = 20
+    argon2_profile: Literal["production", "test"] = "production"
+    default_locale: str = "zh_CN"
+    staff_idle_timeout_s: int = 30 * 60
+    staff_absolute_timeout_s: int = 8 * 60 * 60
+    reporter_idle_timeout_s: int = 15 * 60
+    reporter_absolute_timeout_s: int = 60 * 60
+    receipt_global_budget_per_minute: int = 120
+    receipt_session_budget: int = 5
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_sender: str = "portal@localhost"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    # --- derived -----------------------------------------------------------------
+    @property
+    def secure_cookies(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def keyring_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        new = replace(self, **changes)  # type: ignore[arg-type]
+        new.validate()
+        return new
+
+    # --- construction ---------------------------------------------------------------
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every PORTAL_* variable (plus DATABASE_URL and REDIS_URL) and validate."""
+        e = dict(os.environ if env is None else env)
+        data_dir = Path(e.get("PORTAL_DATA_DIR", "var")).expanduser()
+        mode = _choice(e, "PORTAL_MODE", _MODES, "production")
+        settings = cls(
+            mode=mode,
+            debug=_bool(e, "PORTAL_DEBUG", False),
+            data_dir=data_dir,
+            database_url=(_secret(e, "DATABASE_URL") or "").strip()
+            or f"sqlite+aiosqlite:///{(data_dir / 'portal.db').as_posix()}",
+            redis_url=_secret(e, "REDIS_URL"),
+            host=e.get("PORTAL_HOST", "127.0.0.1"),
+            port=_int(e, "PORTAL_PORT", 8000, 1, 65535),
+            serve=_choice(e, "PORTAL_SERVE", _SERVES, "both"),
+            onion_address=e.get("PORTAL_ONION_ADDRESS") or None,
+            max_file_bytes=_int(e, "PORTAL_MAX_FILE_MB", 200, 1, 100_000) * 1024 * 1024,
+            max_files_per_submission=_int(e, "PORTAL_MAX_FILES", 20, 1, 200),
+            argon2_profile=_choice(e, "PORTAL_ARGON2_PROFILE", ("production", "test"), "production"),
+            default_locale=_choice(e, "PORTAL_DEFAULT_LOCALE", LOCALES, "zh_CN"),
+            staff_idle_timeout_s=_int(e, "PORTAL_STAFF_IDLE_MINUTES", 30, 1, 24 * 60) * 60,
+            staff_absolute_timeout_s=_int(e, "PORTAL_STAFF_ABSOLUTE_HOURS", 8, 1, 72) * 3600,
+            reporter_idle_timeout_s=_int(e, "PORTAL_REPORTER_IDLE_MINUTES", 15, 1, 240) * 60,
+            reporter_absolute_timeout_s=_int(e, "PORTAL_REPORTER_ABSOLUTE_MINUTES", 60, 5, 24 * 60)
+            * 60,
+            receipt_global_budget_per_minute=_int(
+                e, "PORTAL_RECEIPT_GLOBAL_PER_MINUTE", 120, 1, 100_000
+            ),
+            receipt_session_budget=_int(e, "PORTAL_RECEIPT_SESSION_BUDGET", 5, 1, 100),
+            smtp_host=e.get("PORTAL_SMTP_HOST") or None,
+            smtp_port=_int(e, "PORTAL_SMTP_PORT", 587, 1, 65535),
+            smtp_user=e.get("PORTAL_SMTP_USER") or None,
+            smtp_password=_secret(e, "PORTAL_SMTP_PASSWORD"),
+            smtp_starttls=_bool(e, "PORTAL_SMTP_STARTTLS", True),
+            smtp_sender=e.get("PORTAL_SMTP_SENDER", "portal@localhost"),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.mode == "production" and self.debug:
+            raise SettingsError(
+                "PORTAL_DEBUG=1 is refused in production mode: debug pages can reveal "
+                "stack traces. Set PORTAL_MODE=development to debug locally."
+            )
+        if self.mode == "production" and self.argon2_profile != "production":
+            raise SettingsError(
+                "PORTAL_ARGON2_PROFILE=test is for test suites only and is refused in "
+                "production mode."
+            )
+        if not (
+            self.database_url.startswith("sqlite+aiosqlite://")
+            or self.database_url.startswith("postgresql+asyncpg://")
+        ):
+            raise SettingsError(
+                "DATABASE_URL must start with 'sqlite+aiosqlite://' or "
+                "'postgresql+asyncpg://' (for example "
+                "postgresql+asyncpg://portal:secret@db:5432/portal)."
+            )
+        if self.redis_url is not None:
+            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+                raise SettingsError("REDIS_URL must start with redis://, rediss:// or unix://")
+            if self.mode == "production" and not _redis_has_password(self.redis_url):
+                raise SettingsError(
+                    "REDIS_URL has no password: in production mode the portal refuses an "
+                    "unauthenticated Redis (use redis://:PASSWORD@host:6379/0)."
+                )
+        if self.onion_address is not None and not self.onion_address.endswith(".onion"):
+            raise SettingsError("PORTAL_ONION_ADDRESS must be a host name ending in .onion")
+
+
+def _redis_has_password(url: str) -> bool:
+    rest = url.split("://", 1)[1]
+    if "@" not in rest:
+        return False
+    creds = rest.split("@", 1)[0]
+    return ":" in creds and bool(creds.split(":", 1)[1])
+
+
+def _secret(env: Mapping[str, str], name: str) -> str | None:
+    """A secret given directly or as NAME_FILE (docker secrets)."""
+    path = env.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SettingsError(f"{name}_FILE={path} cannot be read: {exc.strerror}") from exc
+    return env.get(name) or None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    low = raw.strip().lower()
+    if low in {"1", "true", "yes", "on"}:
+        return True
+    if low in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be 1/0, true/false, yes/no or on/off, not {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo} and {hi}, not {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> Any:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    if value not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return value

@@ -1,0 +1,139 @@
+"""The file store: holds ciphertext streams only, under random keys (never a file name).
+
+`LocalFileStore` is the embedded default. A write goes to `incoming/KEY.part` and becomes
+visible under `objects/` only on `commit()` (fsync + atomic rename), so an interrupted upload
+leaves at most a `.part` file, which `cleanup_incoming()` removes at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+import anyio.to_thread
+
+READ_SIZE = 1024 * 1024
+
+
+class StoreError(Exception):
+    pass
+
+
+def new_storage_key() -> str:
+    return secrets.token_hex(20)
+
+
+def _check_key(key: str) -> str:
+    if not (len(key) == 40 and all(c in "0123456789abcdef" for c in key)):
+        raise StoreError("invalid storage key")
+    return key
+
+
+class StoreWriter(Protocol):
+    key: str
+
+    async def write(self, data: bytes) -> None: ...
+    async def commit(self) -> int: ...
+    async def abort(self) -> None: ...
+
+
+class FileStore(Protocol):
+    async def writer(self, key: str) -> StoreWriter: ...
+    def read(self, key: str) -> AsyncIterator[bytes]: ...
+    async def delete(self, key: str) -> None: ...
+    async def exists(self, key: str) -> bool: ...
+    async def keys(self) -> list[str]: ...
+    async def cleanup_incoming(self) -> int: ...
+
+
+class _LocalWriter:
+    def __init__(self, key: str, part: Path, final: Path) -> None:
+        self.key = key
+        self._part = part
+        self._final = final
+        self._fh = open(part, "xb")  # noqa: SIM115 - closed in commit/abort
+        self._size = 0
+
+    async def write(self, data: bytes) -> None:
+        if data:
+            await anyio.to_thread.run_sync(self._fh.write, data)
+            self._size += len(data)
+
+    async def commit(self) -> int:
+        def finish() -> None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._part, self._final)
+
+        await anyio.to_thread.run_sync(finish)
+        return self._size
+
+    async def abort(self) -> None:
+        def drop() -> None:
+            if not self._fh.closed:
+                self._fh.close()
+            self._part.unlink(missing_ok=True)
+
+        await anyio.to_thread.run_sync(drop)
+
+
+class LocalFileStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.incoming = root / "incoming"
+        self.objects = root / "objects"
+
+    def ensure(self) -> None:
+        for d in (self.root, self.incoming, self.objects):
+            d.mkdir(parents=True, exist_ok=True)
+            os.chmod(d, 0o700)
+
+    def _path(self, key: str) -> Path:
+        key = _check_key(key)
+        return self.objects / key[:2] / key
+
+    async def writer(self, key: str) -> StoreWriter:
+        key = _check_key(key)
+        self.ensure()
+        return _LocalWriter(key, self.incoming / f"{key}.part", self._path(key))
+
+    async def read(self, key: str) -> AsyncIterator[bytes]:  # type: ignore[override]
+        path = self._path(key)
+        try:
+            fh = await anyio.open_file(path, "rb")
+        except FileNotFoundError:
+            raise StoreError("no such object") from None
+        async with fh:
+            while True:
+                chunk = await fh.read(READ_SIZE)
+                if not chunk:
+                    return
+                yield chunk
+
+    async def delete(self, key: str) -> None:
+        path = self._path(key)
+        await anyio.to_thread.run_sync(lambda: path.unlink(missing_ok=True))
+
+    async def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    async def keys(self) -> list[str]:
+        if not self.objects.exists():
+            return []
+        return sorted(p.name for p in self.objects.glob("*/*") if p.is_file())
+
+    async def cleanup_incoming(self) -> int:
+        """Remove partial uploads left by a crash; returns how many were removed."""
+        if not self.incoming.exists():
+            return 0
+        removed = 0
+        for part in self.incoming.glob("*.part"):
+            part.unlink(missing_ok=True)
+            removed += 1
+        return removed
