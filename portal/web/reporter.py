@@ -1,17 +1,445 @@
-"""Reporter routes (landing, new report, receipt, follow-up)."""
+"""Reporter routes: landing, new report (streamed, encrypted on arrival), receipt, follow-up.
+
+Everything works with JavaScript disabled. The receipt code is only ever in the body of the
+POST response that shows it (and in the POST that downloads it): never in a URL, a cookie, a
+session or a log. A reporter gets a session only after signing in with a receipt code.
+"""
 
 from __future__ import annotations
 
-from litestar import Router, get
-from litestar.response import Template
+import asyncio
+import secrets
+from typing import Any
 
+from litestar import Request, Response, Router, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect, Template
+
+from crypto.errors import MalformedReceiptError
+from crypto.receipts import RECEIPT_MAX_INPUT, format_receipt, normalize_receipt
+from portal import cases
+from portal.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
+from portal.intake import KINDS, RELATIONS, parse_identity, parse_report
+from portal.services import Services
 from portal.settings import Settings
+from portal.throttle import AttemptCounter, Busy, TokenBucket
+from portal.web.csrf import verify_csrf_token
+from portal.web.sessions import current_session, end_session, start_session
+from portal.web.upload import FilePart, UploadError, UploadResult, read_multipart
+
+UPLOAD_SLACK = 2 * 1024 * 1024
+
+
+def _services(request: Request[Any, Any, Any]) -> Services:
+    services: Services = request.app.state["services"]
+    return services
+
+
+def _page(name: str, status: int = 200, **context: Any) -> Template:
+    return Template(template_name=f"portal/{name}.html", context=context, status_code=status)
+
+
+# --- public pages ------------------------------------------------------------------------------
 
 
 @get("/", name="landing")
-async def landing() -> Template:
-    return Template(template_name="portal/landing.html")
+async def landing(request: Request[Any, Any, Any]) -> Template:
+    settings = _services(request).settings
+    return _page("landing", onion=settings.onion_address)
+
+
+@get("/help", name="help")
+async def out_of_scope_help() -> Template:
+    return _page("help")
+
+
+async def _form_context(services: Services, **extra: Any) -> dict[str, Any]:
+    return {
+        "categories": await cases.active_categories(services),
+        "kinds": KINDS,
+        "relations": RELATIONS,
+        "max_file_mb": services.settings.max_file_bytes // (1024 * 1024),
+        "max_files": services.settings.max_files_per_submission,
+        "fields": {},
+        "errors": {},
+        "lost_files": [],
+        "submission_token": secrets.token_urlsafe(32),
+        "subject_rows": 3,
+        **extra,
+    }
+
+
+@get("/report/new", name="report_form")
+async def report_form(request: Request[Any, Any, Any]) -> Template:
+    return _page("report_form", **await _form_context(_services(request)))
+
+
+# --- the streaming submission ------------------------------------------------------------------
+
+
+class _Uploads:
+    """Creates the case keys when the first file arrives and a sink per file part."""
+
+    def __init__(self, services: Services, fixed_targets: list[Target] | None = None) -> None:
+        self.services = services
+        self.targets: list[Target] | None = fixed_targets
+
+    def targets_for(self, fields: dict[str, list[str]]) -> list[Target]:
+        if self.targets is None:
+            kind = (fields.get("kind") or ["report"])[0]
+            kinds = ["report", "complaint"] if kind == "both" else ["report"]
+            self.targets = cases.new_targets(kinds)
+        return self.targets
+
+    async def open_sink(self, part: FilePart, fields: dict[str, list[str]]) -> EvidenceSink:
+        sink = EvidenceSink(
+            self.services.files,
+            self.targets_for(fields),
+            name=part.filename,
+            content_type=part.content_type,
+            suite=self.services.keyring.suite,
+        )
+        return await sink.open()
+
+    async def discard(self, stored: list[StoredFile]) -> None:
+        for f in stored:
+            await self.services.files.delete(f.storage_key)
+
+    async def discard_all(self, result: UploadResult) -> None:
+        for _part, stored in result.files:
+            await self.discard(stored)
+        result.files.clear()
+
+    async def read(self, request: Request[Any, Any, Any]) -> UploadResult:
+        settings = self.services.settings
+        return await read_multipart(
+            request,
+            verify_csrf=lambda token: verify_csrf_token(request, token),
+            open_sink=self.open_sink,
+            discard=self.discard,  # type: ignore[arg-type]
+            max_file_bytes=settings.max_file_bytes,
+            max_files=settings.max_files_per_submission,
+        )
+
+
+async def _document_working_copies(
+    services: Services, uploads: _Uploads, result: UploadResult
+) -> list[StoredFile]:
+    from portal import metadata
+
+    extra: list[StoredFile] = []
+    keys = {t.case_id: t.case_key for t in uploads.targets or []}
+    for part, stored in result.files:
+        kind = metadata.working_copy_kind(part.content_type, part.filename)
+        if kind not in ("pdf", "ooxml"):
+            continue
+        for original in stored:
+            if original.kind != "original":
+                continue
+            copy = await make_document_working_copy(
+                services.files, original, keys[original.case_id], part.filename,
+                part.content_type, kind, services.keyring.suite,
+            )
+            if copy is not None:
+                extra.append(copy)
+    return extra
+
+
+def _upload_error_page(err: UploadError) -> Template:
+    return _page("upload_error", status=err.status, message=err.message)
+
+
+def _max_body(settings: Settings) -> int:
+    return settings.max_file_bytes * settings.max_files_per_submission + UPLOAD_SLACK
+
+
+@post("/report", name="report_submit", opt={"exclude_from_csrf": True}, status_code=200)
+async def report_submit(request: Request[Any, Any, Any]) -> Template:
+    services = _services(request)
+    uploads = _Uploads(services)
+    try:
+        result = await uploads.read(request)
+    except UploadError as err:
+        return _upload_error_page(err)
+    categories = [c.code for c in await cases.active_categories(services)]
+    parsed = parse_report(result.fields, categories, files=[p.field for p, _ in result.files])
+    token = result.first("submission_token")
+    if parsed.report is None or not (16 <= len(token) <= 100):
+        lost = [p.filename for p, _ in result.files]
+        await uploads.discard_all(result)
+        errors = parsed.errors or {"form": "Your form has expired. Please reload the page."}
+        context = await _form_context(
+            services, fields=result.fields, errors=errors, lost_files=lost,
+            submission_token=token if 16 <= len(token) <= 100 else secrets.token_urlsafe(32),
+            subject_rows=max(3, len(result.fields.get("subject_name", []))),
+        )
+        return _page("report_form", status=400, **context)
+    report = parsed.report
+    targets = uploads.targets or cases.new_targets(report.case_kinds)
+    # the first file may have come before `kind` was read as both: keep kinds and keys aligned
+    targets = targets[: len(report.case_kinds)]
+    if len(targets) < len(report.case_kinds):
+        targets += cases.new_targets(report.case_kinds[len(targets) :])
+    stored = [f for _, files in result.files for f in files if f.case_id in {t.case_id for t in targets}]
+    try:
+        stored += await _document_working_copies(services, uploads, result)
+        code, _numbers = await cases.submit(services, report, targets, stored, token)
+    except cases.DuplicateSubmission as dup:
+        await uploads.discard_all(result)
+        for f in stored:
+            await services.files.delete(f.storage_key)
+        if dup.receipt is None:
+            return _page("duplicate", status=409)
+        code = dup.receipt
+    except BaseException:
+        await uploads.discard_all(result)
+        for f in stored:
+            await services.files.delete(f.storage_key)
+        raise
+    return _page("receipt", code=code)
+
+
+@post("/receipt/download", name="receipt_download")
+async def receipt_download(request: Request[Any, Any, Any]) -> Response[str]:
+    form = await request.form()
+    raw = str(form.get("code", ""))
+    try:
+        code = format_receipt(normalize_receipt(raw))
+    except MalformedReceiptError:
+        raise NotFoundException from None
+    body = (
+        "Receipt code / 查询码:\n\n"
+        f"    {code}\n\n"
+        "Keep it secret and safe. It is the only way to follow your report.\n"
+        "请妥善保管此查询码，这是查看举报进展的唯一凭证。\n"
+    )
+    return Response(
+        content=body,
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="receipt.txt"'},
+    )
+
+
+# --- follow-up ------------------------------------------------------------------------------------
+
+_bucket: dict[int, TokenBucket] = {}
+
+
+def _global_bucket(services: Services) -> TokenBucket:
+    key = id(services)
+    if key not in _bucket:
+        _bucket[key] = TokenBucket(services.settings.receipt_global_budget_per_minute)
+    return _bucket[key]
+
+
+def _counter(services: Services) -> AttemptCounter:
+    return AttemptCounter(
+        cases._server_subkey(services, "receipt-attempts"),
+        free_attempts=services.settings.receipt_session_budget,
+    )
+
+
+def _access(request: Request[Any, Any, Any]) -> cases.ReporterAccess | None:
+    data = current_session(request, "reporter")
+    if data is None:
+        return None
+    return cases.ReporterAccess(
+        receipt_id=data["receipt_id"],
+        wrap_key=bytes.fromhex(data["wrap_key"]),
+        lookup_token=bytes.fromhex(data["lookup_token"]),
+    )
+
+
+@get("/follow-up", name="followup_signin")
+async def followup_signin(request: Request[Any, Any, Any]) -> Template | Redirect:
+    if _access(request) is not None:
+        return Redirect(path="/follow-up/case", status_code=303)
+    return _page("followup_signin", attempts=_counter(_services(request)).encode(0),
+                 max_len=RECEIPT_MAX_INPUT, failed=False)
+
+
+@post("/follow-up", name="followup_signin_post", status_code=200)
+async def followup_signin_post(request: Request[Any, Any, Any]) -> Template | Redirect:
+    services = _services(request)
+    form = await request.form()
+    raw = str(form.get("code", ""))
+    counter = _counter(services)
+    attempts = counter.decode(str(form.get("attempts", "")))
+    delay = counter.delay_for(attempts)
+    if delay:
+        await asyncio.sleep(delay)
+    try:
+        await _global_bucket(services).take()
+    except Busy:
+        return _page("busy", status=429)
+    access = await cases.sign_in_with_receipt(services, raw)
+    if access is None:
+        return _page(
+            "followup_signin", status=400, attempts=counter.encode(attempts + 1),
+            max_len=RECEIPT_MAX_INPUT, failed=True,
+        )
+    start_session(
+        request,
+        "reporter",
+        {
+            "receipt_id": access.receipt_id,
+            "wrap_key": access.wrap_key.hex(),
+            "lookup_token": access.lookup_token.hex(),
+        },
+    )
+    return Redirect(path="/follow-up/case", status_code=303)
+
+
+def _require(request: Request[Any, Any, Any]) -> cases.ReporterAccess:
+    access = _access(request)
+    if access is None:
+        raise _SignInAgain
+    return access
+
+
+class _SignInAgain(Exception):
+    pass
+
+
+def _signin_again(_request: Request[Any, Any, Any], _exc: Exception) -> Response[Any]:
+    return Redirect(path="/follow-up", status_code=303)
+
+
+@get("/follow-up/case", name="followup_case")
+async def followup_case(request: Request[Any, Any, Any]) -> Template:
+    access = _require(request)
+    views = await cases.reporter_view(_services(request), access)
+    return _page("followup", cases=views, stages=cases.PUBLIC_STAGES,
+                 max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024),
+                 notice=request.query_params.get("done", ""))
+
+
+def _done(what: str) -> Redirect:
+    return Redirect(path=f"/follow-up/case?done={what}", status_code=303)
+
+
+async def _form_text(request: Request[Any, Any, Any], name: str, limit: int = 20_000) -> str:
+    from portal.intake import clean_text
+
+    form = await request.form()
+    return clean_text(str(form.get(name, "")), limit, multiline=True)
+
+
+@post("/follow-up/message", name="followup_message")
+async def followup_message(request: Request[Any, Any, Any]) -> Redirect | Template:
+    access = _require(request)
+    form = await request.form()
+    text = await _form_text(request, "text")
+    if not text:
+        return _done("empty")
+    try:
+        await cases.reporter_reply(_services(request), access, str(form.get("case_id", "")), text)
+    except cases.NotYours:
+        raise NotFoundException from None
+    return _done("message")
+
+
+@post("/follow-up/evidence", name="followup_evidence", opt={"exclude_from_csrf": True})
+async def followup_evidence(request: Request[Any, Any, Any]) -> Redirect | Template:
+    access = _require(request)
+    services = _services(request)
+    async with services.db.read() as s:
+        keys = await cases.reporter_case_keys(s, access)
+    uploads = _Uploads(services)
+
+    def pick(fields: dict[str, list[str]]) -> list[Target]:
+        case_id = (fields.get("case_id") or [""])[0]
+        if case_id not in keys:
+            raise UploadError(404, "Not found.")
+        return [Target(case_id=case_id, case_key=keys[case_id])]
+
+    uploads.targets_for = pick  # type: ignore[method-assign]
+    try:
+        result = await uploads.read(request)
+    except UploadError as err:
+        return _upload_error_page(err)
+    if not result.files:
+        return _done("nofile")
+    stored = [f for _, files in result.files for f in files]
+    uploads.targets = pick(result.fields)
+    try:
+        stored += await _document_working_copies(services, uploads, result)
+        await cases.reporter_add_files(services, access, stored)
+    except BaseException:
+        for f in stored:
+            await services.files.delete(f.storage_key)
+        raise
+    return _done("evidence")
+
+
+@post("/follow-up/identity", name="followup_identity")
+async def followup_identity(request: Request[Any, Any, Any]) -> Redirect | Template:
+    access = _require(request)
+    form = await request.form()
+    fields = {k: [str(v)] for k, v in form.items()}
+    identity, errors = parse_identity(fields)
+    if identity is None:
+        views = await cases.reporter_view(_services(request), access)
+        return _page("followup", status=400, cases=views, stages=cases.PUBLIC_STAGES,
+                     identity_errors=errors, identity_fields=fields, notice="",
+                     max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024))
+    await cases.reporter_add_identity(_services(request), access, identity)
+    return _done("identity")
+
+
+@post("/follow-up/feedback", name="followup_feedback")
+async def followup_feedback(request: Request[Any, Any, Any]) -> Redirect:
+    access = _require(request)
+    form = await request.form()
+    kind = str(form.get("kind", ""))
+    if kind not in ("satisfied", "dissatisfied", "rehandling_requested"):
+        return _done("empty")
+    text = await _form_text(request, "text", 4000)
+    try:
+        await cases.reporter_feedback(
+            _services(request), access, str(form.get("case_id", "")), kind, text
+        )
+    except cases.NotYours:
+        raise NotFoundException from None
+    return _done("feedback")
+
+
+@post("/follow-up/retaliation", name="followup_retaliation")
+async def followup_retaliation(request: Request[Any, Any, Any]) -> Redirect:
+    access = _require(request)
+    form = await request.form()
+    text = await _form_text(request, "text")
+    if not text:
+        return _done("empty")
+    try:
+        await cases.report_retaliation(
+            _services(request), access, str(form.get("case_id", "")), text
+        )
+    except cases.NotYours:
+        raise NotFoundException from None
+    return _done("retaliation")
+
+
+@post("/follow-up/sign-out", name="followup_signout")
+async def followup_signout(request: Request[Any, Any, Any]) -> Redirect:
+    end_session(request)
+    return Redirect(path="/", status_code=303)
 
 
 def reporter_router(settings: Settings) -> Router:
-    return Router(path="/", route_handlers=[landing])
+    # only the two streaming routes accept large bodies; every other form stays small
+    uploads = Router(
+        path="/",
+        route_handlers=[report_submit, followup_evidence],
+        request_max_body_size=_max_body(settings),
+    )
+    return Router(
+        path="/",
+        route_handlers=[
+            landing, out_of_scope_help, report_form, receipt_download,
+            followup_signin, followup_signin_post, followup_case, followup_message,
+            followup_identity, followup_feedback, followup_retaliation,
+            followup_signout, uploads,
+        ],
+        exception_handlers={_SignInAgain: _signin_again},
+    )

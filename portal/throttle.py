@@ -1,0 +1,85 @@
+"""Receipt-code throttling (R8) without any network identifier.
+
+Two budgets:
+* a global token bucket shared by every receipt sign-in (default 120 per minute). When it is
+  empty a request waits its turn (up to `max_wait_s`) instead of being refused, so the holder
+  of a right code is slowed, never locked out; past the wait it gets a "busy, try again" page
+  that says nothing about the code;
+* a per-form budget: the follow-up form carries a signed attempt counter; after
+  `free_attempts` failures each further attempt waits 2^(n - free) seconds (capped). Dropping
+  the counter only lands the guesser back on the global budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import time
+
+
+class Busy(Exception):
+    """The global budget is exhausted beyond the wait we accept."""
+
+
+class TokenBucket:
+    def __init__(self, per_minute: int, *, burst: int | None = None, max_wait_s: float = 20.0) -> None:
+        self.rate = per_minute / 60.0
+        self.capacity = float(burst if burst is not None else max(1, per_minute // 4))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self.max_wait_s = max_wait_s
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    async def take(self) -> None:
+        """Wait for a token (FIFO through the lock); Busy if the wait would be too long."""
+        async with self._lock:
+            self._refill()
+            if self.tokens < 1:
+                wait = (1 - self.tokens) / self.rate
+                if wait > self.max_wait_s:
+                    raise Busy
+                await asyncio.sleep(wait)
+                self._refill()
+            self.tokens -= 1
+
+
+class AttemptCounter:
+    """A tamper-proof attempt counter carried in the sign-in form (no cookie, no address)."""
+
+    def __init__(self, key: bytes, *, free_attempts: int, cap_s: float = 30.0) -> None:
+        self.key = key
+        self.free = free_attempts
+        self.cap_s = cap_s
+
+    def encode(self, attempts: int) -> str:
+        body = f"{attempts}.{int(time.time())}"
+        mac = hmac.new(self.key, body.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(body.encode() + b"." + mac).decode()
+
+    def decode(self, token: str) -> int:
+        """Attempts so far (0 for a missing or forged token)."""
+        try:
+            raw = base64.urlsafe_b64decode(token.encode()[:200])
+            body, mac = raw.rsplit(b".", 1)
+        except (ValueError, TypeError):
+            return 0
+        good = hmac.new(self.key, body, hashlib.sha256).digest()[:16]
+        if not hmac.compare_digest(mac, good):
+            return 0
+        attempts, issued = body.decode().split(".")
+        if time.time() - int(issued) > 3600:
+            return 0
+        return max(0, min(int(attempts), 1000))
+
+    def delay_for(self, attempts: int) -> float:
+        extra = attempts - self.free
+        if extra < 0:
+            return 0.0
+        return float(min(self.cap_s, 2**extra))

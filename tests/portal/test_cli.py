@@ -1,0 +1,95 @@
+"""The `portal` command line, run as a real process against a temporary data directory."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portal.settings import Settings
+from tests.conftest import _drop_everything, _run
+
+
+def portal(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "portal.cli", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.fixture
+def env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    if not settings.is_sqlite:
+        _run(_drop_everything(settings.database_url))
+    data = tmp_path / "data"
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "DATABASE_URL"))}
+    e.update(
+        PORTAL_DATA_DIR=str(data),
+        PORTAL_MODE="test",
+        PORTAL_ARGON2_PROFILE="test",
+        DATABASE_URL=settings.database_url
+        if not settings.is_sqlite
+        else f"sqlite+aiosqlite:///{data / 'portal.db'}",
+    )
+    return e
+
+
+def test_help_on_every_command(env: dict[str, str]) -> None:
+    for args in (["--help"], ["init", "--help"], ["serve", "--help"], ["migrate", "--help"],
+                 ["user", "--help"], ["user", "add", "--help"], ["user", "list", "--help"],
+                 ["user", "disable", "--help"]):
+        out = portal(env, *args)
+        assert out.returncode == 0, (args, out.stderr)
+        assert "usage:" in out.stdout
+
+
+def test_init_twice_is_safe_and_keeps_secrets(env: dict[str, str]) -> None:
+    first = portal(env, "init")
+    assert first.returncode == 0, first.stderr
+    assert "One-time password" in first.stdout
+    secrets_dir = Path(env["PORTAL_DATA_DIR"]) / "secrets"
+    before = {p.name: p.read_bytes() for p in secrets_dir.iterdir()}
+    for p in secrets_dir.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    second = portal(env, "init")
+    assert second.returncode == 0, second.stderr
+    assert "One-time password" not in second.stdout
+    assert "exists already" in second.stdout
+    after = {p.name: p.read_bytes() for p in secrets_dir.iterdir()}
+    assert before == after
+
+
+def test_user_add_validates_roles_and_lists(env: dict[str, str]) -> None:
+    assert portal(env, "init").returncode == 0
+    bad = portal(env, "user", "add", "alice", "--roles", "investigator,superuser")
+    assert bad.returncode == 2
+    assert "unknown role 'superuser'" in bad.stderr
+    liaison = portal(env, "user", "add", "bob", "--roles", "department_liaison")
+    assert liaison.returncode == 2
+    assert "department" in liaison.stderr
+    ok = portal(env, "user", "add", "alice", "--roles", "investigator,team_lead", "--name", "Alice")
+    assert ok.returncode == 0, ok.stderr
+    assert "one-time password" in ok.stdout
+    dup = portal(env, "user", "add", "alice", "--roles", "investigator")
+    assert dup.returncode == 2
+    listing = portal(env, "user", "list")
+    assert "alice" in listing.stdout and "investigator,team_lead" in listing.stdout
+    assert portal(env, "user", "disable", "alice").returncode == 0
+    assert "disabled" in portal(env, "user", "list").stdout
+
+
+def test_serve_without_init_gives_a_clear_error(env: dict[str, str]) -> None:
+    out = portal(env, "serve")
+    assert out.returncode == 2
+    assert "portal init" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_setting_is_a_clear_error(env: dict[str, str]) -> None:
+    out = portal({**env, "PORTAL_PORT": "eighty"}, "init")
+    assert out.returncode == 2
+    assert "PORTAL_PORT" in out.stderr
