@@ -1,0 +1,113 @@
+"""The case core: numbering under concurrency, receipts, one derivation, double submits."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+import portal.cases as cases
+from portal.db.models import Case, KeyWrap, Receipt
+from portal.intake import parse_report
+from portal.services import Services
+
+
+def _report(kind: str = "report") -> Any:
+    fields = {
+        "kind": [kind], "identity_mode": ["anonymous"], "category": ["bribery"],
+        "relation": ["supplier"], "what": ["A manager asked me for a kickback on an order."],
+        "declaration": ["yes"], "complainant_name": ["甲"], "complainant_phone": ["12345678"],
+        "complainant_address": ["上海"], "respondent_name": ["乙"], "respondent_address": ["北京"],
+        "request": ["处理"],
+    }
+    parsed = parse_report(fields, ["bribery"])
+    assert parsed.report is not None, parsed.errors
+    return parsed.report
+
+
+async def _submit(services: Services, token: str, kind: str = "report") -> tuple[str, list[str]]:
+    report = _report(kind)
+    return await cases.submit(services, report, cases.new_targets(report.case_kinds), [], token)
+
+
+async def test_concurrent_allocation_gives_distinct_numbers(services: Services) -> None:
+    async def one(i: int) -> list[str]:
+        return (await _submit(services, f"token-{i:04d}-abcdefghijkl"))[1]
+
+    results = await asyncio.gather(*(one(i) for i in range(12)))
+    numbers = [n for r in results for n in r]
+    assert len(set(numbers)) == 12
+    assert all(re.fullmatch(r"\d{8}", n) for n in numbers)
+    seqs = sorted(int(n[4:]) for n in numbers)
+    assert seqs == list(range(1, 13))
+
+
+async def test_both_makes_two_linked_cases(services: Services) -> None:
+    _code, numbers = await _submit(services, "token-both-abcdefghijkl", "both")
+    assert len(numbers) == 2
+    async with services.db.read() as s:
+        rows = (await s.execute(select(Case).order_by(Case.number))).scalars().all()
+    assert [c.kind for c in rows] == ["report", "complaint"]
+    assert rows[1].linked_case_id == rows[0].id
+
+
+async def test_right_wrong_and_malformed_codes(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _ = await _submit(services, "token-receipt-abcdefghijkl")
+    calls: list[str] = []
+    real = cases.derive_receipt_secrets
+
+    def counting(*args: Any, **kw: Any) -> Any:
+        calls.append("x")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(cases, "derive_receipt_secrets", counting)
+    access = await cases.sign_in_with_receipt(services, code.replace(" ", "-"))
+    assert access is not None and len(calls) == 1
+    full_width = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in code)
+    assert await cases.sign_in_with_receipt(services, full_width) is not None
+    digits = code.replace(" ", "")
+    wrong = digits[:-2] + str((int(digits[-2]) + 1) % 10) + digits[-1]
+    calls.clear()
+    assert await cases.sign_in_with_receipt(services, wrong) is None
+    assert await cases.sign_in_with_receipt(services, "1234") is None
+    assert len(calls) == 2, "malformed and wrong codes cost the same one derivation"
+    calls.clear()
+    assert await cases.sign_in_with_receipt(services, "1" * 500) is None
+    assert calls == [], "over-long input is refused before any derivation"
+    async with services.db.read() as s:
+        keys = await cases.reporter_case_keys(s, access)
+    assert len(keys) == 1
+
+
+async def test_double_submit_creates_one_case_and_replays_the_receipt(services: Services) -> None:
+    code, _ = await _submit(services, "token-double-abcdefghijkl")
+    with pytest.raises(cases.DuplicateSubmission) as dup:
+        await _submit(services, "token-double-abcdefghijkl")
+    assert dup.value.receipt == code
+    async with services.db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(Case))).scalar_one() == 1
+        assert (await s.execute(select(func.count()).select_from(Receipt))).scalar_one() == 1
+
+
+async def test_receipt_lookup_is_an_index(services: Services) -> None:
+    """The receipt table is searched by a unique index on the token, never scanned."""
+    from sqlalchemy import inspect as sa_inspect
+
+    async with services.db.read() as s:
+        conn = await s.connection()
+        uniques = await conn.run_sync(lambda c: sa_inspect(c).get_unique_constraints("receipts"))
+        indexes = await conn.run_sync(lambda c: sa_inspect(c).get_indexes("receipts"))
+    cols = [tuple(u["column_names"]) for u in uniques] + [
+        tuple(i["column_names"]) for i in indexes if i.get("unique")
+    ]
+    assert ("lookup_token",) in cols
+
+
+async def test_wraps_only_for_receipt_when_no_staff(services: Services) -> None:
+    await _submit(services, "token-wraps-abcdefghijkl")
+    async with services.db.read() as s:
+        wraps = (await s.execute(select(KeyWrap))).scalars().all()
+    assert len(wraps) == 1 and wraps[0].receipt_id is not None
