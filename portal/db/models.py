@@ -231,6 +231,10 @@ class EvidenceFile(Base):
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
     kind: Mapped[str] = mapped_column(String(12))  # original | working | redacted
     original_id: Mapped[str | None] = mapped_column(ForeignKey("files.id"), nullable=True)
+    # redacted copies of a transfer package are sealed under the package key, not the case key
+    package_id: Mapped[str | None] = mapped_column(
+        ForeignKey("transfer_packages.id"), nullable=True, index=True
+    )
     storage_key: Mapped[str] = mapped_column(String(80), unique=True)
     uploaded_by: Mapped[str] = mapped_column(String(10))  # reporter | staff
     created_on: Mapped[dt.date] = mapped_column(Date)
@@ -273,3 +277,44 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(String(1000), default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class TransferPackage(Base):
+    """转办: what a department receives. Its own key, wrapped for the department's liaisons;
+    it holds an investigator-written summary and redacted copies, never an original file nor
+    the reporter's identity (A2)."""
+
+    __tablename__ = "transfer_packages"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    department_id: Mapped[str] = mapped_column(ForeignKey("departments.id"), index=True)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    sealed_summary: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_report_back: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    reported_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class PackageWrap(Base):
+    __tablename__ = "package_wraps"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    package_id: Mapped[str] = mapped_column(ForeignKey("transfer_packages.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    __table_args__ = (UniqueConstraint("package_id", "user_id"),)
+
+
+class IdentityRequest(Base):
+    """An investigator's justified request to see the reporter's identity (A3)."""
+
+    __tablename__ = "identity_requests"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    requester_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    sealed_reason: Mapped[bytes] = mapped_column(LargeBinary)  # under the case key
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # approved | refused
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    tell_reporter: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:54:45.078201
+Create Date: 2026-11-23 13:08:01.956529
 """
 from alembic import op
 import sqlalchemy as sa
@@ -151,22 +151,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_conflicts_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_conflicts_user_id'), ['user_id'], unique=False)
 
-    op.create_table('files',
-    sa.Column('id', sa.String(length=32), nullable=False),
-    sa.Column('case_id', sa.String(length=32), nullable=False),
-    sa.Column('kind', sa.String(length=12), nullable=False),
-    sa.Column('original_id', sa.String(length=32), nullable=True),
-    sa.Column('storage_key', sa.String(length=80), nullable=False),
-    sa.Column('uploaded_by', sa.String(length=10), nullable=False),
-    sa.Column('created_on', sa.Date(), nullable=False),
-    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
-    sa.ForeignKeyConstraint(['original_id'], ['files.id'], ),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('storage_key')
-    )
-    with op.batch_alter_table('files', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_files_case_id'), ['case_id'], unique=False)
-
     op.create_table('identities',
     sa.Column('case_id', sa.String(length=32), nullable=False),
     sa.Column('sealed', sa.LargeBinary(), nullable=False),
@@ -175,6 +159,24 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
     sa.PrimaryKeyConstraint('case_id')
     )
+    op.create_table('identity_requests',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('case_id', sa.String(length=32), nullable=False),
+    sa.Column('requester_id', sa.String(length=32), nullable=False),
+    sa.Column('sealed_reason', sa.LargeBinary(), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('decided_by', sa.String(length=32), nullable=True),
+    sa.Column('tell_reporter', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
+    sa.ForeignKeyConstraint(['decided_by'], ['users.id'], ),
+    sa.ForeignKeyConstraint(['requester_id'], ['users.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('identity_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_identity_requests_case_id'), ['case_id'], unique=False)
+
     op.create_table('key_wraps',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('case_id', sa.String(length=32), nullable=False),
@@ -254,11 +256,78 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_team_members_case_id'), ['case_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_team_members_user_id'), ['user_id'], unique=False)
 
+    op.create_table('transfer_packages',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('case_id', sa.String(length=32), nullable=False),
+    sa.Column('department_id', sa.String(length=32), nullable=False),
+    sa.Column('created_by', sa.String(length=32), nullable=False),
+    sa.Column('created_on', sa.Date(), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('sealed_summary', sa.LargeBinary(), nullable=False),
+    sa.Column('sealed_report_back', sa.LargeBinary(), nullable=True),
+    sa.Column('reported_on', sa.Date(), nullable=True),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
+    sa.ForeignKeyConstraint(['created_by'], ['users.id'], ),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('transfer_packages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_transfer_packages_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_transfer_packages_department_id'), ['department_id'], unique=False)
+
+    op.create_table('files',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('case_id', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('original_id', sa.String(length=32), nullable=True),
+    sa.Column('package_id', sa.String(length=32), nullable=True),
+    sa.Column('storage_key', sa.String(length=80), nullable=False),
+    sa.Column('uploaded_by', sa.String(length=10), nullable=False),
+    sa.Column('created_on', sa.Date(), nullable=False),
+    sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
+    sa.ForeignKeyConstraint(['original_id'], ['files.id'], ),
+    sa.ForeignKeyConstraint(['package_id'], ['transfer_packages.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('storage_key')
+    )
+    with op.batch_alter_table('files', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_files_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_files_package_id'), ['package_id'], unique=False)
+
+    op.create_table('package_wraps',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('package_id', sa.String(length=32), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('wrapped', sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(['package_id'], ['transfer_packages.id'], ),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('package_id', 'user_id')
+    )
+    with op.batch_alter_table('package_wraps', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_package_wraps_package_id'), ['package_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_package_wraps_user_id'), ['user_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('package_wraps', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_package_wraps_user_id'))
+        batch_op.drop_index(batch_op.f('ix_package_wraps_package_id'))
+
+    op.drop_table('package_wraps')
+    with op.batch_alter_table('files', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_files_package_id'))
+        batch_op.drop_index(batch_op.f('ix_files_case_id'))
+
+    op.drop_table('files')
+    with op.batch_alter_table('transfer_packages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_transfer_packages_department_id'))
+        batch_op.drop_index(batch_op.f('ix_transfer_packages_case_id'))
+
+    op.drop_table('transfer_packages')
     with op.batch_alter_table('team_members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_team_members_user_id'))
         batch_op.drop_index(batch_op.f('ix_team_members_case_id'))
@@ -284,11 +353,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_key_wraps_case_id'))
 
     op.drop_table('key_wraps')
-    op.drop_table('identities')
-    with op.batch_alter_table('files', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_files_case_id'))
+    with op.batch_alter_table('identity_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_identity_requests_case_id'))
 
-    op.drop_table('files')
+    op.drop_table('identity_requests')
+    op.drop_table('identities')
     with op.batch_alter_table('conflicts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_conflicts_user_id'))
         batch_op.drop_index(batch_op.f('ix_conflicts_case_id'))
