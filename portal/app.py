@@ -12,7 +12,7 @@ from litestar.static_files import create_static_files_router
 from portal.logs import configure_logging
 from portal.services import Services, build_services
 from portal.settings import Settings
-from portal.web.csrf import csrf_config
+from portal.web.csrf import OriginCheckMiddleware, csrf_config
 from portal.web.errors import exception_handlers
 from portal.web.headers import SecurityHeadersMiddleware
 from portal.web.i18n import LocaleMiddleware, language_router
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         state=State({"services": services, "settings": settings}),
         middleware=[
             DefineMiddleware(SecurityHeadersMiddleware, settings=settings),
+            OriginCheckMiddleware,
             LocaleMiddleware,
             session_middleware(settings),
         ],

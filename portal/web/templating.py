@@ -1,0 +1,98 @@
+"""Jinja2 configuration: autoescape everywhere, gettext bound to the request's locale.
+
+Templates use `{{ _("English source") }}`, `{{ _("Hello %(name)s", name=x) }}` (newstyle:
+variables are escaped) and `{{ ngettext("%(num)d file", "%(num)d files", n) }}`.
+Globals: `html_lang()`, `current_locale_code()`, `locale_choices`, `onion_address`,
+`csrf_token()`; forms render `{{ csrf_input | safe }}` (see portal.web.csrf).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.template.config import TemplateConfig
+
+from portal.i18n import DEFAULT_LOCALE, LOCALES, translations
+from portal.settings import Settings
+from portal.web.i18n import current_locale, locale_of
+
+__all__ = ["TEMPLATES_DIR", "build_environment", "template_config"]
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+
+HTML_LANG = {"zh_CN": "zh-Hans-CN", "zh_TW": "zh-Hant-TW", "en": "en"}
+# Each language named in itself, so a reader finds their own in any UI language.
+LOCALE_NAMES = {"zh_CN": "简体中文", "zh_TW": "繁體中文", "en": "English"}
+
+
+def _locale(context: Mapping[str, Any]) -> str:
+    request = context.get("request")
+    scope = getattr(request, "scope", None)
+    if scope is not None:
+        return locale_of(scope)
+    locale = current_locale.get()
+    return locale if locale in LOCALES else DEFAULT_LOCALE
+
+
+@pass_context
+def _gettext(context: Mapping[str, Any], message: str) -> str:
+    return translations(_locale(context)).gettext(message)
+
+
+@pass_context
+def _ngettext(context: Mapping[str, Any], singular: str, plural: str, n: int) -> str:
+    return translations(_locale(context)).ngettext(singular, plural, n)
+
+
+@pass_context
+def _pgettext(context: Mapping[str, Any], ctx: str, message: str) -> str:
+    return translations(_locale(context)).pgettext(ctx, message)
+
+
+@pass_context
+def _npgettext(context: Mapping[str, Any], ctx: str, singular: str, plural: str, n: int) -> str:
+    return translations(_locale(context)).npgettext(ctx, singular, plural, n)
+
+
+@pass_context
+def _html_lang(context: Mapping[str, Any]) -> str:
+    return HTML_LANG[_locale(context)]
+
+
+@pass_context
+def _current_locale_code(context: Mapping[str, Any]) -> str:
+    return _locale(context)
+
+
+def build_environment(settings: Settings, directory: Path = TEMPLATES_DIR) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(directory)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=settings.mode != "production",
+    )
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_gettext,
+        ngettext=_ngettext,
+        newstyle=True,
+        pgettext=_pgettext,
+        npgettext=_npgettext,
+    )
+    env.globals.update(
+        html_lang=_html_lang,
+        current_locale_code=_current_locale_code,
+        locale_choices=[(code, LOCALE_NAMES[code]) for code in LOCALES],
+        onion_address=settings.onion_address,
+    )
+    return env
+
+
+def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
+    env = build_environment(settings)
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))

@@ -1,0 +1,155 @@
+"""Shared fixtures.
+
+* `settings`  - test-mode Settings in a fresh tmp data dir (argon2 profile "test"); the database
+                is SQLite in tmp_path, or PostgreSQL when PORTAL_TEST_DATABASE_URL is set
+                (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test): every test then gets a
+                clean schema (all tables dropped, then migrated).
+* `services`  - keyring created in settings.keyring_dir, database migrated, build_services().
+* `app`       - portal.app.create_app(settings, services).
+* `client`    - litestar.testing.TestClient(app, base_url="https://testserver.local"), entered
+                (lifespan runs). Cookies persist between requests like a browser's.
+* `csrf_token`- a function `csrf_token(client, path="/") -> str`: GETs the page and returns the
+                value of its hidden `_csrf_token` field; post it back as form field
+                `_csrf_token` (or header `x-csrftoken`):
+
+                    token = csrf_token(client, "/")
+                    client.post("/lang", data={"_csrf_token": token, "lang": "en", "next": "/"})
+
+Test-only routes: `app.register(handler)` adds a handler to the real app after creation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from portal.settings import Settings
+
+BASE_URL = "https://testserver.local"
+_CSRF_FIELD = re.compile(r'name="_csrf_token"\s+value="([^"]+)"')
+
+
+def _database_url(tmp_path: Path) -> str:
+    return os.environ.get("PORTAL_TEST_DATABASE_URL") or (
+        f"sqlite+aiosqlite:///{(tmp_path / 'portal.db').as_posix()}"
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    result = Settings(
+        mode="test",
+        argon2_profile="test",
+        data_dir=tmp_path,
+        database_url=_database_url(tmp_path),
+    )
+    result.validate()
+    return result
+
+
+async def _drop_everything(url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from portal.db.models import Base
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.drop_all)
+            await conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per test session; each test copies it (fast)."""
+    from portal.db.migrate import upgrade_in_thread
+
+    path = tmp_path_factory.mktemp("db-template") / "portal.db"
+    upgrade_in_thread(f"sqlite+aiosqlite:///{path.as_posix()}")
+    return path
+
+
+def _prepare_database(settings: Settings, request: pytest.FixtureRequest) -> None:
+    from portal.db.migrate import upgrade_in_thread
+
+    if settings.is_sqlite:
+        template: Path = request.getfixturevalue("_migrated_sqlite_template")
+        target = Path(settings.database_url.split("///", 1)[1])
+        shutil.copyfile(template, target)
+        return
+    _run(_drop_everything(settings.database_url))
+    upgrade_in_thread(settings.database_url)
+
+
+def _run(coro: object) -> None:
+    """Run a coroutine from a sync fixture, even if an event loop is running."""
+    import threading
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(coro)  # type: ignore[arg-type]
+        return
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            asyncio.run(coro)  # type: ignore[arg-type]
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture
+def services(settings: Settings, request: pytest.FixtureRequest) -> Iterator[object]:
+    from crypto.keyring import create_keyring
+    from portal.services import build_services
+
+    create_keyring(settings.keyring_dir)
+    _prepare_database(settings, request)
+    built = build_services(settings)
+    yield built
+    _run(built.close())
+
+
+@pytest.fixture
+def app(settings: Settings, services: object) -> Litestar:
+    from portal.app import create_app
+
+    return create_app(settings, services)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
+    with TestClient(app, base_url=BASE_URL) as test_client:
+        yield test_client
+
+
+def get_csrf_token(client: TestClient[Litestar], path: str = "/") -> str:
+    """GET `path` and return the hidden CSRF field's value (the CSRF cookie is set too)."""
+    response = client.get(path)
+    assert response.status_code == 200, f"GET {path} answered {response.status_code}"
+    match = _CSRF_FIELD.search(response.text)
+    assert match, f"no _csrf_token field on {path}"
+    return match.group(1)
+
+
+@pytest.fixture
+def csrf_token() -> Callable[[TestClient[Litestar], str], str]:
+    return get_csrf_token
