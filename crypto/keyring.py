@@ -1,0 +1,202 @@
+"""Installation keyring: the secrets kept outside the database (requirements C1, C3).
+
+A keyring is a directory (mode 0700) holding three files (mode 0600)::
+
+    pepper.key      32 random bytes: receipt-code pepper (C3)
+    server.key      32 random bytes: seals server-side secrets (TOTP secrets, session data)
+    suite           the cipher suite name, "aes256gcm" or "sm4gcm", and a newline
+
+Back it up separately from the database: the database without the keyring cannot be
+searched for receipt codes, and losing the keyring makes every receipt code useless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crypto.errors import KeyringError
+from crypto.suites import Suite, self_test, suite_by_name
+
+__all__ = ["KEYRING_FILES", "Keyring", "create_keyring", "keyring_exists", "load_keyring"]
+
+PEPPER_FILE = "pepper.key"
+SERVER_KEY_FILE = "server.key"
+SUITE_FILE = "suite"
+KEYRING_FILES = (PEPPER_FILE, SERVER_KEY_FILE, SUITE_FILE)
+_KEY_SIZE = 32
+_MAX_SUITE_FILE = 64
+_FIX = "Run `portal init` to create a new keyring, or restore it from your backup."
+
+
+@dataclass(frozen=True)
+class Keyring:
+    pepper: bytes = field(repr=False)
+    server_key: bytes = field(repr=False)
+    suite: Suite
+
+
+def keyring_exists(directory: Path) -> bool:
+    """True if any keyring file exists in ``directory`` (then ``create_keyring`` refuses)."""
+    return any(os.path.lexists(Path(directory) / name) for name in KEYRING_FILES)
+
+
+def _write_temp(directory: Path, content: bytes) -> Path:
+    for _ in range(16):
+        tmp = directory / f".tmp-{os.urandom(8).hex()}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(content)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return tmp
+    raise KeyringError(f"could not create a temporary file in {directory}")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def create_keyring(directory: Path, suite: Suite = Suite.AES256GCM) -> Keyring:
+    """Create a new keyring in ``directory`` (created with mode 0700 if needed).
+
+    Never overwrites: KeyringError if any keyring file already exists. Files appear
+    complete (written to temporary files, fsynced, then hard-linked into place, which fails if
+    the name exists); on failure the files created so far are removed.
+    """
+    directory = Path(directory)
+    self_test(suite)
+    if keyring_exists(directory):
+        raise KeyringError(
+            f"A keyring already exists in {directory}; refusing to overwrite it. "
+            "Move it away first if you really mean to replace it (every existing receipt "
+            "code and sealed secret would become unreadable)."
+        )
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+    except OSError as exc:
+        raise KeyringError(f"cannot create keyring directory {directory}: {exc.strerror}") from exc
+    keyring = Keyring(pepper=os.urandom(_KEY_SIZE), server_key=os.urandom(_KEY_SIZE), suite=suite)
+    contents = {
+        PEPPER_FILE: keyring.pepper,
+        SERVER_KEY_FILE: keyring.server_key,
+        SUITE_FILE: (suite.label + "\n").encode("ascii"),
+    }
+    created: list[Path] = []
+    temps: list[Path] = []
+    try:
+        for name, content in contents.items():
+            tmp = _write_temp(directory, content)
+            temps.append(tmp)
+            final = directory / name
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                raise KeyringError(
+                    f"{final} appeared while creating the keyring; refusing to overwrite it."
+                ) from None
+            created.append(final)
+        _fsync_dir(directory)
+    except BaseException as exc:
+        for path in created:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        if isinstance(exc, OSError):
+            raise KeyringError(f"Cannot write the keyring in {directory}: {exc}") from exc
+        raise
+    finally:
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    return keyring
+
+
+def _read_secret_file(path: Path, max_size: int) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        raise KeyringError(f"Keyring file {path} is missing. {_FIX}") from None
+    except PermissionError:
+        raise KeyringError(
+            f"Keyring file {path} is not readable by this user (uid {os.geteuid()}). "
+            "Run the portal as the owner of the keyring."
+        ) from None
+    except OSError as exc:
+        raise KeyringError(f"Cannot open keyring file {path}: {exc.strerror}. {_FIX}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyringError(f"Keyring file {path} is not a regular file. {_FIX}")
+        if info.st_mode & 0o077:
+            raise KeyringError(
+                f"Keyring file {path} is accessible by group or others "
+                f"(mode {stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`, and "
+                "consider the installation's secrets exposed if others could read it."
+            )
+        data = b""
+        while len(data) <= max_size:
+            block = os.read(fd, max_size + 1 - len(data))
+            if not block:
+                break
+            data += block
+        return data
+    finally:
+        os.close(fd)
+
+
+def load_keyring(directory: Path) -> Keyring:
+    """Load and check the keyring in ``directory``; runs the suite's known-answer tests.
+
+    KeyringError with a message naming the file, the problem and the fix.
+    """
+    directory = Path(directory)
+    try:
+        dir_info = os.stat(directory)
+    except FileNotFoundError:
+        raise KeyringError(f"Keyring directory {directory} does not exist. {_FIX}") from None
+    except OSError as exc:
+        raise KeyringError(f"Cannot access keyring directory {directory}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(dir_info.st_mode):
+        raise KeyringError(f"Keyring path {directory} is not a directory. {_FIX}")
+    if dir_info.st_mode & 0o022:
+        raise KeyringError(
+            f"Keyring directory {directory} is writable by group or others "
+            f"(mode {stat.S_IMODE(dir_info.st_mode):04o}); run `chmod 700 {directory}`."
+        )
+    secrets: dict[str, bytes] = {}
+    for name in (PEPPER_FILE, SERVER_KEY_FILE):
+        path = directory / name
+        data = _read_secret_file(path, _KEY_SIZE)
+        if len(data) != _KEY_SIZE:
+            size = f"{len(data)}" if len(data) <= _KEY_SIZE else f"more than {_KEY_SIZE}"
+            raise KeyringError(
+                f"Keyring file {path} has the wrong size: expected {_KEY_SIZE} bytes, "
+                f"found {size}. It is damaged; restore it from your backup. {_FIX}"
+            )
+        secrets[name] = data
+    suite_path = directory / SUITE_FILE
+    raw_suite = _read_secret_file(suite_path, _MAX_SUITE_FILE)
+    try:
+        suite = suite_by_name(raw_suite.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise KeyringError(
+            f"Keyring file {suite_path} does not name a known cipher suite "
+            "(expected 'aes256gcm' or 'sm4gcm')."
+        ) from None
+    self_test(suite)
+    return Keyring(pepper=secrets[PEPPER_FILE], server_key=secrets[SERVER_KEY_FILE], suite=suite)
