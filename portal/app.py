@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         template_config=template_config(settings),
         exception_handlers=exception_handlers(settings),
         openapi_config=None,
+        logging_config=None,
         debug=settings.debug,
         request_max_body_size=DEFAULT_MAX_BODY,
         on_startup=[on_startup],
