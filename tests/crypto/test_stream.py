@@ -308,3 +308,38 @@ def test_async_iterators(small_chunks: int) -> None:
 
     with pytest.raises(TruncatedStreamError):
         asyncio.run(truncated())
+
+
+@given(
+    data=st.binary(max_size=60),
+    edits=st.lists(
+        st.tuples(st.sampled_from(["flip", "insert", "delete"]), st.integers(0, 10_000),
+                  st.integers(1, 255)),
+        min_size=1, max_size=4,
+    ),
+    cuts=st.lists(st.integers(min_value=1, max_value=64), max_size=6),
+)
+@settings(max_examples=300, deadline=None)
+def test_mangled_streams_only_raise_decryption_error(
+    data: bytes, edits: list[tuple[str, int, int]], cuts: list[int]
+) -> None:
+    with chunk_size(16):
+        blob = bytearray(encrypt(data))
+    for op, where, value in edits:
+        pos = where % (len(blob) + 1)
+        if op == "flip" and pos < len(blob):
+            blob[pos] ^= value
+        elif op == "insert":
+            blob[pos:pos] = bytes([value])
+        elif op == "delete" and pos < len(blob):
+            del blob[pos]
+    dec = StreamDecryptor(KEY, AAD)
+    released = b""
+    try:
+        for piece in cut(bytes(blob), cuts):
+            released += dec.update(piece)
+        dec.finalize()
+    except DecryptionError:
+        assert data.startswith(released)
+    else:
+        assert released == data  # only an edit that cancelled out can succeed
