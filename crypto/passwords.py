@@ -14,8 +14,16 @@ MIN_LENGTH = 12
 MAX_LENGTH = 256
 _COMMON = frozenset(
     {
-        "password1234", "123456789012", "qwertyuiop12", "administrator", "passw0rd1234",
-        "iloveyou1234", "welcome12345", "abc123456789", "1qaz2wsx3edc", "woaini1314520",
+        "password1234",
+        "123456789012",
+        "qwertyuiop12",
+        "administrator",
+        "passw0rd1234",
+        "iloveyou1234",
+        "welcome12345",
+        "abc123456789",
+        "1qaz2wsx3edc",
+        "woaini1314520",
     }
 )
 

@@ -40,7 +40,9 @@ RISKS = ("low", "medium", "high")
 FUNCTIONS = ("lead", "member", "department_head", "expert", "legal")
 # 不予受理 reasons: codes shown to the reporter in plain words (templates translate them)
 REJECT_REASONS = {
-    "out_of_scope": "The matter is outside what this center handles; see the help page for the right channel.",
+    "out_of_scope": (
+        "The matter is outside what this center handles; see the help page for the right channel."
+    ),
     "insufficient": "The report does not contain enough information to look into it.",
     "duplicate": "The same matter is already being handled in another report.",
     "already_handled": "The matter has already been dealt with.",

@@ -87,7 +87,9 @@ def token_hash(services: Services, token: str) -> bytes:
 
 
 def _token_key(services: Services, token: str) -> bytes:
-    return hmac.new(_server_subkey(services, "submission-receipt"), token.encode(), "sha256").digest()
+    return hmac.new(
+        _server_subkey(services, "submission-receipt"), token.encode(), "sha256"
+    ).digest()
 
 
 def subject_fingerprint(services: Services, name: str) -> bytes | None:
@@ -95,7 +97,9 @@ def subject_fingerprint(services: Services, name: str) -> bytes | None:
     norm = "".join(name.split()).casefold()
     if not norm:
         return None
-    return hmac.new(_server_subkey(services, "subject-fingerprint"), norm.encode(), "sha256").digest()
+    return hmac.new(
+        _server_subkey(services, "subject-fingerprint"), norm.encode(), "sha256"
+    ).digest()
 
 
 async def allocate_case_number(session: AsyncSession, day: dt.date) -> str:
@@ -154,7 +158,9 @@ async def _store_identity(
     session.add(
         Identity(
             case_id=case_id,
-            sealed=seal_json(ikey, _identity_doc(identity), field_aad(case_id, "identity"), services),
+            sealed=seal_json(
+                ikey, _identity_doc(identity), field_aad(case_id, "identity"), services
+            ),
             added_on=clock.today(),
         )
     )
@@ -163,20 +169,36 @@ async def _store_identity(
 
 
 def add_event(
-    session: AsyncSession, case_id: str, kind: str, *, public: bool, actor: str | None = None,
+    session: AsyncSession,
+    case_id: str,
+    kind: str,
+    *,
+    public: bool,
+    actor: str | None = None,
     detail: bytes | None = None,
 ) -> None:
     session.add(
-        CaseEvent(case_id=case_id, kind=kind, public=public, actor_user_id=actor, on=clock.today(),
-                  sealed=detail)
+        CaseEvent(
+            case_id=case_id,
+            kind=kind,
+            public=public,
+            actor_user_id=actor,
+            on=clock.today(),
+            sealed=detail,
+        )
     )
 
 
 def _file_rows(stored: list[StoredFile], uploaded_by: str) -> list[EvidenceFile]:
     return [
         EvidenceFile(
-            id=f.file_id, case_id=f.case_id, kind=f.kind, original_id=f.original_id,
-            storage_key=f.storage_key, uploaded_by=uploaded_by, created_on=clock.today(),
+            id=f.file_id,
+            case_id=f.case_id,
+            kind=f.kind,
+            original_id=f.original_id,
+            storage_key=f.storage_key,
+            uploaded_by=uploaded_by,
+            created_on=clock.today(),
         )
         for f in stored
     ]
@@ -242,7 +264,9 @@ async def submit(
                     stage="received",
                     received_on=today,
                     content=seal_json(
-                        target.case_key, report.content(), field_aad(target.case_id, "content"),
+                        target.case_key,
+                        report.content(),
+                        field_aad(target.case_id, "content"),
                         services,
                     ),
                     suite=services.keyring.suite.value,
@@ -258,8 +282,11 @@ async def submit(
                             case_id=target.case_id,
                             sealed=seal_json(
                                 target.case_key,
-                                {"name": subj.name, "department": subj.department,
-                                 "position": subj.position},
+                                {
+                                    "name": subj.name,
+                                    "department": subj.department,
+                                    "position": subj.position,
+                                },
                                 field_aad(target.case_id, f"subject:{sid}"),
                                 services,
                             ),
@@ -348,9 +375,7 @@ async def sign_in_with_receipt(services: Services, raw: str) -> ReporterAccess |
     return ReporterAccess(receipt.id, secrets_.wrap_key, secrets_.lookup_token)
 
 
-async def reporter_case_keys(
-    session: AsyncSession, access: ReporterAccess
-) -> dict[str, bytes]:
+async def reporter_case_keys(session: AsyncSession, access: ReporterAccess) -> dict[str, bytes]:
     wraps = (
         await session.execute(
             select(KeyWrap).where(KeyWrap.receipt_id == access.receipt_id, KeyWrap.scope == "case")
@@ -419,19 +444,25 @@ async def reporter_view(services: Services, access: ReporterAccess) -> list[Repo
             return []
         cases = (
             await s.execute(
-                select(Case).where(Case.id.in_(keys), Case.destroyed_on.is_(None))
+                select(Case)
+                .where(Case.id.in_(keys), Case.destroyed_on.is_(None))
                 .order_by(Case.number)
             )
         ).scalars()
         for case in cases:
             key = keys[case.id]
             view = ReporterCaseView(
-                case_id=case.id, kind=case.kind, stage=case.stage, received_on=case.received_on,
-                anonymous=case.anonymous, is_retaliation=case.retaliation_of is not None,
+                case_id=case.id,
+                kind=case.kind,
+                stage=case.stage,
+                received_on=case.received_on,
+                anonymous=case.anonymous,
+                is_retaliation=case.retaliation_of is not None,
             )
             events = (
                 await s.execute(
-                    select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.public.is_(True))
+                    select(CaseEvent)
+                    .where(CaseEvent.case_id == case.id, CaseEvent.public.is_(True))
                     .order_by(CaseEvent.id)
                 )
             ).scalars()
@@ -443,13 +474,15 @@ async def reporter_view(services: Services, access: ReporterAccess) -> list[Repo
             ).scalars()
             for m in msgs:
                 body = open_json(key, m.sealed, field_aad(case.id, f"message:{m.id}"))
-                view.messages.append(MessageView(author=m.author, body=body["text"], on=m.created_on))
+                view.messages.append(
+                    MessageView(author=m.author, body=body["text"], on=m.created_on)
+                )
             view.file_count = int(
                 (
                     await s.execute(
-                        select(func.count()).select_from(EvidenceFile).where(
-                            EvidenceFile.case_id == case.id, EvidenceFile.kind == "original"
-                        )
+                        select(func.count())
+                        .select_from(EvidenceFile)
+                        .where(EvidenceFile.case_id == case.id, EvidenceFile.kind == "original")
                     )
                 ).scalar_one()
             )
@@ -458,8 +491,14 @@ async def reporter_view(services: Services, access: ReporterAccess) -> list[Repo
 
 
 async def add_message(
-    services: Services, session: AsyncSession, case_id: str, key: bytes, text: str, *,
-    author: str, author_user_id: str | None = None,
+    services: Services,
+    session: AsyncSession,
+    case_id: str,
+    key: bytes,
+    text: str,
+    *,
+    author: str,
+    author_user_id: str | None = None,
 ) -> Message:
     seq = (
         await session.execute(
@@ -468,9 +507,13 @@ async def add_message(
     ).scalar_one()
     mid = new_id()
     msg = Message(
-        id=mid, case_id=case_id, author=author, author_user_id=author_user_id,
+        id=mid,
+        case_id=case_id,
+        author=author,
+        author_user_id=author_user_id,
         sealed=seal_json(key, {"text": text}, field_aad(case_id, f"message:{mid}"), services),
-        created_on=clock.today(), seq=int(seq) + 1,
+        created_on=clock.today(),
+        seq=int(seq) + 1,
     )
     session.add(msg)
     return msg
@@ -533,8 +576,9 @@ async def reporter_feedback(
             raise NotYours
         case = await s.get(Case, case_id)
         assert case is not None
-        sealed = seal_json(keys[case_id], {"text": text}, field_aad(case_id, f"event:{kind}"),
-                           services)
+        sealed = seal_json(
+            keys[case_id], {"text": text}, field_aad(case_id, f"event:{kind}"), services
+        )
         add_event(s, case_id, kind, public=True, detail=sealed)
         if kind == "rehandling_requested" and case.stage in ("concluded", "archived"):
             case.stage = "reopened"
@@ -556,21 +600,36 @@ async def report_retaliation(
         number = await allocate_case_number(s, today)
         s.add(
             Case(
-                id=new.case_id, number=number, kind="report", linked_case_id=original.id,
-                retaliation_of=original.id, channel=original.channel, category="retaliation",
-                reporter_relation=original.reporter_relation, anonymous=original.anonymous,
-                stage="received", urgent=True, received_on=today,
-                content=seal_json(new.case_key, {"retaliation": text, "kind": "retaliation"},
-                                  field_aad(new.case_id, "content"), services),
+                id=new.case_id,
+                number=number,
+                kind="report",
+                linked_case_id=original.id,
+                retaliation_of=original.id,
+                channel=original.channel,
+                category="retaliation",
+                reporter_relation=original.reporter_relation,
+                anonymous=original.anonymous,
+                stage="received",
+                urgent=True,
+                received_on=today,
+                content=seal_json(
+                    new.case_key,
+                    {"retaliation": text, "kind": "retaliation"},
+                    field_aad(new.case_id, "content"),
+                    services,
+                ),
                 suite=services.keyring.suite.value,
             )
         )
         await s.flush()
         s.add(
             KeyWrap(
-                case_id=new.case_id, scope="case", receipt_id=access.receipt_id,
-                wrapped=wrap_with_receipt(access.secrets(), new.case_key,
-                                          wrap_aad(new.case_id, "case", access.receipt_id)),
+                case_id=new.case_id,
+                scope="case",
+                receipt_id=access.receipt_id,
+                wrapped=wrap_with_receipt(
+                    access.secrets(), new.case_key, wrap_aad(new.case_id, "case", access.receipt_id)
+                ),
             )
         )
         # the original's readers (its team and intake) can read the retaliation case too
@@ -578,8 +637,11 @@ async def report_retaliation(
             w.user_id
             for w in (
                 await s.execute(
-                    select(KeyWrap).where(KeyWrap.case_id == original.id, KeyWrap.scope == "case",
-                                          KeyWrap.user_id.is_not(None))
+                    select(KeyWrap).where(
+                        KeyWrap.case_id == original.id,
+                        KeyWrap.scope == "case",
+                        KeyWrap.user_id.is_not(None),
+                    )
                 )
             ).scalars()
         }

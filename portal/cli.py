@@ -166,6 +166,37 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Walk the audit hash chain (A5); exit 1 when it is broken."""
+    from investigator.audit import head, verify
+
+    settings = _settings()
+    db = Database(settings.database_url)
+    anchor: tuple[int, str] | None = None
+    if args.expect_head:
+        entry_id, _, digest = args.expect_head.partition(":")
+        if not entry_id.isdigit() or len(digest) != 64:
+            raise CliError("--expect-head takes ID:HASH as printed by an earlier verify")
+        anchor = (int(entry_id), digest.lower())
+
+    async def run() -> int:
+        try:
+            result = await verify(db, expect_head=anchor)
+            newest = await head(db)
+        finally:
+            await db.dispose()
+        if result.ok:
+            print(f"audit log: intact, {result.checked} entries checked")
+            if newest is not None:
+                print(f"head (keep a copy elsewhere): {newest[0]}:{newest[1]}")
+            return 0
+        where = "" if result.first_broken_id is None else f" at entry {result.first_broken_id}"
+        print(f"audit log: BROKEN{where}: {result.reason} ({result.checked} entries fine before)")
+        return 1
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="portal",
@@ -194,9 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     usub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
     add = usub.add_parser("add", help="create a staff account with a one-time password")
     add.add_argument("username")
-    add.add_argument(
-        "--roles", required=True, help=f"comma-separated, from: {', '.join(ROLES)}"
-    )
+    add.add_argument("--roles", required=True, help=f"comma-separated, from: {', '.join(ROLES)}")
     add.add_argument("--name", help="display name")
     add.add_argument("--email")
     add.add_argument("--department", help="department (required for department_liaison)")
@@ -206,6 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
     dis = usub.add_parser("disable", help="disable a staff account")
     dis.add_argument("username")
     dis.set_defaults(func=cmd_user_disable)
+
+    aud = sub.add_parser("audit", help="audit log tools")
+    asub = aud.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    ver = asub.add_parser("verify", help="check the audit log's hash chain (exit 1 if broken)")
+    ver.add_argument(
+        "--expect-head",
+        metavar="ID:HASH",
+        help="an entry printed by an earlier verify, which must still be in the chain",
+    )
+    ver.set_defaults(func=cmd_audit_verify)
     return p
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Literal
 
 import anyio.to_thread
 
@@ -18,8 +19,8 @@ from crypto.envelope import field_aad
 from crypto.stream import FileHeader, StreamDecryptor, StreamEncryptor
 from crypto.suites import Suite
 from portal import metadata
-from portal.storage import FileStore, StoreWriter, new_storage_key
 from portal.db.models import new_id
+from portal.storage import FileStore, StoreWriter, new_storage_key
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,12 @@ def file_aad(case_id: str, file_id: str) -> bytes:
 
 class _Stream:
     def __init__(
-        self, store: FileStore, target: Target, header: FileHeader, suite: Suite, kind: str,
+        self,
+        store: FileStore,
+        target: Target,
+        header: FileHeader,
+        suite: Suite,
+        kind: str,
         original_id: str | None,
     ) -> None:
         self.store = store
@@ -111,7 +117,7 @@ class EvidenceSink:
         self.working: list[_Stream] = []
         self.doc_kind = kind if kind in ("pdf", "ooxml") else None
         if kind in ("jpeg", "png"):
-            self.stripper = metadata.StreamingStripper(kind)  # type: ignore[arg-type]
+            self.stripper = metadata.StreamingStripper(kind)
             wheader = FileHeader(
                 name=name, content_type=content_type, extra={"working_copy_of": "original"}
             )
@@ -190,8 +196,13 @@ async def read_header(
 
 
 async def make_document_working_copy(
-    store: FileStore, original: StoredFile, case_key: bytes, name: str, content_type: str,
-    kind: str, suite: Suite,
+    store: FileStore,
+    original: StoredFile,
+    case_key: bytes,
+    name: str,
+    content_type: str,
+    kind: Literal["pdf", "ooxml"],
+    suite: Suite,
 ) -> StoredFile | None:
     """PDF/Office: decrypt to memory, strip, encrypt the working copy. None if not possible."""
     if original.size > metadata.MAX_IN_MEMORY_DOCUMENT:

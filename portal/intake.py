@@ -116,7 +116,9 @@ def clean_text(value: str, limit: int, *, multiline: bool = False) -> str:
     return "".join(out).strip()[:limit]
 
 
-def _one(fields: Mapping[str, Sequence[str]], name: str, limit: int = SHORT, multiline: bool = False) -> str:
+def _one(
+    fields: Mapping[str, Sequence[str]], name: str, limit: int = SHORT, multiline: bool = False
+) -> str:
     values = fields.get(name) or [""]
     return clean_text(values[0], limit, multiline=multiline)
 
@@ -178,7 +180,10 @@ def parse_report(
             ("complainant_name", "A complaint needs your name."),
             ("complainant_phone", "A complaint needs your phone number."),
             ("complainant_address", "A complaint needs your address."),
-            ("respondent_name", "A complaint needs the name of the person or unit complained about."),
+            (
+                "respondent_name",
+                "A complaint needs the name of the person or unit complained about.",
+            ),
             ("respondent_address", "A complaint needs their address."),
             ("request", "Say what you are asking for."),
         ):
@@ -244,11 +249,20 @@ def parse_report(
     )
 
 
-def parse_identity(fields: Mapping[str, Sequence[str]]) -> tuple[IdentityInput | None, dict[str, str]]:
+def parse_identity(
+    fields: Mapping[str, Sequence[str]],
+) -> tuple[IdentityInput | None, dict[str, str]]:
     """Identity added later from the follow-up page (becoming real-name)."""
     result = parse_report(
-        {**fields, "kind": ["report"], "identity_mode": ["real_name"], "category": ["x"],
-         "relation": ["other"], "what": ["(identity only)"], "declaration": ["yes"]},
+        {
+            **fields,
+            "kind": ["report"],
+            "identity_mode": ["real_name"],
+            "category": ["x"],
+            "relation": ["other"],
+            "what": ["(identity only)"],
+            "declaration": ["yes"],
+        },
         ["x"],
     )
     if result.report is None:

@@ -91,7 +91,9 @@ class Settings:
             onion_address=e.get("PORTAL_ONION_ADDRESS") or None,
             max_file_bytes=_int(e, "PORTAL_MAX_FILE_MB", 200, 1, 100_000) * 1024 * 1024,
             max_files_per_submission=_int(e, "PORTAL_MAX_FILES", 20, 1, 200),
-            argon2_profile=_choice(e, "PORTAL_ARGON2_PROFILE", ("production", "test"), "production"),
+            argon2_profile=_choice(
+                e, "PORTAL_ARGON2_PROFILE", ("production", "test"), "production"
+            ),
             default_locale=_choice(e, "PORTAL_DEFAULT_LOCALE", LOCALES, "zh_CN"),
             staff_idle_timeout_s=_int(e, "PORTAL_STAFF_IDLE_MINUTES", 30, 1, 24 * 60) * 60,
             staff_absolute_timeout_s=_int(e, "PORTAL_STAFF_ABSOLUTE_HOURS", 8, 1, 72) * 3600,

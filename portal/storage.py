@@ -103,7 +103,7 @@ class LocalFileStore:
         self.ensure()
         return _LocalWriter(key, self.incoming / f"{key}.part", self._path(key))
 
-    async def read(self, key: str) -> AsyncIterator[bytes]:  # type: ignore[override]
+    async def read(self, key: str) -> AsyncIterator[bytes]:
         path = self._path(key)
         try:
             fh = await anyio.open_file(path, "rb")

@@ -24,7 +24,9 @@ class Busy(Exception):
 
 
 class TokenBucket:
-    def __init__(self, per_minute: int, *, burst: int | None = None, max_wait_s: float = 20.0) -> None:
+    def __init__(
+        self, per_minute: int, *, burst: int | None = None, max_wait_s: float = 20.0
+    ) -> None:
         self.rate = per_minute / 60.0
         self.capacity = float(burst if burst is not None else max(1, per_minute // 4))
         self.tokens = self.capacity

@@ -70,9 +70,7 @@ class User(Base):
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     # comma-separated role names from investigator.roles.ROLES
     roles: Mapped[str] = mapped_column(String(400), default="")
-    department_id: Mapped[str | None] = mapped_column(
-        ForeignKey("departments.id"), nullable=True
-    )
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"), nullable=True)
     superior_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -112,9 +110,7 @@ class Case(Base):
     severity: Mapped[str | None] = mapped_column(String(16), nullable=True)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     risk: Mapped[str | None] = mapped_column(String(16), nullable=True)  # detriment risk
-    department_id: Mapped[str | None] = mapped_column(
-        ForeignKey("departments.id"), nullable=True
-    )
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(24), nullable=True)
     retaliation_of: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
     received_on: Mapped[dt.date] = mapped_column(Date)  # reporter-originated: day only (R9)
@@ -172,9 +168,7 @@ class Subject(Base):
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
     user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
-    department_id: Mapped[str | None] = mapped_column(
-        ForeignKey("departments.id"), nullable=True
-    )
+    department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"), nullable=True)
     # keyed fingerprint of the normalised name, for the repeat-subject ledger without plaintext
     fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True, index=True)
 
@@ -195,7 +189,9 @@ class TeamMember(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
-    function: Mapped[str] = mapped_column(String(24))  # lead, department_head, expert, legal, member
+    function: Mapped[str] = mapped_column(
+        String(24)
+    )  # lead, department_head, expert, legal, member
     no_conflict_declared_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     __table_args__ = (UniqueConstraint("case_id", "user_id"),)
 

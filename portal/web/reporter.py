@@ -14,6 +14,7 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
+from litestar.utils.scope.state import ScopeState
 
 from crypto.errors import MalformedReceiptError
 from crypto.receipts import RECEIPT_MAX_INPUT, format_receipt, normalize_receipt
@@ -112,11 +113,20 @@ class _Uploads:
 
     async def read(self, request: Request[Any, Any, Any]) -> UploadResult:
         settings = self.services.settings
+
+        def verify(token: str) -> bool:
+            # the route is excluded from the CSRF middleware, so the token it would have put in
+            # the scope for the page's forms (receipt download, re-rendered form) is set here
+            ok = verify_csrf_token(request, token)
+            if ok:
+                ScopeState.from_scope(request.scope).csrf_token = token
+            return ok
+
         return await read_multipart(
             request,
-            verify_csrf=lambda token: verify_csrf_token(request, token),
+            verify_csrf=verify,
             open_sink=self.open_sink,
-            discard=self.discard,  # type: ignore[arg-type]
+            discard=self.discard,
             max_file_bytes=settings.max_file_bytes,
             max_files=settings.max_files_per_submission,
         )
@@ -131,14 +141,19 @@ async def _document_working_copies(
     keys = {t.case_id: t.case_key for t in uploads.targets or []}
     for part, stored in result.files:
         kind = metadata.working_copy_kind(part.content_type, part.filename)
-        if kind not in ("pdf", "ooxml"):
+        if kind != "pdf" and kind != "ooxml":
             continue
         for original in stored:
             if original.kind != "original":
                 continue
             copy = await make_document_working_copy(
-                services.files, original, keys[original.case_id], part.filename,
-                part.content_type, kind, services.keyring.suite,
+                services.files,
+                original,
+                keys[original.case_id],
+                part.filename,
+                part.content_type,
+                kind,
+                services.keyring.suite,
             )
             if copy is not None:
                 extra.append(copy)
@@ -169,7 +184,10 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
         await uploads.discard_all(result)
         errors = parsed.errors or {"form": "Your form has expired. Please reload the page."}
         context = await _form_context(
-            services, fields=result.fields, errors=errors, lost_files=lost,
+            services,
+            fields=result.fields,
+            errors=errors,
+            lost_files=lost,
             submission_token=token if 16 <= len(token) <= 100 else secrets.token_urlsafe(32),
             subject_rows=max(3, len(result.fields.get("subject_name", []))),
         )
@@ -180,7 +198,9 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
     targets = targets[: len(report.case_kinds)]
     if len(targets) < len(report.case_kinds):
         targets += cases.new_targets(report.case_kinds[len(targets) :])
-    stored = [f for _, files in result.files for f in files if f.case_id in {t.case_id for t in targets}]
+    stored = [
+        f for _, files in result.files for f in files if f.case_id in {t.case_id for t in targets}
+    ]
     try:
         stored += await _document_working_copies(services, uploads, result)
         code, _numbers = await cases.submit(services, report, targets, stored, token)
@@ -199,7 +219,7 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
     return _page("receipt", code=code)
 
 
-@post("/receipt/download", name="receipt_download")
+@post("/receipt/download", name="receipt_download", status_code=200)
 async def receipt_download(request: Request[Any, Any, Any]) -> Response[str]:
     form = await request.form()
     raw = str(form.get("code", ""))
@@ -254,8 +274,12 @@ def _access(request: Request[Any, Any, Any]) -> cases.ReporterAccess | None:
 async def followup_signin(request: Request[Any, Any, Any]) -> Template | Redirect:
     if _access(request) is not None:
         return Redirect(path="/follow-up/case", status_code=303)
-    return _page("followup_signin", attempts=_counter(_services(request)).encode(0),
-                 max_len=RECEIPT_MAX_INPUT, failed=False)
+    return _page(
+        "followup_signin",
+        attempts=_counter(_services(request)).encode(0),
+        max_len=RECEIPT_MAX_INPUT,
+        failed=False,
+    )
 
 
 @post("/follow-up", name="followup_signin_post", status_code=200)
@@ -275,8 +299,11 @@ async def followup_signin_post(request: Request[Any, Any, Any]) -> Template | Re
     access = await cases.sign_in_with_receipt(services, raw)
     if access is None:
         return _page(
-            "followup_signin", status=400, attempts=counter.encode(attempts + 1),
-            max_len=RECEIPT_MAX_INPUT, failed=True,
+            "followup_signin",
+            status=400,
+            attempts=counter.encode(attempts + 1),
+            max_len=RECEIPT_MAX_INPUT,
+            failed=True,
         )
     start_session(
         request,
@@ -309,9 +336,13 @@ def _signin_again(_request: Request[Any, Any, Any], _exc: Exception) -> Response
 async def followup_case(request: Request[Any, Any, Any]) -> Template:
     access = _require(request)
     views = await cases.reporter_view(_services(request), access)
-    return _page("followup", cases=views, stages=cases.PUBLIC_STAGES,
-                 max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024),
-                 notice=request.query_params.get("done", ""))
+    return _page(
+        "followup",
+        cases=views,
+        stages=cases.PUBLIC_STAGES,
+        max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024),
+        notice=request.query_params.get("done", ""),
+    )
 
 
 def _done(what: str) -> Redirect:
@@ -380,9 +411,16 @@ async def followup_identity(request: Request[Any, Any, Any]) -> Redirect | Templ
     identity, errors = parse_identity(fields)
     if identity is None:
         views = await cases.reporter_view(_services(request), access)
-        return _page("followup", status=400, cases=views, stages=cases.PUBLIC_STAGES,
-                     identity_errors=errors, identity_fields=fields, notice="",
-                     max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024))
+        return _page(
+            "followup",
+            status=400,
+            cases=views,
+            stages=cases.PUBLIC_STAGES,
+            identity_errors=errors,
+            identity_fields=fields,
+            notice="",
+            max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024),
+        )
     await cases.reporter_add_identity(_services(request), access, identity)
     return _done("identity")
 
@@ -436,10 +474,19 @@ def reporter_router(settings: Settings) -> Router:
     return Router(
         path="/",
         route_handlers=[
-            landing, out_of_scope_help, report_form, receipt_download,
-            followup_signin, followup_signin_post, followup_case, followup_message,
-            followup_identity, followup_feedback, followup_retaliation,
-            followup_signout, uploads,
+            landing,
+            out_of_scope_help,
+            report_form,
+            receipt_download,
+            followup_signin,
+            followup_signin_post,
+            followup_case,
+            followup_message,
+            followup_identity,
+            followup_feedback,
+            followup_retaliation,
+            followup_signout,
+            uploads,
         ],
         exception_handlers={_SignInAgain: _signin_again},
     )

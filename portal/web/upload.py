@@ -73,9 +73,7 @@ def clean_filename(raw: str, limit: int = 200) -> str:
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
     name = unicodedata.normalize("NFC", name)
     name = "".join(
-        ch
-        for ch in name
-        if ch not in _BIDI_AND_CONTROLS and unicodedata.category(ch)[0] != "C"
+        ch for ch in name if ch not in _BIDI_AND_CONTROLS and unicodedata.category(ch)[0] != "C"
     ).strip(" .")
     if not name:
         name = "file"
@@ -122,7 +120,9 @@ async def read_multipart(
         header_value.extend(data[start:end])
 
     def on_header_end() -> None:
-        events.append(("header", (bytes(header_field).lower().decode("latin-1"), bytes(header_value))))
+        events.append(
+            ("header", (bytes(header_field).lower().decode("latin-1"), bytes(header_value)))
+        )
         header_field.clear()
         header_value.clear()
 
@@ -140,7 +140,7 @@ async def read_multipart(
 
     parser = MultipartParser(
         params[b"boundary"],
-        {  # type: ignore[arg-type]
+        {
             "on_part_begin": on_part_begin,
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,
@@ -197,7 +197,10 @@ async def read_multipart(
                     current = FilePart(
                         field=name,
                         filename=clean_filename(filename),
-                        content_type=ctype_raw.decode("latin-1").split(";")[0].strip().lower()[:100],
+                        content_type=ctype_raw.decode("latin-1")
+                        .split(";")[0]
+                        .strip()
+                        .lower()[:100],
                     )
                     sink = await open_sink(current, result.fields)
                     open_sinks.append(sink)

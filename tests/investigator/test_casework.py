@@ -23,9 +23,18 @@ from portal.services import Services
 PW = "correct horse battery staple 42"
 
 
-async def staff(services: Services, name: str, roles: str, department: str | None = None) -> tuple[User, bytes]:
-    new = await add_user(services.db, services.argon2, username=name, display_name=name.title(),
-                         roles=roles, department=department, password=PW)
+async def staff(
+    services: Services, name: str, roles: str, department: str | None = None
+) -> tuple[User, bytes]:
+    new = await add_user(
+        services.db,
+        services.argon2,
+        username=name,
+        display_name=name.title(),
+        roles=roles,
+        department=department,
+        password=PW,
+    )
     return new.user, unlock_with_password(new.user.sealed_private_by_password, PW)
 
 
@@ -35,10 +44,17 @@ def principal(user: User) -> Principal:
 
 async def submit_real_name(services: Services) -> tuple[str, str]:
     parsed = parse_report(
-        {"kind": ["report"], "identity_mode": ["real_name"], "category": ["bribery"],
-         "relation": ["employee"], "what": ["The purchasing head takes cash from suppliers."],
-         "declaration": ["yes"], "id_name": ["举报人甲"], "id_phone": ["13800000000"],
-         "subject_name": ["采购部负责人"]},
+        {
+            "kind": ["report"],
+            "identity_mode": ["real_name"],
+            "category": ["bribery"],
+            "relation": ["employee"],
+            "what": ["The purchasing head takes cash from suppliers."],
+            "declaration": ["yes"],
+            "id_name": ["举报人甲"],
+            "id_phone": ["13800000000"],
+            "subject_name": ["采购部负责人"],
+        },
         ["bribery"],
     )
     assert parsed.report is not None, parsed.errors
@@ -51,10 +67,13 @@ async def submit_real_name(services: Services) -> tuple[str, str]:
 async def world(services: Services) -> dict[str, Any]:
     w: dict[str, Any] = {}
     for name, roles, dept in [
-        ("intake", "intake_officer", None), ("lead", "team_lead,investigator", None),
-        ("inv", "investigator", None), ("custodian", "identity_custodian", None),
+        ("intake", "intake_officer", None),
+        ("lead", "team_lead,investigator", None),
+        ("inv", "investigator", None),
+        ("custodian", "identity_custodian", None),
         ("accused", "investigator,intake_officer", None),
-        ("liaison", "department_liaison", "采购部"), ("other_liaison", "department_liaison", "财务部"),
+        ("liaison", "department_liaison", "采购部"),
+        ("other_liaison", "department_liaison", "财务部"),
     ]:
         w[name] = await staff(services, name, roles, dept)
     w["case_id"], w["code"] = await submit_real_name(services)
@@ -77,7 +96,9 @@ async def test_new_case_is_wrapped_for_intake_and_identity_for_custodians_only(
             await staff_key(s, case_id, lead.id, lkey)
 
 
-async def test_linking_a_subject_revokes_access_at_once(services: Services, world: dict[str, Any]) -> None:
+async def test_linking_a_subject_revokes_access_at_once(
+    services: Services, world: dict[str, Any]
+) -> None:
     case_id = world["case_id"]
     accused, akey = world["accused"]
     intake, ikey = world["intake"]
@@ -89,21 +110,33 @@ async def test_linking_a_subject_revokes_access_at_once(services: Services, worl
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
         key = await staff_key(s, case_id, intake.id, ikey)
-        await casework.add_subject(s, services, case, key, intake.id, name="Accused",
-                                   department="采购部", position="负责人", user_id=accused.id)
+        await casework.add_subject(
+            s,
+            services,
+            case,
+            key,
+            intake.id,
+            name="Accused",
+            department="采购部",
+            position="负责人",
+            user_id=accused.id,
+        )
     async with services.db.read() as s:
         with pytest.raises(NoKey):
             await staff_key(s, case_id, accused.id, akey)
         assert not await can_view_case(s, principal(accused), case_id)
         assert await list_cases(s, principal(accused)) == []
-        wraps = (await s.execute(select(KeyWrap).where(KeyWrap.user_id == accused.id))).scalars().all()
+        wraps = (
+            (await s.execute(select(KeyWrap).where(KeyWrap.user_id == accused.id))).scalars().all()
+        )
         assert wraps == []
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
         key = await staff_key(s, case_id, intake.id, ikey)
         with pytest.raises(casework.WorkflowError):
-            await casework.add_member(s, case, key, intake.id, accused, "member",
-                                      declared_no_conflict=True)
+            await casework.add_member(
+                s, case, key, intake.id, accused, "member", declared_no_conflict=True
+            )
 
 
 async def test_team_member_needs_a_declaration_and_removal_deletes_the_wrap(
@@ -117,7 +150,9 @@ async def test_team_member_needs_a_declaration_and_removal_deletes_the_wrap(
         key = await staff_key(s, case_id, intake.id, ikey)
         await casework.accept(s, case, intake.id)
         with pytest.raises(casework.WorkflowError):
-            await casework.add_member(s, case, key, intake.id, lead, "lead", declared_no_conflict=False)
+            await casework.add_member(
+                s, case, key, intake.id, lead, "lead", declared_no_conflict=False
+            )
         await casework.add_member(s, case, key, intake.id, lead, "lead", declared_no_conflict=True)
     async with services.db.read() as s:
         assert await staff_key(s, case_id, lead.id, lkey) == key
@@ -129,7 +164,9 @@ async def test_team_member_needs_a_declaration_and_removal_deletes_the_wrap(
             await staff_key(s, case_id, lead.id, lkey)
 
 
-async def test_conflict_declaration_removes_the_case_everywhere(services: Services, world: dict[str, Any]) -> None:
+async def test_conflict_declaration_removes_the_case_everywhere(
+    services: Services, world: dict[str, Any]
+) -> None:
     case_id = world["case_id"]
     intake, ikey = world["intake"]
     async with services.db.write() as s:
@@ -141,7 +178,9 @@ async def test_conflict_declaration_removes_the_case_everywhere(services: Servic
             await staff_key(s, case_id, intake.id, ikey)
 
 
-async def test_transfer_refused_when_the_liaison_is_a_subject(services: Services, world: dict[str, Any]) -> None:
+async def test_transfer_refused_when_the_liaison_is_a_subject(
+    services: Services, world: dict[str, Any]
+) -> None:
     case_id = world["case_id"]
     intake, ikey = world["intake"]
     liaison, _ = world["liaison"]
@@ -149,18 +188,40 @@ async def test_transfer_refused_when_the_liaison_is_a_subject(services: Services
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
         key = await staff_key(s, case_id, intake.id, ikey)
-        await casework.add_subject(s, services, case, key, intake.id, name="L", department="",
-                                   position="", user_id=liaison.id)
+        await casework.add_subject(
+            s,
+            services,
+            case,
+            key,
+            intake.id,
+            name="L",
+            department="",
+            position="",
+            user_id=liaison.id,
+        )
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
         with pytest.raises(casework.WorkflowError, match="liaison"):
-            await casework.transfer(s, services, case, intake.id, department_id=liaison.department_id,
-                                    summary="Quality dispute", due_on=dt.date(2030, 1, 1))
+            await casework.transfer(
+                s,
+                services,
+                case,
+                intake.id,
+                department_id=liaison.department_id,
+                summary="Quality dispute",
+                due_on=dt.date(2030, 1, 1),
+            )
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
-        package, pkey = await casework.transfer(
-            s, services, case, intake.id, department_id=other.department_id,
-            summary="请核实并报备", due_on=dt.date(2030, 1, 1))
+        package, _pkey = await casework.transfer(
+            s,
+            services,
+            case,
+            intake.id,
+            department_id=other.department_id,
+            summary="请核实并报备",
+            due_on=dt.date(2030, 1, 1),
+        )
         package_id = package.id
     # the liaison can open the package summary, not the case
     from crypto.envelope import field_aad
@@ -168,11 +229,16 @@ async def test_transfer_refused_when_the_liaison_is_a_subject(services: Services
     from portal.db.models import PackageWrap, TransferPackage
 
     async with services.db.read() as s:
-        wrap = (await s.execute(select(PackageWrap).where(PackageWrap.user_id == other.id))).scalar_one()
-        got = unwrap_for_recipient(okey, wrap.wrapped, field_aad(package_id, f"package-wrap:{other.id}"))
+        wrap = (
+            await s.execute(select(PackageWrap).where(PackageWrap.user_id == other.id))
+        ).scalar_one()
+        got = unwrap_for_recipient(
+            okey, wrap.wrapped, field_aad(package_id, f"package-wrap:{other.id}")
+        )
         pkg = await s.get(TransferPackage, package_id)
-        assert cases.open_json(got, pkg.sealed_summary, field_aad(package_id, "package-summary")) == {
-            "summary": "请核实并报备"}
+        assert cases.open_json(
+            got, pkg.sealed_summary, field_aad(package_id, "package-summary")
+        ) == {"summary": "请核实并报备"}
         with pytest.raises(NoKey):
             await staff_key(s, case_id, other.id, okey)
 
@@ -187,8 +253,9 @@ async def test_identity_disclosure_flow(services: Services, world: dict[str, Any
         key = await staff_key(s, case_id, intake.id, ikey)
         await casework.accept(s, case, intake.id)
         await casework.add_member(s, case, key, intake.id, lead, "lead", declared_no_conflict=True)
-        req = await casework.request_identity(s, services, case, key, lead.id,
-                                              "We need to interview the reporter in person.")
+        req = await casework.request_identity(
+            s, services, case, key, lead.id, "We need to interview the reporter in person."
+        )
         req_id = req.id
     async with services.db.read() as s:
         with pytest.raises(NoKey):

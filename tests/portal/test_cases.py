@@ -17,10 +17,17 @@ from portal.services import Services
 
 def _report(kind: str = "report") -> Any:
     fields = {
-        "kind": [kind], "identity_mode": ["anonymous"], "category": ["bribery"],
-        "relation": ["supplier"], "what": ["A manager asked me for a kickback on an order."],
-        "declaration": ["yes"], "complainant_name": ["甲"], "complainant_phone": ["12345678"],
-        "complainant_address": ["上海"], "respondent_name": ["乙"], "respondent_address": ["北京"],
+        "kind": [kind],
+        "identity_mode": ["anonymous"],
+        "category": ["bribery"],
+        "relation": ["supplier"],
+        "what": ["A manager asked me for a kickback on an order."],
+        "declaration": ["yes"],
+        "complainant_name": ["甲"],
+        "complainant_phone": ["12345678"],
+        "complainant_address": ["上海"],
+        "respondent_name": ["乙"],
+        "respondent_address": ["北京"],
         "request": ["处理"],
     }
     parsed = parse_report(fields, ["bribery"])
@@ -54,7 +61,9 @@ async def test_both_makes_two_linked_cases(services: Services) -> None:
     assert rows[1].linked_case_id == rows[0].id
 
 
-async def test_right_wrong_and_malformed_codes(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_right_wrong_and_malformed_codes(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
     code, _ = await _submit(services, "token-receipt-abcdefghijkl")
     calls: list[str] = []
     real = cases.derive_receipt_secrets

@@ -17,7 +17,11 @@ from tests.conftest import _drop_everything, _run
 def portal(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "portal.cli", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -39,9 +43,16 @@ def env(settings: Settings, tmp_path: Path) -> dict[str, str]:
 
 
 def test_help_on_every_command(env: dict[str, str]) -> None:
-    for args in (["--help"], ["init", "--help"], ["serve", "--help"], ["migrate", "--help"],
-                 ["user", "--help"], ["user", "add", "--help"], ["user", "list", "--help"],
-                 ["user", "disable", "--help"]):
+    for args in (
+        ["--help"],
+        ["init", "--help"],
+        ["serve", "--help"],
+        ["migrate", "--help"],
+        ["user", "--help"],
+        ["user", "add", "--help"],
+        ["user", "list", "--help"],
+        ["user", "disable", "--help"],
+    ):
         out = portal(env, *args)
         assert out.returncode == 0, (args, out.stderr)
         assert "usage:" in out.stdout

@@ -35,12 +35,24 @@ def test_required_choices_and_declaration() -> None:
 
 def test_complaint_requires_its_fields() -> None:
     r = parse_report(base(kind="complaint"), CATS)
-    assert {"complainant_name", "complainant_phone", "complainant_address", "respondent_name",
-            "respondent_address", "request"} <= set(r.errors)
+    assert {
+        "complainant_name",
+        "complainant_phone",
+        "complainant_address",
+        "respondent_name",
+        "respondent_address",
+        "request",
+    } <= set(r.errors)
     ok = parse_report(
-        base(kind="both", complainant_name="张三", complainant_phone="13800000000",
-             complainant_address="上海", respondent_name="某公司", respondent_address="北京",
-             request="退款"),
+        base(
+            kind="both",
+            complainant_name="张三",
+            complainant_phone="13800000000",
+            complainant_address="上海",
+            respondent_name="某公司",
+            respondent_address="北京",
+            request="退款",
+        ),
         CATS,
     )
     assert ok.errors == {}
@@ -52,7 +64,9 @@ def test_real_name_requires_name_and_contact() -> None:
     assert {"id_name", "id_phone"} <= set(r.errors)
     r = parse_report(base(identity_mode="real_name", id_name="李四", id_email="bad"), CATS)
     assert "id_email" in r.errors
-    r = parse_report(base(identity_mode="real_name", id_name="李四", id_phone="138 0000 0000"), CATS)
+    r = parse_report(
+        base(identity_mode="real_name", id_name="李四", id_phone="138 0000 0000"), CATS
+    )
     assert r.errors == {} and r.report is not None and r.report.identity is not None
     assert r.report.identity.name == "李四"
 
@@ -60,15 +74,21 @@ def test_real_name_requires_name_and_contact() -> None:
 def test_representative_needs_letter() -> None:
     r = parse_report(base(is_representative="yes", rep_name="王五", rep_phone="12345678"), CATS)
     assert "authorisation" in r.errors
-    r = parse_report(base(is_representative="yes", rep_name="王五", rep_phone="12345678"), CATS,
-                     files=["authorisation"])
+    r = parse_report(
+        base(is_representative="yes", rep_name="王五", rep_phone="12345678"),
+        CATS,
+        files=["authorisation"],
+    )
     assert r.errors == {}
 
 
 def test_subjects_several_and_bounded() -> None:
     r = parse_report(
-        base(subject_name=["赵六", "", "钱七"], subject_department=["采购部", "", ""],
-             subject_position=["经理", "", ""]),
+        base(
+            subject_name=["赵六", "", "钱七"],
+            subject_department=["采购部", "", ""],
+            subject_position=["经理", "", ""],
+        ),
         CATS,
     )
     assert r.report is not None

@@ -21,7 +21,9 @@ def _inspect(url: str) -> tuple[str | None, list[object], int]:
         engine = create_async_engine(url)
         try:
             async with engine.connect() as conn:
-                version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+                version = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar()
                 diff = await conn.run_sync(
                     lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
                 )

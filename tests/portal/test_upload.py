@@ -172,7 +172,9 @@ def test_empty_file_input_is_ignored() -> None:
 
 def test_not_multipart_content_type() -> None:
     with TestClient(make_app([])) as client:
-        r = client.post("/up", content=b"a=b", headers={"content-type": "application/x-www-form-urlencoded"})
+        r = client.post(
+            "/up", content=b"a=b", headers={"content-type": "application/x-www-form-urlencoded"}
+        )
         assert r.json()["error"] == 400
 
 
