@@ -39,7 +39,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         healthz,
         language_router(),
         create_static_files_router(
-            path="/static", directories=[STATIC_DIR], opt={"skip_session": True},
+            path="/static",
+            directories=[STATIC_DIR],
+            opt={"skip_session": True},
             include_in_schema=False,
         ),
     ]
