@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from litestar import Router, get
-from litestar.response import Template
+from litestar import Router
+from litestar.exceptions import NotAuthorizedException
 
+from investigator.auth import StaffAuth
+from investigator.web.auth_routes import auth_handlers
+from investigator.web.guards import redirect_to_signin
+from portal.services import argon2_params
 from portal.settings import Settings
 
 
-@get("/", name="workspace_home")
-async def workspace_home() -> Template:
-    return Template(template_name="investigator/signin.html")
-
-
 def workspace_router(settings: Settings) -> Router:
-    return Router(path="/workspace", route_handlers=[workspace_home])
+    """Built once per app: the sign-in logic (and its start-up dummy hash) lives here."""
+    auth = StaffAuth(argon2_params(settings))
+    return Router(
+        path="/workspace",
+        route_handlers=[*auth_handlers(auth)],
+        exception_handlers={NotAuthorizedException: redirect_to_signin},
+    )

@@ -1,0 +1,262 @@
+"""Access policy: the ONE place that answers "may this person see or do this?" (A1, A2, A3).
+
+Framework-free. Handlers ask this module and answer 404 when it says no, exactly as for a case
+that does not exist, so a refusal never confirms that a case exists.
+
+Principal
+    ``Principal(user_id, roles, department_id)``; ``roles`` is a frozenset of names from
+    ``investigator.roles.ROLES``. A user may hold several roles; a role only ever *grants*.
+
+The originals rule (A2) comes before everything else
+    A person named as a subject of a case (``subjects.user_id``) or who declared a conflict
+    (``conflicts``) is *excluded* from that case: every case-level action is refused, whatever
+    their roles, team membership or key wraps. ``excluded_case_ids_clause`` must be ANDed into
+    every case listing, search, count, drill-down, notification and assignment query. Because
+    the check reads the tables on every request, adding a subject revokes access at once.
+    Destroyed cases (``cases.destroyed_on`` set) allow no case-level action at all.
+
+Role-level actions, ``can(principal, action)``:
+
+    ====================  ==================================================================
+    action                granted to
+    ====================  ==================================================================
+    manage_users          administrator
+    manage_settings       administrator
+    read_audit            auditor
+    view_statistics       auditor, team_lead, approver
+    triage                intake_officer
+    register_case         intake_officer (reports received by phone, letter, visit... W2)
+    view_inbox            intake_officer
+    list_cases            intake_officer, investigator, team_lead, approver
+    view_transfers        department_liaison (their own department only)
+    decide_identity       identity_custodian
+    manage_rewards        reward_officer
+    approve               approver
+    ====================  ==================================================================
+
+Case-level actions, ``may_act_on_case(session, principal, case_id, action)``; every row
+assumes the principal is not excluded and the case exists and is not destroyed. "Member"
+means a row in ``team_members`` for this case; "lead" a member whose function is ``lead``.
+
+    ================  ==========================================================================
+    action            allowed when
+    ================  ==========================================================================
+    view              member; or intake_officer while the stage is an intake stage
+                      (``received``, ``triage``); or approver while the stage is an approval
+                      stage (``INTAKE_STAGES`` / ``APPROVAL_STAGES`` below)
+    view_original     member (original files, unredacted; everybody else gets working copies)
+    triage            intake_officer while the stage is an intake stage
+    add_note          member; or intake_officer while the stage is an intake stage
+    message_reporter  member; or intake_officer while the stage is an intake stage
+    manage_team       lead; or intake_officer while the stage is an intake stage (forming
+                      the first team on acceptance)
+    request_identity  member (the request then needs an identity custodian's decision)
+    decide_identity   identity_custodian who is not a member (four eyes)
+    view_identity     identity_custodian; or a member holding an identity key wrap
+                      (``key_wraps.scope = 'identity'``), i.e. whose request was approved
+    approve_plan      approver who is not a member (nobody approves their own team's plan),
+                      while the stage is an approval stage
+    manage_reward     reward_officer
+    view_transfer     department_liaison whose department is the case's department, while the
+                      stage is a transfer stage (``TRANSFER_STAGES``): the transfer package
+                      only (a summary and redacted copies), never the case itself
+    ================  ==========================================================================
+
+Never, whatever the case: the administrator and auditor roles grant no case content; the
+department_liaison role never grants ``view``. An unknown action is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.db.models import Case, Conflict, KeyWrap, Subject, TeamMember
+
+INTAKE_STAGES: frozenset[str] = frozenset({"received", "triage"})
+APPROVAL_STAGES: frozenset[str] = frozenset({"approval"})
+TRANSFER_STAGES: frozenset[str] = frozenset({"transferred"})
+
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    "manage_users": frozenset({"administrator"}),
+    "manage_settings": frozenset({"administrator"}),
+    "read_audit": frozenset({"auditor"}),
+    "view_statistics": frozenset({"auditor", "team_lead", "approver"}),
+    "triage": frozenset({"intake_officer"}),
+    "register_case": frozenset({"intake_officer"}),
+    "view_inbox": frozenset({"intake_officer"}),
+    "list_cases": frozenset({"intake_officer", "investigator", "team_lead", "approver"}),
+    "view_transfers": frozenset({"department_liaison"}),
+    "decide_identity": frozenset({"identity_custodian"}),
+    "manage_rewards": frozenset({"reward_officer"}),
+    "approve": frozenset({"approver"}),
+}
+
+CASE_ACTIONS: frozenset[str] = frozenset(
+    {
+        "view",
+        "view_original",
+        "triage",
+        "add_note",
+        "message_reporter",
+        "manage_team",
+        "request_identity",
+        "decide_identity",
+        "view_identity",
+        "approve_plan",
+        "manage_reward",
+        "view_transfer",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    roles: frozenset[str]
+    department_id: str | None = None
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+
+def can(principal: Principal, action: str) -> bool:
+    """Role-level permission (no case involved). Unknown actions are refused."""
+    allowed = ROLE_ACTIONS.get(action)
+    return allowed is not None and not allowed.isdisjoint(principal.roles)
+
+
+async def excluded_case_ids_clause(principal: Principal) -> ColumnElement[bool]:
+    """A clause over ``Case`` that is false for every case the principal is excluded from
+    (subject or declared conflict). AND it into every query that lists, searches or counts
+    cases, e.g. ``select(Case).where(await excluded_case_ids_clause(p), ...)``."""
+    subjects = select(Subject.case_id).where(Subject.user_id == principal.user_id)
+    conflicts = select(Conflict.case_id).where(Conflict.user_id == principal.user_id)
+    return and_(Case.id.not_in(subjects), Case.id.not_in(conflicts))
+
+
+async def visible_cases_clause(principal: Principal) -> ColumnElement[bool]:
+    """A clause over ``Case`` selecting exactly the cases ``can_view_case`` allows: use it for
+    case lists and searches so they never show a case the principal could not open."""
+    grants: list[ColumnElement[bool]] = [
+        Case.id.in_(select(TeamMember.case_id).where(TeamMember.user_id == principal.user_id))
+    ]
+    if principal.has("intake_officer"):
+        grants.append(Case.stage.in_(sorted(INTAKE_STAGES)))
+    if principal.has("approver"):
+        grants.append(Case.stage.in_(sorted(APPROVAL_STAGES)))
+    return and_(
+        await excluded_case_ids_clause(principal),
+        Case.destroyed_on.is_(None),
+        or_(false(), *grants),
+    )
+
+
+async def is_excluded(session: AsyncSession, principal: Principal, case_id: str) -> bool:
+    """True when the principal is a subject of the case or declared a conflict on it."""
+    stmt = select(
+        or_(
+            exists().where(Subject.case_id == case_id, Subject.user_id == principal.user_id),
+            exists().where(Conflict.case_id == case_id, Conflict.user_id == principal.user_id),
+        )
+    )
+    return bool((await session.execute(stmt)).scalar())
+
+
+@dataclass(frozen=True)
+class _Facts:
+    stage: str
+    department_id: str | None
+    membership: str | None  # the member's function, or None when not a member
+    identity_wrap: bool
+
+
+async def _facts(session: AsyncSession, principal: Principal, case_id: str) -> _Facts | None:
+    """What the rules need about one case, or None when the principal may do nothing at all
+    (no such case, destroyed, or excluded)."""
+    row = (
+        await session.execute(
+            select(Case.stage, Case.department_id, Case.destroyed_on).where(Case.id == case_id)
+        )
+    ).first()
+    if row is None or row.destroyed_on is not None:
+        return None
+    if await is_excluded(session, principal, case_id):
+        return None
+    function = (
+        await session.execute(
+            select(TeamMember.function).where(
+                TeamMember.case_id == case_id, TeamMember.user_id == principal.user_id
+            )
+        )
+    ).scalar_one_or_none()
+    wrap = (
+        await session.execute(
+            select(
+                exists().where(
+                    KeyWrap.case_id == case_id,
+                    KeyWrap.scope == "identity",
+                    KeyWrap.user_id == principal.user_id,
+                )
+            )
+        )
+    ).scalar()
+    return _Facts(
+        stage=row.stage,
+        department_id=row.department_id,
+        membership=function,
+        identity_wrap=bool(wrap),
+    )
+
+
+def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
+    member = facts.membership is not None
+    lead = facts.membership == "lead"
+    intake = principal.has("intake_officer") and facts.stage in INTAKE_STAGES
+    approving = principal.has("approver") and facts.stage in APPROVAL_STAGES
+    if action == "view":
+        return member or intake or approving
+    if action == "view_original":
+        return member
+    if action == "triage":
+        return intake
+    if action in ("add_note", "message_reporter"):
+        return member or intake
+    if action == "manage_team":
+        return lead or intake
+    if action == "request_identity":
+        return member
+    if action == "decide_identity":
+        return principal.has("identity_custodian") and not member
+    if action == "view_identity":
+        return principal.has("identity_custodian") or (member and facts.identity_wrap)
+    if action == "approve_plan":
+        return approving and not member
+    if action == "manage_reward":
+        return principal.has("reward_officer")
+    if action == "view_transfer":
+        return (
+            principal.has("department_liaison")
+            and principal.department_id is not None
+            and facts.department_id == principal.department_id
+            and facts.stage in TRANSFER_STAGES
+        )
+    return False
+
+
+async def may_act_on_case(
+    session: AsyncSession, principal: Principal, case_id: str, action: str
+) -> bool:
+    """Case-level permission; see the table in the module docstring. False for an unknown
+    action, a missing or destroyed case, and always for a subject or a conflicted user."""
+    if action not in CASE_ACTIONS:
+        return False
+    facts = await _facts(session, principal, case_id)
+    return facts is not None and _decide(principal, facts, action)
+
+
+async def can_view_case(session: AsyncSession, principal: Principal, case_id: str) -> bool:
+    """May the principal open the case (its content)? Same as ``may_act_on_case(..., "view")``."""
+    return await may_act_on_case(session, principal, case_id, "view")

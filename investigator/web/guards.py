@@ -1,0 +1,112 @@
+"""Who is signed in to the workspace: ``current_staff(request)`` and the ``staff_guard``.
+
+* A staff session is fully signed in only when its ``stage`` is ``"ok"`` (password and TOTP
+  done); a pending session (between the password and the code) grants nothing.
+* Roles and department are read from the database on every request, so a role change or a
+  disabled account takes effect at once; a disabled or deleted account is signed out.
+* An account that must change its password may reach only the routes that opt in with
+  ``opt={"password_change": True}``; everything else redirects to /workspace/password.
+* Refusals raise ``NotAuthorizedException``; ``redirect_to_signin`` (installed on the
+  workspace router) turns it into a 303 to the sign-in page for HTML clients.
+
+Handlers decide about cases with ``investigator.policy`` using ``principal.policy()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.response import Redirect
+
+from investigator.auth import load_active_user
+from investigator.policy import Principal
+from investigator.roles import roles_of
+from portal.services import Services
+from portal.web.sessions import current_session, end_session
+
+SIGNIN_PATH = "/workspace/"
+PASSWORD_PATH = "/workspace/password"  # noqa: S105 - a URL path
+_CACHE = "workspace_staff_principal"
+
+
+@dataclass(frozen=True)
+class StaffPrincipal:
+    user_id: str
+    username: str
+    roles: frozenset[str]
+    private_key: bytes
+    department_id: str | None
+    must_change_password: bool = False
+
+    def policy(self) -> Principal:
+        return Principal(self.user_id, self.roles, self.department_id)
+
+    def __repr__(self) -> str:  # never print the private key
+        return f"StaffPrincipal(user_id={self.user_id!r}, roles={sorted(self.roles)!r})"
+
+
+class PasswordChangeRequired(NotAuthorizedException):
+    """Signed in, but the password must be changed first."""
+
+
+def services_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
+    services: Services = connection.app.state["services"]
+    return services
+
+
+async def find_staff(request: Request[Any, Any, Any]) -> StaffPrincipal | None:
+    """The signed-in staff member, or None (signing out a disabled or vanished account)."""
+    cached = request.scope.get("state", {}).get(_CACHE)
+    if isinstance(cached, StaffPrincipal):
+        return cached
+    data = current_session(request, "staff")
+    if data is None or data.get("stage") != "ok":
+        return None
+    user_id = data.get("user_id")
+    key_hex = data.get("private_key")
+    if not isinstance(user_id, str) or not isinstance(key_hex, str):
+        end_session(request)
+        return None
+    user = await load_active_user(services_of(request).db, user_id)
+    if user is None:
+        end_session(request)
+        return None
+    principal = StaffPrincipal(
+        user_id=user.id,
+        username=user.username,
+        roles=roles_of(user.roles),
+        private_key=bytes.fromhex(key_hex),
+        department_id=user.department_id,
+        must_change_password=user.must_change_password,
+    )
+    request.scope.setdefault("state", {})[_CACHE] = principal
+    return principal
+
+
+async def current_staff(request: Request[Any, Any, Any]) -> StaffPrincipal:
+    """The signed-in staff member; ``NotAuthorizedException`` (303 to sign-in) otherwise."""
+    principal = await find_staff(request)
+    if principal is None:
+        raise NotAuthorizedException()
+    route_opt = request.route_handler.opt if request.scope.get("route_handler") else {}
+    if principal.must_change_password and not route_opt.get("password_change"):
+        raise PasswordChangeRequired()
+    return principal
+
+
+async def staff_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard: the route needs a fully signed-in staff member."""
+    if not isinstance(connection, Request):
+        raise NotAuthorizedException()
+    await current_staff(connection)
+
+
+def redirect_to_signin(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Exception handler for the workspace router: 303 to the sign-in (or password) page."""
+    target = PASSWORD_PATH if isinstance(exc, PasswordChangeRequired) else SIGNIN_PATH
+    return Redirect(path=target, status_code=303)

@@ -1,0 +1,277 @@
+"""investigator.policy: every rule, including the originals rule (A1, A2, A3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from investigator import policy
+from investigator.policy import CASE_ACTIONS, ROLE_ACTIONS, Principal
+from investigator.roles import ROLES
+from portal.db.models import Case, Conflict, Department, KeyWrap, Subject, TeamMember, User
+from portal.services import Services
+
+ALL_ROLES = frozenset(ROLES)
+_numbers = itertools.count(1)
+
+
+async def _user(
+    s: AsyncSession, name: str, roles: frozenset[str], dept: str | None = None
+) -> Principal:
+    user = User(
+        username=name,
+        display_name=name,
+        roles=",".join(sorted(roles)),
+        department_id=dept,
+        password_hash="x",
+        public_key=b"k",
+        sealed_private_by_password=b"p",
+        sealed_private_by_recovery=b"r",
+    )
+    s.add(user)
+    await s.flush()
+    return Principal(user.id, roles, dept)
+
+
+async def _case(s: AsyncSession, stage: str = "investigation", dept: str | None = None) -> str:
+    case = Case(
+        number=f"2401{next(_numbers):04d}",
+        kind="report",
+        channel="web",
+        category="fraud",
+        reporter_relation="employee",
+        anonymous=True,
+        stage=stage,
+        department_id=dept,
+        received_on=dt.date(2024, 1, 2),
+        content=b"sealed",
+    )
+    s.add(case)
+    await s.flush()
+    return case.id
+
+
+async def _member(s: AsyncSession, case_id: str, p: Principal, function: str = "member") -> None:
+    s.add(
+        TeamMember(
+            case_id=case_id,
+            user_id=p.user_id,
+            function=function,
+            no_conflict_declared_at=dt.datetime.now(dt.UTC),
+        )
+    )
+    await s.flush()
+
+
+async def _subject(s: AsyncSession, case_id: str, p: Principal) -> None:
+    s.add(Subject(case_id=case_id, sealed=b"name", user_id=p.user_id))
+    await s.flush()
+
+
+async def _allowed(s: AsyncSession, p: Principal, case_id: str) -> set[str]:
+    return {a for a in CASE_ACTIONS if await policy.may_act_on_case(s, p, case_id, a)}
+
+
+@pytest.fixture
+async def s(services: Services):
+    async with services.db.write() as session:
+        yield session
+
+
+async def _dept(s: AsyncSession, name: str) -> str:
+    d = Department(name=name)
+    s.add(d)
+    await s.flush()
+    return d.id
+
+
+# --- role-level -----------------------------------------------------------------------
+
+
+def test_role_actions() -> None:
+    admin = Principal("a", frozenset({"administrator"}))
+    auditor = Principal("b", frozenset({"auditor"}))
+    intake = Principal("c", frozenset({"intake_officer"}))
+    nobody = Principal("d", frozenset())
+    assert policy.can(admin, "manage_users") and policy.can(admin, "manage_settings")
+    assert not policy.can(admin, "read_audit") and not policy.can(admin, "list_cases")
+    assert policy.can(auditor, "read_audit") and policy.can(auditor, "view_statistics")
+    assert not policy.can(auditor, "manage_users") and not policy.can(auditor, "list_cases")
+    assert policy.can(intake, "triage") and policy.can(intake, "view_inbox")
+    assert not policy.can(intake, "manage_users")
+    assert not any(policy.can(nobody, a) for a in ROLE_ACTIONS)
+    assert not policy.can(Principal("e", ALL_ROLES), "no_such_action")
+    every = Principal("e", ALL_ROLES)
+    assert all(policy.can(every, a) for a in ROLE_ACTIONS)
+
+
+# --- case-level -----------------------------------------------------------------------
+
+
+async def test_team_member_and_lead(s: AsyncSession) -> None:
+    case = await _case(s)
+    member = await _user(s, "member", frozenset({"investigator"}))
+    lead = await _user(s, "lead", frozenset({"team_lead"}))
+    outsider = await _user(s, "outsider", frozenset({"investigator", "team_lead"}))
+    await _member(s, case, member)
+    await _member(s, case, lead, "lead")
+    assert await _allowed(s, member, case) == {
+        "view",
+        "view_original",
+        "add_note",
+        "message_reporter",
+        "request_identity",
+    }
+    assert "manage_team" in await _allowed(s, lead, case)
+    assert await _allowed(s, outsider, case) == set()
+    assert await policy.can_view_case(s, member, case)
+    assert not await policy.can_view_case(s, outsider, case)
+
+
+async def test_intake_officer_only_during_intake(s: AsyncSession) -> None:
+    intake = await _user(s, "intake", frozenset({"intake_officer"}))
+    for stage in ("received", "triage"):
+        case = await _case(s, stage)
+        assert await _allowed(s, intake, case) == {
+            "view",
+            "triage",
+            "add_note",
+            "message_reporter",
+            "manage_team",
+        }
+    later = await _case(s, "investigation")
+    assert await _allowed(s, intake, later) == set()
+
+
+async def test_subject_holding_every_role_is_denied_everything(s: AsyncSession) -> None:
+    dept = await _dept(s, "Sales")
+    case = await _case(s, "received", dept)
+    accused = await _user(s, "accused", ALL_ROLES, dept)
+    # even as lead of the team, with an identity key wrap
+    await _member(s, case, accused, "lead")
+    s.add(KeyWrap(case_id=case, scope="identity", user_id=accused.user_id, wrapped=b"w"))
+    await _subject(s, case, accused)
+    assert await _allowed(s, accused, case) == set()
+    assert not await policy.can_view_case(s, accused, case)
+    assert await policy.is_excluded(s, accused, case)
+    for clause in (
+        await policy.excluded_case_ids_clause(accused),
+        await policy.visible_cases_clause(accused),
+    ):
+        ids = list((await s.execute(select(Case.id).where(clause))).scalars())
+        assert case not in ids
+        count = (await s.execute(select(func.count()).select_from(Case).where(clause))).scalar()
+        assert count == 0
+
+
+async def test_conflicted_team_lead_is_denied(s: AsyncSession) -> None:
+    case = await _case(s)
+    lead = await _user(s, "lead", frozenset({"team_lead", "investigator"}))
+    await _member(s, case, lead, "lead")
+    assert "manage_team" in await _allowed(s, lead, case)
+    s.add(Conflict(case_id=case, user_id=lead.user_id))
+    await s.flush()
+    assert await _allowed(s, lead, case) == set()
+    clause = await policy.excluded_case_ids_clause(lead)
+    assert list((await s.execute(select(Case.id).where(clause))).scalars()) == []
+
+
+async def test_adding_a_subject_revokes_at_once(s: AsyncSession) -> None:
+    case = await _case(s)
+    other = await _case(s)
+    member = await _user(s, "member", frozenset({"investigator"}))
+    await _member(s, case, member)
+    await _member(s, other, member)
+    visible = await policy.visible_cases_clause(member)
+    assert set((await s.execute(select(Case.id).where(visible))).scalars()) == {case, other}
+    await _subject(s, case, member)
+    assert not await policy.can_view_case(s, member, case)
+    visible = await policy.visible_cases_clause(member)
+    assert set((await s.execute(select(Case.id).where(visible))).scalars()) == {other}
+    excluded = await policy.excluded_case_ids_clause(member)
+    assert set((await s.execute(select(Case.id).where(excluded))).scalars()) == {other}
+
+
+async def test_administrator_never_reads_content(s: AsyncSession) -> None:
+    admin = await _user(s, "admin", frozenset({"administrator"}))
+    for stage in ("received", "triage", "investigation", "approval", "transferred"):
+        case = await _case(s, stage)
+        assert await _allowed(s, admin, case) == set()
+    visible = await policy.visible_cases_clause(admin)
+    assert list((await s.execute(select(Case.id).where(visible))).scalars()) == []
+
+
+async def test_auditor_reads_no_content(s: AsyncSession) -> None:
+    auditor = await _user(s, "auditor", frozenset({"auditor"}))
+    for stage in ("received", "investigation", "approval"):
+        case = await _case(s, stage)
+        assert await _allowed(s, auditor, case) == set()
+    assert policy.can(auditor, "read_audit")
+
+
+async def test_department_liaison_sees_only_own_transfers(s: AsyncSession) -> None:
+    sales = await _dept(s, "Sales")
+    it = await _dept(s, "IT")
+    liaison = await _user(s, "liaison", frozenset({"department_liaison"}), sales)
+    own = await _case(s, "transferred", sales)
+    foreign = await _case(s, "transferred", it)
+    not_yet = await _case(s, "investigation", sales)
+    assert await _allowed(s, liaison, own) == {"view_transfer"}
+    assert await _allowed(s, liaison, foreign) == set()
+    assert await _allowed(s, liaison, not_yet) == set()
+    assert not await policy.can_view_case(s, liaison, own)
+    # a liaison named as subject gets not even the transfer package
+    await _subject(s, own, liaison)
+    assert await _allowed(s, liaison, own) == set()
+    # a liaison without a department sees nothing
+    loose = await _user(s, "loose", frozenset({"department_liaison"}))
+    assert await _allowed(s, loose, foreign) == set()
+
+
+async def test_approver(s: AsyncSession) -> None:
+    approver = await _user(s, "approver", frozenset({"approver"}))
+    pending = await _case(s, "approval")
+    assert await _allowed(s, approver, pending) == {"view", "approve_plan"}
+    running = await _case(s, "investigation")
+    assert await _allowed(s, approver, running) == set()
+    # nobody approves their own team's plan
+    await _member(s, pending, approver)
+    assert "approve_plan" not in await _allowed(s, approver, pending)
+
+
+async def test_identity_custodian_and_disclosure(s: AsyncSession) -> None:
+    case = await _case(s)
+    custodian = await _user(s, "custodian", frozenset({"identity_custodian"}))
+    assert await _allowed(s, custodian, case) == {"decide_identity", "view_identity"}
+    member = await _user(s, "member", frozenset({"investigator", "identity_custodian"}))
+    await _member(s, case, member)
+    assert "decide_identity" not in await _allowed(s, member, case)  # four eyes
+    investigator = await _user(s, "inv", frozenset({"investigator"}))
+    await _member(s, case, investigator)
+    assert "view_identity" not in await _allowed(s, investigator, case)
+    s.add(KeyWrap(case_id=case, scope="identity", user_id=investigator.user_id, wrapped=b"w"))
+    await s.flush()
+    assert "view_identity" in await _allowed(s, investigator, case)
+
+
+async def test_reward_officer(s: AsyncSession) -> None:
+    case = await _case(s, "closed")
+    officer = await _user(s, "reward", frozenset({"reward_officer"}))
+    assert await _allowed(s, officer, case) == {"manage_reward"}
+
+
+async def test_destroyed_missing_and_unknown(s: AsyncSession) -> None:
+    case = await _case(s)
+    member = await _user(s, "member", frozenset(ALL_ROLES - {"administrator"}))
+    await _member(s, case, member, "lead")
+    assert await policy.may_act_on_case(s, member, case, "view")
+    assert not await policy.may_act_on_case(s, member, case, "delete_everything")
+    assert not await policy.may_act_on_case(s, member, "no-such-case", "view")
+    row = (await s.execute(select(Case).where(Case.id == case))).scalar_one()
+    row.destroyed_on = dt.date(2024, 6, 1)
+    await s.flush()
+    assert await _allowed(s, member, case) == set()
