@@ -42,7 +42,8 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
     action            allowed when
     ================  ==========================================================================
     view              member; or intake_officer while the stage is an intake stage
-                      (``received``, ``triage``); or approver while the stage is an approval
+                      (``received``, ``triage``, ``accepted``: an accepted case waits for
+                      its team); or approver while the stage is an approval
                       stage (``INTAKE_STAGES`` / ``APPROVAL_STAGES`` below)
     view_original     member (original files, unredacted; everybody else gets working copies)
     triage            intake_officer while the stage is an intake stage
@@ -75,7 +76,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.db.models import Case, Conflict, KeyWrap, Subject, TeamMember
 
-INTAKE_STAGES: frozenset[str] = frozenset({"received", "triage"})
+INTAKE_STAGES: frozenset[str] = frozenset({"received", "triage", "accepted"})
 APPROVAL_STAGES: frozenset[str] = frozenset({"approval"})
 TRANSFER_STAGES: frozenset[str] = frozenset({"transferred"})
 
