@@ -66,69 +66,81 @@ def main() -> None:
     aad = crypto.field_aad("case-bench", "file:1")
     header = crypto.FileHeader("evidence.bin", "application/octet-stream", {})
 
-    # One pass over the generated stream, alternating with the baselines in small batches so
-    # that noise from other processes hits all measurements alike. Baselines: raw
-    # AESGCM.encrypt over a 1 MiB buffer, and raw SHA-256 + AESGCM.encrypt (the stream
-    # encryptor must hash the plaintext for the trailer, R11). The stream side times
-    # StreamEncryptor.update on each fresh chunk and StreamDecryptor.update on the record just
-    # produced; only one chunk and its record are alive at a time.
+    # Baselines, measured in a clean loop on a reused 1 MiB buffer (the best case for raw
+    # AES-GCM) several times during the run; the *fastest* observation is kept, so every
+    # ratio below is conservative. Raw SHA-256 + AES-GCM is the honest ceiling for the
+    # encryptor, which must hash the plaintext for the trailer (R11).
     raw_aead = AESGCM(os.urandom(32))
     raw_nonce = os.urandom(12)
-    raw_sha = hashlib.sha256()
     raw_buf = bytes(block)
-    encryptor = crypto.StreamEncryptor(key, aad, header)
-    decryptor = crypto.StreamDecryptor(key, aad)
-    decryptor.update(encryptor.start())
-    raw_s = raw_sha_s = enc_s = dec_s = 0.0
     clock = time.perf_counter
-    batch = 8
-    for i, chunk in enumerate(plaintext_chunks()):  # type: ignore[attr-defined]
-        if i % batch == 0:
-            t0 = clock()
-            for _ in range(batch):
-                raw_aead.encrypt(raw_nonce, raw_buf, b"bench")  # fixed nonce: throughput only
-            t1 = clock()
-            for _ in range(batch):
-                raw_sha.update(raw_buf)
-                raw_aead.encrypt(raw_nonce, raw_buf, b"bench")
-            t2 = clock()
-            raw_s += t1 - t0
-            raw_sha_s += t2 - t1
+    raw_obs: list[float] = []
+    raw_sha_obs: list[float] = []
+
+    def baselines(mib: int = 128) -> None:
         t0 = clock()
-        record = encryptor.update(chunk)
+        for _ in range(mib):
+            raw_aead.encrypt(raw_nonce, raw_buf, b"bench")  # fixed nonce: speed only
         t1 = clock()
-        decryptor.update(record)
+        digest = hashlib.sha256()
+        for _ in range(mib):
+            digest.update(raw_buf)
+            raw_aead.encrypt(raw_nonce, raw_buf, b"bench")
         t2 = clock()
+        raw_obs.append(mib / (t1 - t0))
+        raw_sha_obs.append(mib / (t2 - t1))
+
+    # Stream passes: pass "update" times StreamEncryptor.update on each fresh chunk and
+    # StreamDecryptor.update on the record just produced; pass "parts" times
+    # StreamEncryptor.update_parts (what encrypt_iter uses). Only one chunk and its record
+    # are alive at a time.
+    def stream_pass(mode: str) -> tuple[float, float]:
+        encryptor = crypto.StreamEncryptor(key, aad, header)
+        decryptor = crypto.StreamDecryptor(key, aad)
+        decryptor.update(encryptor.start())
+        enc_s = dec_s = 0.0
+        for chunk in plaintext_chunks():  # type: ignore[attr-defined]
+            if mode == "parts":
+                t0 = clock()
+                encryptor.update_parts(chunk)
+                enc_s += clock() - t0
+            else:
+                t0 = clock()
+                record = encryptor.update(chunk)
+                t1 = clock()
+                decryptor.update(record)
+                t2 = clock()
+                enc_s += t1 - t0
+                dec_s += t2 - t1
+                del record
+        t0 = clock()
+        last, _ = encryptor.finalize()
+        t1 = clock()
         enc_s += t1 - t0
-        dec_s += t2 - t1
-    raw_mib = batch * ((size + batch - 1) // batch)
-    t0 = clock()
-    last, trailer = encryptor.finalize()
-    t1 = clock()
-    decryptor.update(last)
-    decryptor.finalize()
-    t2 = clock()
-    enc_s += t1 - t0
-    dec_s += t2 - t1
-    raw = raw_mib / raw_s
-    raw_sha_rate = raw_mib / raw_sha_s
-    enc_rate = size / enc_s
-    dec_rate = size / dec_s
+        if mode == "update":
+            decryptor.update(last)
+            decryptor.finalize()
+            dec_s += clock() - t1
+        return size / enc_s, size / dec_s if dec_s else 0.0
+
+    baselines()
+    enc_rate, dec_rate = stream_pass("update")
+    baselines()
+    enc_parts_rate, _ = stream_pass("parts")
+    baselines()
+
 
     # Decryption of ciphertext arriving in 64 KiB pieces (as read from a socket or a file).
     piece = 64 * 1024
     encryptor = crypto.StreamEncryptor(key, aad, header)
     decryptor = crypto.StreamDecryptor(key, aad)
     decryptor.update(encryptor.start())
-    dec64_s = raw64_s = 0.0
+    dec64_s = 0.0
     unaligned_mib = min(size, 256)
     carry = b""
     for i in range(unaligned_mib):
         block[:8] = i.to_bytes(8, "big")
         chunk = bytes(block)
-        t0 = clock()
-        raw_aead.encrypt(raw_nonce, raw_buf, b"bench")
-        raw64_s += clock() - t0
         data = carry + encryptor.update(chunk)
         cut = len(data) - len(data) % piece
         carry = data[cut:]
@@ -139,8 +151,9 @@ def main() -> None:
     last, _ = encryptor.finalize()
     decryptor.update(carry + last)
     decryptor.finalize()
-    dec64_ratio = raw64_s / dec64_s
     dec64_rate = unaligned_mib / dec64_s
+    baselines()
+    raw, raw_sha_rate = max(raw_obs), max(raw_sha_obs)
 
     peak_delta = rss_mib() - baseline_rss
 
@@ -178,20 +191,28 @@ def main() -> None:
     )
 
     rows = [
-        ("raw AESGCM.encrypt, 1 MiB buffers (baseline)", f"{raw:,.0f} MiB/s", "", ""),
-        ("raw SHA-256 + AESGCM.encrypt, 1 MiB buffers", f"{raw_sha_rate:,.0f} MiB/s", "", ""),
-        (f"stream encrypt, {size} MiB (incl. SHA-256 for the trailer)",
+        ("raw AESGCM.encrypt, 1 MiB buffer (baseline, best of 4)", f"{raw:,.0f} MiB/s",
+         "", ""),
+        ("raw SHA-256 + AESGCM.encrypt, 1 MiB buffer (best of 4)", f"{raw_sha_rate:,.0f} MiB/s",
+         "", ""),
+        (f"stream encrypt update(), {size} MiB (incl. SHA-256 for the trailer)",
          f"{enc_rate:,.0f} MiB/s", "", ""),
         ("  ratio to raw AES-GCM", f"{enc_rate / raw:.2f}", ">= 0.8",
          "yes" if enc_rate / raw >= 0.8 else "NO (bound by SHA-256, R11)"),
         ("  ratio to raw SHA-256 + AES-GCM", f"{enc_rate / raw_sha_rate:.2f}", ">= 0.8",
          "yes" if enc_rate / raw_sha_rate >= 0.8 else "no"),
+        ("stream encrypt update_parts() / encrypt_iter (no join copy)",
+         f"{enc_parts_rate:,.0f} MiB/s", "", ""),
+        ("  ratio to raw AES-GCM", f"{enc_parts_rate / raw:.2f}", ">= 0.8",
+         "yes" if enc_parts_rate / raw >= 0.8 else "NO (bound by SHA-256, R11)"),
+        ("  ratio to raw SHA-256 + AES-GCM", f"{enc_parts_rate / raw_sha_rate:.2f}",
+         ">= 0.8", "yes" if enc_parts_rate / raw_sha_rate >= 0.8 else "no"),
         (f"stream decrypt, {size} MiB (record-aligned input)", f"{dec_rate:,.0f} MiB/s", "", ""),
         ("  ratio to raw AES-GCM", f"{dec_rate / raw:.2f}", ">= 0.8",
          "yes" if dec_rate / raw >= 0.8 else "no"),
         (f"stream decrypt, {unaligned_mib} MiB in 64 KiB pieces", f"{dec64_rate:,.0f} MiB/s",
          "", ""),
-        ("  ratio to raw AES-GCM", f"{dec64_ratio:.2f}", "(info)", ""),
+        ("  ratio to raw AES-GCM", f"{dec64_rate / raw:.2f}", "(info)", ""),
         ("peak RSS above baseline", f"{peak_delta:.1f} MiB", "<= 64 MiB",
          "yes" if peak_delta <= 64 else "no"),
         ("Argon2id PRODUCTION_ARGON2 "
@@ -204,7 +225,7 @@ def main() -> None:
         ("unwrap_for_recipient, median of 501", f"{unwrap_t * 1e6:.0f} us", "(info)", ""),
     ]
     print(f"crypto bench: {size} MiB stream, CHUNK_SIZE = {stream.CHUNK_SIZE // 1024} KiB, "
-          f"{os.cpu_count()} CPUs, trailer sha256 {trailer.sha256[:16]}...")
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     print()
     print("| metric | value | target | met? |")
     print("|---|---|---|---|")

@@ -343,3 +343,17 @@ def test_mangled_streams_only_raise_decryption_error(
         assert data.startswith(released)
     else:
         assert released == data  # only an edit that cancelled out can succeed
+
+
+def test_update_parts_gives_the_same_stream_layout(small_chunks: int) -> None:
+    data = os.urandom(small_chunks * 3 + 4)
+    enc = StreamEncryptor(KEY, AAD, HEADER)
+    pieces = [enc.start()]
+    for i in range(0, len(data), 10):
+        parts = enc.update_parts(data[i : i + 10])
+        assert all(isinstance(p, bytes) for p in parts)
+        pieces += parts
+    last, trailer = enc.finalize()
+    blob = b"".join([*pieces, last])
+    assert decrypt(blob) == data and trailer.size == len(data)
+    assert len(split_stream(blob)[1]) == 4 + 1
