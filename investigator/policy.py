@@ -57,6 +57,10 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
                       (``key_wraps.scope = 'identity'``), i.e. whose request was approved
     approve_plan      approver who is not a member (nobody approves their own team's plan),
                       while the stage is an approval stage
+    investigate       member (investigation plan steps, investigation records, the
+                      implementation note: W6, W8)
+    handle            lead (the handling plan, its submission for approval, the result report
+                      that concludes the case, resuming a reopened case: W7 to W9)
     manage_reward     reward_officer
     view_transfer     department_liaison whose department is the case's department, while the
                       stage is a transfer stage (``TRANSFER_STAGES``): the transfer package
@@ -107,6 +111,8 @@ CASE_ACTIONS: frozenset[str] = frozenset(
         "decide_identity",
         "view_identity",
         "approve_plan",
+        "investigate",
+        "handle",
         "manage_reward",
         "view_transfer",
     }
@@ -235,6 +241,10 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
         return principal.has("identity_custodian") or (member and facts.identity_wrap)
     if action == "approve_plan":
         return approving and not member
+    if action == "investigate":
+        return member
+    if action == "handle":
+        return lead
     if action == "manage_reward":
         return principal.has("reward_officer")
     if action == "view_transfer":

@@ -401,6 +401,7 @@ PUBLIC_STAGES = {
     "accepted": "Accepted for handling",
     "investigating": "Under investigation",
     "handling": "Being decided",
+    "approval": "Being decided",
     "implementing": "Measures being carried out",
     "concluded": "Concluded",
     "rejected": "Not accepted",

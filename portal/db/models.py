@@ -314,3 +314,40 @@ class IdentityRequest(Base):
     tell_reporter: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class InvestigationStep(Base):
+    """A step of the investigation plan (W6): owner and due date are plaintext for deadlines
+    and the overdue view; what the step is stays sealed (aad case+``step:{id}``)."""
+
+    __tablename__ = "investigation_steps"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open | done | dropped
+    done_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HandlingPlan(Base):
+    """处理方案 (W7): every saved version is kept. The analysis, responsibilities, measures and
+    timeline are one sealed JSON document (aad case+``plan:{id}``); the approver's comments
+    are sealed too (aad case+``plan-decision:{id}``)."""
+
+    __tablename__ = "handling_plans"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    # draft | submitted | approved | returned
+    status: Mapped[str] = mapped_column(String(12), default="draft")
+    author_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    sealed_decision: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    __table_args__ = (UniqueConstraint("case_id", "version"),)
