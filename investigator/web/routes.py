@@ -7,6 +7,7 @@ from litestar.exceptions import NotAuthorizedException
 
 from investigator.auth import StaffAuth
 from investigator.web.auth_routes import auth_handlers
+from investigator.web.case_routes import case_handlers
 from investigator.web.guards import redirect_to_signin
 from portal.services import argon2_params
 from portal.settings import Settings
@@ -17,6 +18,6 @@ def workspace_router(settings: Settings) -> Router:
     auth = StaffAuth(argon2_params(settings))
     return Router(
         path="/workspace",
-        route_handlers=[*auth_handlers(auth)],
+        route_handlers=[*auth_handlers(auth), *case_handlers],
         exception_handlers={NotAuthorizedException: redirect_to_signin},
     )

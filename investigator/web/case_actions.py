@@ -1,0 +1,364 @@
+"""POST actions on a case: triage, team, conflict, subjects, messages, notes, identity request.
+
+Policy first (404 on no, before the form is even looked at), then the form (400 with the case
+page and a message), then the work in one transaction that also writes the audit entry.
+
+    POST /workspace/cases/{case_id}/classify              triage
+    POST /workspace/cases/{case_id}/accept                triage (``expected_stage`` guards
+    POST /workspace/cases/{case_id}/reject                  against two officers deciding at once)
+    POST /workspace/cases/{case_id}/team/add              manage_team, with the member's
+    POST /workspace/cases/{case_id}/team/remove             declaration of no conflict (W5)
+    POST /workspace/cases/{case_id}/conflict              view: declare one's own conflict (回避)
+    POST /workspace/cases/{case_id}/subjects/add          triage or manage_team
+    POST /workspace/cases/{case_id}/subjects/{sid}/link   triage or manage_team
+    POST /workspace/cases/{case_id}/message               message_reporter (sealed)
+    POST /workspace/cases/{case_id}/note                  add_note (sealed, staff only)
+    POST /workspace/cases/{case_id}/identity/request      request_identity (A3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar import Request, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crypto.envelope import field_aad
+from investigator import audit, casework
+from investigator.casework import WorkflowError
+from investigator.web.case_common import (
+    NO_KEY,
+    _,
+    allowed,
+    case_for,
+    checked,
+    field,
+    key_or_none,
+    page,
+    read_form,
+    services_of,
+    to_case,
+)
+from investigator.web.case_page import case_page_context
+from investigator.web.guards import StaffPrincipal, current_staff
+from portal.cases import add_event, add_message, seal_json
+from portal.db.models import Case, Category, Department, Note, TeamMember, User, new_id
+from portal.services import Services
+
+STAGE_CHANGED = _("This case changed while you were looking at it. Check the page and try again.")
+CONFIRM_CONFLICT = _("Tick the box to confirm that you have a conflict of interest.")
+EMPTY_TEXT = _("Write something first.")
+CHOOSE_MEMBER = _("Choose a member of the team.")
+CHOOSE_PERSON = _("Choose a staff account.")
+SUBJECT_NEEDS_NAME = _("Give at least a name or a department for the person.")
+CHOOSE_CATEGORY = _("Choose a category.")
+CHOOSE_DEPARTMENT = _("Choose a department.")
+
+Form = dict[str, list[str]]
+Work = Callable[[AsyncSession, StaffPrincipal, Case, Form], Awaitable[Redirect | None]]
+
+
+class Refused(Exception):
+    """A form that cannot be carried out: the case page again, with a message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+async def error_page(
+    request: Request[Any, Any, Any], staff: StaffPrincipal, case_id: str, refused: Refused
+) -> Template:
+    services = services_of(request)
+    async with services.db.write() as s:
+        case = await case_for(s, staff, case_id, "view")
+        context = await case_page_context(services, s, staff, case)
+        await audit.record(s, actor_user_id=staff.user_id, action="case.view", case_id=case.id)
+    context["error"] = refused.message
+    return page("case", refused.status, **context)
+
+
+async def run_action(
+    request: Request[Any, Any, Any], case_id: str, actions: tuple[str, ...], work: Work
+) -> Template | Redirect:
+    """Policy, then the form, then the work; a refusal rolls everything back."""
+    staff = await current_staff(request)
+    services = services_of(request)
+    try:
+        async with services.db.write() as s:
+            case = await case_for(s, staff, case_id, *actions)
+            form = await read_form(request)
+            done = await work(s, staff, case, form)
+    except WorkflowError as exc:
+        return await error_page(request, staff, case_id, Refused(str(exc)))
+    except Refused as exc:
+        return await error_page(request, staff, case_id, exc)
+    return done or to_case(case_id)
+
+
+async def _key(session: AsyncSession, staff: StaffPrincipal, case: Case) -> bytes:
+    key = await key_or_none(session, staff, case.id)
+    if key is None:
+        raise Refused(NO_KEY, 409)
+    return key
+
+
+async def _active_user(session: AsyncSession, user_id: str) -> User:
+    user = await session.get(User, user_id[:64]) if user_id else None
+    if user is None or user.disabled:
+        raise Refused(CHOOSE_PERSON)
+    return user
+
+
+def _expect_stage(case: Case, form: Form) -> None:
+    if field(form, "expected_stage", 24) != case.stage:
+        raise Refused(STAGE_CHANGED, 409)
+
+
+async def _after_exclusion(
+    session: AsyncSession, staff: StaffPrincipal, case: Case
+) -> Redirect | None:
+    """Where to go when the actor may have just excluded themselves."""
+    if await allowed(session, staff, case.id, "view"):
+        return None
+    return Redirect(path="/workspace/cases", status_code=303)
+
+
+# --- triage ---
+
+
+@post("/cases/{case_id:str}/classify", name="workspace_case_classify")
+async def classify(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        severity, risk = field(form, "severity", 16), field(form, "risk", 16)
+        if severity not in casework.SEVERITIES or risk not in casework.RISKS:
+            raise Refused(_("Choose a severity and a risk level."))
+        category = field(form, "category", 40)
+        if await s.get(Category, category) is None:
+            raise Refused(CHOOSE_CATEGORY)
+        department_id = field(form, "department_id", 64)
+        if department_id and await s.get(Department, department_id) is None:
+            raise Refused(CHOOSE_DEPARTMENT)
+        await casework.classify(
+            s,
+            case,
+            staff.user_id,
+            category=category,
+            severity=severity,
+            urgent=checked(form, "urgent"),
+            risk=risk,
+            department_id=department_id or None,
+        )
+
+    return await run_action(request, case_id, ("triage",), work)
+
+
+@post("/cases/{case_id:str}/accept", name="workspace_case_accept")
+async def accept(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        _expect_stage(case, form)
+        await casework.accept(s, case, staff.user_id)
+
+    return await run_action(request, case_id, ("triage",), work)
+
+
+@post("/cases/{case_id:str}/reject", name="workspace_case_reject")
+async def reject(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
+        reason = field(form, "reason", 40)
+        if reason not in casework.REJECT_REASONS:
+            raise Refused(_("Choose a reason from the list."))
+        _expect_stage(case, form)
+        await casework.reject(s, case, staff.user_id, reason)
+        return await _after_exclusion(s, staff, case) or to_case(case.id)
+
+    return await run_action(request, case_id, ("triage",), work)
+
+
+# --- team and conflicts ---
+
+
+@post("/cases/{case_id:str}/team/add", name="workspace_team_add")
+async def team_add(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        function = field(form, "function", 24)
+        if function not in casework.FUNCTIONS:
+            raise Refused(_("Choose the member's function."))
+        if not checked(form, "declared_no_conflict"):
+            raise Refused(_("The member must declare that they have no conflict of interest."))
+        user = await _active_user(s, field(form, "user_id", 64))
+        key = await _key(s, staff, case)
+        await casework.add_member(
+            s, case, key, staff.user_id, user, function, declared_no_conflict=True
+        )
+
+    return await run_action(request, case_id, ("manage_team",), work)
+
+
+@post("/cases/{case_id:str}/team/remove", name="workspace_team_remove")
+async def team_remove(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
+        user_id = field(form, "user_id", 64)
+        seat = (
+            await s.execute(
+                select(TeamMember.id).where(
+                    TeamMember.case_id == case.id, TeamMember.user_id == user_id
+                )
+            )
+        ).first()
+        if not user_id or seat is None:
+            raise Refused(CHOOSE_MEMBER)
+        await casework.remove_member(s, case, staff.user_id, user_id)
+        return await _after_exclusion(s, staff, case) or to_case(case.id)
+
+    return await run_action(request, case_id, ("manage_team",), work)
+
+
+@post("/cases/{case_id:str}/conflict", name="workspace_case_conflict")
+async def conflict(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
+        if not checked(form, "confirm"):
+            raise Refused(CONFIRM_CONFLICT)
+        await casework.declare_conflict(s, case.id, staff.user_id)
+        return Redirect(path="/workspace/cases", status_code=303)
+
+    return await run_action(request, case_id, ("view",), work)
+
+
+# --- subjects (the accused) ---
+
+
+@post("/cases/{case_id:str}/subjects/add", name="workspace_subject_add")
+async def subject_add(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
+    services = services_of(request)
+
+    async def work(
+        s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form
+    ) -> Redirect | None:
+        name, department = field(form, "name"), field(form, "department")
+        if not name and not department:
+            raise Refused(SUBJECT_NEEDS_NAME)
+        user_id = field(form, "user_id", 64)
+        if user_id:
+            await _active_user(s, user_id)
+        key = await _key(s, staff, case)
+        await casework.add_subject(
+            s,
+            services,
+            case,
+            key,
+            staff.user_id,
+            name=name,
+            department=department,
+            position=field(form, "position"),
+            user_id=user_id or None,
+        )
+        return await _after_exclusion(s, staff, case)
+
+    return await run_action(request, case_id, ("triage", "manage_team"), work)
+
+
+@post("/cases/{case_id:str}/subjects/{subject_id:str}/link", name="workspace_subject_link")
+async def subject_link(
+    request: Request[Any, Any, Any], case_id: FromPath[str], subject_id: FromPath[str]
+) -> Template | Redirect:
+    async def work(
+        s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form
+    ) -> Redirect | None:
+        user = await _active_user(s, field(form, "user_id", 64))
+        await casework.link_subject(s, case, staff.user_id, subject_id[:64], user.id)
+        return await _after_exclusion(s, staff, case)
+
+    return await run_action(request, case_id, ("triage", "manage_team"), work)
+
+
+# --- messages, notes, identity ---
+
+
+@post("/cases/{case_id:str}/message", name="workspace_case_message")
+async def message(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
+    services = services_of(request)
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
+        text = field(form, "text", 20_000, multiline=True)
+        if not text:
+            raise Refused(EMPTY_TEXT)
+        key = await _key(s, staff, case)
+        await add_message(
+            services, s, case.id, key, text, author="staff", author_user_id=staff.user_id
+        )
+        add_event(s, case.id, "staff_message", public=False, actor=staff.user_id)
+        await audit.record(s, actor_user_id=staff.user_id, action="case.message", case_id=case.id)
+        return to_case(case.id, "#messages")
+
+    return await run_action(request, case_id, ("message_reporter",), work)
+
+
+async def _seal_note(
+    services: Services, s: AsyncSession, case: Case, key: bytes, author: str, text: str
+) -> None:
+    nid = new_id()
+    s.add(
+        Note(
+            id=nid,
+            case_id=case.id,
+            kind="note",
+            author_user_id=author,
+            sealed=seal_json(key, {"text": text}, field_aad(case.id, f"note:{nid}"), services),
+        )
+    )
+
+
+@post("/cases/{case_id:str}/note", name="workspace_case_note")
+async def note(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
+    services = services_of(request)
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
+        text = field(form, "text", 20_000, multiline=True)
+        if not text:
+            raise Refused(EMPTY_TEXT)
+        key = await _key(s, staff, case)
+        await _seal_note(services, s, case, key, staff.user_id, text)
+        await audit.record(s, actor_user_id=staff.user_id, action="case.note", case_id=case.id)
+        return to_case(case.id, "#notes")
+
+    return await run_action(request, case_id, ("add_note",), work)
+
+
+@post("/cases/{case_id:str}/identity/request", name="workspace_identity_request")
+async def identity_request(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
+    services = services_of(request)
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
+        key = await _key(s, staff, case)
+        reason = field(form, "reason", 4000, multiline=True)
+        await casework.request_identity(s, services, case, key, staff.user_id, reason)
+        return to_case(case.id, "#identity")
+
+    return await run_action(request, case_id, ("request_identity",), work)
+
+
+action_handlers: list[Any] = [
+    classify,
+    accept,
+    reject,
+    team_add,
+    team_remove,
+    conflict,
+    subject_add,
+    subject_link,
+    message,
+    note,
+    identity_request,
+]

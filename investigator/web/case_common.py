@@ -1,0 +1,130 @@
+"""Shared helpers for the case screens: form reading, pages, the 404 answer, case loading.
+
+Every handler of the case screens follows one shape::
+
+    staff = await current_staff(request)
+    async with services.db.write() as s:
+        case = await case_for(s, staff, case_id, "some_action")   # 404 when policy says no
+        ...
+        await audit.record(s, ...)
+
+``case_for`` asks ``investigator.policy`` and raises ``NotFoundException`` for a refusal, a
+missing case and a destroyed case alike, so an answer never confirms that a case exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from investigator.casefile import NoKey, staff_key
+from investigator.policy import may_act_on_case
+from investigator.web.guards import StaffPrincipal
+from portal.db.models import Case
+from portal.intake import clean_text
+from portal.services import Services
+
+NO_STORE = {"Cache-Control": "no-store"}
+MAX_FIELD = 20_000
+
+
+def _(message: str) -> str:
+    """Marks a msgid for extraction; templates translate it."""
+    return message
+
+
+NO_KEY = _("You do not hold the key of this case, so this cannot be done.")
+
+
+def services_of(request: Request[Any, Any, Any]) -> Services:
+    services: Services = request.app.state["services"]
+    return services
+
+
+async def read_form(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
+    """The urlencoded form as lists of strings (file parts, if any, are ignored)."""
+    form = await request.form()
+    out: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            out.setdefault(name, []).append(value[:MAX_FIELD])
+    return out
+
+
+def field(
+    form: dict[str, list[str]], name: str, limit: int = 200, *, multiline: bool = False
+) -> str:
+    values = form.get(name) or [""]
+    return clean_text(values[0], limit, multiline=multiline)
+
+
+def checked(form: dict[str, list[str]], name: str) -> bool:
+    return field(form, name) in ("yes", "on", "1", "true")
+
+
+def page(name: str, status: int = 200, **context: Any) -> Template:
+    return Template(
+        template_name=f"investigator/{name}.html",
+        context=context,
+        status_code=status,
+        headers=NO_STORE,
+    )
+
+
+def to_case(case_id: str, anchor: str = "") -> Redirect:
+    return Redirect(path=f"/workspace/cases/{case_id}{anchor}", status_code=303)
+
+
+def not_found() -> NotFoundException:
+    """The one refusal: the same as for a case that does not exist."""
+    return NotFoundException()
+
+
+async def allowed(
+    session: AsyncSession, staff: StaffPrincipal, case_id: str, *actions: str
+) -> bool:
+    """True when policy grants at least one of ``actions`` on the case."""
+    principal = staff.policy()
+    for action in actions:
+        if await may_act_on_case(session, principal, case_id, action):
+            return True
+    return False
+
+
+async def case_for(
+    session: AsyncSession, staff: StaffPrincipal, case_id: str, *actions: str
+) -> Case:
+    """The case when policy grants one of ``actions``; ``NotFoundException`` otherwise."""
+    if len(case_id) > 64 or not await allowed(session, staff, case_id, *actions):
+        raise not_found()
+    case = await session.get(Case, case_id)
+    if case is None:  # pragma: no cover - policy already refused a missing case
+        raise not_found()
+    return case
+
+
+async def key_or_none(session: AsyncSession, staff: StaffPrincipal, case_id: str) -> bytes | None:
+    try:
+        return await staff_key(session, case_id, staff.user_id, staff.private_key)
+    except NoKey:
+        return None
+
+
+__all__ = [
+    "NO_KEY",
+    "NO_STORE",
+    "allowed",
+    "case_for",
+    "checked",
+    "field",
+    "key_or_none",
+    "not_found",
+    "page",
+    "read_form",
+    "services_of",
+    "to_case",
+]

@@ -1,0 +1,209 @@
+"""The case page's context: what the principal may see and which forms they may use.
+
+Built inside the caller's (write) transaction, after ``case_for`` granted ``view``. Content is
+opened with the staff member's own key wrap; original files are listed only for
+``view_original``; the reporter's identity (and even whether there is one) only for
+``view_identity`` (A3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crypto.envelope import field_aad
+from crypto.errors import CryptoError
+from crypto.recipients import unwrap_for_recipient
+from investigator.casefile import CaseDetail, NoKey, case_detail, open_identity
+from investigator.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
+from investigator.web.case_common import allowed, key_or_none
+from investigator.web.guards import StaffPrincipal
+from portal.cases import PUBLIC_STAGES, open_json
+from portal.db.models import (
+    Case,
+    Category,
+    Conflict,
+    Department,
+    IdentityRequest,
+    PackageWrap,
+    Subject,
+    TeamMember,
+    TransferPackage,
+    User,
+)
+from portal.services import Services
+
+PERMISSIONS = (
+    "triage",
+    "manage_team",
+    "add_note",
+    "message_reporter",
+    "request_identity",
+    "view_original",
+    "view_identity",
+)
+
+
+@dataclass
+class PackageView:
+    id: str
+    department: str
+    created_on: Any
+    due_on: Any
+    reported_on: Any
+    summary: str | None
+    report_back: str | None
+    mine: bool
+
+
+async def package_key(
+    session: AsyncSession, package_id: str, staff: StaffPrincipal
+) -> bytes | None:
+    """The transfer package key, when a wrap for this staff member exists and opens."""
+    wrap = (
+        await session.execute(
+            select(PackageWrap).where(
+                PackageWrap.package_id == package_id, PackageWrap.user_id == staff.user_id
+            )
+        )
+    ).scalar_one_or_none()
+    if wrap is None:
+        return None
+    try:
+        return unwrap_for_recipient(
+            staff.private_key, wrap.wrapped, field_aad(package_id, f"package-wrap:{staff.user_id}")
+        )
+    except CryptoError:
+        return None
+
+
+def open_package(package: TransferPackage, pkey: bytes) -> tuple[str, str | None]:
+    summary = open_json(pkey, package.sealed_summary, field_aad(package.id, "package-summary"))
+    report: str | None = None
+    if package.sealed_report_back is not None:
+        report = open_json(
+            pkey, package.sealed_report_back, field_aad(package.id, "package-report")
+        )["text"]
+    return str(summary["summary"]), report
+
+
+async def team_candidates(session: AsyncSession, case_id: str) -> list[User]:
+    """Active staff who may join: not on the team, not a subject, not conflicted. The page
+    never says why someone is missing from the list."""
+    excluded = (
+        select(Subject.user_id).where(Subject.case_id == case_id, Subject.user_id.is_not(None))
+    ).union(
+        select(Conflict.user_id).where(Conflict.case_id == case_id),
+        select(TeamMember.user_id).where(TeamMember.case_id == case_id),
+    )
+    stmt = (
+        select(User)
+        .where(User.disabled.is_(False), User.id.not_in(excluded))
+        .order_by(User.display_name)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def _active_staff(session: AsyncSession) -> list[User]:
+    stmt = select(User).where(User.disabled.is_(False)).order_by(User.display_name)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def _packages(
+    session: AsyncSession, case_id: str, staff: StaffPrincipal
+) -> list[PackageView]:
+    out: list[PackageView] = []
+    rows = (
+        await session.execute(
+            select(TransferPackage, Department.name)
+            .join(Department, Department.id == TransferPackage.department_id)
+            .where(TransferPackage.case_id == case_id)
+            .order_by(TransferPackage.created_on)
+        )
+    ).all()
+    for package, dept_name in rows:
+        pkey = await package_key(session, package.id, staff)
+        summary, report = open_package(package, pkey) if pkey else (None, None)
+        out.append(
+            PackageView(
+                package.id,
+                dept_name,
+                package.created_on,
+                package.due_on,
+                package.reported_on,
+                summary,
+                report,
+                package.created_by == staff.user_id and pkey is not None,
+            )
+        )
+    return out
+
+
+async def case_page_context(
+    services: Services, session: AsyncSession, staff: StaffPrincipal, case: Case
+) -> dict[str, Any]:
+    may = {a: await allowed(session, staff, case.id, a) for a in PERMISSIONS}
+    may["transfer"] = may["triage"] or may["manage_team"]
+    may["subjects"] = may["triage"] or may["manage_team"]
+    key = await key_or_none(session, staff, case.id)
+    detail: CaseDetail | None = None
+    identity: dict[str, str] | None = None
+    if key is not None:
+        detail = await case_detail(
+            services,
+            session,
+            case,
+            key,
+            originals=may["view_original"],
+            with_identity_flag=may["view_identity"],
+        )
+        if may["view_identity"] and detail.has_identity:
+            try:
+                identity = await open_identity(session, case.id, staff.user_id, staff.private_key)
+            except NoKey:
+                identity = None
+    my_requests = list(
+        (
+            await session.execute(
+                select(IdentityRequest)
+                .where(
+                    IdentityRequest.case_id == case.id,
+                    IdentityRequest.requester_id == staff.user_id,
+                )
+                .order_by(IdentityRequest.created_at)
+            )
+        ).scalars()
+    )
+    departments = list(
+        (
+            await session.execute(
+                select(Department).where(Department.active.is_(True)).order_by(Department.name)
+            )
+        ).scalars()
+    )
+    categories = list(
+        (await session.execute(select(Category).order_by(Category.position))).scalars()
+    )
+    return {
+        "staff": staff,
+        "case": case,
+        "detail": detail,
+        "sealed": key is None,
+        "identity": identity,
+        "may": may,
+        "stages": PUBLIC_STAGES,
+        "severities": SEVERITIES,
+        "risks": RISKS,
+        "functions": FUNCTIONS,
+        "reject_reasons": REJECT_REASONS,
+        "departments": departments,
+        "categories": categories,
+        "candidates": await team_candidates(session, case.id) if may["manage_team"] else [],
+        "link_choices": await _active_staff(session) if may["subjects"] else [],
+        "packages": await _packages(session, case.id, staff),
+        "my_requests": my_requests,
+        "error": None,
+    }

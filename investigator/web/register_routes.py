@@ -1,0 +1,111 @@
+"""W2: intake officers register a report received by phone, WeChat, 公众号, e-mail, letter or
+visit, on the reporter's behalf.
+
+    GET  /workspace/register   (also /workspace/cases/new)   the form
+    POST /workspace/register                                 commit; show the receipt code once
+
+The same fields and checks as the portal form (``portal.intake.parse_report``) and the same
+commit (``portal.cases.submit``) with the channel recorded; no files here (the reporter can
+add evidence later with the receipt code). The receipt code is in the body of the POST
+response only, for the officer to pass on; it is never stored or logged in plaintext.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.response import Template
+
+from investigator import audit
+from investigator.policy import can
+from investigator.web.case_common import _, not_found, page, read_form, services_of
+from investigator.web.guards import StaffPrincipal, current_staff
+from portal import cases
+from portal.intake import KINDS, RELATIONS, parse_report
+from portal.services import Services
+
+CHANNELS: tuple[str, ...] = ("phone", "wechat", "official_account", "email", "letter", "visit")
+CHOOSE_CHANNEL = _("Choose how the report was received.")
+SUBJECT_ROWS = 3
+
+
+async def _form_page(
+    services: Services,
+    staff: StaffPrincipal,
+    *,
+    fields: dict[str, list[str]] | None = None,
+    errors: dict[str, str] | None = None,
+    token: str | None = None,
+    status: int = 200,
+) -> Template:
+    return page(
+        "register",
+        status,
+        staff=staff,
+        channels=CHANNELS,
+        categories=await cases.active_categories(services),
+        kinds=KINDS,
+        relations=RELATIONS,
+        fields=fields or {},
+        errors=errors or {},
+        submission_token=token or secrets.token_urlsafe(32),
+        subject_rows=SUBJECT_ROWS,
+    )
+
+
+async def _officer(request: Request[Any, Any, Any]) -> StaffPrincipal:
+    staff = await current_staff(request)
+    if not can(staff.policy(), "register_case"):
+        raise not_found()
+    return staff
+
+
+@get(["/register", "/cases/new"], name="workspace_register")
+async def register_form(request: Request[Any, Any, Any]) -> Template:
+    staff = await _officer(request)
+    return await _form_page(services_of(request), staff)
+
+
+@post("/register", name="workspace_register_submit", status_code=200)
+async def register_submit(request: Request[Any, Any, Any]) -> Template:
+    staff = await _officer(request)
+    services = services_of(request)
+    fields = await read_form(request)
+    token = (fields.get("submission_token") or [""])[0]
+    channel = (fields.get("channel") or [""])[0]
+    categories = [c.code for c in await cases.active_categories(services)]
+    parsed = parse_report(fields, categories)
+    errors = dict(parsed.errors)
+    if channel not in CHANNELS:
+        errors["channel"] = CHOOSE_CHANNEL
+    if not 16 <= len(token) <= 100:
+        errors["form"] = _("Your form has expired. Please reload the page.")
+        token = ""
+    if parsed.report is None or errors:
+        return await _form_page(
+            services, staff, fields=fields, errors=errors, token=token or None, status=400
+        )
+    targets = cases.new_targets(parsed.report.case_kinds)
+    try:
+        code, numbers = await cases.submit(
+            services, parsed.report, targets, [], token, channel=channel
+        )
+    except cases.DuplicateSubmission as dup:
+        if dup.receipt is None:
+            return page("register_done", 409, staff=staff, code=None, numbers=[])
+        return page("register_done", staff=staff, code=dup.receipt, numbers=[])
+    async with services.db.write() as s:
+        for target in targets:
+            await audit.record(
+                s,
+                actor_user_id=staff.user_id,
+                action="case.register",
+                case_id=target.case_id,
+                detail=f"channel={channel}",
+            )
+    return page("register_done", staff=staff, code=code, numbers=numbers)
+
+
+register_handlers: list[Any] = [register_form, register_submit]
