@@ -129,7 +129,6 @@ def main() -> None:
     enc_parts_rate, _ = stream_pass("parts")
     baselines()
 
-
     # Decryption of ciphertext arriving in 64 KiB pieces (as read from a socket or a file).
     piece = 64 * 1024
     encryptor = crypto.StreamEncryptor(key, aad, header)
@@ -159,8 +158,9 @@ def main() -> None:
 
     # Argon2id with the shipped parameters.
     argon = median_seconds(
-        lambda: crypto.derive_key(b"0123456789012345678901234567", os.urandom(16), 32,
-                                  crypto.PRODUCTION_ARGON2),
+        lambda: crypto.derive_key(
+            b"0123456789012345678901234567", os.urandom(16), 32, crypto.PRODUCTION_ARGON2
+        ),
         args.argon2_runs,
     )
 
@@ -186,46 +186,94 @@ def main() -> None:
     wrap_aad = crypto.bind_aad("recipient", "case-bench", "user-1")
     wrapped = crypto.wrap_for_recipient(public, case_key, wrap_aad)
     wrap_t = median_seconds(lambda: crypto.wrap_for_recipient(public, case_key, wrap_aad), 501)
-    unwrap_t = median_seconds(
-        lambda: crypto.unwrap_for_recipient(private, wrapped, wrap_aad), 501
-    )
+    unwrap_t = median_seconds(lambda: crypto.unwrap_for_recipient(private, wrapped, wrap_aad), 501)
 
     rows = [
-        ("raw AESGCM.encrypt, 1 MiB buffer (baseline, best of 4)", f"{raw:,.0f} MiB/s",
-         "", ""),
-        ("raw SHA-256 + AESGCM.encrypt, 1 MiB buffer (best of 4)", f"{raw_sha_rate:,.0f} MiB/s",
-         "", ""),
-        (f"stream encrypt update(), {size} MiB (incl. SHA-256 for the trailer)",
-         f"{enc_rate:,.0f} MiB/s", "", ""),
-        ("  ratio to raw AES-GCM", f"{enc_rate / raw:.2f}", ">= 0.8",
-         "yes" if enc_rate / raw >= 0.8 else "NO (bound by SHA-256, R11)"),
-        ("  ratio to raw SHA-256 + AES-GCM", f"{enc_rate / raw_sha_rate:.2f}", ">= 0.8",
-         "yes" if enc_rate / raw_sha_rate >= 0.8 else "no"),
-        ("stream encrypt update_parts() / encrypt_iter (no join copy)",
-         f"{enc_parts_rate:,.0f} MiB/s", "", ""),
-        ("  ratio to raw AES-GCM", f"{enc_parts_rate / raw:.2f}", ">= 0.8",
-         "yes" if enc_parts_rate / raw >= 0.8 else "NO (bound by SHA-256, R11)"),
-        ("  ratio to raw SHA-256 + AES-GCM", f"{enc_parts_rate / raw_sha_rate:.2f}",
-         ">= 0.8", "yes" if enc_parts_rate / raw_sha_rate >= 0.8 else "no"),
+        ("raw AESGCM.encrypt, 1 MiB buffer (baseline, best of 4)", f"{raw:,.0f} MiB/s", "", ""),
+        (
+            "raw SHA-256 + AESGCM.encrypt, 1 MiB buffer (best of 4)",
+            f"{raw_sha_rate:,.0f} MiB/s",
+            "",
+            "",
+        ),
+        (
+            f"stream encrypt update(), {size} MiB (incl. SHA-256 for the trailer)",
+            f"{enc_rate:,.0f} MiB/s",
+            "",
+            "",
+        ),
+        (
+            "  ratio to raw AES-GCM",
+            f"{enc_rate / raw:.2f}",
+            ">= 0.8",
+            "yes" if enc_rate / raw >= 0.8 else "NO (bound by SHA-256, R11)",
+        ),
+        (
+            "  ratio to raw SHA-256 + AES-GCM",
+            f"{enc_rate / raw_sha_rate:.2f}",
+            ">= 0.8",
+            "yes" if enc_rate / raw_sha_rate >= 0.8 else "no",
+        ),
+        (
+            "stream encrypt update_parts() / encrypt_iter (no join copy)",
+            f"{enc_parts_rate:,.0f} MiB/s",
+            "",
+            "",
+        ),
+        (
+            "  ratio to raw AES-GCM",
+            f"{enc_parts_rate / raw:.2f}",
+            ">= 0.8",
+            "yes" if enc_parts_rate / raw >= 0.8 else "NO (bound by SHA-256, R11)",
+        ),
+        (
+            "  ratio to raw SHA-256 + AES-GCM",
+            f"{enc_parts_rate / raw_sha_rate:.2f}",
+            ">= 0.8",
+            "yes" if enc_parts_rate / raw_sha_rate >= 0.8 else "no",
+        ),
         (f"stream decrypt, {size} MiB (record-aligned input)", f"{dec_rate:,.0f} MiB/s", "", ""),
-        ("  ratio to raw AES-GCM", f"{dec_rate / raw:.2f}", ">= 0.8",
-         "yes" if dec_rate / raw >= 0.8 else "no"),
-        (f"stream decrypt, {unaligned_mib} MiB in 64 KiB pieces", f"{dec64_rate:,.0f} MiB/s",
-         "", ""),
+        (
+            "  ratio to raw AES-GCM",
+            f"{dec_rate / raw:.2f}",
+            ">= 0.8",
+            "yes" if dec_rate / raw >= 0.8 else "no",
+        ),
+        (
+            f"stream decrypt, {unaligned_mib} MiB in 64 KiB pieces",
+            f"{dec64_rate:,.0f} MiB/s",
+            "",
+            "",
+        ),
         ("  ratio to raw AES-GCM", f"{dec64_rate / raw:.2f}", "(info)", ""),
-        ("peak RSS above baseline", f"{peak_delta:.1f} MiB", "<= 64 MiB",
-         "yes" if peak_delta <= 64 else "no"),
-        ("Argon2id PRODUCTION_ARGON2 "
-         f"({crypto.PRODUCTION_ARGON2.memory_kib // 1024} MiB, "
-         f"t={crypto.PRODUCTION_ARGON2.iterations}, p={crypto.PRODUCTION_ARGON2.lanes}), "
-         f"median of {args.argon2_runs}", f"{argon * 1000:.0f} ms", "(measured)", ""),
-        ("derivations per receipt authentication", f"{calls}", "= 1",
-         "yes" if calls == 1 else "no"),
+        (
+            "peak RSS above baseline",
+            f"{peak_delta:.1f} MiB",
+            "<= 64 MiB",
+            "yes" if peak_delta <= 64 else "no",
+        ),
+        (
+            "Argon2id PRODUCTION_ARGON2 "
+            f"({crypto.PRODUCTION_ARGON2.memory_kib // 1024} MiB, "
+            f"t={crypto.PRODUCTION_ARGON2.iterations}, p={crypto.PRODUCTION_ARGON2.lanes}), "
+            f"median of {args.argon2_runs}",
+            f"{argon * 1000:.0f} ms",
+            "(measured)",
+            "",
+        ),
+        (
+            "derivations per receipt authentication",
+            f"{calls}",
+            "= 1",
+            "yes" if calls == 1 else "no",
+        ),
         ("wrap_for_recipient, median of 501", f"{wrap_t * 1e6:.0f} us", "(info)", ""),
         ("unwrap_for_recipient, median of 501", f"{unwrap_t * 1e6:.0f} us", "(info)", ""),
     ]
-    print(f"crypto bench: {size} MiB stream, CHUNK_SIZE = {stream.CHUNK_SIZE // 1024} KiB, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"crypto bench: {size} MiB stream, CHUNK_SIZE = {stream.CHUNK_SIZE // 1024} KiB, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
     print()
     print("| metric | value | target | met? |")
     print("|---|---|---|---|")

@@ -130,9 +130,7 @@ def normalize_receipt(raw: str) -> str:
                 "invalid_character",
             )
     if len(digits) != RECEIPT_DIGITS:
-        raise MalformedReceiptError(
-            f"A receipt code has {RECEIPT_DIGITS} digits.", "wrong_length"
-        )
+        raise MalformedReceiptError(f"A receipt code has {RECEIPT_DIGITS} digits.", "wrong_length")
     code = "".join(digits)
     if _damm_interim(code) != 0:
         raise MalformedReceiptError(
@@ -170,9 +168,7 @@ def receipt_salt(pepper: bytes) -> bytes:
     return hmac.new(pepper, _SALT_LABEL, hashlib.sha256).digest()[:16]
 
 
-def derive_receipt_secrets(
-    normalized: str, pepper: bytes, params: Argon2Params
-) -> ReceiptSecrets:
+def derive_receipt_secrets(normalized: str, pepper: bytes, params: Argon2Params) -> ReceiptSecrets:
     """Lookup token and wrap key of a normalized receipt code: exactly one Argon2id call.
 
     Synchronous and slow (by design): async callers run it in a worker thread.

@@ -154,7 +154,10 @@ def _password_bytes(password: str) -> bytes:
 
 
 def reseal_private_key(
-    private_key: bytes, new_password: str, params: Argon2Params, *,
+    private_key: bytes,
+    new_password: str,
+    params: Argon2Params,
+    *,
     suite: Suite = Suite.AES256GCM,
 ) -> bytes:
     """A new ``sealed_private_by_password`` (password change; no case key is touched)."""
@@ -163,8 +166,15 @@ def reseal_private_key(
     salt = os.urandom(16)
     nonce = os.urandom(NONCE_SIZE)
     header = _PW_HEADER.pack(
-        MAGIC_PRIVATE_KEY, _VERSION, _KIND_PASSWORD, suite.value,
-        params.memory_kib, params.iterations, params.lanes, salt, nonce,
+        MAGIC_PRIVATE_KEY,
+        _VERSION,
+        _KIND_PASSWORD,
+        suite.value,
+        params.memory_kib,
+        params.iterations,
+        params.lanes,
+        salt,
+        nonce,
     )
     key = _params.derive_key(_password_bytes(new_password), salt, 32, params)
     return header + aead_for(suite, key).encrypt(nonce, private_key, header)
@@ -174,8 +184,8 @@ def unlock_with_password(sealed: bytes, password: str) -> bytes:
     """Raw X25519 private key. WrongPasswordError if ``password`` does not open ``sealed``."""
     if len(sealed) != _PW_HEADER.size + _SEALED_KEY_LEN:
         raise DecryptionError("not a password-sealed private key")
-    magic, version, kind, suite_id, memory, iterations, lanes, salt, nonce = (
-        _PW_HEADER.unpack_from(sealed)
+    magic, version, kind, suite_id, memory, iterations, lanes, salt, nonce = _PW_HEADER.unpack_from(
+        sealed
     )
     if magic != MAGIC_PRIVATE_KEY or version != _VERSION or kind != _KIND_PASSWORD:
         raise DecryptionError("not a password-sealed private key")

@@ -172,8 +172,9 @@ class StreamEncryptor:
         stream_id = os.urandom(16)
         header_aead, self._payload = _derive_stream_keys(suite, file_key, stream_id)
 
-        fixed_start = struct.pack(">cBBI16s", MAGIC_STREAM, STREAM_VERSION, suite.value,
-                                  chunk_size, stream_id)
+        fixed_start = struct.pack(
+            ">cBBI16s", MAGIC_STREAM, STREAM_VERSION, suite.value, chunk_size, stream_id
+        )
         wrap_nonce = os.urandom(NONCE_SIZE)
         wrapped = aead_for(suite, wrapping_key).encrypt(wrap_nonce, file_key, fixed_start + aad)
         header_plain = header.to_bytes()

@@ -25,8 +25,17 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from crypto.errors import DecryptionError, SuiteUnavailableError
 
-__all__ = ["KEY_SIZE", "NONCE_SIZE", "TAG_SIZE", "Aead", "Suite", "aead_for", "self_test",
-           "suite_by_id", "suite_by_name"]
+__all__ = [
+    "KEY_SIZE",
+    "NONCE_SIZE",
+    "TAG_SIZE",
+    "Aead",
+    "Suite",
+    "aead_for",
+    "self_test",
+    "suite_by_id",
+    "suite_by_name",
+]
 
 KEY_SIZE = 32
 NONCE_SIZE = 12

@@ -23,8 +23,11 @@ KEY = bytes(range(32))
 AAD = field_aad("23050001", "what_happened")
 
 
-@given(plaintext=st.binary(max_size=3000), aad=st.binary(max_size=64),
-       suite=st.sampled_from(list(Suite)))
+@given(
+    plaintext=st.binary(max_size=3000),
+    aad=st.binary(max_size=64),
+    suite=st.sampled_from(list(Suite)),
+)
 @settings(max_examples=150, deadline=None)
 def test_round_trip_any_bytes(plaintext: bytes, aad: bytes, suite: Suite) -> None:
     blob = seal(KEY, plaintext, aad, suite=suite)
@@ -97,8 +100,12 @@ def test_bad_key_length_is_a_programming_error() -> None:
         seal(b"short", b"x", AAD)
 
 
-@given(a=st.lists(st.text(max_size=8), max_size=4), b=st.lists(st.text(max_size=8), max_size=4),
-       pa=st.text(max_size=6), pb=st.text(max_size=6))
+@given(
+    a=st.lists(st.text(max_size=8), max_size=4),
+    b=st.lists(st.text(max_size=8), max_size=4),
+    pa=st.text(max_size=6),
+    pb=st.text(max_size=6),
+)
 @settings(max_examples=300, deadline=None)
 def test_bind_aad_is_injective(a: list[str], b: list[str], pa: str, pb: str) -> None:
     try:

@@ -29,7 +29,7 @@ def test_aes256gcm_zero_vector() -> None:
     # McGrew-Viega test case 14: K = 0^256, P = 0^128, IV = 0^96.
     aead = aead_for(Suite.AES256GCM, bytes(32))
     assert aead.encrypt(bytes(12), bytes(16), b"").hex() == (
-        "cea7403d4d606b6e074ec5d3baf39d18" "d0d1c8a799996bf0265b98b5d48ab919"
+        "cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919"
     )
 
 
@@ -92,19 +92,30 @@ def test_argon2id_rfc9106_vector_libargon2() -> None:
     """RFC 9106 section 5.3, through libargon2 (the library derive_key calls)."""
     pwd, salt, secret, ad = b"\x01" * 32, b"\x02" * 16, b"\x03" * 8, b"\x04" * 12
     out = ffi.new("uint8_t[]", 32)
-    c = {name: ffi.new("uint8_t[]", value) for name, value in
-         (("pwd", pwd), ("salt", salt), ("secret", secret), ("ad", ad))}
+    c = {
+        name: ffi.new("uint8_t[]", value)
+        for name, value in (("pwd", pwd), ("salt", salt), ("secret", secret), ("ad", ad))
+    }
     ctx = ffi.new(
         "argon2_context *",
         {
-            "out": out, "outlen": 32,
-            "pwd": c["pwd"], "pwdlen": len(pwd),
-            "salt": c["salt"], "saltlen": len(salt),
-            "secret": c["secret"], "secretlen": len(secret),
-            "ad": c["ad"], "adlen": len(ad),
-            "t_cost": 3, "m_cost": 32, "lanes": 4, "threads": 4,
+            "out": out,
+            "outlen": 32,
+            "pwd": c["pwd"],
+            "pwdlen": len(pwd),
+            "salt": c["salt"],
+            "saltlen": len(salt),
+            "secret": c["secret"],
+            "secretlen": len(secret),
+            "ad": c["ad"],
+            "adlen": len(ad),
+            "t_cost": 3,
+            "m_cost": 32,
+            "lanes": 4,
+            "threads": 4,
             "version": ARGON2_VERSION,
-            "allocate_cbk": ffi.NULL, "free_cbk": ffi.NULL,
+            "allocate_cbk": ffi.NULL,
+            "free_cbk": ffi.NULL,
             "flags": lib.ARGON2_DEFAULT_FLAGS,
         },
     )
@@ -113,8 +124,15 @@ def test_argon2id_rfc9106_vector_libargon2() -> None:
 
 
 def test_argon2id_rfc9106_vector_openssl() -> None:
-    kdf = Argon2id(salt=b"\x02" * 16, length=32, iterations=3, lanes=4, memory_cost=32,
-                   ad=b"\x04" * 12, secret=b"\x03" * 8)
+    kdf = Argon2id(
+        salt=b"\x02" * 16,
+        length=32,
+        iterations=3,
+        lanes=4,
+        memory_cost=32,
+        ad=b"\x04" * 12,
+        secret=b"\x03" * 8,
+    )
     assert kdf.derive(b"\x01" * 32).hex() == RFC9106_TAG
 
 
@@ -122,8 +140,9 @@ def test_argon2id_rfc9106_vector_openssl() -> None:
 def test_derive_key_matches_independent_implementation(p: params.Argon2Params) -> None:
     secret, salt = b"correct horse", b"saltsaltsaltsalt"
     ours = params.derive_key(secret, salt, 32, p)
-    theirs = Argon2id(salt=salt, length=32, iterations=p.iterations, lanes=p.lanes,
-                      memory_cost=p.memory_kib).derive(secret)
+    theirs = Argon2id(
+        salt=salt, length=32, iterations=p.iterations, lanes=p.lanes, memory_cost=p.memory_kib
+    ).derive(secret)
     assert ours == theirs
 
 

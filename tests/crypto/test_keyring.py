@@ -57,8 +57,9 @@ def test_never_overwrites_a_single_existing_file(tmp_path: Path, name: str) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
-def test_rollback_when_a_file_appears_during_creation(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rollback_when_a_file_appears_during_creation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_link = os.link
 
     def racing_link(src: str, dst: str) -> None:

@@ -42,8 +42,12 @@ def test_derive_key_rejects_bad_arguments() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"memory_kib": 7, "iterations": 1, "lanes": 1}, {"memory_kib": 64, "iterations": 0,
-               "lanes": 1}, {"memory_kib": 64, "iterations": 1, "lanes": 0}]
+    "kwargs",
+    [
+        {"memory_kib": 7, "iterations": 1, "lanes": 1},
+        {"memory_kib": 64, "iterations": 0, "lanes": 1},
+        {"memory_kib": 64, "iterations": 1, "lanes": 0},
+    ],
 )
 def test_params_validation(kwargs: dict[str, int]) -> None:
     with pytest.raises(ValueError):

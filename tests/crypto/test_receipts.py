@@ -150,8 +150,7 @@ def test_derivation_properties() -> None:
     other_pepper = derive_receipt_secrets(code, os.urandom(32), TEST_ARGON2)
     assert other_pepper.lookup_token != a.lookup_token
     assert other_pepper.wrap_key != a.wrap_key
-    other_code = derive_receipt_secrets(normalize_receipt(generate_receipt()), PEPPER,
-                                        TEST_ARGON2)
+    other_code = derive_receipt_secrets(normalize_receipt(generate_receipt()), PEPPER, TEST_ARGON2)
     assert other_code.lookup_token != a.lookup_token
     assert a.lookup_token.hex() not in repr(a) and a.wrap_key.hex() not in repr(a)
 

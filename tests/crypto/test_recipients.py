@@ -80,8 +80,14 @@ def test_wrong_recovery_key(staff: tuple) -> None:
     other = format_recovery_key(normalize_recovery_key(recovery) ^ 1)
     with pytest.raises(WrongRecoveryKeyError):
         unlock_with_recovery(keys.sealed_private_by_recovery, other)
-    for malformed in ("", "ABCD", recovery + "A", recovery.replace(recovery[0], "U", 1),
-                      "!" * 28, "A" * 500):
+    for malformed in (
+        "",
+        "ABCD",
+        recovery + "A",
+        recovery.replace(recovery[0], "U", 1),
+        "!" * 28,
+        "A" * 500,
+    ):
         with pytest.raises(WrongRecoveryKeyError):
             unlock_with_recovery(keys.sealed_private_by_recovery, malformed)
 
@@ -116,8 +122,10 @@ def test_reseal_changes_password_only(staff: tuple) -> None:
         unlock_with_password(resealed, "correct horse battery")
     # wraps made before the change still open
     wrapped = wrap_for_recipient(keys.public_key, b"k" * 32, AAD)
-    assert unwrap_for_recipient(unlock_with_password(resealed, "new password"), wrapped,
-                                AAD) == b"k" * 32
+    assert (
+        unwrap_for_recipient(unlock_with_password(resealed, "new password"), wrapped, AAD)
+        == b"k" * 32
+    )
 
 
 @pytest.mark.parametrize("suite", list(Suite))

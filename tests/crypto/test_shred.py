@@ -70,8 +70,12 @@ def test_destroyed_case_is_unreadable_by_everything_that_remains(tmp_path: Path)
             bytes(case_key), f"report text of {case_id}", field_aad(case_id, "what_happened")
         )
         store.files[case_id] = b"".join(
-            encrypt_iter(bytes(case_key), bind_aad("file", case_id, "1"),
-                         FileHeader("scan.jpg", "image/jpeg"), [os.urandom(3000)])
+            encrypt_iter(
+                bytes(case_key),
+                bind_aad("file", case_id, "1"),
+                FileHeader("scan.jpg", "image/jpeg"),
+                [os.urandom(3000)],
+            )
         )
         for user, keys in staff.items():
             store.recipient_wraps[(case_id, user)] = wrap_for_recipient(
@@ -81,7 +85,8 @@ def test_destroyed_case_is_unreadable_by_everything_that_remains(tmp_path: Path)
         receipts[case_id] = code
         secrets = derive_receipt_secrets(code, keyring.pepper, TEST_ARGON2)
         store.receipt_wraps[secrets.lookup_token] = (
-            case_id, wrap_with_receipt(secrets, bytes(case_key), bind_aad("receipt", case_id))
+            case_id,
+            wrap_with_receipt(secrets, bytes(case_key), bind_aad("receipt", case_id)),
         )
 
     # Destroy case 23050001: delete every wrap of its key, zeroise the in-memory copy.
@@ -94,8 +99,9 @@ def test_destroyed_case_is_unreadable_by_everything_that_remains(tmp_path: Path)
 
     # Everything an attacker could still hold: the store, the keyring, every staff private
     # key, the other case's key (from its wraps), and even the victim's receipt code.
-    private_keys = {u: unlock_with_password(k.sealed_private_by_password, f"{u} pw")
-                    for u, k in staff.items()}
+    private_keys = {
+        u: unlock_with_password(k.sealed_private_by_password, f"{u} pw") for u, k in staff.items()
+    }
     candidate_keys: list[bytes] = [keyring.pepper, keyring.server_key]
     for (case_id, user), wrapped in store.recipient_wraps.items():
         candidate_keys.append(
@@ -120,15 +126,25 @@ def test_destroyed_case_is_unreadable_by_everything_that_remains(tmp_path: Path)
 
     for key in candidate_keys:
         with pytest.raises(DecryptionError):
-            open_sealed(key, store.fields[(victim, "what_happened")],
-                        field_aad(victim, "what_happened"))
+            open_sealed(
+                key, store.fields[(victim, "what_happened")], field_aad(victim, "what_happened")
+            )
         with pytest.raises(DecryptionError):
             b"".join(decrypt_iter(key, bind_aad("file", victim, "1"), [store.files[victim]]))
 
     # The other case is intact.
     survivor = "23050002"
-    recovered = unwrap_for_recipient(private_keys["bob"], store.recipient_wraps[(survivor, "bob")],
-                                     bind_aad("recipient", survivor, "bob"))
+    recovered = unwrap_for_recipient(
+        private_keys["bob"],
+        store.recipient_wraps[(survivor, "bob")],
+        bind_aad("recipient", survivor, "bob"),
+    )
     assert recovered == bytes(case_keys[survivor])
-    assert open_sealed(recovered, store.fields[(survivor, "what_happened")],
-                       field_aad(survivor, "what_happened")) == b"report text of 23050002"
+    assert (
+        open_sealed(
+            recovered,
+            store.fields[(survivor, "what_happened")],
+            field_aad(survivor, "what_happened"),
+        )
+        == b"report text of 23050002"
+    )

@@ -33,10 +33,17 @@ AAD = field_aad("23050001", "file:7")
 HEADER = FileHeader("证据.pdf", "application/pdf", {"original_sha256": "ab" * 32})
 
 
-def encrypt(data: bytes, *, key: bytes = KEY, aad: bytes = AAD, suite: Suite = Suite.AES256GCM,
-            pieces: Iterable[bytes] | None = None) -> bytes:
-    return b"".join(encrypt_iter(key, aad, HEADER, pieces if pieces is not None else [data],
-                                 suite=suite))
+def encrypt(
+    data: bytes,
+    *,
+    key: bytes = KEY,
+    aad: bytes = AAD,
+    suite: Suite = Suite.AES256GCM,
+    pieces: Iterable[bytes] | None = None,
+) -> bytes:
+    return b"".join(
+        encrypt_iter(key, aad, HEADER, pieces if pieces is not None else [data], suite=suite)
+    )
 
 
 def decrypt(blob: bytes, *, key: bytes = KEY, aad: bytes = AAD) -> bytes:
@@ -107,8 +114,10 @@ def test_default_chunk_size_round_trip() -> None:
     data = os.urandom(stream.CHUNK_SIZE * 2 + 123)
     pieces = [data[i : i + 100_000] for i in range(0, len(data), 100_000)]
     blob = encrypt(data, pieces=pieces)
-    assert b"".join(decrypt_iter(KEY, AAD, [blob[i : i + 65536] for i in range(0, len(blob),
-                                                                             65536)])) == data
+    assert (
+        b"".join(decrypt_iter(KEY, AAD, [blob[i : i + 65536] for i in range(0, len(blob), 65536)]))
+        == data
+    )
 
 
 # --- tampering ----------------------------------------------------------------------------
@@ -280,8 +289,9 @@ def test_iterators_report_header_and_trailer(small_chunks: int) -> None:
     headers: list[FileHeader] = []
     data = os.urandom(50)
     blob = b"".join(encrypt_iter(KEY, AAD, HEADER, [data], on_trailer=trailers.append))
-    out = b"".join(decrypt_iter(KEY, AAD, [blob], on_header=headers.append,
-                                on_trailer=trailers.append))
+    out = b"".join(
+        decrypt_iter(KEY, AAD, [blob], on_header=headers.append, on_trailer=trailers.append)
+    )
     assert out == data and headers == [HEADER]
     assert trailers[0] == trailers[1] == FileTrailer(50, hashlib.sha256(data).hexdigest())
 
@@ -294,8 +304,9 @@ def test_async_iterators(small_chunks: int) -> None:
             yield p
 
     async def run() -> tuple[bytes, bytes]:
-        blob = b"".join([c async for c in aencrypt_iter(KEY, AAD, HEADER, agen([data[:30],
-                                                                                data[30:]]))])
+        blob = b"".join(
+            [c async for c in aencrypt_iter(KEY, AAD, HEADER, agen([data[:30], data[30:]]))]
+        )
         out = b"".join([c async for c in adecrypt_iter(KEY, AAD, agen([blob]))])
         return blob, out
 
@@ -313,9 +324,13 @@ def test_async_iterators(small_chunks: int) -> None:
 @given(
     data=st.binary(max_size=60),
     edits=st.lists(
-        st.tuples(st.sampled_from(["flip", "insert", "delete"]), st.integers(0, 10_000),
-                  st.integers(1, 255)),
-        min_size=1, max_size=4,
+        st.tuples(
+            st.sampled_from(["flip", "insert", "delete"]),
+            st.integers(0, 10_000),
+            st.integers(1, 255),
+        ),
+        min_size=1,
+        max_size=4,
     ),
     cuts=st.lists(st.integers(min_value=1, max_value=64), max_size=6),
 )
