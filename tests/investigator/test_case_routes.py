@@ -265,9 +265,8 @@ def test_file_download_headers_and_originals_rule(desk: Desk) -> None:
     assert r.headers["content-disposition"].startswith("attachment;")
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.content.startswith(b"\x89PNG") and b"Reporter Name" not in r.content
-    originals = [
-        _f
-        for _f in run(
+    originals = list(
+        run(
             desk.client,
             lambda: _rows(
                 desk.services,
@@ -276,7 +275,7 @@ def test_file_download_headers_and_originals_rule(desk: Desk) -> None:
                 ),
             ),
         )
-    ]
+    )
     assert original in originals
     for file_id in originals:
         assert desk.get("intake", f"/workspace/files/{file_id}").status_code == 404

@@ -1,0 +1,416 @@
+"""THE role x route x relation matrix for the workspace, through the real app (A1, A2, A3).
+
+For every /workspace route (the test fails when the app has one this table does not list), for
+each role, and for each relation to the case (unassigned, team member, subject of the case),
+the expected status code is written below. Case routes are probed with a request that passes
+policy but fails form validation (400/409), so nothing changes and an allowed request is told
+apart from a refusal (404, the same as a missing case). The subject column is 404 everywhere.
+
+Relations: ``unassigned`` cases are in the intake stage ``received``; the ``member`` case has
+every role's user on its team (function ``member``, not lead); the ``subject`` case names every
+role's user as an accused person. Each relation also has a transferred case with a transfer
+package (department 采购部, whose liaison is the department_liaison user) written by a
+separate investigator, and a pending identity request by that investigator.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from litestar.testing import TestClient
+from sqlalchemy import select
+
+from investigator import casework
+from portal.db.models import Case, Department, EvidenceFile, User
+from portal.evidence import EvidenceSink, Target
+from portal.services import Services
+from portal.settings import Settings
+from tests.conftest import BASE_URL, _database_url, _prepare_database, _run
+from tests.investigator.ws_helpers import Desk, run, submit_case
+
+ROLES = (
+    "administrator",
+    "intake_officer",
+    "investigator",
+    "team_lead",
+    "approver",
+    "identity_custodian",
+    "reward_officer",
+    "department_liaison",
+    "auditor",
+)
+RELATIONS = ("unassigned", "member", "subject")
+DEPARTMENT = "采购部"
+
+# Expected status by relation; an int applies to every role, a dict names the roles that
+# differ from its "*" entry.
+Expect = int | dict[str, int]
+NONE = 404
+
+
+def only(**codes: int) -> dict[str, int]:
+    return {"*": NONE, **codes}
+
+
+# (method, route path as the app declares it, concrete URL, form probe, {relation: Expect})
+CASE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, Expect]]] = [
+    ("GET", "/workspace/cases/{case_id:str}", "/workspace/cases/{case}", {},
+     {"unassigned": only(intake_officer=200), "member": 200, "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/classify", "/workspace/cases/{case}/classify",
+     {"severity": "?"},
+     {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
+      "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/accept", "/workspace/cases/{case}/accept",
+     {"expected_stage": "?"},
+     {"unassigned": only(intake_officer=409), "member": only(intake_officer=409),
+      "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/reject", "/workspace/cases/{case}/reject",
+     {"reason": "?"},
+     {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
+      "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/team/add", "/workspace/cases/{case}/team/add",
+     {"function": "?"},
+     {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
+      "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/team/remove",
+     "/workspace/cases/{case}/team/remove", {"user_id": ""},
+     {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
+      "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/conflict", "/workspace/cases/{case}/conflict", {},
+     {"unassigned": only(intake_officer=400), "member": 400, "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/subjects/add",
+     "/workspace/cases/{case}/subjects/add", {"name": ""},
+     {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
+      "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/subjects/{subject_id:str}/link",
+     "/workspace/cases/{case}/subjects/{subject}/link", {"user_id": ""},
+     {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
+      "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/message", "/workspace/cases/{case}/message",
+     {"text": ""},
+     {"unassigned": only(intake_officer=400), "member": 400, "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/note", "/workspace/cases/{case}/note",
+     {"text": ""},
+     {"unassigned": only(intake_officer=400), "member": 400, "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/identity/request",
+     "/workspace/cases/{case}/identity/request", {"reason": "?"},
+     {"unassigned": NONE, "member": 400, "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/transfer", "/workspace/cases/{case}/transfer",
+     {"summary": ""},
+     {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
+      "subject": NONE}),
+    # the package page and its upload belong to the investigator who wrote the package
+    ("GET", "/workspace/cases/{case_id:str}/transfer/{package_id:str}",
+     "/workspace/cases/{tcase}/transfer/{package}", {},
+     {"unassigned": NONE, "member": NONE, "subject": NONE}),
+    ("POST", "/workspace/cases/{case_id:str}/transfer/{package_id:str}/files",
+     "/workspace/cases/{tcase}/transfer/{package}/files", {},
+     {"unassigned": NONE, "member": NONE, "subject": NONE}),
+    ("GET", "/workspace/files/{file_id:str}", "/workspace/files/{working}", {},
+     {"unassigned": only(intake_officer=200), "member": 200, "subject": NONE}),
+    # originals: team members only (A2); the liaison gets redacted copies of their packages only
+    ("GET", "/workspace/files/{file_id:str}#original", "/workspace/files/{original}", {},
+     {"unassigned": NONE, "member": 200, "subject": NONE}),
+    ("GET", "/workspace/files/{file_id:str}#redacted", "/workspace/files/{redacted}", {},
+     {"unassigned": only(department_liaison=200), "member": only(department_liaison=200),
+      "subject": NONE}),
+    ("POST", "/workspace/transfers/{package_id:str}/report-back",
+     "/workspace/transfers/{package}/report-back", {"text": ""},
+     {"unassigned": only(department_liaison=400), "member": only(department_liaison=400),
+      "subject": NONE}),
+    # four eyes: a custodian on the team does not decide; a subject never sees the request
+    ("POST", "/workspace/identity-requests/{request_id:str}/decide",
+     "/workspace/identity-requests/{request}/decide", {"decision": "?"},
+     {"unassigned": only(identity_custodian=400), "member": NONE, "subject": NONE}),
+]  # fmt: skip
+
+# Routes that concern no case: (method, route path, URL, form probe, {role: status})
+ROLE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, int]]] = [
+    ("GET", "/workspace", "/workspace/", {}, {"*": 200}),
+    ("GET", "/workspace/password", "/workspace/password", {}, {"*": 200}),
+    ("GET", "/workspace/totp", "/workspace/totp", {}, {"*": 303}),
+    ("GET", "/workspace/totp/enrol", "/workspace/totp/enrol", {}, {"*": 303}),
+    ("GET", "/workspace/recover", "/workspace/recover", {}, {"*": 200}),
+    ("GET", "/workspace/cases", "/workspace/cases", {},
+     only(intake_officer=200, investigator=200, team_lead=200, approver=200)),
+    ("GET", "/workspace/inbox", "/workspace/inbox", {}, only(intake_officer=200)),
+    ("GET", "/workspace/register", "/workspace/register", {}, only(intake_officer=200)),
+    ("GET", "/workspace/cases/new", "/workspace/cases/new", {}, only(intake_officer=200)),
+    ("POST", "/workspace/register", "/workspace/register", {}, only(intake_officer=400)),
+    ("GET", "/workspace/transfers", "/workspace/transfers", {}, only(department_liaison=200)),
+    ("GET", "/workspace/identity-requests", "/workspace/identity-requests", {},
+     only(identity_custodian=200)),
+]  # fmt: skip
+
+# The sign-in flow, checked without a session (tests/investigator/test_auth.py covers it in
+# depth); posting to it while signed in would end the session.
+AUTH_TABLE: list[tuple[str, str, dict[str, str], int]] = [
+    ("POST", "/workspace/signin", {"username": "nobody", "password": "wrong password"}, 200),
+    ("POST", "/workspace/totp", {"code": "000000"}, 200),
+    ("POST", "/workspace/totp/enrol", {"code": "000000"}, 200),
+    ("POST", "/workspace/password", {}, 303),
+    ("POST", "/workspace/signout", {}, 303),
+    ("POST", "/workspace/recover", {"username": "nobody", "new_password": "x"}, 400),
+]
+PUBLIC = {
+    ("GET", "/workspace"),
+    ("GET", "/workspace/recover"),
+    ("POST", "/workspace/signin"),
+    ("POST", "/workspace/totp"),
+    ("POST", "/workspace/totp/enrol"),
+    ("POST", "/workspace/signout"),
+    ("POST", "/workspace/recover"),
+}
+
+
+@dataclass
+class World:
+    desk: Desk
+    ids: dict[str, dict[str, str]] = field(default_factory=dict)  # relation -> placeholders
+
+
+def user_name(role: str) -> str:
+    return role.replace("_", "-")
+
+
+async def _package_file(services: Services, case_id: str, package_id: str, pkey: bytes) -> str:
+    sink = await EvidenceSink(
+        services.files,
+        [Target(case_id, pkey)],
+        name="redacted.txt",
+        content_type="text/plain",
+        suite=services.keyring.suite,
+        uploaded_by="staff",
+    ).open()
+    await sink.write(b"redacted copy")
+    stored = (await sink.close())[0]
+    async with services.db.write() as s:
+        s.add(
+            EvidenceFile(
+                id=stored.file_id,
+                case_id=case_id,
+                kind="redacted",
+                package_id=package_id,
+                storage_key=stored.storage_key,
+                uploaded_by="staff",
+                created_on=dt.date.today(),
+            )
+        )
+    return stored.file_id
+
+
+async def _case_key(services: Services, case_id: str, user: User, password: str) -> bytes:
+    from crypto.recipients import unlock_with_password
+    from investigator.casefile import staff_key
+
+    private = unlock_with_password(user.sealed_private_by_password, password)
+    async with services.db.read() as s:
+        return await staff_key(s, case_id, user.id, private)
+
+
+async def _build(services: Services, desk: Desk, relation: str, n: int) -> dict[str, str]:
+    users = {}
+    async with services.db.read() as s:
+        for u in (await s.execute(select(User))).scalars():
+            users[u.username] = u
+    creator = users["creator"]
+    role_users = [users[user_name(r)] for r in ROLES]
+    case_id, _ = await submit_case(services, token=f"matrix-token-{relation}-case-{n}")
+    tcase_id, _ = await submit_case(services, token=f"matrix-token-{relation}-tcase-{n}")
+    intake = users["intake-officer"]
+    pw = desk.staff["intake-officer"].password
+    key = await _case_key(services, case_id, intake, pw)
+    tkey = await _case_key(services, tcase_id, intake, pw)
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        tcase = await s.get(Case, tcase_id)
+        assert case is not None and tcase is not None
+        subject = await casework.add_subject(
+            s, services, case, key, creator.id, name="某人", department="", position=""
+        )
+        for c, k in ((case, key), (tcase, tkey)):
+            await casework.add_member(
+                s, c, k, creator.id, creator, "lead", declared_no_conflict=True
+            )
+            c.stage = "received"  # the matrix's cases stay in the intake stage
+        dept = (
+            await s.execute(select(Department).where(Department.name == DEPARTMENT))
+        ).scalar_one()
+        package, pkey = await casework.transfer(
+            s,
+            services,
+            tcase,
+            creator.id,
+            department_id=dept.id,
+            summary="summary",
+            due_on=dt.date(2999, 1, 1),
+        )
+        request = await casework.request_identity(
+            s, services, case, key, creator.id, "We must interview the reporter."
+        )
+        for user in role_users:
+            if relation == "member":
+                for c, k in ((case, key), (tcase, tkey)):
+                    await casework.add_member(
+                        s, c, k, creator.id, user, "member", declared_no_conflict=True
+                    )
+            elif relation == "subject":
+                for c, k in ((case, key), (tcase, tkey)):
+                    await casework.add_subject(
+                        s, services, c, k, creator.id, name=user.display_name,
+                        department="", position="", user_id=user.id,
+                    )  # fmt: skip
+        case.stage = "received"
+        ids = {
+            "case": case_id,
+            "tcase": tcase_id,
+            "subject": subject.id,
+            "package": package.id,
+            "request": request.id,
+        }
+        for kind in ("original", "working"):
+            ids[kind] = (
+                await s.execute(
+                    select(EvidenceFile.id).where(
+                        EvidenceFile.case_id == case_id, EvidenceFile.kind == kind
+                    )
+                )
+            ).scalars().first() or ""
+    ids["redacted"] = await _package_file(services, tcase_id, package.id, pkey)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[World]:
+    from crypto.keyring import create_keyring
+    from portal.app import create_app
+    from portal.services import build_services
+
+    tmp: Path = tmp_path_factory.mktemp("matrix")
+    settings = Settings(
+        mode="test", argon2_profile="test", data_dir=tmp, database_url=_database_url(tmp)
+    )
+    settings.validate()
+    create_keyring(settings.keyring_dir)
+    _prepare_database(settings, request)
+    services = build_services(settings)
+    app = create_app(settings, services)
+    with TestClient(app, base_url=BASE_URL) as client:
+        desk = Desk(client, services)
+        desk.add("creator", "investigator")
+        for role in ROLES:
+            desk.add(
+                user_name(role),
+                role,
+                department=DEPARTMENT if role == "department_liaison" else None,
+            )
+        w = World(desk)
+        for n, relation in enumerate(RELATIONS):
+            w.ids[relation] = run(client, lambda r=relation, i=n: _build(services, desk, r, i))
+        for role in ROLES:
+            desk.use(user_name(role))  # sign each in once
+        yield w
+    _run(services.close())
+
+
+def expected(spec: Expect, role: str) -> int:
+    if isinstance(spec, int):
+        return spec
+    return spec.get(role, spec["*"])
+
+
+def _call(desk: Desk, role: str, method: str, url: str, probe: dict[str, str]) -> int:
+    name = user_name(role)
+    if method == "GET":
+        return desk.get(name, url).status_code
+    return desk.post(name, url, probe).status_code
+
+
+def test_every_workspace_route_is_in_the_table(world: World) -> None:
+    app: Litestar = world.desk.client.app  # type: ignore[assignment]
+    listed = {(m, p.split("#")[0]) for m, p, *_ in CASE_TABLE}
+    listed |= {(m, p) for m, p, *_ in ROLE_TABLE}
+    listed |= {(m, p) for m, p, *_ in AUTH_TABLE}
+    missing = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/workspace"):
+            continue
+        for method in route.methods - {"OPTIONS", "HEAD"}:
+            if (method, route.path) not in listed:
+                missing.append(f"{method} {route.path}")
+    assert not missing, f"routes missing from the matrix: {missing}"
+
+
+def test_subject_column_is_404_for_every_case_route() -> None:
+    for _m, path, _u, _p, specs in CASE_TABLE:
+        assert specs["subject"] == NONE, path
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_matrix(world: World, role: str) -> None:
+    failures = []
+    for method, path, url_template, probe, specs in CASE_TABLE:
+        for relation in RELATIONS:
+            url = url_template.format(**world.ids[relation])
+            want = expected(specs[relation], role)
+            got = _call(world.desk, role, method, url, probe)
+            if got != want:
+                failures.append(f"{role} {relation} {method} {path}: expected {want}, got {got}")
+    for method, path, url, probe, spec in ROLE_TABLE:
+        want = expected(spec, role)
+        got = _call(world.desk, role, method, url, probe)
+        if got != want:
+            failures.append(f"{role} {method} {path}: expected {want}, got {got}")
+    assert not failures, "\n".join(failures)
+
+
+def test_nothing_changed_state(world: World) -> None:
+    """The probes were refused before doing anything: the cases are where they were."""
+
+    async def stages() -> set[str]:
+        async with world.desk.services.db.read() as s:
+            ids = [world.ids[r]["case"] for r in RELATIONS]
+            return set((await s.execute(select(Case.stage).where(Case.id.in_(ids)))).scalars())
+
+    assert run(world.desk.client, stages) == {"received"}
+
+
+def test_post_only_routes_answer_405_to_get(world: World) -> None:
+    get_paths = {p.split("#")[0] for m, p, *_ in CASE_TABLE if m == "GET"}
+    for method, _path, url_template, _probe, _specs in CASE_TABLE:
+        if method == "POST" and _path not in get_paths:
+            url = url_template.format(**world.ids["member"])
+            assert world.desk.get("intake-officer", url).status_code == 405, url
+
+
+def test_anonymous_gets_the_signin_page_or_the_auth_answer(world: World) -> None:
+    desk = world.desk
+    client = desk.anonymous()
+    page = client.get("/workspace/")
+    assert page.status_code == 200
+    from tests.investigator.conftest import form_token
+
+    token = form_token(page.text)
+    for method, path, url_template, probe, _spec in [*CASE_TABLE, *ROLE_TABLE]:
+        base = path.split("#")[0]
+        if (method, base) in PUBLIC:
+            continue
+        url = url_template.format(**world.ids["unassigned"])
+        if method == "GET":
+            r = client.get(url, follow_redirects=False)
+        else:
+            r = client.post(url, data={"_csrf_token": token, **probe}, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/workspace/", (method, url)
+    for method, path, probe, want in AUTH_TABLE:
+        client.cookies.clear()
+        token = form_token(client.get("/workspace/").text)
+        r = client.post(path, data={"_csrf_token": token, **probe}, follow_redirects=False)
+        assert r.status_code == want, (method, path, r.status_code)
