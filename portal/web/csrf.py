@@ -126,7 +126,12 @@ def cross_site_refusal(scope: Scope) -> str | None:
 
     * `Sec-Fetch-Site` (sent by every current browser): only `same-origin` and `none` (a
       user-typed navigation) pass; `cross-site` and `same-site` (a sibling sub-domain) fail.
-    * `Origin`, when present, must name the same host (and port) as `Host`; `null` fails.
+    * `Origin`, when present, must name the same host (and port) as `Host`.
+    * `Origin: null` is what browsers send for a same-site form POST from a page served with
+      `Referrer-Policy: no-referrer` (ours). It passes only when the browser itself vouches
+      for the request with `Sec-Fetch-Site: same-origin`, a header no page can forge; a
+      sandboxed or cross-site document sending `null` is marked cross-site and fails above.
+      Without either header (old clients) the CSRF token and SameSite=Strict cookie decide.
     """
     method = str(scope.get("method", "GET")).upper()
     if method in SAFE_METHODS:
@@ -138,7 +143,10 @@ def cross_site_refusal(scope: Scope) -> str | None:
     if origin is not None:
         host = (_header(scope, b"host") or "").strip().lower()
         origin = origin.strip().lower()
-        if origin == "null" or not host:
+        if origin == "null":
+            vouched = fetch_site is not None and fetch_site.strip().lower() == "same-origin"
+            return None if vouched else "origin"
+        if not host:
             return "origin"
         try:
             parts = urlsplit(origin)

@@ -2,9 +2,6 @@
 
 * `portal_server` - session: `portal init` then `portal serve` as subprocesses on a free loopback
                     port with a temporary data dir (PORTAL_MODE=test); yields the base URL.
-                    While ORIGIN_NULL_WORKAROUND is True it serves with the fix for the
-                    `Origin: null` refusal applied in memory (see below).
-* `unpatched_portal_server` - the same, always plain `portal serve` (for the canary test).
 * `browser_type_launch_args` - overrides pytest-playwright's: Debian's /usr/bin/chromium.
 * `js`            - parametrized: every test that uses `page` runs with JavaScript on and off.
 * `page`          - a fresh context (locale zh-CN, so the default catalogue is zh_CN) and page;
@@ -46,39 +43,8 @@ CHROMIUM_ARGS = [
 START_TIMEOUT_S = 30.0
 FAVICON = "/favicon.ico"
 
+
 # KNOWN BUG (portal/web/csrf.py, cross_site_refusal): the pages are served with
-# `Referrer-Policy: no-referrer` (header and <meta>), so browsers serialise the Origin of every
-# same-origin form POST as `null` (Fetch spec); Chromium sends `Origin: null` with
-# `Sec-Fetch-Site: same-origin`, and cross_site_refusal refuses `null`: every POST from a real
-# browser (language switch, report, sign-in) answers 403. Playwright cannot rewrite Origin, so
-# while this is True the journeys run on a server where `Origin: null` is accepted when
-# `Sec-Fetch-Site` says same-origin (the proposed fix), patched in memory in the server
-# process. `test_same_origin_post_accepted_by_unpatched_server` is the canary: once the product
-# is fixed it passes (strict xfail fails), then set this to False and drop its xfail marker.
-ORIGIN_NULL_WORKAROUND = True
-_SERVE_WITH_ORIGIN_FIX = """
-import sys
-from portal.web import csrf
-
-_refusal = csrf.cross_site_refusal
-
-
-def _accept_same_origin_null(scope):
-    reason = _refusal(scope)
-    origin = (csrf._header(scope, b"origin") or "").strip().lower()
-    site = (csrf._header(scope, b"sec-fetch-site") or "").strip().lower()
-    if reason == "origin" and origin == "null" and site == "same-origin":
-        return None
-    return reason
-
-
-csrf.cross_site_refusal = _accept_same_origin_null
-from portal.cli import main
-
-sys.exit(main(["serve"]))
-"""
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if CHROMIUM.exists():
         return
@@ -122,7 +88,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"portal serve did not answer /healthz in {START_TIMEOUT_S}s")
 
 
-def _serve(tmp_path_factory: pytest.TempPathFactory, *, origin_fix: bool) -> Iterator[str]:
+def _serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("browser-portal")
     port = _free_port()
     env = {
@@ -145,9 +111,8 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, *, origin_fix: bool) -> Ite
     assert init.returncode == 0, f"portal init failed:\n{init.stdout}\n{init.stderr}"
     log = data / "serve.log"
     with log.open("wb") as out:
-        command = ["-c", _SERVE_WITH_ORIGIN_FIX] if origin_fix else ["-m", "portal.cli", "serve"]
         proc = subprocess.Popen(
-            [sys.executable, *command],
+            [sys.executable, "-m", "portal.cli", "serve"],
             env=env,
             cwd=ROOT,
             stdout=out,
@@ -168,12 +133,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, *, origin_fix: bool) -> Ite
 
 @pytest.fixture(scope="session")
 def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _serve(tmp_path_factory, origin_fix=ORIGIN_NULL_WORKAROUND)
-
-
-@pytest.fixture(scope="session")
-def unpatched_portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _serve(tmp_path_factory, origin_fix=False)
+    yield from _serve(tmp_path_factory)
 
 
 # --- the browser ---------------------------------------------------------------------------------

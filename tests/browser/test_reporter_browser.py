@@ -303,20 +303,13 @@ def test_pages_work_and_respect_csp(
     assert_clean(js, page_log)
 
 
-# --- the Origin: null canary (see ORIGIN_NULL_WORKAROUND in conftest.py) -------------------------
+# --- a real browser's same-origin POST: `Origin: null` under Referrer-Policy: no-referrer -------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG portal/web/csrf.py cross_site_refusal: refuses the `Origin: null` that browsers "
-    "send on same-origin POSTs under Referrer-Policy: no-referrer (every form answers 403)",
-)
-def test_same_origin_post_accepted_by_unpatched_server(
-    browser: Any, unpatched_portal_server: str, js: bool
-) -> None:
-    context = browser.new_context(
-        base_url=unpatched_portal_server, java_script_enabled=js, locale="zh-CN"
-    )
+def test_same_origin_post_is_accepted(browser: Any, portal_server: str, js: bool) -> None:
+    """Browsers send `Origin: null` + `Sec-Fetch-Site: same-origin` for our forms; once this
+    refused every POST with 403 (portal/web/csrf.py cross_site_refusal)."""
+    context = browser.new_context(base_url=portal_server, java_script_enabled=js, locale="zh-CN")
     try:
         page = context.new_page()
         page.goto("/")

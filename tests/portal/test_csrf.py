@@ -78,6 +78,8 @@ def test_cross_site_post_is_refused_even_with_a_valid_token(client: TestClient, 
         {"sec-fetch-site": "same-site"},
         {"origin": "https://evil.example"},
         {"origin": "null"},
+        {"origin": "null", "sec-fetch-site": "cross-site"},
+        {"origin": "null", "sec-fetch-site": "same-site"},
         {"origin": "https://testserver.local.evil.example"},
         {"origin": ORIGIN, "sec-fetch-site": "cross-site"},
     ]
@@ -85,7 +87,13 @@ def test_cross_site_post_is_refused_even_with_a_valid_token(client: TestClient, 
         response = client.post("/lang", data=form, headers=headers, follow_redirects=False)
         assert response.status_code == 403, headers
         assert _lang_cookie(response) is None
-    allowed = [{}, {"sec-fetch-site": "same-origin", "origin": ORIGIN}, {"origin": ORIGIN}]
+    allowed = [
+        {},
+        {"sec-fetch-site": "same-origin", "origin": ORIGIN},
+        {"origin": ORIGIN},
+        # what a real browser sends for our pages (Referrer-Policy: no-referrer)
+        {"origin": "null", "sec-fetch-site": "same-origin"},
+    ]
     for headers in allowed:
         response = client.post("/lang", data=form, headers=headers, follow_redirects=False)
         assert response.status_code == 303, headers
