@@ -58,6 +58,31 @@ SUBJECT_NEEDS_NAME = _("Give at least a name or a department for the person.")
 CHOOSE_CATEGORY = _("Choose a category.")
 CHOOSE_DEPARTMENT = _("Choose a department.")
 
+# investigator.casework's refusals and reject reasons, listed so they are extracted and translated
+_WORKFLOW_MESSAGES = (
+    _("Only a case under review can be accepted."),
+    _("Only a case under review can be rejected."),
+    _("This person cannot be added to the team."),
+    _("No such subject on this case."),
+    _("That department has no liaison to receive the transfer."),
+    _(
+        "This case cannot be transferred to that department: its liaison is "
+        "named in the case or has declared a conflict."
+    ),
+    _("Give the reason for the request."),
+    _("This request has been decided already."),
+    _("Nobody decides their own request."),
+    _("The requester can no longer receive access."),
+    _(
+        "The matter is outside what this center handles; see the help page for the right "
+        "channel."
+    ),
+    _("The report does not contain enough information to look into it."),
+    _("The same matter is already being handled in another report."),
+    _("The matter has already been dealt with."),
+    _("The facts described are not a breach of rules."),
+)
+
 Form = dict[str, list[str]]
 Work = Callable[[AsyncSession, StaffPrincipal, Case, Form], Awaitable[Redirect | None]]
 
