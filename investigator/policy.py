@@ -32,6 +32,8 @@ Role-level actions, ``can(principal, action)``:
     decide_identity       identity_custodian
     manage_rewards        reward_officer
     approve               approver
+    view_overdue          team_lead, approver, intake_officer (the overdue list, W10, W15)
+    manage_calendar       administrator (working-day calendar overrides, W10)
     ====================  ==================================================================
 
 Case-level actions, ``may_act_on_case(session, principal, case_id, action)``; every row
@@ -62,6 +64,8 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
     handle            lead (the handling plan, its submission for approval, the result report
                       that concludes the case, resuming a reopened case: W7 to W9)
     manage_reward     reward_officer
+    manage_deadline   member (stop and restart the clock, ask for the one extension, W10)
+    approve_extension approver who is not a member (W10)
     view_transfer     department_liaison whose department is the case's department, while the
                       stage is a transfer stage (``TRANSFER_STAGES``): the transfer package
                       only (a summary and redacted copies), never the case itself
@@ -97,6 +101,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "decide_identity": frozenset({"identity_custodian"}),
     "manage_rewards": frozenset({"reward_officer"}),
     "approve": frozenset({"approver"}),
+    "view_overdue": frozenset({"team_lead", "approver", "intake_officer"}),
+    "manage_calendar": frozenset({"administrator"}),
 }
 
 CASE_ACTIONS: frozenset[str] = frozenset(
@@ -115,6 +121,8 @@ CASE_ACTIONS: frozenset[str] = frozenset(
         "handle",
         "manage_reward",
         "view_transfer",
+        "manage_deadline",
+        "approve_extension",
     }
 )
 
@@ -247,6 +255,10 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
         return lead
     if action == "manage_reward":
         return principal.has("reward_officer")
+    if action == "manage_deadline":
+        return member
+    if action == "approve_extension":
+        return principal.has("approver") and not member
     if action == "view_transfer":
         return (
             principal.has("department_liaison")

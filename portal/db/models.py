@@ -351,3 +351,68 @@ class HandlingPlan(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     sealed_decision: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     __table_args__ = (UniqueConstraint("case_id", "version"),)
+
+
+# --- deadlines (W10, W15) ---------------------------------------------------------------------
+
+
+class CalendarDay(Base):
+    """An administrator's override of the working-day calendar (a holiday or a 调休 day the
+    `chinesecalendar` package does not know, or corrects)."""
+
+    __tablename__ = "calendar_days"
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    set_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    set_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CaseDeadline(Base):
+    """One stage deadline of a case. ``unit`` is working_days, calendar_days, months or
+    minutes; ``paused_days`` counts paused days in that unit (minutes: never paused)."""
+
+    __tablename__ = "case_deadlines"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(24))
+    unit: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[int] = mapped_column(Integer)
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    due_on: Mapped[dt.date] = mapped_column(Date)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    paused_since: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    paused_days: Mapped[int] = mapped_column(Integer, default=0)
+    extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    extension_days: Mapped[int] = mapped_column(Integer, default=0)
+    # requested | approved | refused
+    extension_status: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    extension_requested_by: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id"), nullable=True
+    )
+    extension_decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # the reason, sealed as the reporter message it becomes once approved
+    extension_message_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    sealed_extension_reason: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    met_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    handler_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id"), nullable=True, index=True
+    )
+    notice_level: Mapped[int] = mapped_column(Integer, default=0)  # 0, 50, 80, 100 (overdue)
+    __table_args__ = (Index("ix_case_deadlines_open", "met_on", "due_on"),)
+
+
+class DeadlinePause(Base):
+    """The clock stopped (awaiting the reporter, external appraisal); the note is sealed."""
+
+    __tablename__ = "deadline_pauses"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    deadline_id: Mapped[str] = mapped_column(ForeignKey("case_deadlines.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(24))
+    sealed_note: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    started_on: Mapped[dt.date] = mapped_column(Date)
+    ended_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    paused_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    resumed_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
