@@ -9,6 +9,7 @@ from investigator.auth import StaffAuth
 from investigator.web.auth_routes import auth_handlers
 from investigator.web.case_routes import case_handlers
 from investigator.web.guards import redirect_to_signin
+from investigator.web.handling_routes import handling_handlers
 from portal.services import argon2_params
 from portal.settings import Settings
 
@@ -18,6 +19,6 @@ def workspace_router(settings: Settings) -> Router:
     auth = StaffAuth(argon2_params(settings))
     return Router(
         path="/workspace",
-        route_handlers=[*auth_handlers(auth), *case_handlers],
+        route_handlers=[*auth_handlers(auth), *case_handlers, *handling_handlers],
         exception_handlers={NotAuthorizedException: redirect_to_signin},
     )

@@ -1,0 +1,296 @@
+"""Handling plans, approval, conclusion and follow-up (W7 to W9) at the domain level."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import portal.cases as cases
+from crypto.envelope import field_aad
+from investigator import casework, handling
+from investigator.casefile import NoKey, staff_key
+from investigator.casework import WorkflowError
+from investigator.policy import may_act_on_case
+from portal import clock
+from portal.db.models import AuditEntry, Case, CaseEvent, HandlingPlan, Message
+from portal.services import Services
+from tests.investigator.test_casework import principal, staff, submit_real_name
+
+TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+def plan(analysis: str = "Cash was taken from two suppliers.") -> handling.PlanInput:
+    return handling.PlanInput(
+        analysis=analysis,
+        persons=[
+            handling.PersonInput("采购部负责人", "direct", ["dismissal", "judicial_referral"]),
+            handling.PersonInput("部门经理", "leadership", ["warning"], "did not check"),
+        ],
+        timeline="Within 30 days.",
+    )
+
+
+@pytest.fixture
+async def team(services: Services) -> dict[str, Any]:
+    """A real-name case with a team (lead, member), an approver, a lead who is also an
+    approver, an approver who is a subject, and a conflicted approver."""
+    clock.set_clock(lambda: dt.datetime(2026, 3, 2, 10, 0, tzinfo=TZ))
+    w: dict[str, Any] = {}
+    for name, roles in [
+        ("intake", "intake_officer"),
+        ("lead", "team_lead,investigator,approver"),
+        ("inv", "investigator"),
+        ("approver", "approver"),
+        ("accused", "approver"),
+        ("conflicted", "approver"),
+    ]:
+        w[name] = await staff(services, name, roles)
+    w["case_id"], w["code"] = await submit_real_name(services)
+    intake, ikey = w["intake"]
+    async with services.db.write() as s:
+        case = await s.get(Case, w["case_id"])
+        key = await staff_key(s, case.id, intake.id, ikey)
+        await casework.accept(s, case, intake.id)
+        await casework.add_member(
+            s, case, key, intake.id, w["lead"][0], "lead", declared_no_conflict=True
+        )
+        await casework.add_member(
+            s, case, key, intake.id, w["inv"][0], "member", declared_no_conflict=True
+        )
+        await casework.add_subject(
+            s,
+            services,
+            case,
+            key,
+            intake.id,
+            name="X",
+            department="",
+            position="",
+            user_id=w["accused"][0].id,
+        )
+        await casework.declare_conflict(s, case.id, w["conflicted"][0].id)
+    yield w
+    clock.set_clock(None)
+
+
+async def _as(services: Services, who: tuple[Any, bytes], case_id: str) -> tuple[Any, bytes]:
+    async with services.db.read() as s:
+        return who[0], await staff_key(s, case_id, who[0].id, who[1])
+
+
+async def test_versions_kept_submit_return_resubmit_approve(
+    services: Services, team: dict[str, Any]
+) -> None:
+    case_id = team["case_id"]
+    lead, lkey = team["lead"]
+    approver, akey = team["approver"]
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        key = await staff_key(s, case_id, lead.id, lkey)
+        assert case.stage == "investigating"
+        await handling.save_plan(s, services, case, key, lead.id, plan("first"))
+        await handling.save_plan(s, services, case, key, lead.id, plan("second"))
+        assert case.stage == "handling"
+        await handling.submit_plan(s, case, key, lead.id)
+        assert case.stage == "approval"
+    # the approver received the key on submission and may decide; nobody on the team may
+    async with services.db.read() as s:
+        assert await may_act_on_case(s, principal(approver), case_id, "approve_plan")
+        assert not await may_act_on_case(s, principal(lead), case_id, "approve_plan")
+        for name in ("accused", "conflicted"):
+            user, ukey = team[name]
+            assert not await may_act_on_case(s, principal(user), case_id, "approve_plan")
+            assert not await may_act_on_case(s, principal(user), case_id, "view")
+            with pytest.raises(NoKey):
+                await staff_key(s, case_id, user.id, ukey)
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        key = await staff_key(s, case_id, approver.id, akey)
+        # the lead holds the approver role too, but never approves their own team's plan
+        with pytest.raises(WorkflowError):
+            await handling.decide_plan(s, services, case, key, lead.id, approve=True, comments="")
+        with pytest.raises(WorkflowError):  # returning needs comments
+            await handling.decide_plan(
+                s, services, case, key, approver.id, approve=False, comments=" "
+            )
+        await handling.decide_plan(
+            s, services, case, key, approver.id, approve=False, comments="Add the fine amount."
+        )
+        assert case.stage == "handling"
+    async with services.db.read() as s:
+        assert not await may_act_on_case(s, principal(approver), case_id, "view")
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        key = await staff_key(s, case_id, lead.id, lkey)
+        with pytest.raises(WorkflowError):  # the returned version cannot be submitted again
+            await handling.submit_plan(s, case, key, lead.id)
+        await handling.save_plan(s, services, case, key, lead.id, plan("third"))
+        await handling.submit_plan(s, case, key, lead.id)
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        key = await staff_key(s, case_id, approver.id, akey)
+        await handling.decide_plan(s, services, case, key, approver.id, approve=True, comments="")
+        assert case.stage == "implementing"
+        state = await handling.handling_state(s, case_id, key)
+        rows = (
+            (await s.execute(select(HandlingPlan).where(HandlingPlan.case_id == case_id)))
+            .scalars()
+            .all()
+        )
+    assert [(p.version, p.status, p.analysis) for p in state.plans] == [
+        (3, "approved", "third"),
+        (2, "returned", "second"),
+        (1, "draft", "first"),
+    ]
+    assert state.plans[1].comments == "Add the fine amount."
+    assert state.plans[0].persons[0]["measures"] == ["dismissal", "judicial_referral"]
+    # sealed: nothing of the plan is in a plaintext column
+    assert all(
+        b"second" not in r.sealed and b"fine amount" not in (r.sealed_decision or b"") for r in rows
+    )
+    async with services.db.read() as s:
+        actions = [
+            a.action
+            for a in (
+                await s.execute(select(AuditEntry).where(AuditEntry.case_id == case_id))
+            ).scalars()
+        ]
+    for action in ("plan.save", "plan.submit", "plan.return", "plan.approve"):
+        assert action in actions
+
+
+async def test_plan_validation(services: Services, team: dict[str, Any]) -> None:
+    lead, key = await _as(services, team["lead"], team["case_id"])
+    bad = [
+        handling.PlanInput(" ", [], ""),
+        handling.PlanInput("a", [handling.PersonInput("", "direct", ["warning"])], ""),
+        handling.PlanInput("a", [handling.PersonInput("p", "vague", ["warning"])], ""),
+        handling.PlanInput("a", [handling.PersonInput("p", "main", [])], ""),
+        handling.PlanInput("a", [handling.PersonInput("p", "main", ["flogging"])], ""),
+    ]
+    async with services.db.write() as s:
+        case = await s.get(Case, team["case_id"])
+        for p in bad:
+            with pytest.raises(WorkflowError):
+                await handling.save_plan(s, services, case, key, lead.id, p)
+        with pytest.raises(WorkflowError):  # nothing saved yet
+            await handling.submit_plan(s, case, key, lead.id)
+
+
+async def test_conclusion_reaches_the_reporter_and_rehandling_reopens(
+    services: Services, team: dict[str, Any]
+) -> None:
+    case_id = team["case_id"]
+    lead, key = await _as(services, team["lead"], case_id)
+    inv, ikey = await _as(services, team["inv"], case_id)
+    approver, akey = team["approver"]
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        with pytest.raises(WorkflowError):  # substantiated needs approved, carried-out measures
+            await handling.conclude(
+                s, services, case, key, lead.id, outcome="substantiated", process="p", feedback="f"
+            )
+        await handling.save_plan(s, services, case, key, lead.id, plan())
+        await handling.submit_plan(s, case, key, lead.id)
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        akey2 = await staff_key(s, case_id, approver.id, akey)
+        await handling.decide_plan(
+            s, services, case, akey2, approver.id, approve=True, comments="ok"
+        )
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        await handling.record_implementation(s, services, case, ikey, inv.id, "Contract ended.")
+        with pytest.raises(WorkflowError):
+            await handling.conclude(
+                s, services, case, key, lead.id, outcome="maybe", process="p", feedback="f"
+            )
+        await handling.conclude(
+            s,
+            services,
+            case,
+            key,
+            lead.id,
+            outcome="substantiated",
+            process="Interviews and ledgers confirmed the payments.",
+            feedback="Your report was confirmed and the person was dismissed.",
+        )
+        assert (case.stage, case.outcome, case.closed_on) == (
+            "concluded",
+            "substantiated",
+            dt.date(2026, 3, 2),
+        )
+    access = await cases.sign_in_with_receipt(services, team["code"])
+    assert access is not None
+    [view] = await cases.reporter_view(services, access)
+    assert view.stage == "concluded"
+    kinds = [e.kind for e in view.events]
+    for kind in (
+        "handling_started",
+        "plan_submitted",
+        "plan_approved",
+        "measures_implemented",
+        "concluded:substantiated",
+    ):
+        assert kind in kinds
+    assert "plan_returned" not in kinds and "plan_saved" not in kinds
+    assert view.messages[-1].body == "Your report was confirmed and the person was dismissed."
+    assert view.messages[-1].on == dt.date(2026, 3, 2)  # the same day: within the 2-day deadline
+
+    # the survey: answers are shown to the team; re-handling reopens the case for the same team
+    await cases.reporter_feedback(services, access, case_id, "dissatisfied", "Too slow.")
+    await cases.reporter_feedback(services, access, case_id, "rehandling_requested", "Others too.")
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        assert case.stage == "reopened"
+        assert await may_act_on_case(s, principal(lead), case_id, "handle")
+        assert await may_act_on_case(s, principal(inv), case_id, "investigate")
+        state = await handling.handling_state(s, case_id, key)
+        assert [(a.kind, a.text) for a in state.survey] == [
+            ("dissatisfied", "Too slow."),
+            ("rehandling_requested", "Others too."),
+        ]
+        assert len(state.plans) == 1 and len(state.conclusions) == 1  # the history stays
+        with pytest.raises(WorkflowError):
+            await handling.record_implementation(s, services, case, ikey, inv.id, "x")
+        await handling.resume(s, case, lead.id)
+        assert case.stage == "investigating" and case.closed_on is None
+        await handling.save_plan(s, services, case, key, lead.id, plan("second round"))
+        assert case.stage == "handling"
+        events = (
+            (await s.execute(select(CaseEvent.kind).where(CaseEvent.case_id == case_id)))
+            .scalars()
+            .all()
+        )
+        assert "rehandling_started" in events
+
+
+async def test_unsubstantiated_may_conclude_without_a_plan(
+    services: Services, team: dict[str, Any]
+) -> None:
+    case_id = team["case_id"]
+    lead, key = await _as(services, team["lead"], case_id)
+    inv, _ikey = await _as(services, team["inv"], case_id)
+    async with services.db.read() as s:
+        assert not await may_act_on_case(s, principal(inv), case_id, "handle")
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        await handling.conclude(
+            s,
+            services,
+            case,
+            key,
+            lead.id,
+            outcome="unsubstantiated",
+            process="Ledgers checked; nothing found.",
+            feedback="We could not confirm the facts.",
+        )
+        msg = (await s.execute(select(Message).where(Message.case_id == case_id))).scalars().one()
+        assert msg.author == "staff"
+        body = cases.open_json(key, msg.sealed, field_aad(case_id, f"message:{msg.id}"))
+        assert body["text"] == "We could not confirm the facts."
+        with pytest.raises(WorkflowError):  # concluded: no new plan
+            await handling.save_plan(s, services, case, key, lead.id, plan())
