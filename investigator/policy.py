@@ -34,6 +34,8 @@ Role-level actions, ``can(principal, action)``:
     approve               approver
     view_overdue          team_lead, approver, intake_officer (the overdue list, W10, W15)
     manage_calendar       administrator (working-day calendar overrides, W10)
+    review_rewards        approver, reward_officer (the list of reward proposals, W11)
+    manage_archive        approver (the archive list, legal holds, destruction approvals, W13)
     ====================  ==================================================================
 
 Case-level actions, ``may_act_on_case(session, principal, case_id, action)``; every row
@@ -46,7 +48,9 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
     view              member; or intake_officer while the stage is an intake stage
                       (``received``, ``triage``, ``accepted``: an accepted case waits for
                       its team); or approver while the stage is an approval
-                      stage (``INTAKE_STAGES`` / ``APPROVAL_STAGES`` below)
+                      stage (``INTAKE_STAGES`` / ``APPROVAL_STAGES`` below); or, for a
+                      retaliation case (``cases.retaliation_of``), a member of the original
+                      case (W12)
     view_original     member (original files, unredacted; everybody else gets working copies)
     triage            intake_officer while the stage is an intake stage
     add_note          member; or intake_officer while the stage is an intake stage
@@ -63,9 +67,21 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
                       implementation note: W6, W8)
     handle            lead (the handling plan, its submission for approval, the result report
                       that concludes the case, resuming a reopened case: W7 to W9)
-    manage_reward     reward_officer
+    manage_reward     reward_officer who is not a member (payment, the reporter's claim)
+    propose_reward    lead (W11: the team proposes, others decide)
+    approve_reward    approver who is not a member, while the stage is ``concluded`` or
+                      ``archived`` (the second decision is the reward officer's; the two
+                      must be different people: ``investigator.rewards``)
+    manage_protection member; or intake_officer while the stage is an intake stage (risk
+                      assessment at triage, protection plan, leniency records, W12)
+    archive           lead; or intake_officer for a case closed without a team (stage
+                      ``rejected`` or ``transferred``) (W13)
+    legal_hold        approver who is not a member, while the stage is ``archived``
+    approve_destruction  approver who is not a member, while the stage is ``archived``
+                      (two different ones are needed: ``investigator.retention``)
     manage_deadline   member (stop and restart the clock, ask for the one extension, W10)
-    approve_extension approver who is not a member (W10)
+    approve_extension approver who is not a member, while the handling clock can run
+                      (``EXTENSION_STAGES``: the one extension of a deadline, W10)
     view_transfer     department_liaison whose department is the case's department, while the
                       stage is a transfer stage (``TRANSFER_STAGES``): the transfer package
                       only (a summary and redacted copies), never the case itself
@@ -87,6 +103,10 @@ from portal.db.models import Case, Conflict, KeyWrap, Subject, TeamMember
 INTAKE_STAGES: frozenset[str] = frozenset({"received", "triage", "accepted"})
 APPROVAL_STAGES: frozenset[str] = frozenset({"approval"})
 TRANSFER_STAGES: frozenset[str] = frozenset({"transferred"})
+EXTENSION_STAGES: frozenset[str] = frozenset(
+    {"accepted", "investigating", "approval", "handling", "implementing", "reopened"}
+)
+CLOSED_STAGES: frozenset[str] = frozenset({"concluded", "archived"})
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"administrator"}),
@@ -103,6 +123,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "approve": frozenset({"approver"}),
     "view_overdue": frozenset({"team_lead", "approver", "intake_officer"}),
     "manage_calendar": frozenset({"administrator"}),
+    "review_rewards": frozenset({"approver", "reward_officer"}),
+    "manage_archive": frozenset({"approver"}),
 }
 
 CASE_ACTIONS: frozenset[str] = frozenset(
@@ -123,6 +145,12 @@ CASE_ACTIONS: frozenset[str] = frozenset(
         "view_transfer",
         "manage_deadline",
         "approve_extension",
+        "propose_reward",
+        "approve_reward",
+        "manage_protection",
+        "archive",
+        "legal_hold",
+        "approve_destruction",
     }
 )
 
@@ -162,6 +190,11 @@ async def visible_cases_clause(principal: Principal) -> ColumnElement[bool]:
         grants.append(Case.stage.in_(sorted(INTAKE_STAGES)))
     if principal.has("approver"):
         grants.append(Case.stage.in_(sorted(APPROVAL_STAGES)))
+    grants.append(
+        Case.retaliation_of.in_(
+            select(TeamMember.case_id).where(TeamMember.user_id == principal.user_id)
+        )
+    )
     return and_(
         await excluded_case_ids_clause(principal),
         Case.destroyed_on.is_(None),
@@ -186,6 +219,7 @@ class _Facts:
     department_id: str | None
     membership: str | None  # the member's function, or None when not a member
     identity_wrap: bool
+    original_member: bool = False  # member of the case this retaliation case is about
 
 
 async def _facts(session: AsyncSession, principal: Principal, case_id: str) -> _Facts | None:
@@ -193,7 +227,9 @@ async def _facts(session: AsyncSession, principal: Principal, case_id: str) -> _
     (no such case, destroyed, or excluded)."""
     row = (
         await session.execute(
-            select(Case.stage, Case.department_id, Case.destroyed_on).where(Case.id == case_id)
+            select(Case.stage, Case.department_id, Case.destroyed_on, Case.retaliation_of).where(
+                Case.id == case_id
+            )
         )
     ).first()
     if row is None or row.destroyed_on is not None:
@@ -218,11 +254,26 @@ async def _facts(session: AsyncSession, principal: Principal, case_id: str) -> _
             )
         )
     ).scalar()
+    original_member = False
+    if row.retaliation_of is not None:
+        original_member = bool(
+            (
+                await session.execute(
+                    select(
+                        exists().where(
+                            TeamMember.case_id == row.retaliation_of,
+                            TeamMember.user_id == principal.user_id,
+                        )
+                    )
+                )
+            ).scalar()
+        )
     return _Facts(
         stage=row.stage,
         department_id=row.department_id,
         membership=function,
         identity_wrap=bool(wrap),
+        original_member=original_member,
     )
 
 
@@ -232,7 +283,7 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
     intake = principal.has("intake_officer") and facts.stage in INTAKE_STAGES
     approving = principal.has("approver") and facts.stage in APPROVAL_STAGES
     if action == "view":
-        return member or intake or approving
+        return member or intake or approving or facts.original_member
     if action == "view_original":
         return member
     if action == "triage":
@@ -254,11 +305,23 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
     if action == "handle":
         return lead
     if action == "manage_reward":
-        return principal.has("reward_officer")
+        return principal.has("reward_officer") and not member
+    if action == "propose_reward":
+        return lead
+    if action == "approve_reward":
+        return principal.has("approver") and not member and facts.stage in CLOSED_STAGES
+    if action in ("legal_hold", "approve_destruction"):
+        return principal.has("approver") and not member and facts.stage == "archived"
+    if action == "manage_protection":
+        return member or intake
+    if action == "archive":
+        return lead or (
+            principal.has("intake_officer") and facts.stage in ("rejected", "transferred")
+        )
     if action == "manage_deadline":
         return member
     if action == "approve_extension":
-        return principal.has("approver") and not member
+        return principal.has("approver") and not member and facts.stage in EXTENSION_STAGES
     if action == "view_transfer":
         return (
             principal.has("department_liaison")

@@ -47,6 +47,13 @@ class Settings:
     smtp_password: str | None = None
     smtp_starttls: bool = True
     smtp_sender: str = "portal@localhost"
+    # rewards (W11), in RMB, and retention per record class in years (W13)
+    reward_min: int = 2000
+    reward_max: int = 50000
+    retention_unsubstantiated_years: int = 3
+    retention_substantiated_years: int = 10
+    retention_identity_years: int = 3
+    retention_audit_years: int = 3
     extra: Mapping[str, str] = field(default_factory=dict)
 
     # --- derived -----------------------------------------------------------------
@@ -110,6 +117,16 @@ class Settings:
             smtp_password=_secret(e, "PORTAL_SMTP_PASSWORD"),
             smtp_starttls=_bool(e, "PORTAL_SMTP_STARTTLS", True),
             smtp_sender=e.get("PORTAL_SMTP_SENDER", "portal@localhost"),
+            reward_min=_int(e, "PORTAL_REWARD_MIN", 2000, 0, 10_000_000),
+            reward_max=_int(e, "PORTAL_REWARD_MAX", 50000, 1, 10_000_000),
+            retention_unsubstantiated_years=_int(
+                e, "PORTAL_RETENTION_UNSUBSTANTIATED_YEARS", 3, 1, 100
+            ),
+            retention_substantiated_years=_int(
+                e, "PORTAL_RETENTION_SUBSTANTIATED_YEARS", 10, 1, 100
+            ),
+            retention_identity_years=_int(e, "PORTAL_RETENTION_IDENTITY_YEARS", 3, 1, 100),
+            retention_audit_years=_int(e, "PORTAL_RETENTION_AUDIT_YEARS", 3, 3, 100),
         )
         settings.validate()
         return settings
@@ -142,6 +159,8 @@ class Settings:
                     "REDIS_URL has no password: in production mode the portal refuses an "
                     "unauthenticated Redis (use redis://:PASSWORD@host:6379/0)."
                 )
+        if self.reward_min > self.reward_max:
+            raise SettingsError("PORTAL_REWARD_MIN must not be above PORTAL_REWARD_MAX")
         if self.onion_address is not None and not self.onion_address.endswith(".onion"):
             raise SettingsError("PORTAL_ONION_ADDRESS must be a host name ending in .onion")
 

@@ -416,3 +416,86 @@ class DeadlinePause(Base):
     ended_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     paused_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     resumed_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+# --- rewards, protections, archive and destruction (W11-W13, C5) -------------------------------
+
+
+class Reward(Base):
+    """奖励 (W11): one per case. Amounts are plaintext for statistics (W14); the contribution
+    basis and the payment record are sealed under the case's reward key (``key_wraps.scope =
+    'reward'``: the team, approvers and reward officers); the reporter's claim (identity and
+    payment details) under a claim key wrapped for reward officers only (scope ``claim``)."""
+
+    __tablename__ = "rewards"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), unique=True)
+    # proposed | approved | refused | paid
+    status: Mapped[str] = mapped_column(String(12), default="proposed")
+    amount: Mapped[int] = mapped_column(Integer)
+    recovered_amount: Mapped[int] = mapped_column(BigInteger)
+    sealed_basis: Mapped[bytes] = mapped_column(LargeBinary)
+    proposed_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    proposed_on: Mapped[dt.date] = mapped_column(Date)
+    approver_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    approver_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    officer_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    officer_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    refused_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    paid_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    sealed_payment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    claimed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    sealed_claim: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class ProtectionPlan(Base):
+    """免责与保护 (W12): detriment-risk assessment and protection plan, sealed under the case
+    key (aad case+``protection``); the end of monitoring is plaintext for reminders."""
+
+    __tablename__ = "protection_plans"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    monitor_until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    updated_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    updated_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class LeniencyRecord(Base):
+    """Leniency for a cooperating participant (W12): party kind and measure are plaintext for
+    statistics; who and why are sealed (aad case+``leniency:{id}``)."""
+
+    __tablename__ = "leniency_records"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    party: Mapped[str] = mapped_column(String(12))  # supplier | partner | employee
+    measure: Mapped[str] = mapped_column(String(24))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    granted_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    granted_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class ArchiveRecord(Base):
+    """档案 (W13): when a closed case was archived, its record class and retention date, and
+    the legal hold that overrides destruction."""
+
+    __tablename__ = "archive_records"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    archived_on: Mapped[dt.date] = mapped_column(Date)
+    archived_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    record_class: Mapped[str] = mapped_column(String(16))  # substantiated | unsubstantiated
+    retain_until: Mapped[dt.date] = mapped_column(Date, index=True)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    hold_set_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    hold_since: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+
+
+class DestructionApproval(Base):
+    """One of the two approvals a destruction needs (W13, C5)."""
+
+    __tablename__ = "destruction_approvals"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    approver_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    approved_on: Mapped[dt.date] = mapped_column(Date)
+    __table_args__ = (UniqueConstraint("case_id", "approver_id"),)

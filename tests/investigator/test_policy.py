@@ -125,6 +125,8 @@ async def test_team_member_and_lead(s: AsyncSession) -> None:
         "add_note",
         "message_reporter",
         "request_identity",
+        "manage_deadline",
+        "manage_protection",
     }
     assert "manage_team" in await _allowed(s, lead, case)
     assert await _allowed(s, outsider, case) == set()
@@ -142,6 +144,7 @@ async def test_intake_officer_only_during_intake(s: AsyncSession) -> None:
             "add_note",
             "message_reporter",
             "manage_team",
+            "manage_protection",
         }
     later = await _case(s, "investigation")
     assert await _allowed(s, intake, later) == set()
@@ -235,12 +238,15 @@ async def test_department_liaison_sees_only_own_transfers(s: AsyncSession) -> No
 async def test_approver(s: AsyncSession) -> None:
     approver = await _user(s, "approver", frozenset({"approver"}))
     pending = await _case(s, "approval")
-    assert await _allowed(s, approver, pending) == {"view", "approve_plan"}
+    assert await _allowed(s, approver, pending) == {"view", "approve_plan", "approve_extension"}
     running = await _case(s, "investigation")
     assert await _allowed(s, approver, running) == set()
+    handling = await _case(s, "investigating")
+    assert await _allowed(s, approver, handling) == {"approve_extension"}
     # nobody approves their own team's plan
     await _member(s, pending, approver)
     assert "approve_plan" not in await _allowed(s, approver, pending)
+    assert "approve_extension" not in await _allowed(s, approver, pending)
 
 
 async def test_identity_custodian_and_disclosure(s: AsyncSession) -> None:
