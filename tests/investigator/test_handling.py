@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 from typing import Any
 
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 from sqlalchemy import select
 
 import portal.cases as cases
@@ -18,6 +21,8 @@ from portal import clock
 from portal.db.models import AuditEntry, Case, CaseEvent, HandlingPlan, Message
 from portal.services import Services
 from tests.investigator.test_casework import principal, staff, submit_real_name
+from tests.investigator.ws_helpers import Desk, run, submit_case
+from tests.portal.test_reporter_journeys import case_page, sign_in
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 
@@ -294,3 +299,158 @@ async def test_unsubstantiated_may_conclude_without_a_plan(
         assert body["text"] == "We could not confirm the facts."
         with pytest.raises(WorkflowError):  # concluded: no new plan
             await handling.save_plan(s, services, case, key, lead.id, plan())
+
+
+# --- through the real app --------------------------------------------------------------------
+
+
+@pytest.fixture
+def desk(client: TestClient[Litestar], services: Services) -> Desk:
+    d = Desk(client, services)
+    d.add("intake", "intake_officer")
+    d.add("lead", "team_lead,investigator,approver")
+    d.add("inv", "investigator")
+    d.add("approver", "approver")
+    d.add("accused", "approver")
+    return d
+
+
+PLAN_FORM = {
+    "analysis": "Cash was taken from two suppliers.",
+    "person_name": ["采购部负责人", ""],
+    "person_responsibility": ["direct", "main"],
+    "person_0_measure": ["dismissal", "judicial_referral"],
+    "person_detail": ["", ""],
+    "timeline": "Within 30 days.",
+}
+
+
+def http_team_case(desk: Desk, token: str) -> tuple[str, str]:
+    case_id, code = run(desk.client, lambda: submit_case(desk.services, token=token))
+    assert (
+        desk.post(
+            "intake", f"/workspace/cases/{case_id}/accept", {"expected_stage": "received"}
+        ).status_code
+        == 303
+    )
+    for actor, name, function in (("intake", "lead", "lead"), ("lead", "inv", "member")):
+        r = desk.post(
+            actor,
+            f"/workspace/cases/{case_id}/team/add",
+            {"user_id": desk.user_id(name), "function": function, "declared_no_conflict": "yes"},
+        )
+        assert r.status_code == 303, r.text
+    r = desk.post(
+        "lead",
+        f"/workspace/cases/{case_id}/subjects/add",
+        {"name": "Accused", "department": "", "position": "", "user_id": desk.user_id("accused")},
+    )
+    assert r.status_code == 303, r.text
+    return str(case_id), str(code)
+
+
+def _stage(desk: Desk, case_id: str) -> str:
+    async def get() -> str:
+        async with desk.services.db.read() as s:
+            case = await s.get(Case, case_id)
+            assert case is not None
+            return case.stage
+
+    return str(run(desk.client, get))
+
+
+def test_plan_approval_conclusion_and_rehandling_through_the_app(desk: Desk) -> None:
+    case_id, code = http_team_case(desk, "token-handling-http-0001")
+    base = f"/workspace/cases/{case_id}/handling"
+    # only the lead writes the plan; a member may not
+    assert desk.post("inv", f"{base}/plan", PLAN_FORM).status_code == 404
+    empty = desk.post("lead", f"{base}/plan", {**PLAN_FORM, "analysis": ""})
+    assert empty.status_code == 400 and "Write the problem analysis." in empty.text
+    assert desk.post("lead", f"{base}/plan", PLAN_FORM).status_code == 303
+    assert _stage(desk, case_id) == "handling"
+    # not yet in approval: the approver cannot even see the case
+    assert desk.get("approver", base).status_code == 404
+    assert desk.post("lead", f"{base}/submit").status_code == 303
+    assert _stage(desk, case_id) == "approval"
+
+    page = desk.get("approver", base)
+    assert page.status_code == 200 and "Cash was taken from two suppliers." in page.text
+    assert "Approve the plan" in page.text
+    # the lead holds the approver role, but their own team's plan: 404; the subject: 404
+    assert desk.post("lead", f"{base}/decide", {"decision": "approve"}).status_code == 404
+    assert desk.get("accused", base).status_code == 404
+    assert desk.post("accused", f"{base}/decide", {"decision": "approve"}).status_code == 404
+    no_comment = desk.post("approver", f"{base}/decide", {"decision": "return"})
+    assert no_comment.status_code == 400
+    r = desk.post("approver", f"{base}/decide", {"decision": "return", "comments": "Fine amount?"})
+    assert r.status_code == 303 and _stage(desk, case_id) == "handling"
+    assert desk.get("approver", base).status_code == 404
+
+    page = desk.get("lead", base)
+    assert "Fine amount?" in page.text and "Returned with comments" in page.text
+    second = {**PLAN_FORM, "person_1_measure": ["fine"], "person_name": ["采购部负责人", "经理"]}
+    assert desk.post("lead", f"{base}/plan", second).status_code == 303
+    assert desk.post("lead", f"{base}/submit").status_code == 303
+    assert desk.post("approver", f"{base}/decide", {"decision": "approve"}).status_code == 303
+    assert _stage(desk, case_id) == "implementing"
+
+    async def versions() -> list[tuple[int, str]]:
+        async with desk.services.db.read() as s:
+            rows = await s.execute(
+                select(HandlingPlan.version, HandlingPlan.status)
+                .where(HandlingPlan.case_id == case_id)
+                .order_by(HandlingPlan.version)
+            )
+            return [(v, st) for v, st in rows.all()]
+
+    assert run(desk.client, versions) == [(1, "returned"), (2, "approved")]
+
+    impl = desk.post("inv", f"{base}/implementation", {"text": "The contract was ended."})
+    assert impl.status_code == 303
+    assert desk.post("inv", f"{base}/conclude", {"outcome": "substantiated"}).status_code == 404
+    r = desk.post(
+        "lead",
+        f"{base}/conclude",
+        {
+            "outcome": "substantiated",
+            "process": "Ledgers and interviews.",
+            "feedback": "Your report was confirmed; the person responsible was dismissed.",
+        },
+    )
+    assert r.status_code == 303 and _stage(desk, case_id) == "concluded"
+
+    # the reporter sees the conclusion in plain words, then asks for re-handling
+    client = desk.anonymous()
+    assert sign_in(client, code).status_code == 303
+    followup, token, [cid] = case_page(client)
+    text = html.unescape(followup.text)
+    assert "Concluded: your report was found to be true." in text
+    assert "the person responsible was dismissed." in text
+    assert "How was your report handled?" in text
+    r = client.post(
+        "/follow-up/feedback",
+        data={
+            "_csrf_token": token,
+            "case_id": cid,
+            "kind": "rehandling_requested",
+            "text": "Others took money too.",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert _stage(desk, case_id) == "reopened"
+
+    # back with its team, history intact, the survey answer readable there
+    page = desk.get("lead", base)
+    assert page.status_code == 200
+    assert (
+        "Others took money too." in page.text and "Not satisfied: asks for re-handling" in page.text
+    )
+    assert "Version 2" in page.text and "Ledgers and interviews." in page.text
+    assert desk.post("inv", f"{base}/resume").status_code == 404
+    assert desk.post("lead", f"{base}/resume").status_code == 303
+    assert _stage(desk, case_id) == "investigating"
+    client = desk.anonymous()
+    sign_in(client, code)
+    followup, _t, _ids = case_page(client)
+    assert "Your case is being handled again" in html.unescape(followup.text)
