@@ -1,0 +1,186 @@
+"""Rewards at the domain level (W11): eligibility, bounds, two different deciders outside the
+team, payment, the reporter's sealed claim readable by reward officers only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import portal.cases as cases
+from investigator import rewards
+from investigator.casework import WorkflowError
+from investigator.policy import may_act_on_case
+from portal.db.models import Case, CaseEvent, KeyWrap, Reward
+from portal.services import Services
+from tests.investigator.test_casework import principal, staff
+from tests.investigator.test_retention import conclude, fixed_clock, submit  # noqa: F401
+
+
+@pytest.fixture
+async def world(services: Services) -> dict[str, Any]:
+    w: dict[str, Any] = {}
+    for name, roles in [
+        ("intake", "intake_officer"),
+        ("lead", "team_lead,investigator"),
+        ("approver", "approver"),
+        ("officer", "reward_officer"),
+        ("both", "approver,reward_officer"),
+        ("custodian", "identity_custodian"),
+    ]:
+        w[name] = await staff(services, name, roles)
+    w["case_id"], w["code"] = await submit(services, "The purchasing head takes cash.")
+    return w
+
+
+async def _propose(services: Services, w: dict[str, Any], amount: int = 5000) -> Reward:
+    lead, lead_key = w["lead"]
+    async with services.db.write() as s:
+        case = await s.get(Case, w["case_id"])
+        assert case is not None
+        return await rewards.propose(
+            s,
+            services,
+            case,
+            lead.id,
+            lead_key,
+            amount=amount,
+            recovered_amount=1_200_000,
+            basis="Named the supplier and the bank account.",
+        )
+
+
+async def _decide(services: Services, w: dict[str, Any], who: str, role: str, ok: bool) -> None:
+    async with services.db.write() as s:
+        reward = await rewards.reward_of(s, w["case_id"])
+        assert reward is not None
+        await rewards.decide(s, reward, w[who][0].id, role=role, approve=ok)
+
+
+async def test_only_for_a_substantiated_concluded_case_within_bounds(
+    services: Services, world: Any
+) -> None:
+    with pytest.raises(WorkflowError):  # not concluded yet
+        await _propose(services, world)
+    await conclude(services, world, world["case_id"], "unsubstantiated")
+    with pytest.raises(WorkflowError):
+        await _propose(services, world)
+    async with services.db.write() as s:
+        case = await s.get(Case, world["case_id"])
+        assert case is not None
+        case.outcome = "substantiated"
+    for amount in (1999, 50001):
+        with pytest.raises(WorkflowError):
+            await _propose(services, world, amount)
+    lead, lead_key = world["lead"]
+    async with services.db.write() as s:
+        case = await s.get(Case, world["case_id"])
+        assert case is not None
+        with pytest.raises(WorkflowError):  # no recovered amount
+            await rewards.propose(
+                s, services, case, lead.id, lead_key, amount=5000, recovered_amount=0, basis="x"
+            )
+    reward = await _propose(services, world, 2000)
+    assert reward.status == "proposed" and reward.amount == 2000
+
+
+async def test_two_different_deciders_then_payment(services: Services, world: Any) -> None:
+    await conclude(services, world, world["case_id"])
+    await _propose(services, world)
+    # policy: the team lead may propose, not approve; approver and officer may decide
+    async with services.db.read() as s:
+        cid = world["case_id"]
+        assert await may_act_on_case(s, principal(world["lead"][0]), cid, "propose_reward")
+        assert not await may_act_on_case(s, principal(world["lead"][0]), cid, "approve_reward")
+        assert await may_act_on_case(s, principal(world["approver"][0]), cid, "approve_reward")
+        assert await may_act_on_case(s, principal(world["officer"][0]), cid, "manage_reward")
+        assert not await may_act_on_case(s, principal(world["officer"][0]), cid, "propose_reward")
+    with pytest.raises(WorkflowError):  # a team member, whatever their roles
+        await _decide(services, world, "lead", "approver", True)
+    await _decide(services, world, "both", "approver", True)
+    with pytest.raises(WorkflowError):  # the same person twice
+        await _decide(services, world, "both", "reward_officer", True)
+    with pytest.raises(WorkflowError):  # the approver's decision is given already
+        await _decide(services, world, "approver", "approver", True)
+    await _decide(services, world, "officer", "reward_officer", True)
+    officer, officer_key = world["officer"]
+    async with services.db.write() as s:
+        reward = await rewards.reward_of(s, world["case_id"])
+        assert reward is not None and reward.status == "approved"
+        basis = await rewards.open_basis(s, reward, officer.id, officer_key)
+        assert basis is not None and "supplier" in basis["basis"]
+        await rewards.record_payment(
+            s, services, reward, officer.id, officer_key, reference="TRX-2026-0042"
+        )
+    async with services.db.read() as s:
+        reward = await rewards.reward_of(s, world["case_id"])
+        assert reward is not None and reward.status == "paid"
+        assert (await rewards.open_basis(s, reward, officer.id, officer_key) or {}).get(
+            "reference"
+        ) == "TRX-2026-0042"
+        public = [
+            e.kind
+            for e in (
+                await s.execute(
+                    select(CaseEvent).where(
+                        CaseEvent.case_id == world["case_id"], CaseEvent.public.is_(True)
+                    )
+                )
+            ).scalars()
+        ]
+    assert "reward_approved" in public and "reward_paid" in public
+
+
+async def test_a_refusal_ends_the_proposal_and_the_reporter_sees_it(
+    services: Services, world: Any
+) -> None:
+    await conclude(services, world, world["case_id"])
+    await _propose(services, world)
+    await _decide(services, world, "officer", "reward_officer", False)
+    with pytest.raises(WorkflowError):
+        await _decide(services, world, "approver", "approver", True)
+    access = await cases.sign_in_with_receipt(services, world["code"])
+    assert access is not None
+    views = await cases.reporter_view(services, access)
+    assert "reward_refused" in [e.kind for e in views[0].events]
+    # the team may propose again
+    reward = await _propose(services, world, 3000)
+    assert reward.status == "proposed" and reward.officer_id is None
+
+
+async def test_reporter_claim_is_sealed_for_reward_officers_only(
+    services: Services, world: Any
+) -> None:
+    await conclude(services, world, world["case_id"])
+    await _propose(services, world)
+    access = await cases.sign_in_with_receipt(services, world["code"])
+    assert access is not None
+    with pytest.raises(cases.NotYours):  # nothing to claim before approval
+        await rewards.reporter_claim(
+            services, access, world["case_id"], name="甲", contact="", payment="6222 0000"
+        )
+    await _decide(services, world, "approver", "approver", True)
+    await _decide(services, world, "officer", "reward_officer", True)
+    await rewards.reporter_claim(
+        services, access, world["case_id"], name="举报人甲", contact="138", payment="6222 0000"
+    )
+    async with services.db.read() as s:
+        reward = await rewards.reward_of(s, world["case_id"])
+        assert reward is not None and reward.claimed_on is not None
+        claim_readers = {
+            w.user_id
+            for w in (
+                await s.execute(
+                    select(KeyWrap).where(
+                        KeyWrap.case_id == world["case_id"], KeyWrap.scope == "claim"
+                    )
+                )
+            ).scalars()
+        }
+        assert claim_readers == {world["officer"][0].id, world["both"][0].id}
+        for name in ("lead", "approver", "custodian", "intake"):
+            user, key = world[name]
+            assert await rewards.open_claim(s, reward, user.id, key) is None
+        claim = await rewards.open_claim(s, reward, world["officer"][0].id, world["officer"][1])
+    assert claim == {"name": "举报人甲", "contact": "138", "payment": "6222 0000"}
