@@ -197,6 +197,32 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_retention_run(args: argparse.Namespace) -> int:
+    """The daily retention job (W13, C5): destroy what is due and approved, expire identities."""
+    from investigator.retention import run as retention_run
+    from portal.services import build_services
+
+    settings = _settings()
+
+    async def run() -> int:
+        services = build_services(settings)
+        try:
+            report = await retention_run(services, dry_run=args.dry_run)
+        finally:
+            await services.close()
+        verb = "would destroy" if args.dry_run else "destroyed"
+        print(f"retention: {verb} {len(report.destroyed)} case(s): {' '.join(report.destroyed)}")
+        print(
+            f"retention: due but waiting (approvals missing or legal hold): "
+            f"{len(report.waiting)}: {' '.join(report.waiting)}"
+        )
+        ident = "would expire" if args.dry_run else "expired"
+        print(f"retention: {ident} {len(report.identities)} reporter identit(ies)")
+        return 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="portal",
@@ -245,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="an entry printed by an earlier verify, which must still be in the chain",
     )
     ver.set_defaults(func=cmd_audit_verify)
+
+    ret = sub.add_parser("retention", help="archive retention and destruction (W13)")
+    rsub = ret.add_subparsers(dest="retention_command", required=True, metavar="ACTION")
+    rrun = rsub.add_parser(
+        "run", help="perform the due destructions (two approvals) and identity expiries"
+    )
+    rrun.add_argument("--dry-run", action="store_true", help="list what is due, change nothing")
+    rrun.set_defaults(func=cmd_retention_run)
     return p
 
 

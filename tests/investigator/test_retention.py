@@ -38,6 +38,7 @@ from portal.evidence import EvidenceSink, StoredFile, read_plaintext
 from portal.intake import parse_report
 from portal.services import Services
 from tests.investigator.test_casework import staff
+from tests.portal.test_cli import env, portal  # noqa: F401  (env: a data directory for the CLI)
 
 TZ = dt.timezone(dt.timedelta(hours=8))
 
@@ -338,3 +339,18 @@ async def test_destruction_shreds_the_case(services: Services, world: Any) -> No
         assert not any(n in content for n in needles), path
         for blob in blobs.values():  # no ciphertext of a destroyed file survives either
             assert blob[64:128] not in content, path
+
+
+def test_cli_retention_run(env: dict[str, str]) -> None:  # noqa: F811
+    """`portal retention run [--dry-run]` for a daily scheduler; each run is audited."""
+
+    assert portal(env, "init").returncode == 0
+    assert portal(env, "retention", "run", "--help").returncode == 0
+    dry = portal(env, "retention", "run", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would destroy 0 case(s)" in dry.stdout
+    real = portal(env, "retention", "run")
+    assert real.returncode == 0, real.stderr
+    assert "destroyed 0 case(s)" in real.stdout
+    audit = portal(env, "audit", "verify")
+    assert audit.returncode == 0 and "intact" in audit.stdout
