@@ -73,10 +73,7 @@ _WORKFLOW_MESSAGES = (
     _("This request has been decided already."),
     _("Nobody decides their own request."),
     _("The requester can no longer receive access."),
-    _(
-        "The matter is outside what this center handles; see the help page for the right "
-        "channel."
-    ),
+    _("The matter is outside what this center handles; see the help page for the right channel."),
     _("The report does not contain enough information to look into it."),
     _("The same matter is already being handled in another report."),
     _("The matter has already been dealt with."),
