@@ -8,6 +8,7 @@ from litestar.exceptions import NotAuthorizedException
 from investigator.auth import StaffAuth
 from investigator.web.auth_routes import auth_handlers
 from investigator.web.case_routes import case_handlers
+from investigator.web.deadline_routes import deadline_handlers
 from investigator.web.guards import redirect_to_signin
 from investigator.web.handling_routes import handling_handlers
 from portal.services import argon2_params
@@ -19,6 +20,11 @@ def workspace_router(settings: Settings) -> Router:
     auth = StaffAuth(argon2_params(settings))
     return Router(
         path="/workspace",
-        route_handlers=[*auth_handlers(auth), *case_handlers, *handling_handlers],
+        route_handlers=[
+            *auth_handlers(auth),
+            *case_handlers,
+            *handling_handlers,
+            *deadline_handlers,
+        ],
         exception_handlers={NotAuthorizedException: redirect_to_signin},
     )

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 import portal.cases as cases
@@ -33,6 +35,7 @@ from portal.db.models import (
 )
 from portal.intake import parse_report
 from portal.services import Services
+from tests.investigator.ws_helpers import Desk, run, submit_case
 
 PW = "correct horse battery staple 42"
 D = dt.date
@@ -428,3 +431,127 @@ def test_rules_from_settings() -> None:
     assert dl.rules_for(None)["initial_review"] == dl.Rule(3, "working_days")
     with pytest.raises(ValueError):
         dl.rules_for({"deadline_profile": "mars"})
+
+
+# --- the workspace pages ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def desk(client: TestClient[Litestar], services: Services) -> Desk:
+    d = Desk(client, services)
+    d.add("intake", "intake_officer")
+    d.add("lead", "team_lead,investigator")
+    d.add("inv", "investigator")
+    d.add("admin", "administrator")
+    d.add("approver", "approver")
+    return d
+
+
+async def _start(services: Services, case_id: str, lead_id: str, stage: str) -> None:
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        assert case is not None
+        await dl.on_stage_change(s, case, None, "received", None)
+        if stage != "received":
+            case.stage = stage
+            s.add(
+                TeamMember(
+                    case_id=case_id,
+                    user_id=lead_id,
+                    function="lead",
+                    no_conflict_declared_at=clock.now(),
+                )
+            )
+            intake = (await s.execute(select(User).where(User.username == "intake"))).scalar_one()
+            lead = await s.get(User, lead_id)
+            assert lead is not None
+            # the test stands in for the team formation: wrap the case key for the lead
+            ikey = unlock_with_password(intake.sealed_private_by_password, PW)
+            key = await staff_key(s, case_id, intake.id, ikey)
+            cases.grant_user(s, case_id, "case", key, lead)
+            await dl.on_stage_change(s, case, "received", stage, lead_id)
+
+
+def test_overdue_page_for_intake_and_lead_never_for_others(desk: Desk) -> None:
+    case_id, _code = run(desk.client, lambda: submit_case(desk.services, token="token-dl-http-1"))
+    run(desk.client, lambda: _start(desk.services, case_id, desk.user_id("lead"), "received"))
+    at(D(2025, 10, 10))  # the initial review (due Sep 30) is late
+    page = desk.get("intake", "/workspace/overdue")
+    assert page.status_code == 200
+    assert case_id in page.text and "Initial review" in page.text
+    assert desk.get("inv", "/workspace/overdue").status_code == 404
+    assert desk.get("admin", "/workspace/overdue").status_code == 404
+    # the lead is on no team: nothing to show
+    assert case_id not in desk.get("lead", "/workspace/overdue").text
+
+
+def test_calendar_page_warns_about_a_missing_year_and_saves_overrides(desk: Desk) -> None:
+    missing = max(package_years()) + 1
+    page = desk.get("admin", f"/workspace/calendar?year={missing}")
+    assert page.status_code == 200
+    assert "There is no holiday data for this year" in page.text
+    r = desk.post(
+        "admin",
+        "/workspace/calendar",
+        {"day": f"{missing}-01-01", "kind": "restday", "note": "元旦"},
+    )
+    assert r.status_code == 303
+    page = desk.get("admin", f"/workspace/calendar?year={missing}")
+    assert "There is no holiday data for this year" not in page.text and "元旦" in page.text
+    assert desk.get("intake", "/workspace/calendar").status_code == 404
+    assert desk.post("intake", "/workspace/calendar", {"day": "2025-10-08"}).status_code == 404
+    page = desk.get("admin", "/workspace/calendar?year=2025")
+    assert "2025-10-11" in page.text  # the 调休 Saturday is listed
+
+
+def test_pause_resume_extend_and_approve_through_the_pages(desk: Desk) -> None:
+    case_id, _code = run(desk.client, lambda: submit_case(desk.services, token="token-dl-http-2"))
+    run(desk.client, lambda: _start(desk.services, case_id, desk.user_id("lead"), "accepted"))
+    handling = run(desk.client, lambda: deadline(desk.services, case_id, "handling"))
+    base = f"/workspace/cases/{case_id}"
+    assert desk.get("lead", f"{base}/deadlines").status_code == 200
+    assert desk.get("inv", f"{base}/deadlines").status_code == 404
+    assert (
+        desk.post("inv", f"{base}/deadline/pause", {"deadline_id": handling.id}).status_code == 404
+    )
+    r = desk.post(
+        "lead",
+        f"{base}/deadline/pause",
+        {"deadline_id": handling.id, "reason": "external_appraisal", "note": "鉴定"},
+    )
+    assert r.status_code == 303, r.text
+    at(D(2025, 9, 30))
+    r = desk.post("lead", f"{base}/deadline/resume", {"deadline_id": handling.id})
+    assert r.status_code == 303, r.text
+    assert run(desk.client, lambda: deadline(desk.services, case_id, "handling")).paused_days == 4
+    r = desk.post(
+        "lead",
+        f"{base}/deadline/extend",
+        {"deadline_id": handling.id, "days": "45", "reason": "Too long an extension asked."},
+    )
+    assert r.status_code == 400 and "The extension is too long." in r.text
+    reason = "The appraisal office needs two more weeks."
+    r = desk.post(
+        "lead",
+        f"{base}/deadline/extend",
+        {"deadline_id": handling.id, "days": "14", "reason": reason},
+    )
+    assert r.status_code == 303, r.text
+    overdue = desk.get("approver", "/workspace/overdue")
+    assert case_id in overdue.text and "Approve the extension" in overdue.text
+    r = desk.post(
+        "lead",
+        f"{base}/deadline/approve-extension",
+        {"deadline_id": handling.id, "decision": "approve"},
+    )
+    assert r.status_code == 404  # the team never approves its own extension
+    r = desk.post(
+        "approver",
+        f"{base}/deadline/approve-extension",
+        {"deadline_id": handling.id, "decision": "approve"},
+    )
+    assert r.status_code == 303, r.text
+    d = run(desk.client, lambda: deadline(desk.services, case_id, "handling"))
+    assert d.extended and d.extension_days == 14
+    page = desk.get("lead", f"{base}/deadlines")
+    assert reason in page.text

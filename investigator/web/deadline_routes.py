@@ -1,0 +1,394 @@
+"""Deadline screens of the workspace (W10, W15).
+
+    GET  /workspace/overdue                                  overdue deadlines on the cases the
+                                                             viewer may open, per-handler counts,
+                                                             extension requests to decide
+    GET  /workspace/calendar?year=2026                       the working-day calendar (admin)
+    POST /workspace/calendar                                 add or remove an override (admin)
+    GET  /workspace/cases/{case_id}/deadlines                a case's deadlines and their forms
+    POST /workspace/cases/{case_id}/deadline/pause           stop the clock (reason logged)
+    POST /workspace/cases/{case_id}/deadline/resume          restart it
+    POST /workspace/cases/{case_id}/deadline/extend          ask for the one extension
+    POST /workspace/cases/{case_id}/deadline/approve-extension   an approver decides
+
+Refusals answer 404 exactly as for a missing case (``investigator.policy``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from crypto.envelope import field_aad
+from investigator import audit
+from investigator import deadlines as dl
+from investigator.calendar import (
+    CalendarYearMissing,
+    load_calendar,
+    overrides_in,
+    remove_override,
+    set_override,
+)
+from investigator.policy import can, may_act_on_case
+from investigator.web.case_common import (
+    _,
+    case_for,
+    field,
+    key_or_none,
+    not_found,
+    page,
+    read_form,
+    services_of,
+)
+from investigator.web.guards import StaffPrincipal, current_staff
+from portal import clock
+from portal.cases import open_json
+from portal.db.models import CaseDeadline, User
+
+# the deadline stages and pause reasons in words (msgids; templates translate them)
+STAGE_WORDS = {
+    "initial_review": _("Initial review"),
+    "transfer": _("Transfer to the responsible department"),
+    "urgent_dispatch": _("Urgent dispatch"),
+    "investigation": _("Investigation"),
+    "handling": _("Handling"),
+    "feedback": _("Feedback to the reporter"),
+    "acknowledgement": _("Acknowledgement of receipt"),
+    "eu_feedback": _("Feedback to the reporter (three months)"),
+}
+PAUSE_WORDS = {
+    "awaiting_reporter": _("Awaiting the reporter"),
+    "external_appraisal": _("External appraisal"),
+}
+_DEADLINE_MESSAGES = (
+    _("This stage has no deadline."),
+    _("Choose why the clock stops."),
+    _("This deadline is not running."),
+    _("This deadline cannot be paused."),
+    _("The clock is already stopped."),
+    _("The clock is not stopped."),
+    _("This deadline cannot be extended."),
+    _("This deadline has been extended once already."),
+    _("The extension is too long."),
+    _("Give the reason for the extension; the reporter will read it."),
+    _("There is no extension request to decide."),
+    _("Only an approver outside the case team may decide an extension."),
+    _("Nobody decides their own request."),
+)
+
+
+def _rules(request: Request[Any, Any, Any]) -> dict[str, dl.Rule]:
+    return dl.rules_for(services_of(request).settings)
+
+
+# --- overdue ----------------------------------------------------------------------------------
+
+
+@get("/overdue", name="workspace_overdue")
+async def overdue(request: Request[Any, Any, Any]) -> Template:
+    staff = await current_staff(request)
+    principal = staff.policy()
+    if not can(principal, "view_overdue"):
+        raise not_found()
+    today = clock.today()
+    async with services_of(request).db.read() as s:
+        rows = await dl.overdue_cases(s, principal, today)
+        counts = (
+            await dl.overdue_by_handler(s, principal, today)
+            if can(principal, "view_statistics")
+            else []
+        )
+        pending: list[dl.PendingExtension] = []
+        if principal.has("approver"):
+            me = await s.get(User, staff.user_id)
+            pending = await dl.pending_extensions(s, me) if me is not None else []
+        cal = await load_calendar(s)
+    missing = [y for y in (today.year, today.year + 1) if not cal.has_year(y)]
+    return page(
+        "overdue",
+        staff=staff,
+        rows=rows,
+        counts=counts,
+        pending=pending,
+        missing_years=missing,
+        stage_words=STAGE_WORDS,
+        today=today,
+    )
+
+
+# --- calendar ---------------------------------------------------------------------------------
+
+
+def _year(raw: str | None, default: int) -> int:
+    try:
+        year = int(raw or default)
+    except ValueError:
+        return default
+    return year if 2000 <= year <= 2100 else default
+
+
+async def _calendar_page(
+    request: Request[Any, Any, Any],
+    staff: StaffPrincipal,
+    year: int,
+    error: str | None = None,
+    status: int = 200,
+) -> Template:
+    today = clock.today()
+    async with services_of(request).db.read() as s:
+        cal = await load_calendar(s)
+        overrides = await overrides_in(s, year)
+    try:
+        days = cal.year_days(year)
+        year_missing = False
+    except CalendarYearMissing:
+        days, year_missing = [], True
+    missing = [y for y in (today.year, today.year + 1) if not cal.has_year(y)]
+    return page(
+        "calendar",
+        status,
+        staff=staff,
+        year=year,
+        days=days,
+        overrides=overrides,
+        year_missing=year_missing,
+        missing_years=missing,
+        covered=cal.covered_years(),
+        error=error,
+    )
+
+
+@get("/calendar", name="workspace_calendar")
+async def calendar_view(request: Request[Any, Any, Any]) -> Template:
+    staff = await current_staff(request)
+    if not can(staff.policy(), "manage_calendar"):
+        raise not_found()
+    return await _calendar_page(
+        request, staff, _year(request.query_params.get("year"), clock.today().year)
+    )
+
+
+@post("/calendar", name="workspace_calendar_edit")
+async def calendar_edit(request: Request[Any, Any, Any]) -> Template | Redirect:
+    staff = await current_staff(request)
+    if not can(staff.policy(), "manage_calendar"):
+        raise not_found()
+    form = await read_form(request)
+    try:
+        day = dt.date.fromisoformat(field(form, "day", 10))
+    except ValueError:
+        year = _year(field(form, "year", 4), clock.today().year)
+        return await _calendar_page(request, staff, year, _("Enter a date."), 400)
+    kind = field(form, "kind", 10)
+    async with services_of(request).db.write() as s:
+        if kind == "remove":
+            await remove_override(s, day, staff.user_id)
+        elif kind in ("workday", "restday"):
+            await set_override(s, day, kind == "workday", field(form, "note", 200), staff.user_id)
+        else:
+            return await _calendar_page(
+                request, staff, day.year, _("Choose working day or rest day."), 400
+            )
+    return Redirect(path=f"/workspace/calendar?year={day.year}", status_code=303)
+
+
+# --- a case's deadlines -----------------------------------------------------------------------
+
+
+async def _deadlines_page(
+    request: Request[Any, Any, Any],
+    staff: StaffPrincipal,
+    case_id: str,
+    error: str | None = None,
+    status: int = 200,
+) -> Template:
+    services = services_of(request)
+    today = clock.today()
+    async with services.db.write() as s:
+        case = await case_for(s, staff, case_id, "view", "approve_extension")
+        rows = await dl.case_deadlines(s, case.id)
+        cal = await load_calendar(s)
+        key = await key_or_none(s, staff, case.id)
+        items: list[dict[str, Any]] = []
+        for d in rows:
+            reason = None
+            if key is not None and d.sealed_extension_reason and d.extension_message_id:
+                reason = open_json(
+                    key,
+                    d.sealed_extension_reason,
+                    field_aad(case.id, f"message:{d.extension_message_id}"),
+                ).get("text")
+            try:
+                fraction = dl.progress(d, today, cal)
+            except CalendarYearMissing:
+                fraction = 0.0
+            items.append(
+                {
+                    "d": d,
+                    "percent": round(100 * fraction),
+                    "overdue": dl.is_overdue(d, today),
+                    "reason": reason,
+                    "pauses": await dl.pauses_of(s, d.id),
+                }
+            )
+        may_manage = await _may(s, staff, case.id, "manage_deadline")
+        may_approve = await _may(s, staff, case.id, "approve_extension")
+        await audit.record(
+            s, actor_user_id=staff.user_id, action="case.deadlines_view", case_id=case.id
+        )
+    return page(
+        "deadlines",
+        status,
+        staff=staff,
+        case=case,
+        items=items,
+        rules=_rules(request),
+        may_manage=may_manage,
+        may_approve=may_approve,
+        stage_words=STAGE_WORDS,
+        pause_words=PAUSE_WORDS,
+        has_key=key is not None,
+        error=error,
+    )
+
+
+async def _may(s: AsyncSession, staff: StaffPrincipal, case_id: str, action: str) -> bool:
+    return await may_act_on_case(s, staff.policy(), case_id, action)
+
+
+@get("/cases/{case_id:str}/deadlines", name="workspace_case_deadlines")
+async def case_deadlines(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
+    staff = await current_staff(request)
+    return await _deadlines_page(request, staff, case_id)
+
+
+def _back(case_id: str) -> Redirect:
+    return Redirect(path=f"/workspace/cases/{case_id}/deadlines", status_code=303)
+
+
+async def _deadline_of(s: AsyncSession, case_id: str, form: dict[str, list[str]]) -> CaseDeadline:
+    d = await s.get(CaseDeadline, field(form, "deadline_id", 40))
+    if d is None or d.case_id != case_id:
+        raise dl.DeadlineError("This deadline is not running.")
+    return d
+
+
+@post("/cases/{case_id:str}/deadline/pause", name="workspace_deadline_pause")
+async def deadline_pause(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
+    staff = await current_staff(request)
+    services = services_of(request)
+    form = await read_form(request)
+    try:
+        async with services.db.write() as s:
+            case = await case_for(s, staff, case_id, "manage_deadline")
+            key = await key_or_none(s, staff, case.id)
+            if key is None:
+                raise dl.DeadlineError(
+                    "You do not hold the key of this case, so this cannot be done."
+                )
+            d = await _deadline_of(s, case.id, form)
+            await dl.pause(
+                s,
+                services,
+                case,
+                key,
+                d,
+                staff.user_id,
+                field(form, "reason", 24),
+                field(form, "note", 2000, multiline=True),
+            )
+    except dl.DeadlineError as err:
+        return await _deadlines_page(request, staff, case_id, str(err), 400)
+    return _back(case_id)
+
+
+@post("/cases/{case_id:str}/deadline/resume", name="workspace_deadline_resume")
+async def deadline_resume(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
+    staff = await current_staff(request)
+    form = await read_form(request)
+    try:
+        async with services_of(request).db.write() as s:
+            case = await case_for(s, staff, case_id, "manage_deadline")
+            d = await _deadline_of(s, case.id, form)
+            await dl.resume(s, case, d, staff.user_id)
+    except dl.DeadlineError as err:
+        return await _deadlines_page(request, staff, case_id, str(err), 400)
+    return _back(case_id)
+
+
+@post("/cases/{case_id:str}/deadline/extend", name="workspace_deadline_extend")
+async def deadline_extend(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
+    staff = await current_staff(request)
+    services = services_of(request)
+    form = await read_form(request)
+    try:
+        days = int(field(form, "days", 4) or "0")
+    except ValueError:
+        days = 0
+    try:
+        async with services.db.write() as s:
+            case = await case_for(s, staff, case_id, "manage_deadline")
+            key = await key_or_none(s, staff, case.id)
+            if key is None:
+                raise dl.DeadlineError(
+                    "You do not hold the key of this case, so this cannot be done."
+                )
+            d = await _deadline_of(s, case.id, form)
+            await dl.request_extension(
+                s,
+                services,
+                case,
+                key,
+                d,
+                staff.user_id,
+                days,
+                field(form, "reason", 2000, multiline=True),
+                rules=_rules(request),
+            )
+    except dl.DeadlineError as err:
+        return await _deadlines_page(request, staff, case_id, str(err), 400)
+    return _back(case_id)
+
+
+@post("/cases/{case_id:str}/deadline/approve-extension", name="workspace_deadline_approve")
+async def deadline_approve(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
+    staff = await current_staff(request)
+    form = await read_form(request)
+    decision = field(form, "decision", 10)
+    try:
+        async with services_of(request).db.write() as s:
+            case = await case_for(s, staff, case_id, "approve_extension")
+            d = await _deadline_of(s, case.id, form)
+            if decision not in ("approve", "refuse"):
+                raise dl.DeadlineError("There is no extension request to decide.")
+            await dl.approve_extension(s, case, d, staff.user_id, approve=decision == "approve")
+    except dl.DeadlineError as err:
+        return await _deadlines_page(request, staff, case_id, str(err), 400)
+    return Redirect(path="/workspace/overdue", status_code=303)
+
+
+deadline_handlers = [
+    overdue,
+    calendar_view,
+    calendar_edit,
+    case_deadlines,
+    deadline_pause,
+    deadline_resume,
+    deadline_extend,
+    deadline_approve,
+]
+
+__all__ = ["deadline_handlers"]
