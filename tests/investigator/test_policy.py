@@ -127,8 +127,9 @@ async def test_team_member_and_lead(s: AsyncSession) -> None:
         "request_identity",
         "manage_deadline",
         "manage_protection",
+        "investigate",
     }
-    assert "manage_team" in await _allowed(s, lead, case)
+    assert {"manage_team", "handle", "investigate"} <= await _allowed(s, lead, case)
     assert await _allowed(s, outsider, case) == set()
     assert await policy.can_view_case(s, member, case)
     assert not await policy.can_view_case(s, outsider, case)
