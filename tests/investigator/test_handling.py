@@ -454,3 +454,57 @@ def test_plan_approval_conclusion_and_rehandling_through_the_app(desk: Desk) -> 
     sign_in(client, code)
     followup, _t, _ids = case_page(client)
     assert "Your case is being handled again" in html.unescape(followup.text)
+
+
+async def test_role_rules_for_the_new_actions(services: Services, team: dict[str, Any]) -> None:
+    """investigate: members; handle: the lead; approve_plan: an approver off the team, in the
+    approval stage only; a subject or a conflicted person: nothing at all."""
+    case_id = team["case_id"]
+    intake = team["intake"][0]
+    lead, inv, approver = team["lead"][0], team["inv"][0], team["approver"][0]
+    accused, conflicted = team["accused"][0], team["conflicted"][0]
+    expected = {
+        "investigating": {
+            "investigate": {lead.id, inv.id},
+            "handle": {lead.id},
+            "approve_plan": set(),
+        },
+        "approval": {
+            "investigate": {lead.id, inv.id},
+            "handle": {lead.id},
+            "approve_plan": {approver.id},
+        },
+    }
+    for stage, rules in expected.items():
+        async with services.db.write() as s:
+            case = await s.get(Case, case_id)
+            assert case is not None
+            case.stage = stage
+        async with services.db.read() as s:
+            for action, allowed_ids in rules.items():
+                got = {
+                    u.id
+                    for u in (intake, lead, inv, approver, accused, conflicted)
+                    if await may_act_on_case(s, principal(u), case_id, action)
+                }
+                assert got == allowed_ids, (stage, action)
+            assert not await may_act_on_case(s, principal(accused), case_id, "view")
+            assert not await may_act_on_case(s, principal(conflicted), case_id, "view")
+
+
+def test_pages_in_chinese(desk: Desk) -> None:
+    case_id, _code = http_team_case(desk, "token-handling-http-zhcn")
+    desk.use("lead")
+    desk.client.headers["accept-language"] = "zh-CN"
+    try:
+        assert (
+            desk.post("lead", f"/workspace/cases/{case_id}/handling/plan", PLAN_FORM).status_code
+            == 303
+        )
+        page = desk.get("lead", f"/workspace/cases/{case_id}/handling")
+        assert page.status_code == 200
+        assert "处理方案" in page.text and "直接责任" in page.text and "移送司法机关" in page.text
+        page = desk.get("lead", f"/workspace/cases/{case_id}/investigation")
+        assert page.status_code == 200 and "调查计划" in page.text and "人员访谈" in page.text
+    finally:
+        desk.client.headers["accept-language"] = "en"
