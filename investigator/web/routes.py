@@ -6,11 +6,14 @@ from litestar import Router
 from litestar.exceptions import NotAuthorizedException
 
 from investigator.auth import StaffAuth
+from investigator.web.archive_routes import archive_handlers
 from investigator.web.auth_routes import auth_handlers
 from investigator.web.case_routes import case_handlers
 from investigator.web.deadline_routes import deadline_handlers
 from investigator.web.guards import redirect_to_signin
 from investigator.web.handling_routes import handling_handlers
+from investigator.web.protection_routes import protection_handlers
+from investigator.web.reward_routes import reward_handlers
 from portal.services import argon2_params
 from portal.settings import Settings
 
@@ -25,6 +28,9 @@ def workspace_router(settings: Settings) -> Router:
             *case_handlers,
             *handling_handlers,
             *deadline_handlers,
+            *reward_handlers,
+            *protection_handlers,
+            *archive_handlers,
         ],
         exception_handlers={NotAuthorizedException: redirect_to_signin},
     )

@@ -458,6 +458,31 @@ async def followup_retaliation(request: Request[Any, Any, Any]) -> Redirect:
     return _done("retaliation")
 
 
+@post("/follow-up/reward-claim", name="followup_reward_claim")
+async def followup_reward_claim(request: Request[Any, Any, Any]) -> Redirect:
+    """W11: claim an approved reward; details sealed for the reward officers only."""
+    from investigator.casework import WorkflowError
+    from investigator.rewards import reporter_claim
+    from portal.intake import clean_text
+
+    access = _require(request)
+    form = await request.form()
+    try:
+        await reporter_claim(
+            _services(request),
+            access,
+            str(form.get("case_id", "")),
+            name=clean_text(str(form.get("name", "")), 100),
+            contact=clean_text(str(form.get("contact", "")), 200),
+            payment=clean_text(str(form.get("payment", "")), 1000, multiline=True),
+        )
+    except cases.NotYours:
+        raise NotFoundException from None
+    except WorkflowError:
+        return _done("empty")
+    return _done("reward")
+
+
 @post("/follow-up/sign-out", name="followup_signout")
 async def followup_signout(request: Request[Any, Any, Any]) -> Redirect:
     end_session(request)
@@ -485,6 +510,7 @@ def reporter_router(settings: Settings) -> Router:
             followup_identity,
             followup_feedback,
             followup_retaliation,
+            followup_reward_claim,
             followup_signout,
             uploads,
         ],

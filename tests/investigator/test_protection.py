@@ -153,3 +153,59 @@ async def test_retaliation_case_is_visible_to_the_original_team(
     assert [c.id for c in linked] == [new_id]
     assert new_id in {c.id for c in listed}
     assert new_id not in {c.id for c in outsider_listed}
+
+
+# --- through the real app ---------------------------------------------------------------------
+
+
+def test_protection_pages_through_the_app(client: Any, services: Services) -> None:
+    from tests.investigator.ws_helpers import Desk, run, submit_case
+
+    desk = Desk(client, services)
+    desk.add("intake", "intake_officer")
+    desk.add("stranger", "investigator")
+    case_id, _code = run(
+        client, lambda: submit_case(services, with_files=False, token="pr-" + "b" * 20)
+    )
+    base = f"/workspace/cases/{case_id}/protection"
+    assert desk.get("stranger", base).status_code == 404
+    page = desk.get("intake", base)
+    assert page.status_code == 200 and "No protection plan has been recorded" in page.text
+    assert "internal discipline only" in page.text
+    bad = desk.post(
+        "intake", base + "/plan", {"risk": "high", "assessment": "x", "monitor_until": "soon"}
+    )
+    assert bad.status_code == 400
+    saved = desk.post(
+        "intake",
+        base + "/plan",
+        {
+            "risk": "high",
+            "assessment": "Line manager is the subject.",
+            "contact": "HR contact Wang",
+            "monitor_until": "2027-01-31",
+            "measures": "Monthly check-in.",
+        },
+    )
+    assert saved.status_code == 303
+    lenient = desk.post(
+        "intake",
+        base + "/leniency",
+        {
+            "measure": "employee:reduced_punishment",
+            "person": "Clerk Li",
+            "reason": "Gave the ledger.",
+        },
+    )
+    assert lenient.status_code == 303
+    wrong = desk.post(
+        "intake",
+        base + "/leniency",
+        {"measure": "employee:business_guarantee", "person": "X", "reason": "y"},
+    )
+    assert wrong.status_code == 400
+    page = desk.get("intake", base)
+    assert "HR contact Wang" in page.text and "Clerk Li" in page.text and "2027-01-31" in page.text
+    assert (
+        desk.post("stranger", base + "/plan", {"risk": "low", "assessment": "x"}).status_code == 404
+    )

@@ -354,3 +354,76 @@ def test_cli_retention_run(env: dict[str, str]) -> None:  # noqa: F811
     assert "destroyed 0 case(s)" in real.stdout
     audit = portal(env, "audit", "verify")
     assert audit.returncode == 0 and "intact" in audit.stdout
+
+
+# --- through the real app ---------------------------------------------------------------------
+
+
+def test_archive_and_destruction_through_the_app(client: Any, services: Services) -> None:
+    from tests.investigator.test_rewards import conclude_as
+    from tests.investigator.ws_helpers import Desk, run, submit_case
+
+    desk = Desk(client, services)
+    desk.add("intake", "intake_officer")
+    desk.add("lead", "team_lead,investigator,approver")
+    for name in ("ap1", "ap2", "ap3"):
+        desk.add(name, "approver")
+    desk.add("stranger", "investigator")
+    case_id, _code = run(
+        client, lambda: submit_case(services, with_files=True, token="ar-" + "c" * 20)
+    )
+    # not closed yet: archiving is refused
+    run(
+        client, lambda: conclude_as(services, desk.user_id("intake"), desk.user_id("lead"), case_id)
+    )
+    assert desk.post("stranger", f"/workspace/cases/{case_id}/archive").status_code == 404
+    assert desk.post("lead", f"/workspace/cases/{case_id}/archive").status_code == 303
+    listing = desk.get("ap1", "/workspace/archive")
+    assert listing.status_code == 200 and f"a-{case_id}" in listing.text
+    assert desk.get("stranger", "/workspace/archive").status_code == 404
+
+    async def name_ap3() -> None:
+        from crypto.recipients import unlock_with_password
+        from portal.db.models import User
+        from tests.investigator.conftest import STRONG_PASSWORD
+
+        async with services.db.write() as s:
+            case = await s.get(Case, case_id)
+            lead = await s.get(User, desk.user_id("lead"))
+            assert case is not None and lead is not None
+            private = unlock_with_password(lead.sealed_private_by_password, STRONG_PASSWORD)
+            key = await staff_key(s, case_id, lead.id, private)
+            await casework.add_subject(
+                s,
+                services,
+                case,
+                key,
+                lead.id,
+                name="n",
+                department="",
+                position="",
+                user_id=desk.user_id("ap3"),
+            )
+
+    run(client, name_ap3)
+    assert f"a-{case_id}" not in desk.get("ap3", "/workspace/archive").text
+    destroy = f"/workspace/archive/{case_id}/approve-destruction"
+    assert desk.post("ap3", destroy, {"confirm": "yes"}).status_code == 404  # a subject
+    assert desk.post("lead", destroy, {"confirm": "yes"}).status_code == 404  # on the team
+    assert desk.post("ap1", destroy, {}).status_code == 400  # not confirmed
+    assert desk.post("ap1", destroy, {"confirm": "yes"}).status_code == 303
+    assert desk.post("ap1", destroy, {"confirm": "yes"}).status_code == 400  # the same twice
+    # a legal hold, set and cleared, audited
+    assert desk.post("ap2", f"/workspace/archive/{case_id}/hold", {"hold": "on"}).status_code == 303
+    assert "On hold since" in desk.get("ap1", "/workspace/archive").text
+    assert (
+        desk.post("ap2", f"/workspace/archive/{case_id}/hold", {"hold": "off"}).status_code == 303
+    )
+    # second approval before the retention date: recorded, nothing destroyed yet
+    assert desk.post("ap2", destroy, {"confirm": "yes"}).status_code == 303
+    assert desk.get("lead", f"/workspace/cases/{case_id}").status_code == 200
+    move_to(dt.date(2036, 3, 3))  # substantiated: kept ten years
+    report = run(client, lambda: retention.run(services))
+    assert len(report.destroyed) == 1
+    assert desk.get("lead", f"/workspace/cases/{case_id}").status_code == 404
+    assert f"a-{case_id}" not in desk.get("ap1", "/workspace/archive").text

@@ -184,3 +184,119 @@ async def test_reporter_claim_is_sealed_for_reward_officers_only(
             assert await rewards.open_claim(s, reward, user.id, key) is None
         claim = await rewards.open_claim(s, reward, world["officer"][0].id, world["officer"][1])
     assert claim == {"name": "举报人甲", "contact": "138", "payment": "6222 0000"}
+
+
+# --- through the real app ---------------------------------------------------------------------
+
+
+async def conclude_as(services: Services, intake_id: str, lead_id: str, case_id: str) -> None:
+    from crypto.recipients import unlock_with_password
+    from investigator import casework
+    from investigator.casefile import staff_key
+    from portal import clock
+    from portal.db.models import User
+    from tests.investigator.conftest import STRONG_PASSWORD
+
+    async with services.db.write() as s:
+        intake = await s.get(User, intake_id)
+        lead = await s.get(User, lead_id)
+        case = await s.get(Case, case_id)
+        assert intake is not None and lead is not None and case is not None
+        key = await staff_key(
+            s,
+            case_id,
+            intake_id,
+            unlock_with_password(intake.sealed_private_by_password, STRONG_PASSWORD),
+        )
+        await casework.accept(s, case, intake_id)
+        await casework.add_member(s, case, key, intake_id, lead, "lead", declared_no_conflict=True)
+        case.stage, case.outcome, case.closed_on = "concluded", "substantiated", clock.today()
+
+
+def test_reward_journey_through_the_app(client: Any, services: Services) -> None:
+    from tests.investigator.ws_helpers import Desk, run, submit_case
+    from tests.portal.test_reporter_journeys import case_page, sign_in
+
+    desk = Desk(client, services)
+    for name, roles in [
+        ("intake", "intake_officer"),
+        ("lead", "team_lead,investigator"),
+        ("approver", "approver"),
+        ("officer", "reward_officer"),
+        ("stranger", "investigator"),
+    ]:
+        desk.add(name, roles)
+    case_id, code = run(
+        client,
+        lambda: submit_case(services, real_name=False, with_files=False, token="rw-" + "a" * 20),
+    )
+    run(
+        client, lambda: conclude_as(services, desk.user_id("intake"), desk.user_id("lead"), case_id)
+    )
+    base = f"/workspace/cases/{case_id}/reward"
+    assert desk.get("stranger", base).status_code == 404
+    page = desk.get("lead", base)
+    assert page.status_code == 200 and "Propose a reward" in page.text
+    low = desk.post(
+        "lead", base + "/propose", {"amount": "1000", "recovered_amount": "90000", "basis": "x"}
+    )
+    assert low.status_code == 400 and "configured bounds" in low.text
+    ok = desk.post(
+        "lead",
+        base + "/propose",
+        {"amount": "8,000", "recovered_amount": "90000", "basis": "Key ledger."},
+    )
+    assert ok.status_code == 303
+    # the lead cannot decide; the approver cannot act as the reward officer
+    assert (
+        desk.post("lead", base + "/decide", {"role": "approver", "decision": "approve"}).status_code
+        == 404
+    )
+    assert (
+        desk.post(
+            "approver", base + "/decide", {"role": "reward_officer", "decision": "approve"}
+        ).status_code
+        == 404
+    )
+    listing = desk.get("approver", "/workspace/rewards")
+    assert listing.status_code == 200 and f"{case_id}/reward" in listing.text
+    assert desk.get("stranger", "/workspace/rewards").status_code == 404
+    assert (
+        desk.post(
+            "approver", base + "/decide", {"role": "approver", "decision": "approve"}
+        ).status_code
+        == 303
+    )
+    officer_page = desk.get("officer", base)
+    assert "Key ledger." in officer_page.text
+    assert (
+        desk.post(
+            "officer", base + "/decide", {"role": "reward_officer", "decision": "approve"}
+        ).status_code
+        == 303
+    )
+    # the reporter sees the decision and claims with the receipt code
+    reporter = desk.anonymous()
+    reporter.headers["accept-language"] = "en"
+    sign_in(reporter, code)
+    follow, csrf, _ids = case_page(reporter)
+    assert "A reward was granted to you" in follow.text and "Claim your reward" in follow.text
+    claimed = reporter.post(
+        "/follow-up/reward-claim",
+        data={
+            "_csrf_token": csrf,
+            "case_id": case_id,
+            "name": "Reporter Zhou",
+            "payment": "ICBC 6222 1234",
+        },
+        follow_redirects=False,
+    )
+    assert claimed.status_code == 303
+    follow, _csrf, _ids = case_page(reporter)
+    assert "Claim your reward" not in follow.text
+    assert "Reporter Zhou" in desk.get("officer", base).text
+    assert "Reporter Zhou" not in desk.get("lead", base).text
+    assert desk.post("officer", base + "/pay", {"reference": "TRX-7"}).status_code == 303
+    assert "TRX-7" in desk.get("officer", base).text
+    with_paid = desk.get("lead", base)
+    assert "Paid" in with_paid.text

@@ -1,0 +1,186 @@
+"""Reward screens (W11).
+
+    GET  /workspace/rewards                          proposals awaiting the signed-in decider
+    GET  /workspace/cases/{case_id}/reward           the case's reward: status, basis, forms
+    POST /workspace/cases/{case_id}/reward/propose   the lead proposes (amount, recovered, basis)
+    POST /workspace/cases/{case_id}/reward/decide    approver or reward officer: approve/refuse
+    POST /workspace/cases/{case_id}/reward/pay       the reward officer records the payment
+
+Each handler asks ``investigator.policy`` (``propose_reward``, ``approve_reward``,
+``manage_reward``) and answers 404 when it says no. The page shows only plaintext metadata
+(case number, outcome, amounts) plus what the staff member's own keys open: the basis for
+holders of the reward key, the reporter's claim for reward officers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from investigator import rewards
+from investigator.casework import WorkflowError
+from investigator.policy import can
+from investigator.web.case_common import (
+    _,
+    allowed,
+    case_for,
+    field,
+    not_found,
+    page,
+    read_form,
+    services_of,
+)
+from investigator.web.guards import StaffPrincipal, current_staff
+from portal.db.models import Case
+
+REWARD_ACTIONS = ("propose_reward", "approve_reward", "manage_reward")
+BAD_AMOUNT = _("Give the amounts as whole numbers of RMB.")
+
+
+def _to_reward(case_id: str) -> Redirect:
+    return Redirect(path=f"/workspace/cases/{case_id}/reward", status_code=303)
+
+
+def _amount(raw: str) -> int | None:
+    cleaned = raw.replace(",", "").replace(" ", "")
+    return int(cleaned) if cleaned.isdigit() and len(cleaned) <= 12 else None
+
+
+async def _reward_page(
+    request: Request[Any, Any, Any],
+    staff: StaffPrincipal,
+    case_id: str,
+    *,
+    error: str | None = None,
+    status: int = 200,
+) -> Template:
+    services = services_of(request)
+    async with services.db.read() as s:
+        case = await case_for(s, staff, case_id, *REWARD_ACTIONS)
+        reward = await rewards.reward_of(s, case.id)
+        basis = claim = None
+        if reward is not None:
+            basis = await rewards.open_basis(s, reward, staff.user_id, staff.private_key)
+            claim = await rewards.open_claim(s, reward, staff.user_id, staff.private_key)
+        may = {a: await allowed(s, staff, case.id, a) for a in REWARD_ACTIONS}
+    return page(
+        "reward",
+        status,
+        staff=staff,
+        case=case,
+        reward=reward,
+        basis=basis,
+        claim=claim,
+        may=may,
+        bounds=(services.settings.reward_min, services.settings.reward_max),
+        error=error,
+    )
+
+
+@get("/cases/{case_id:str}/reward", name="workspace_reward")
+async def reward_page(request: Request[Any, Any, Any], case_id: str) -> Template:
+    staff = await current_staff(request)
+    return await _reward_page(request, staff, case_id)
+
+
+@post("/cases/{case_id:str}/reward/propose", name="workspace_reward_propose")
+async def reward_propose(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
+    staff = await current_staff(request)
+    services = services_of(request)
+    try:
+        async with services.db.write() as s:
+            case = await case_for(s, staff, case_id, "propose_reward")
+            form = await read_form(request)
+            amount = _amount(field(form, "amount", 20))
+            recovered = _amount(field(form, "recovered_amount", 20))
+            if amount is None or recovered is None:
+                raise WorkflowError(BAD_AMOUNT)
+            await rewards.propose(
+                s,
+                services,
+                case,
+                staff.user_id,
+                staff.private_key,
+                amount=amount,
+                recovered_amount=recovered,
+                basis=field(form, "basis", 4000, multiline=True),
+            )
+    except WorkflowError as exc:
+        return await _reward_page(request, staff, case_id, error=str(exc), status=400)
+    return _to_reward(case_id)
+
+
+@post("/cases/{case_id:str}/reward/decide", name="workspace_reward_decide")
+async def reward_decide(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
+    staff = await current_staff(request)
+    try:
+        async with services_of(request).db.write() as s:
+            form = await read_form(request)
+            role = field(form, "role", 20)
+            action = {"approver": "approve_reward", "reward_officer": "manage_reward"}.get(role)
+            if action is None:
+                raise not_found()
+            case = await case_for(s, staff, case_id, action)
+            decision = field(form, "decision", 10)
+            if decision not in ("approve", "refuse"):
+                raise WorkflowError(_("Choose to approve or to refuse."))
+            reward = await rewards.reward_of(s, case.id)
+            if reward is None:
+                raise not_found()
+            await rewards.decide(s, reward, staff.user_id, role=role, approve=decision == "approve")
+    except WorkflowError as exc:
+        return await _reward_page(request, staff, case_id, error=str(exc), status=400)
+    return _to_reward(case_id)
+
+
+@post("/cases/{case_id:str}/reward/pay", name="workspace_reward_pay")
+async def reward_pay(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
+    staff = await current_staff(request)
+    services = services_of(request)
+    try:
+        async with services.db.write() as s:
+            case = await case_for(s, staff, case_id, "manage_reward")
+            reward = await rewards.reward_of(s, case.id)
+            if reward is None:
+                raise not_found()
+            form = await read_form(request)
+            await rewards.record_payment(
+                s,
+                services,
+                reward,
+                staff.user_id,
+                staff.private_key,
+                reference=field(form, "reference", 200),
+            )
+    except WorkflowError as exc:
+        return await _reward_page(request, staff, case_id, error=str(exc), status=400)
+    return _to_reward(case_id)
+
+
+async def _listing(s: AsyncSession, staff: StaffPrincipal) -> list[dict[str, Any]]:
+    out = []
+    for reward in await rewards.pending_for(s, staff.user_id, staff.roles):
+        if not await allowed(s, staff, reward.case_id, "approve_reward", "manage_reward"):
+            continue
+        number = (
+            await s.execute(select(Case.number).where(Case.id == reward.case_id))
+        ).scalar_one()
+        out.append({"reward": reward, "number": number})
+    return out
+
+
+@get("/rewards", name="workspace_rewards")
+async def rewards_list(request: Request[Any, Any, Any]) -> Template:
+    staff = await current_staff(request)
+    if not can(staff.policy(), "review_rewards"):
+        raise not_found()
+    async with services_of(request).db.read() as s:
+        items = await _listing(s, staff)
+    return page("rewards", staff=staff, items=items)
+
+
+reward_handlers: list[Any] = [reward_page, reward_propose, reward_decide, reward_pay, rewards_list]
