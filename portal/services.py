@@ -30,6 +30,23 @@ def argon2_params(settings: Settings) -> Argon2Params:
     return PRODUCTION_ARGON2 if settings.argon2_profile == "production" else TEST_ARGON2
 
 
+def file_store(settings: Settings) -> FileStore:
+    """The local store, or the S3-compatible one when PORTAL_S3_BUCKET is set (O2)."""
+    if not settings.s3_bucket:
+        return LocalFileStore(settings.files_dir)
+    from portal.s3store import S3Config, S3FileStore
+
+    return S3FileStore(
+        S3Config(
+            bucket=settings.s3_bucket,
+            endpoint=settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            region=settings.s3_region,
+        )
+    )
+
+
 def build_services(settings: Settings) -> Services:
     """Load the keyring (clear error if `portal init` was never run) and open the stores."""
     keyring = load_keyring(settings.keyring_dir)
@@ -37,6 +54,6 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         db=Database(settings.database_url),
         keyring=keyring,
-        files=LocalFileStore(settings.files_dir),
+        files=file_store(settings),
         argon2=argon2_params(settings),
     )

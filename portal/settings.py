@@ -54,6 +54,12 @@ class Settings:
     retention_substantiated_years: int = 10
     retention_identity_years: int = 3
     retention_audit_years: int = 3
+    # S3-compatible file store (O2); the local file store when no bucket is set
+    s3_bucket: str | None = None
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
     extra: Mapping[str, str] = field(default_factory=dict)
 
     # --- derived -----------------------------------------------------------------
@@ -127,6 +133,11 @@ class Settings:
             ),
             retention_identity_years=_int(e, "PORTAL_RETENTION_IDENTITY_YEARS", 3, 1, 100),
             retention_audit_years=_int(e, "PORTAL_RETENTION_AUDIT_YEARS", 3, 3, 100),
+            s3_bucket=e.get("PORTAL_S3_BUCKET") or None,
+            s3_endpoint=e.get("PORTAL_S3_ENDPOINT") or None,
+            s3_access_key=_secret(e, "PORTAL_S3_ACCESS_KEY"),
+            s3_secret_key=_secret(e, "PORTAL_S3_SECRET_KEY"),
+            s3_region=e.get("PORTAL_S3_REGION") or "us-east-1",
         )
         settings.validate()
         return settings
@@ -159,6 +170,17 @@ class Settings:
                     "REDIS_URL has no password: in production mode the portal refuses an "
                     "unauthenticated Redis (use redis://:PASSWORD@host:6379/0)."
                 )
+        if self.s3_endpoint is not None and not self.s3_endpoint.startswith(
+            ("https://", "http://")
+        ):
+            raise SettingsError("PORTAL_S3_ENDPOINT must be an http:// or https:// URL")
+        if self.s3_bucket is not None and (self.s3_access_key is None) != (
+            self.s3_secret_key is None
+        ):
+            raise SettingsError(
+                "PORTAL_S3_ACCESS_KEY and PORTAL_S3_SECRET_KEY go together (or set neither to "
+                "use the machine's own credentials)"
+            )
         if self.reward_min > self.reward_max:
             raise SettingsError("PORTAL_REWARD_MIN must not be above PORTAL_REWARD_MAX")
         if self.onion_address is not None and not self.onion_address.endswith(".onion"):
