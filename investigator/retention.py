@@ -340,6 +340,7 @@ async def run(services: Services, *, dry_run: bool = False) -> RunReport:
                 .where(
                     Identity.retain_until.is_not(None),
                     Identity.retain_until <= today,
+                    Case.stage == "archived",  # a reopened case keeps its reporter's identity
                     func.coalesce(ArchiveRecord.legal_hold, False).is_(False),
                 )
             )

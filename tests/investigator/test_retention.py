@@ -427,3 +427,44 @@ def test_archive_and_destruction_through_the_app(client: Any, services: Services
     assert len(report.destroyed) == 1
     assert desk.get("lead", f"/workspace/cases/{case_id}").status_code == 404
     assert f"a-{case_id}" not in desk.get("ap1", "/workspace/archive").text
+
+
+def test_second_approval_after_the_retention_date_destroys_at_once(
+    client: Any, services: Services
+) -> None:
+    from tests.investigator.test_rewards import conclude_as
+    from tests.investigator.ws_helpers import Desk, run, submit_case
+
+    desk = Desk(client, services)
+    desk.add("intake", "intake_officer")
+    desk.add("lead", "team_lead,investigator")
+    desk.add("ap1", "approver")
+    desk.add("ap2", "approver")
+    case_id, _code = run(
+        client, lambda: submit_case(services, with_files=True, token="ad-" + "d" * 20)
+    )
+    run(
+        client, lambda: conclude_as(services, desk.user_id("intake"), desk.user_id("lead"), case_id)
+    )
+
+    async def storage_keys() -> list[str]:
+        async with services.db.read() as s:
+            rows = await s.execute(
+                select(EvidenceFile.storage_key).where(EvidenceFile.case_id == case_id)
+            )
+            return list(rows.scalars())
+
+    keys = run(client, storage_keys)
+    assert keys
+    assert desk.post("lead", f"/workspace/cases/{case_id}/archive").status_code == 303
+    destroy = f"/workspace/archive/{case_id}/approve-destruction"
+    assert desk.post("ap1", destroy, {"confirm": "yes"}).status_code == 303
+    move_to(dt.date(2036, 3, 3))
+    done = desk.post("ap2", destroy, {"confirm": "yes"})
+    assert done.status_code == 303 and done.headers["location"].endswith("done=destroyed")
+    assert (
+        "The case has been destroyed." in desk.get("ap2", "/workspace/archive?done=destroyed").text
+    )
+    for key in keys:
+        assert not run(client, lambda k=key: services.files.exists(k))
+    assert desk.get("lead", f"/workspace/cases/{case_id}").status_code == 404
