@@ -581,7 +581,10 @@ async def reporter_feedback(
             keys[case_id], {"text": text}, field_aad(case_id, f"event:{kind}"), services
         )
         add_event(s, case_id, kind, public=True, detail=sealed)
-        if kind == "rehandling_requested" and case.stage in ("concluded", "archived"):
+        if kind in ("dissatisfied", "rehandling_requested") and case.stage in (
+            "concluded",
+            "archived",
+        ):
             case.stage = "reopened"
             add_event(s, case_id, "reopened", public=True)
 
