@@ -465,6 +465,7 @@ def test_second_approval_after_the_retention_date_destroys_at_once(
     assert (
         "The case has been destroyed." in desk.get("ap2", "/workspace/archive?done=destroyed").text
     )
+
     async def any_left() -> bool:
         return any([await services.files.exists(k) for k in keys])
 
