@@ -14,13 +14,14 @@ from investigator.web.guards import redirect_to_signin
 from investigator.web.handling_routes import handling_handlers
 from investigator.web.protection_routes import protection_handlers
 from investigator.web.reward_routes import reward_handlers
+from portal.redis_state import signin_throttle
 from portal.services import argon2_params
 from portal.settings import Settings
 
 
 def workspace_router(settings: Settings) -> Router:
     """Built once per app: the sign-in logic (and its start-up dummy hash) lives here."""
-    auth = StaffAuth(argon2_params(settings))
+    auth = StaffAuth(argon2_params(settings), throttle=signin_throttle(settings))
     return Router(
         path="/workspace",
         route_handlers=[

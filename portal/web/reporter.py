@@ -18,7 +18,7 @@ from litestar.utils.scope.state import ScopeState
 
 from crypto.errors import MalformedReceiptError
 from crypto.receipts import RECEIPT_MAX_INPUT, format_receipt, normalize_receipt
-from portal import cases
+from portal import cases, redis_state
 from portal.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
 from portal.intake import KINDS, RELATIONS, parse_identity, parse_report
 from portal.services import Services
@@ -248,7 +248,7 @@ _bucket: dict[int, TokenBucket] = {}
 def _global_bucket(services: Services) -> TokenBucket:
     key = id(services)
     if key not in _bucket:
-        _bucket[key] = TokenBucket(services.settings.receipt_global_budget_per_minute)
+        _bucket[key] = redis_state.receipt_bucket(services.settings)  # Redis if REDIS_URL
     return _bucket[key]
 
 

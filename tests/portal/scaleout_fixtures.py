@@ -76,8 +76,6 @@ def redis_prefix() -> Iterator[str]:
     client = redis.Redis.from_url(REDIS_URL)
     for key in client.scan_iter(match=f"{prefix}*"):
         client.delete(key)
-    for key in client.scan_iter(match=f"portal_sessions{prefix}*"):
-        client.delete(key)
 
 
 def pg_available() -> bool:

@@ -1,4 +1,4 @@
-# ruff: noqa: F811 - pytest fixtures imported from scaleout_fixtures
+# ruff: noqa: F401, F811 - pytest fixtures imported from scaleout_fixtures
 """The S3-compatible file store against a real S3 server (moto in server mode)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from portal.s3store import PART_SIZE, S3Config, S3FileStore, make_client
 from portal.services import build_services, file_store
 from portal.settings import Settings, SettingsError
 from portal.storage import StoreError, new_storage_key
-from tests.portal.scaleout_fixtures import moto_endpoint, s3_bucket  # noqa: F401
+from tests.portal.scaleout_fixtures import moto_endpoint, s3_bucket
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
