@@ -56,6 +56,7 @@ from investigator.roles import roles_of
 from portal import clock
 from portal.cases import add_event, seal_json
 from portal.db.models import (
+    AuditEntry,
     Case,
     CaseDeadline,
     Conflict,
@@ -721,6 +722,7 @@ class HandlerCount:
     overdue_now: int
     closed_late: int
     closed: int
+    handed_over: int = 0  # running deadlines passed on to another handler (推诿)
 
 
 async def overdue_by_handler(
@@ -749,8 +751,58 @@ async def overdue_by_handler(
         else:
             c[2] += 1
             c[1] += int(d.met_on > d.due_on)
-    out = [HandlerCount(h, names[h], c[0], c[1], c[2]) for h, c in counts.items()]
-    return sorted(out, key=lambda r: (-r.overdue_now, -r.closed_late, r.name))
+    handed: dict[str, int] = {}
+    details = (
+        await session.execute(
+            select(AuditEntry.detail)
+            .join(Case, Case.id == AuditEntry.case_id)
+            .where(
+                AuditEntry.action == "deadline.handler_changed",
+                await excluded_case_ids_clause(principal),
+                Case.destroyed_on.is_(None),
+            )
+        )
+    ).scalars()
+    for detail in details:
+        match = _FROM.search(detail)
+        if match:
+            handed[match.group(1)] = handed.get(match.group(1), 0) + 1
+    for user_id in handed.keys() - names.keys():
+        user = await session.get(User, user_id)
+        names[user_id] = user.display_name if user is not None else user_id
+        counts[user_id] = [0, 0, 0]
+    out = [HandlerCount(h, names[h], c[0], c[1], c[2], handed.get(h, 0)) for h, c in counts.items()]
+    return sorted(out, key=lambda r: (-r.overdue_now, -r.closed_late, -r.handed_over, r.name))
+
+
+_FROM = re.compile(r"\bfrom=([0-9a-f]{32})\b")
+
+
+async def set_handler(
+    session: AsyncSession, case: Case, handler_id: str, actor: str
+) -> list[CaseDeadline]:
+    """The case changes hands (a new lead): its running deadlines follow the new handler and
+    keep their due dates. Each hand-over is audited and counted per handler (W15)."""
+    changed: list[CaseDeadline] = []
+    for d in await open_deadlines(session, case.id):
+        if d.handler_id == handler_id:
+            continue
+        old, d.handler_id = d.handler_id, handler_id
+        changed.append(d)
+        await audit.record(
+            session,
+            actor_user_id=actor,
+            action="deadline.handler_changed",
+            case_id=case.id,
+            detail=f"deadline={d.id} stage={d.stage} from={old or '-'} to={handler_id}",
+        )
+    return changed
+
+
+async def run_due_notices(services: Services) -> list[Notice]:
+    """One pass of the warning job (for a scheduler or the command line)."""
+    async with services.db.write() as s:
+        return await due_notices(s)
 
 
 @dataclass(frozen=True)

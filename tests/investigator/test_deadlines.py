@@ -555,3 +555,26 @@ def test_pause_resume_extend_and_approve_through_the_pages(desk: Desk) -> None:
     assert d.extended and d.extension_days == 14
     page = desk.get("lead", f"{base}/deadlines")
     assert reason in page.text
+
+
+async def test_hand_overs_are_counted_per_handler(
+    services: Services, world: dict[str, Any]
+) -> None:
+    case_id, lead, boss = world["case_id"], world["lead"][0], world["boss"][0]
+    at(D(2025, 9, 29))
+    await move(services, case_id, "accepted", lead.id)
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        assert case is not None
+        changed = await dl.set_handler(s, case, boss.id, boss.id)
+        assert [d.stage for d in changed] == ["handling"]
+        assert await dl.set_handler(s, case, boss.id, boss.id) == []
+    assert (await deadline(services, case_id, "handling")).handler_id == boss.id
+    async with services.db.read() as s:
+        counts = {c.handler_id: c for c in await dl.overdue_by_handler(s, principal(boss))}
+    assert counts[lead.id].handed_over == 1
+    assert counts[boss.id].handed_over == 0
+    # the notices now go to the new handler
+    at(D(2025, 10, 30))
+    notices = await dl.run_due_notices(services)
+    assert [(n.level, n.handler_id) for n in notices] == [(100, boss.id)]
