@@ -50,7 +50,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
 from investigator import audit
-from investigator.calendar import WorkCalendar, load_calendar
+from investigator.calendar import CalendarYearMissing, WorkCalendar, load_calendar
 from investigator.policy import Principal, excluded_case_ids_clause, visible_cases_clause
 from investigator.roles import roles_of
 from portal import clock
@@ -633,7 +633,11 @@ async def due_notices(session: AsyncSession, today: dt.date | None = None) -> li
     ).scalars()
     notices: list[Notice] = []
     for d in list(rows):
-        lvl = level(d, today, cal, now)
+        try:
+            lvl = level(d, today, cal, now)
+        except CalendarYearMissing:
+            # the fraction needs the calendar; lateness does not (the due date is stored)
+            lvl = 100 if is_overdue(d, today, now) else 0
         if lvl <= d.notice_level:
             continue
         d.notice_level = lvl

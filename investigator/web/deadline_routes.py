@@ -65,6 +65,10 @@ PAUSE_WORDS = {
     "awaiting_reporter": _("Awaiting the reporter"),
     "external_appraisal": _("External appraisal"),
 }
+CALENDAR_MISSING = _(
+    "The working-day calendar has no data for a year this deadline runs into: ask the "
+    "administrator to enter that year's holidays."
+)
 _DEADLINE_MESSAGES = (
     _("This stage has no deadline."),
     _("Choose why the clock stops."),
@@ -306,6 +310,8 @@ async def deadline_pause(
             )
     except dl.DeadlineError as err:
         return await _deadlines_page(request, staff, case_id, str(err), 400)
+    except CalendarYearMissing:
+        return await _deadlines_page(request, staff, case_id, CALENDAR_MISSING, 400)
     return _back(case_id)
 
 
@@ -322,6 +328,8 @@ async def deadline_resume(
             await dl.resume(s, case, d, staff.user_id)
     except dl.DeadlineError as err:
         return await _deadlines_page(request, staff, case_id, str(err), 400)
+    except CalendarYearMissing:
+        return await _deadlines_page(request, staff, case_id, CALENDAR_MISSING, 400)
     return _back(case_id)
 
 
@@ -358,6 +366,8 @@ async def deadline_extend(
             )
     except dl.DeadlineError as err:
         return await _deadlines_page(request, staff, case_id, str(err), 400)
+    except CalendarYearMissing:
+        return await _deadlines_page(request, staff, case_id, CALENDAR_MISSING, 400)
     return _back(case_id)
 
 
@@ -377,6 +387,8 @@ async def deadline_approve(
             await dl.approve_extension(s, case, d, staff.user_id, approve=decision == "approve")
     except dl.DeadlineError as err:
         return await _deadlines_page(request, staff, case_id, str(err), 400)
+    except CalendarYearMissing:
+        return await _deadlines_page(request, staff, case_id, CALENDAR_MISSING, 400)
     return Redirect(path="/workspace/overdue", status_code=303)
 
 

@@ -16,7 +16,7 @@ import portal.cases as cases
 from crypto.envelope import field_aad
 from crypto.recipients import unlock_with_password
 from investigator import deadlines as dl
-from investigator.calendar import CalendarYearMissing, package_years, set_override
+from investigator.calendar import CalendarYearMissing, package_years, remove_override, set_override
 from investigator.casefile import staff_key
 from investigator.policy import Principal
 from investigator.roles import roles_of
@@ -578,3 +578,21 @@ async def test_hand_overs_are_counted_per_handler(
     at(D(2025, 10, 30))
     notices = await dl.run_due_notices(services)
     assert [(n.level, n.handler_id) for n in notices] == [(100, boss.id)]
+
+
+async def test_notices_still_flag_lateness_when_the_calendar_loses_a_year(
+    services: Services, world: dict[str, Any]
+) -> None:
+    last = max(package_years())
+    case_id, lead, intake = world["case_id"], world["lead"][0], world["intake"][0]
+    async with services.db.write() as s:
+        await set_override(s, D(last + 1, 1, 1), False, "元旦", intake.id)
+    at(D(last, 12, 20))
+    await move(services, case_id, "investigating", lead.id)
+    inv = await deadline(services, case_id, "investigation")
+    assert inv.due_on.year == last + 1
+    async with services.db.write() as s:
+        await remove_override(s, D(last + 1, 1, 1), intake.id)
+    at(inv.due_on + dt.timedelta(days=1))
+    notices = await dl.run_due_notices(services)
+    assert ("investigation", 100) in [(n.stage, n.level) for n in notices]
