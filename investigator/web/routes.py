@@ -14,6 +14,7 @@ from investigator.web.guards import redirect_to_signin
 from investigator.web.handling_routes import handling_handlers
 from investigator.web.protection_routes import protection_handlers
 from investigator.web.reward_routes import reward_handlers
+from investigator.web.statistics_routes import statistics_handlers
 from portal.redis_state import signin_throttle
 from portal.services import argon2_params
 from portal.settings import Settings
@@ -32,6 +33,7 @@ def workspace_router(settings: Settings) -> Router:
             *reward_handlers,
             *protection_handlers,
             *archive_handlers,
+            *statistics_handlers,
         ],
         exception_handlers={NotAuthorizedException: redirect_to_signin},
     )
