@@ -119,7 +119,11 @@ class Case(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     suite: Mapped[int] = mapped_column(Integer, default=1)
     destroyed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
-    __table_args__ = (Index("ix_cases_stage_received", "stage", "received_on"),)
+    __table_args__ = (
+        Index("ix_cases_stage_received", "stage", "received_on"),
+        # statistics (W14): every count is over a range of received_on (migration 0007)
+        Index("ix_cases_received_on", "received_on"),
+    )
 
 
 class Receipt(Base):
@@ -447,6 +451,8 @@ class Reward(Base):
     sealed_payment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     claimed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     sealed_claim: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # statistics (W14): rewards are counted by proposal date (migration 0007)
+    __table_args__ = (Index("ix_rewards_proposed_on", "proposed_on"),)
 
 
 class ProtectionPlan(Base):
@@ -499,3 +505,54 @@ class DestructionApproval(Base):
     approver_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     approved_on: Mapped[dt.date] = mapped_column(Date)
     __table_args__ = (UniqueConstraint("case_id", "approver_id"),)
+
+
+# --- notifications (issue 7) -------------------------------------------------------------------
+
+
+class NotifyCursor(Base):
+    """How far the notifier has read a source (``events``: case_events.id, ``audit``:
+    audit_log.id), and ``digest``: when the last batch of new-case counts went out (R9)."""
+
+    __tablename__ = "notify_cursors"
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PendingNotice(Base):
+    """One thing to tell one staff member in the next batch: a kind and a case, nothing the
+    reporter wrote. Kept after sending (``status`` sent | skipped) as the sent log, day only."""
+
+    __tablename__ = "notify_notices"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    case_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    created_on: Mapped[dt.date] = mapped_column(Date)
+    # new-case counts: the batching slot the notice was collected in (sent in a later slot)
+    batch: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # sent | skipped
+    sent_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    __table_args__ = (Index("ix_notify_notices_status_user", "status", "user_id"),)
+
+
+class DutyRoster(Base):
+    """值班: the staff members told at once about urgent cases (W3); set by an administrator."""
+
+    __tablename__ = "duty_roster"
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    set_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    set_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class ReporterContact(Base):
+    """An address a reporter gave for "there is news" mails: sealed under a key derived from
+    the installation's server key (not a case key: the notifier sends without one)."""
+
+    __tablename__ = "reporter_contacts"
+    receipt_id: Mapped[str] = mapped_column(ForeignKey("receipts.id"), primary_key=True)
+    sealed_address: Mapped[bytes] = mapped_column(LargeBinary)
+    added_on: Mapped[dt.date] = mapped_column(Date)
+    news_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    notified_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)

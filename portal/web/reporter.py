@@ -18,7 +18,7 @@ from litestar.utils.scope.state import ScopeState
 
 from crypto.errors import MalformedReceiptError
 from crypto.receipts import RECEIPT_MAX_INPUT, format_receipt, normalize_receipt
-from portal import cases, redis_state
+from portal import cases, redis_state, reporter_contact
 from portal.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
 from portal.intake import KINDS, RELATIONS, parse_identity, parse_report
 from portal.services import Services
@@ -342,6 +342,9 @@ async def followup_case(request: Request[Any, Any, Any]) -> Template:
         stages=cases.PUBLIC_STAGES,
         max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024),
         notice=request.query_params.get("done", ""),
+        has_notify_address=await reporter_contact.has_address(
+            _services(request), access.receipt_id
+        ),
     )
 
 
@@ -483,6 +486,24 @@ async def followup_reward_claim(request: Request[Any, Any, Any]) -> Redirect:
     return _done("reward")
 
 
+@post("/follow-up/notify-address", name="followup_notify_address")
+async def followup_notify_address(request: Request[Any, Any, Any]) -> Redirect:
+    """Optional "notify me at this address" (issue 7): only ever "there is news" mails."""
+    access = _require(request)
+    form = await request.form()
+    services = _services(request)
+    if str(form.get("remove", "")) == "yes":
+        await reporter_contact.remove_address(services, access.receipt_id)
+        return _done("address_removed")
+    try:
+        await reporter_contact.set_address(
+            services, access.receipt_id, str(form.get("address", ""))[:1000]
+        )
+    except reporter_contact.BadAddress:
+        return _done("bad_address")
+    return _done("address")
+
+
 @post("/follow-up/sign-out", name="followup_signout")
 async def followup_signout(request: Request[Any, Any, Any]) -> Redirect:
     end_session(request)
@@ -511,6 +532,7 @@ def reporter_router(settings: Settings) -> Router:
             followup_feedback,
             followup_retaliation,
             followup_reward_claim,
+            followup_notify_address,
             followup_signout,
             uploads,
         ],
