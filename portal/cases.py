@@ -11,9 +11,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -211,10 +213,32 @@ def new_targets(report_kinds: list[str]) -> list[Target]:
     return [Target(case_id=new_id(), case_key=new_case_key()) for _ in report_kinds]
 
 
+_derive_limiters: dict[int, anyio.CapacityLimiter] = {}
+
+
+def derivation_limiter() -> anyio.CapacityLimiter:
+    """At most one Argon2id derivation per core at a time (per event loop): each takes the
+    configured memory (128 MiB in production), so an unbounded pool would let a burst of
+    requests exhaust memory, and queueing here keeps the threads from starving the loop."""
+    import asyncio
+
+    loop_id = id(asyncio.get_running_loop())
+    limiter = _derive_limiters.get(loop_id)
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(max(1, os.cpu_count() or 1))
+        _derive_limiters.clear()  # one loop per process in production; tests make new loops
+        _derive_limiters[loop_id] = limiter
+    return limiter
+
+
 async def derive(services: Services, normalized: str) -> ReceiptSecrets:
-    """One Argon2id evaluation, off the event loop."""
+    """One Argon2id evaluation, off the event loop, bounded by `derivation_limiter`."""
     return await anyio.to_thread.run_sync(
-        derive_receipt_secrets, normalized, services.keyring.pepper, services.argon2
+        derive_receipt_secrets,
+        normalized,
+        services.keyring.pepper,
+        services.argon2,
+        limiter=derivation_limiter(),
     )
 
 

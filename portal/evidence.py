@@ -40,6 +40,10 @@ class StoredFile:
     sha256: str
 
 
+# plaintext bytes gathered before one worker-thread hop encrypts them (constant memory)
+BATCH_SIZE = 1024 * 1024
+
+
 def file_aad(case_id: str, file_id: str) -> bytes:
     return field_aad(case_id, f"file:{file_id}")
 
@@ -128,6 +132,7 @@ class EvidenceSink:
         self.name = name
         self.content_type = content_type
         self.suite = suite
+        self._buf = bytearray()
 
     async def open(self) -> EvidenceSink:
         for s in (*self.originals, *self.working):
@@ -135,16 +140,33 @@ class EvidenceSink:
         return self
 
     async def write(self, data: bytes) -> None:
-        for s in self.originals:
-            await s.write(data)
+        """Collect network chunks into batches; each batch is hashed, stripped and encrypted
+        in a worker thread (AES-GCM and SHA-256 release the GIL), so the event loop stays free
+        and pays one thread hop per batch instead of one per network chunk."""
+        self._buf += data
+        if len(self._buf) >= BATCH_SIZE:
+            await self._flush()
+
+    def _encrypt_batch(self, data: bytes) -> list[tuple[_Stream, bytes]]:
+        """Runs in a worker thread: plaintext in, ciphertext per stream out."""
+        outs = [(s, s.enc.update(data)) for s in self.originals]
         if self.stripper is not None:
-            try:
-                cleaned = self.stripper.update(data)
-            except metadata.MetadataError:
-                await self._drop_working()
-                return
-            for s in self.working:
-                await s.write(cleaned)
+            cleaned = self.stripper.update(data)
+            if not self.stripper.failed:
+                outs += [(s, s.enc.update(cleaned)) for s in self.working]
+        return outs
+
+    async def _flush(self) -> None:
+        if not self._buf:
+            return
+        data = bytes(self._buf)
+        self._buf.clear()
+        outs = await anyio.to_thread.run_sync(self._encrypt_batch, data)
+        for stream, out in outs:
+            if out and stream.writer is not None:
+                await stream.writer.write(out)
+        if self.stripper is not None and self.stripper.failed:
+            await self._drop_working()
 
     async def _drop_working(self) -> None:
         for s in self.working:
@@ -153,6 +175,7 @@ class EvidenceSink:
         self.stripper = None
 
     async def close(self) -> list[StoredFile]:
+        await self._flush()
         stored = [await s.close() for s in self.originals]
         if self.stripper is not None:
             try:
@@ -166,6 +189,7 @@ class EvidenceSink:
         return stored
 
     async def abort(self) -> None:
+        self._buf.clear()
         for s in (*self.originals, *self.working):
             await s.abort()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -54,6 +55,10 @@ class Settings:
     retention_substantiated_years: int = 10
     retention_identity_years: int = 3
     retention_audit_years: int = 3
+    # stage deadlines (W10): the cn or eu profile, and per-stage rules from
+    # PORTAL_DEADLINE_<STAGE>=15wd|30d|3m|10min and PORTAL_DEADLINE_<STAGE>_EXTENSION=<n>
+    deadline_profile: Literal["cn", "eu"] = "cn"
+    deadline_rules: Mapping[str, str] = field(default_factory=dict)
     # S3-compatible file store (O2); the local file store when no bucket is set
     s3_bucket: str | None = None
     s3_endpoint: str | None = None
@@ -133,6 +138,8 @@ class Settings:
             ),
             retention_identity_years=_int(e, "PORTAL_RETENTION_IDENTITY_YEARS", 3, 1, 100),
             retention_audit_years=_int(e, "PORTAL_RETENTION_AUDIT_YEARS", 3, 3, 100),
+            deadline_profile=_choice(e, "PORTAL_DEADLINE_PROFILE", ("cn", "eu"), "cn"),
+            deadline_rules=_deadline_rules(e),
             s3_bucket=e.get("PORTAL_S3_BUCKET") or None,
             s3_endpoint=e.get("PORTAL_S3_ENDPOINT") or None,
             s3_access_key=_secret(e, "PORTAL_S3_ACCESS_KEY"),
@@ -229,6 +236,27 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     if not lo <= value <= hi:
         raise SettingsError(f"{name} must be between {lo} and {hi}, not {value}")
     return value
+
+
+_DEADLINE_RULE = re.compile(r"^\s*\d{1,4}\s*(wd|d|m|min)\s*$")
+
+
+def _deadline_rules(env: Mapping[str, str]) -> dict[str, str]:
+    """PORTAL_DEADLINE_HANDLING=30d -> {"handling": "30d"}; *_EXTENSION -> "handling.extension"."""
+    rules: dict[str, str] = {}
+    for name, value in env.items():
+        if not name.startswith("PORTAL_DEADLINE_") or name == "PORTAL_DEADLINE_PROFILE":
+            continue
+        stage = name[len("PORTAL_DEADLINE_") :].lower()
+        if stage.endswith("_extension"):
+            if not value.strip().isdigit():
+                raise SettingsError(f"{name} must be a number of days")
+            rules[stage[: -len("_extension")] + ".extension"] = value.strip()
+        elif _DEADLINE_RULE.match(value):
+            rules[stage] = value.strip()
+        else:
+            raise SettingsError(f"{name} must look like 15wd, 30d, 3m or 10min")
+    return rules
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> Any:
