@@ -4,10 +4,9 @@ Framework-free, like ``casework``: each function runs inside the caller's write 
 assumes the caller asked ``investigator.policy`` first, and records what happened in the audit
 log (and on the case timeline where the reporter or the team should see it).
 
-Rules (``rules_for(settings)``; profile ``cn`` unless ``settings.extra["deadline_profile"]``
-is ``eu``; any rule can be changed with ``settings.extra["deadline.<stage>"]`` such as
-``"15wd"``, ``"30d"``, ``"3m"`` or ``"10min"``, and the extension limit with
-``settings.extra["deadline.<stage>.extension"]``):
+Rules (``rules_for(settings)``): profile ``cn`` unless PORTAL_DEADLINE_PROFILE is ``eu``; any
+rule can be changed with PORTAL_DEADLINE_<STAGE> such as ``15wd``, ``30d``, ``3m`` or ``10min``,
+and the extension limit with PORTAL_DEADLINE_<STAGE>_EXTENSION (``Settings.deadline_rules``):
 
     ===============  ======================  ============================================
     stage            default (cn)            runs
@@ -113,10 +112,15 @@ def parse_rule(spec: str, max_extension: int = 0) -> Rule:
 
 
 def rules_for(settings: Settings | Mapping[str, str] | None = None) -> dict[str, Rule]:
-    """The deadline rules of the configured profile with per-stage overrides applied."""
-    extra: Mapping[str, str] = (
-        {} if settings is None else settings.extra if isinstance(settings, Settings) else settings
-    )
+    """The deadline rules of the configured profile with per-stage overrides applied: from
+    ``Settings`` (PORTAL_DEADLINE_PROFILE, PORTAL_DEADLINE_<STAGE>[_EXTENSION]) or from a
+    mapping such as ``{"deadline_profile": "eu", "deadline.handling": "30d"}``."""
+    extra: dict[str, str] = {}
+    if isinstance(settings, Settings):
+        extra["deadline_profile"] = settings.deadline_profile
+        extra |= {f"deadline.{k}": v for k, v in settings.deadline_rules.items()}
+    elif settings is not None:
+        extra |= settings
     profile = extra.get("deadline_profile", "cn")
     if profile not in PROFILES:
         raise ValueError(f"unknown deadline profile {profile!r}")
@@ -131,8 +135,18 @@ def rules_for(settings: Settings | Mapping[str, str] | None = None) -> dict[str,
 # --- computing ------------------------------------------------------------------------------
 
 
+def _utc(at: dt.datetime) -> dt.datetime:
+    # written in UTC; SQLite hands back naive datetimes
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
 def _extra(d: CaseDeadline) -> int:
     return d.paused_days + (d.extension_days if d.extended else 0)
+
+
+def due_at_local(d: CaseDeadline) -> dt.datetime | None:
+    """A minutes deadline's instant in Asia/Shanghai (None for day deadlines)."""
+    return None if d.due_at is None else _utc(d.due_at).astimezone(clock.SHANGHAI)
 
 
 def compute_due(cal: WorkCalendar, d: CaseDeadline) -> dt.date:
@@ -144,7 +158,7 @@ def compute_due(cal: WorkCalendar, d: CaseDeadline) -> dt.date:
     if d.unit == "months":
         return cal.add_months(d.starts_on, d.amount, _extra(d))
     assert d.due_at is not None
-    return d.due_at.astimezone(clock.SHANGHAI).date()
+    return _utc(d.due_at).astimezone(clock.SHANGHAI).date()
 
 
 def _units(cal: WorkCalendar, unit: str, after: dt.date, until: dt.date) -> int:
@@ -168,7 +182,7 @@ def is_overdue(d: CaseDeadline, today: dt.date, now: dt.datetime | None = None) 
     if d.met_on is not None:
         return d.met_on > d.due_on
     if d.unit == "minutes" and d.due_at is not None:
-        return (now or clock.now()) > d.due_at
+        return (now or clock.now()) > _utc(d.due_at)
     if d.paused_since is not None:
         return d.paused_since > d.due_on
     return today > d.due_on
@@ -180,9 +194,9 @@ def progress(
     """The fraction of the allowed time used (paused time excluded); above 1 when overdue."""
     if d.unit == "minutes":
         assert d.started_at is not None and d.due_at is not None
-        at = now or clock.now()
-        span = (d.due_at - d.started_at).total_seconds()
-        return max(0.0, (at - d.started_at).total_seconds() / span) if span > 0 else 1.0
+        at, start = now or clock.now(), _utc(d.started_at)
+        span = (_utc(d.due_at) - start).total_seconds()
+        return max(0.0, (at - start).total_seconds() / span) if span > 0 else 1.0
     until = d.met_on or today
     allowed = _units(cal, d.unit, d.starts_on, d.due_on) - d.paused_days
     used = (
@@ -272,7 +286,8 @@ async def open_deadline(
         notice_level=0,
     )
     if rule.unit == "minutes":
-        d.started_at, d.due_at = now, now + dt.timedelta(minutes=rule.amount)
+        start = now.astimezone(dt.UTC)
+        d.started_at, d.due_at = start, start + dt.timedelta(minutes=rule.amount)
     d.due_on = compute_due(cal, d)
     session.add(d)
     await audit.record(

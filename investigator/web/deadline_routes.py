@@ -237,6 +237,7 @@ async def _deadlines_page(
                     "percent": round(100 * fraction),
                     "overdue": dl.is_overdue(d, today),
                     "reason": reason,
+                    "due_at": dl.due_at_local(d),
                     "pauses": await dl.pauses_of(s, d.id),
                 }
             )

@@ -35,6 +35,7 @@ from portal.db.models import (
 )
 from portal.intake import parse_report
 from portal.services import Services
+from portal.settings import Settings, SettingsError
 from tests.investigator.ws_helpers import Desk, run, submit_case
 
 PW = "correct horse battery staple 42"
@@ -596,3 +597,35 @@ async def test_notices_still_flag_lateness_when_the_calendar_loses_a_year(
     at(inv.due_on + dt.timedelta(days=1))
     notices = await dl.run_due_notices(services)
     assert ("investigation", 100) in [(n.stage, n.level) for n in notices]
+
+
+def test_rules_from_the_environment() -> None:
+    env = {
+        "PORTAL_MODE": "test",
+        "PORTAL_DEADLINE_PROFILE": "eu",
+        "PORTAL_DEADLINE_EU_FEEDBACK": "2m",
+        "PORTAL_DEADLINE_EU_FEEDBACK_EXTENSION": "10",
+    }
+    rules = dl.rules_for(Settings.from_env(env))
+    assert set(rules) == {"acknowledgement", "eu_feedback"}
+    assert rules["eu_feedback"] == dl.Rule(2, "months", 10)
+    assert dl.rules_for(Settings.from_env({"PORTAL_MODE": "test"}))["handling"] == dl.Rule(
+        30, "calendar_days", 30
+    )
+    with pytest.raises(SettingsError):
+        Settings.from_env({"PORTAL_MODE": "test", "PORTAL_DEADLINE_HANDLING": "thirty days"})
+
+
+async def test_urgent_dispatch_warnings_run_in_minutes(
+    services: Services, world: dict[str, Any]
+) -> None:
+    case_id, lead = world["case_id"], world["lead"][0]
+    async with services.db.write() as s:
+        await s.execute(update(Case).where(Case.id == case_id).values(urgent=True))
+    at(D(2025, 9, 26), 10, 0)
+    await move(services, case_id, "triage", lead.id)
+    seen = []
+    for minute in (4, 5, 8, 10, 11):
+        at(D(2025, 9, 26), 10, minute)
+        seen += [(n.stage, n.level) for n in await dl.run_due_notices(services)]
+    assert [lvl for stage, lvl in seen if stage == "urgent_dispatch"] == [50, 80, 100]
