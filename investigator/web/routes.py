@@ -12,6 +12,7 @@ from investigator.web.case_routes import case_handlers
 from investigator.web.deadline_routes import deadline_handlers
 from investigator.web.guards import redirect_to_signin
 from investigator.web.handling_routes import handling_handlers
+from investigator.web.notify_routes import notify_handlers
 from investigator.web.protection_routes import protection_handlers
 from investigator.web.reward_routes import reward_handlers
 from investigator.web.statistics_routes import statistics_handlers
@@ -33,6 +34,7 @@ def workspace_router(settings: Settings) -> Router:
             *reward_handlers,
             *protection_handlers,
             *archive_handlers,
+            *notify_handlers,
             *statistics_handlers,
         ],
         exception_handlers={NotAuthorizedException: redirect_to_signin},

@@ -450,3 +450,81 @@ async def test_starttls_and_login_before_any_message(settings: Settings, tmp_pat
         assert len(handler.messages) == 1
     finally:
         controller.stop()
+
+
+# --- through the real app: the settings page and the reporter's address form ------------------
+
+
+def test_settings_page_saves_preferences_and_the_duty_roster(
+    services: Services, client: Any, inbox: tuple[Inbox, int]
+) -> None:
+    from tests.investigator.ws_helpers import Desk, run
+
+    desk = Desk(client, services)
+    desk.add("root", "administrator")
+    appr = desk.add("appr", "approver")
+    page = desk.get("appr", "/workspace/notifications")
+    assert page.status_code == 200
+    assert 'value="approval" checked' in page.text and "new_cases" not in page.text
+    assert "/workspace/notifications/duty" not in page.text  # not an administrator
+    saved = desk.post("appr", "/workspace/notifications", {"kind": ["deadline", "new_cases"]})
+    assert saved.status_code == 303
+
+    async def prefs() -> str:
+        async with services.db.read() as s:
+            user = await s.get(User, appr.user_id)
+            assert user is not None
+            return user.notify_prefs
+
+    assert run(client, prefs) == "deadline"  # new_cases is not offered to an approver
+    assert (
+        desk.post("appr", "/workspace/notifications/duty", {"on_duty": [appr.user_id]}).status_code
+        == 404
+    )
+    admin_page = desk.get("root", "/workspace/notifications")
+    assert "/workspace/notifications/duty" in admin_page.text
+    assert (
+        desk.post("root", "/workspace/notifications/duty", {"on_duty": [appr.user_id]}).status_code
+        == 303
+    )
+
+    async def duty() -> list[str]:
+        async with services.db.read() as s:
+            return [u.id for u in await notify.on_duty(s)]
+
+    assert run(client, duty) == [appr.user_id]
+    assert "You are on duty" in desk.get("appr", "/workspace/notifications").text
+
+
+def test_reporter_sets_and_removes_the_address_on_the_follow_up_page(
+    services: Services, client: Any, inbox: tuple[Inbox, int]
+) -> None:
+    from tests.investigator.ws_helpers import run
+    from tests.portal.test_reporter_journeys import case_page, sign_in
+
+    client.headers["accept-language"] = "en"
+    _case_id, code = run(client, lambda: submit_case(services, token="t-http", what=CANARY))
+    assert sign_in(client, code).status_code == 303
+    page, token, _ids = case_page(client)
+    assert "Notify me at this address" in page.text
+    bad = client.post(
+        "/follow-up/notify-address",
+        data={"_csrf_token": token, "address": "not an address"},
+        follow_redirects=True,
+    )
+    assert "does not look like an e-mail address" in bad.text
+    ok = client.post(
+        "/follow-up/notify-address",
+        data={"_csrf_token": token, "address": "me@example.net"},
+        follow_redirects=True,
+    )
+    assert "An address is saved" in ok.text and "me@example.net" not in ok.text
+    access = run(client, lambda: cases.sign_in_with_receipt(services, code))
+    assert run(client, lambda: reporter_contact.has_address(services, access.receipt_id))
+    gone = client.post(
+        "/follow-up/notify-address",
+        data={"_csrf_token": token, "remove": "yes"},
+        follow_redirects=True,
+    )
+    assert "The address was removed" in gone.text
+    assert not run(client, lambda: reporter_contact.has_address(services, access.receipt_id))
