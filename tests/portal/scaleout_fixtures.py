@@ -4,13 +4,16 @@ database."""
 
 from __future__ import annotations
 
+import html
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+from portal.settings import Settings
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -90,21 +93,128 @@ def pg_available() -> bool:
 
 
 @pytest.fixture
-def pg_database() -> Iterator[str]:
-    """A private, empty PostgreSQL database; dropped afterwards."""
+def pg_databases() -> Iterator[Callable[[], str]]:
+    """A factory of private, empty PostgreSQL databases; all dropped afterwards."""
     import subprocess
 
     if not pg_available():
         pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    name = f"i9_{secrets.token_hex(5)}"
-    subprocess.run(
-        ["psql", PG_ADMIN, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True
-    )
+    made: list[str] = []
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
+
+    def make() -> str:
+        name = f"i9_{secrets.token_hex(5)}"
         subprocess.run(
-            ["psql", PG_ADMIN, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
-            capture_output=True,
+            ["psql", PG_ADMIN, "-c", f"CREATE DATABASE {name}"], check=True, capture_output=True
         )
+        made.append(name)
+        return f"{base}/{name}"
+
+    try:
+        yield make
+    finally:
+        for name in made:
+            subprocess.run(
+                ["psql", PG_ADMIN, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+                capture_output=True,
+            )
+
+
+# --- an installation with one report, and reading it back ---------------------------------------
+
+REPORT_TEXT = "The buyer asked a supplier for a 5% kickback on every order."
+MESSAGE_TEXT = "A further detail: the supplier is Acme Trading."
+EVIDENCE = b"EVIDENCE-PLAINTEXT-" + b"x" * 300_000
+
+
+def make_installation(settings: Settings) -> str:
+    """Keyring, migrated database, one report with one file through the real app; returns
+    the receipt code."""
+    from litestar.testing import TestClient
+
+    from crypto.keyring import create_keyring
+    from portal.app import create_app
+    from portal.db.migrate import upgrade_in_thread
+    from portal.services import build_services
+    from tests.conftest import BASE_URL
+    from tests.portal.test_reporter_journeys import (
+        case_page,
+        receipt_of,
+        report_fields,
+        sign_in,
+        submit,
+    )
+
+    create_keyring(settings.keyring_dir)
+    upgrade_in_thread(settings.database_url)
+    services = build_services(settings)
+    with TestClient(create_app(settings, services), base_url=BASE_URL) as client:
+        client.headers["accept-language"] = "en"
+        page = submit(
+            client,
+            report_fields(category="other"),
+            [("files", ("evidence.txt", EVIDENCE, "text/plain"))],
+        )
+        assert page.status_code == 200, page.text[:300]
+        code = receipt_of(page)
+        # a sealed message from the reporter: the follow-up page shows it decrypted
+        assert sign_in(client, code).status_code == 303
+        _, csrf, ids = case_page(client)
+        sent = client.post(
+            "/follow-up/message",
+            data={"_csrf_token": csrf, "case_id": ids[0], "text": MESSAGE_TEXT},
+            follow_redirects=False,
+        )
+        assert sent.status_code in (302, 303), sent.status_code
+        assert MESSAGE_TEXT in html.unescape(client.get("/follow-up/case").text)
+        return code
+
+
+def read_case(settings: Settings, code: str) -> tuple[str, list[bytes]]:
+    """Sign in with the receipt code through the real app: the follow-up page's text, and
+    every original evidence file decrypted with the keys the code opens."""
+
+    from litestar.testing import TestClient
+    from sqlalchemy import select
+
+    from portal import cases
+    from portal.app import create_app
+    from portal.db.models import EvidenceFile
+    from portal.evidence import read_plaintext
+    from portal.services import build_services
+    from tests.conftest import BASE_URL
+    from tests.portal.test_reporter_journeys import sign_in
+
+    services = build_services(settings)
+    with TestClient(create_app(settings, services), base_url=BASE_URL) as client:
+        client.headers["accept-language"] = "en"
+        answer = sign_in(client, code)
+        assert answer.status_code == 303, answer.text[:300]
+        page = client.get("/follow-up/case")
+        assert page.status_code == 200
+
+        async def files() -> list[bytes]:
+            access = await cases.sign_in_with_receipt(services, code)
+            assert access is not None
+            async with services.db.read() as s:
+                keys = await cases.reporter_case_keys(s, access)
+                rows = (
+                    await s.execute(
+                        select(EvidenceFile).where(
+                            EvidenceFile.case_id.in_(list(keys)), EvidenceFile.kind == "original"
+                        )
+                    )
+                ).scalars()
+                stored = [(r.case_id, r.id, r.storage_key) for r in rows]
+            out = []
+            for case_id, file_id, key in stored:
+                chunks = [
+                    c
+                    async for c in read_plaintext(
+                        services.files, case_id, file_id, key, keys[case_id]
+                    )
+                ]
+                out.append(b"".join(chunks))
+            return out
+
+        return html.unescape(page.text), client.blocking_portal.call(files)
