@@ -109,7 +109,7 @@ def _number(shown: str) -> Cell:
 
 def _label(report: Report, dim: str, key: str, t: Translate, locale: str) -> str:
     if dim == "department":
-        return report.department_names.get(key) or t("No department")
+        return report.department_names.get(key) or t(_("No department"))
     if dim == "category" and key in report.category_names:
         cn, tw, en = report.category_names[key]
         return tw if locale == "zh_TW" else en if locale == "en" else cn
@@ -124,15 +124,17 @@ def build_tables(report: Report, t: Translate, locale: str) -> list[Table]:
     """The data tables of the statistics page, in the viewer's language."""
     now, before = report.period.label, report.previous.label
     trend_rows: list[list[Cell]] = [[b, n] for b, n in report.trend]
-    trend_rows.append([t("Total") + f" {now}", report.total])
-    trend_rows.append([t("Total") + f" {before}", report.previous_total])
-    tables = [Table("trend", t("Cases received"), [t("Period"), t("Cases received")], trend_rows)]
+    trend_rows.append([t(_("Total")) + f" {now}", report.total])
+    trend_rows.append([t(_("Total")) + f" {before}", report.previous_total])
+    tables = [
+        Table("trend", t(_("Cases received")), [t(_("Period")), t(_("Cases received"))], trend_rows)
+    ]
     for dim, rows in report.breakdowns.items():
         tables.append(
             Table(
                 dim,
                 t(DIMENSION_TITLES[dim]),
-                ["", now, before, t("Change")],
+                ["", now, before, t(_("Change"))],
                 [
                     [
                         _label(report, dim, c.key, t, locale),
@@ -147,8 +149,14 @@ def build_tables(report: Report, t: Translate, locale: str) -> list[Table]:
     tables.append(
         Table(
             "handling_time",
-            t("Handling time per stage (calendar days)"),
-            [t("Stage"), t("Deadlines met"), t("Median"), t("P90"), t("Median") + f" {before}"],
+            t(_("Handling time per stage (calendar days)")),
+            [
+                t(_("Stage")),
+                t(_("Deadlines met")),
+                t(_("Median")),
+                t(_("P90")),
+                t(_("Median")) + f" {before}",
+            ],
             [
                 [
                     t(WORDS.get(r.stage, r.stage)),
@@ -164,15 +172,15 @@ def build_tables(report: Report, t: Translate, locale: str) -> list[Table]:
     tables.append(
         Table(
             "compliance",
-            t("Deadline compliance per stage"),
+            t(_("Deadline compliance per stage")),
             [
-                t("Stage"),
-                t("Deadlines met"),
-                t("On time"),
-                t("Late"),
-                t("On time (%)"),
-                t("On time (%)") + f" {before}",
-                t("Overdue now"),
+                t(_("Stage")),
+                t(_("Deadlines met")),
+                t(_("On time")),
+                t(_("Late")),
+                t(_("On time (%)")),
+                t(_("On time (%)")) + f" {before}",
+                t(_("Overdue now")),
             ],
             [
                 [
@@ -191,24 +199,29 @@ def build_tables(report: Report, t: Translate, locale: str) -> list[Table]:
     tables.append(
         Table(
             "handlers",
-            t("Overdue and late deadlines per handler"),
-            [t("Handler"), t("Overdue now"), t("Met late"), t("Deadlines met")],
+            t(_("Overdue and late deadlines per handler")),
+            [t(_("Handler")), t(_("Overdue now")), t(_("Met late")), t(_("Deadlines met"))],
             [[r.name, r.overdue_now, r.met_late, r.met] for r in report.handlers],
         )
     )
     tables.append(
         Table(
             "rewards",
-            t("Rewards and recoveries"),
-            [t("Status"), t("Rewards"), t("Amount (RMB)"), t("Recovered (RMB)")],
+            t(_("Rewards and recoveries")),
+            [t(_("Status")), t(_("Rewards")), t(_("Amount (RMB)")), t(_("Recovered (RMB)"))],
             [[t(WORDS[r.status]), r.count, r.amount, r.recovered] for r in report.rewards],
         )
     )
     tables.append(
         Table(
             "repeats",
-            t("Repeat subjects (不良记录台账)"),
-            ["", t("Named in 2 cases"), t("Named in 3 or 4 cases"), t("Named in 5 or more")],
+            t(_("Repeat subjects (不良记录台账)")),
+            [
+                "",
+                t(_("Named in 2 cases")),
+                t(_("Named in 3 or 4 cases")),
+                t(_("Named in 5 or more")),
+            ],
             [
                 [t(WORDS[r.what]), r.named_in_2, r.named_in_3_4, r.named_in_5_more]
                 for r in report.repeats

@@ -328,7 +328,7 @@ async def _counts(
         grouped_stmt = (
             select(*cols, *flags, func.count())
             .where(where)
-            .group_by(func.grouping_sets(*[(c,) for c in cols]))
+            .group_by(func.grouping_sets(*cols))
         )
         for row in (await session.execute(grouped_stmt)).all():
             values, grouped, n = row[: len(cols)], row[len(cols) : 2 * len(cols)], row[-1]

@@ -87,10 +87,10 @@ def _context(request: Request[Any, Any, Any], report: st.Report) -> dict[str, An
     labels = [label for label, _n in report.trend]
     trend_svg = charts.line_chart(
         "chart-trend",
-        t("Cases received"),
-        t("Cases received per %(unit)s, %(now)s compared with %(before)s: ")
+        t(_("Cases received")),
+        t(_("Cases received per %(unit)s, %(now)s compared with %(before)s: "))
         % {
-            "unit": t("day") if p.daily else t("month"),
+            "unit": t(_("day")) if p.daily else t(_("month")),
             "now": p.label,
             "before": report.previous.label,
         }
