@@ -85,6 +85,9 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
     view_transfer     department_liaison whose department is the case's department, while the
                       stage is a transfer stage (``TRANSFER_STAGES``): the transfer package
                       only (a summary and redacted copies), never the case itself
+    export_case       lead (the archive ZIP: the decrypted report, records and working
+                      copies, never an original file nor the reporter's identity; A2, W13);
+                      a liaison's transfer package export is ``view_transfer``
     ================  ==========================================================================
 
 Never, whatever the case: the administrator and auditor roles grant no case content; the
@@ -151,6 +154,7 @@ CASE_ACTIONS: frozenset[str] = frozenset(
         "archive",
         "legal_hold",
         "approve_destruction",
+        "export_case",
     }
 )
 
@@ -320,6 +324,8 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
         )
     if action == "manage_deadline":
         return member
+    if action == "export_case":
+        return lead
     if action == "approve_extension":
         return principal.has("approver") and not member and facts.stage in EXTENSION_STAGES
     if action == "view_transfer":

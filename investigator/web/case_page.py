@@ -44,6 +44,7 @@ PERMISSIONS = (
     "request_identity",
     "view_original",
     "view_identity",
+    "export_case",
 )
 
 

@@ -10,6 +10,7 @@ from investigator.web.archive_routes import archive_handlers
 from investigator.web.auth_routes import auth_handlers
 from investigator.web.case_routes import case_handlers
 from investigator.web.deadline_routes import deadline_handlers
+from investigator.web.export_routes import export_handlers
 from investigator.web.guards import redirect_to_signin
 from investigator.web.handling_routes import handling_handlers
 from investigator.web.notify_routes import notify_handlers
@@ -35,6 +36,7 @@ def workspace_router(settings: Settings) -> Router:
             *protection_handlers,
             *archive_handlers,
             *notify_handlers,
+            *export_handlers,
             *statistics_handlers,
         ],
         exception_handlers={NotAuthorizedException: redirect_to_signin},
