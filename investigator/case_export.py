@@ -11,7 +11,7 @@
 
 The ZIP is built in memory (``zipfile`` on a ``BytesIO``), never on disk: no temporary file
 ever holds plaintext. ``ExportTooLarge`` stops it once the compressed size passes the cap
-(``settings.extra["export.max_mb"]``, default 256), so memory stays bounded. Entry names are
+(``PORTAL_EXPORT_MAX_MB``, default 256), so memory stays bounded. Entry names are
 ours (``files/003.pdf``); the original file names appear only inside ``manifest.json``.
 Entry times are the export day at midnight: no clock time of anything is written.
 """
@@ -57,12 +57,9 @@ class ExportTooLarge(Exception):
 
 
 def max_bytes(services: Services) -> int:
-    raw = services.settings.extra.get("export.max_mb", "")
-    try:
-        mb = int(raw) if raw else DEFAULT_MAX_MB
-    except ValueError:
-        mb = DEFAULT_MAX_MB
-    return max(1, mb) * 1024 * 1024
+    """``PORTAL_EXPORT_MAX_MB`` (default 256) in bytes."""
+    mb = services.settings.export_max_mb
+    return max(1, int(mb)) * 1024 * 1024
 
 
 @dataclass

@@ -18,7 +18,7 @@ again when sending, so a subject added in between is still left out):
     ==================  ===================================  ================================
     new_cases           a ``received`` event                 intake officers; BATCHED: a
                                                              notice queued in one slot of
-                                                             ``notify.batch_hours`` (default
+                                                             ``PORTAL_NOTIFY_BATCH_HOURS`` (default
                                                              4, Asia/Shanghai, from midnight)
                                                              goes out in a later slot, so the
                                                              mail never tells when a report
@@ -214,12 +214,9 @@ async def set_on_duty(session: AsyncSession, actor: str, user_ids: Iterable[str]
 
 
 def batch_hours(services: Services) -> int:
-    raw = services.settings.extra.get("notify.batch_hours", "")
-    try:
-        hours = int(raw) if raw else DEFAULT_BATCH_HOURS
-    except ValueError:
-        hours = DEFAULT_BATCH_HOURS
-    return min(max(hours, 1), 24)
+    """``PORTAL_NOTIFY_BATCH_HOURS`` (default 4), between 1 and 24."""
+    hours = services.settings.notify_batch_hours
+    return min(max(int(hours), 1), 24)
 
 
 def current_slot(now: dt.datetime, hours: int) -> int:

@@ -65,6 +65,9 @@ class Settings:
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
     s3_region: str = "us-east-1"
+    # notifications: new-case counts are batched in slots of this many hours (R9); exports cap
+    notify_batch_hours: int = 4
+    export_max_mb: int = 256
     extra: Mapping[str, str] = field(default_factory=dict)
 
     # --- derived -----------------------------------------------------------------
@@ -138,6 +141,8 @@ class Settings:
             ),
             retention_identity_years=_int(e, "PORTAL_RETENTION_IDENTITY_YEARS", 3, 1, 100),
             retention_audit_years=_int(e, "PORTAL_RETENTION_AUDIT_YEARS", 3, 3, 100),
+            notify_batch_hours=_int(e, "PORTAL_NOTIFY_BATCH_HOURS", 4, 1, 24),
+            export_max_mb=_int(e, "PORTAL_EXPORT_MAX_MB", 256, 1, 4096),
             deadline_profile=_choice(e, "PORTAL_DEADLINE_PROFILE", ("cn", "eu"), "cn"),
             deadline_rules=_deadline_rules(e),
             s3_bucket=e.get("PORTAL_S3_BUCKET") or None,

@@ -126,7 +126,7 @@ def test_size_cap_stops_the_export(services: Services, client: Any) -> None:
     desk = Desk(client, services)
     case_id, _code, key = _team(desk, services, client)
     capped = Services(
-        settings=services.settings.with_overrides(extra={"export.max_mb": "1"}),
+        settings=services.settings.with_overrides(export_max_mb=1),
         db=services.db,
         keyring=services.keyring,
         files=services.files,
