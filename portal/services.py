@@ -49,10 +49,14 @@ def file_store(settings: Settings) -> FileStore:
 
 def build_services(settings: Settings) -> Services:
     """Load the keyring (clear error if `portal init` was never run) and open the stores."""
+    from investigator.lifecycle import deadline_hook
+
     keyring = load_keyring(settings.keyring_dir)
+    db = Database(settings.database_url)
+    db.pre_commit_hooks.append(deadline_hook(settings))
     return Services(
         settings=settings,
-        db=Database(settings.database_url),
+        db=db,
         keyring=keyring,
         files=file_store(settings),
         argon2=argon2_params(settings),

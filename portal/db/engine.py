@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -60,6 +60,9 @@ class Database:
                 url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
             )
             self.read_engine = self.engine
+        # async work that must happen inside every write transaction just before it commits
+        # (e.g. deadlines following stage changes); registered by portal.services
+        self.pre_commit_hooks: list[Callable[[AsyncSession], Awaitable[None]]] = []
         self._write = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -68,6 +71,8 @@ class Database:
         """A transaction that commits on success and rolls back on any exception."""
         async with self._write() as session, session.begin():
             yield session
+            for hook in self.pre_commit_hooks:
+                await hook(session)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
