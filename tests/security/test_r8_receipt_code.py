@@ -1,0 +1,196 @@
+"""R8, C3: the receipt code never travels or lingers, and sign-in reveals nothing.
+
+* the code is absent from every cookie, every URL and Location the browser is sent to, every
+  page after the receipt page, and the logs;
+* over-long input is refused before any key derivation (a spy counts Argon2 evaluations);
+* malformed, unknown, near-miss and right codes each cost exactly one derivation, and over HTTP
+  their answer times do not differ measurably (medians within a tolerance, Argon2 made heavy
+  enough here that skipping it would show).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import re
+import time
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+import portal.cases as cases
+from crypto.params import Argon2Params
+from crypto.receipts import RECEIPT_MAX_INPUT, damm_check_digit, generate_receipt
+from portal.services import Services
+from portal.settings import Settings
+from tests.portal.test_reporter_journeys import (
+    ATTEMPTS_RE,
+    CSRF_RE,
+    case_page,
+    multipart,
+    receipt_of,
+    report_fields,
+    sign_in,
+    submit,
+)
+
+
+def _pattern(code: str) -> re.Pattern[str]:
+    return re.compile(r"[^0-9]{0,3}".join(code.replace(" ", "")))
+
+
+def test_R8_code_absent_from_cookies_urls_later_pages_and_logs(
+    reporter: TestClient[Litestar],
+    with_categories: None,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    seen: list[httpx.Response] = []
+    reporter.event_hooks = {"request": [], "response": [seen.append]}
+    receipt_page = submit(reporter, report_fields())
+    code = receipt_of(receipt_page)
+    pattern = _pattern(code)
+    assert sign_in(reporter, code).status_code == 303
+    _page, csrf, ids = case_page(reporter)
+    reporter.post(
+        "/follow-up/message",
+        data={"_csrf_token": csrf, "case_id": ids[0], "text": "hello"},
+        follow_redirects=True,
+    )
+    body, hdrs = multipart(
+        [("_csrf_token", csrf), ("case_id", ids[0]), ("evidence", ("e.txt", b"x", "text/plain"))]
+    )
+    reporter.post("/follow-up/evidence", content=body, headers=hdrs, follow_redirects=True)
+    for path in ("/", "/follow-up", "/follow-up/case", "/report/new", "/help"):
+        reporter.get(path)
+    reporter.post("/follow-up/sign-out", data={"_csrf_token": csrf}, follow_redirects=True)
+    reporter.event_hooks = {"request": [], "response": []}
+
+    problems: list[str] = []
+    for response in seen:
+        where = f"{response.request.method} {response.request.url}"
+        if pattern.search(str(response.request.url)):
+            problems.append(f"URL {where}")
+        for name, value in response.headers.multi_items():
+            if pattern.search(value):
+                problems.append(f"header {name} of {where}")
+        if response is not receipt_page and pattern.search(response.text):
+            problems.append(f"page {where}")
+    for name, value in reporter.cookies.items():
+        if pattern.search(f"{name}={value}"):
+            problems.append(f"cookie {name}")
+    if pattern.search(caplog.text + "".join(repr(r.__dict__) for r in caplog.records)):
+        problems.append("logs")
+    assert len(seen) > 10 and problems == []
+
+
+def test_R8_over_long_codes_are_refused_before_any_derivation(
+    reporter: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real = cases.derive
+
+    async def counting(services: Services, normalized: str) -> Any:
+        calls.append(normalized)
+        return await real(services, normalized)
+
+    monkeypatch.setattr(cases, "derive", counting)
+    for raw in ("1" * (RECEIPT_MAX_INPUT + 1), "1234 " * 200, "9" * 60_000):
+        page = reporter.get("/follow-up")
+        answer = reporter.post(
+            "/follow-up",
+            data={
+                "_csrf_token": CSRF_RE.search(page.text).group(1),  # type: ignore[union-attr]
+                "attempts": ATTEMPTS_RE.search(page.text).group(1),  # type: ignore[union-attr]
+                "code": raw,
+            },
+            follow_redirects=False,
+        )
+        assert answer.status_code in (400, 413), answer.status_code
+    assert calls == []
+    # ... while every in-length input costs exactly one derivation, malformed or not
+    for raw in ("abc", "1" * 28, generate_receipt()):
+        assert cases.sign_in_with_receipt is not None
+        page = reporter.get("/follow-up")
+        reporter.post(
+            "/follow-up",
+            data={
+                "_csrf_token": CSRF_RE.search(page.text).group(1),  # type: ignore[union-attr]
+                "attempts": ATTEMPTS_RE.search(page.text).group(1),  # type: ignore[union-attr]
+                "code": raw,
+            },
+            follow_redirects=False,
+        )
+    assert len(calls) == 3
+
+
+def _near_miss(code: str) -> str:
+    """The right code with one digit changed and a valid check digit: well-formed, wrong."""
+    digits = code.replace(" ", "")
+    body = digits[:-1]
+    changed = body[:10] + str((int(body[10]) + 1) % 10) + body[11:]
+    return changed + damm_check_digit(changed)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The global sign-in budget (R8 slow-down, tested in tests/portal) raised so that its
+    waits stay out of these measurements."""
+    return dataclasses.replace(settings, receipt_global_budget_per_minute=100_000)
+
+
+@pytest.fixture
+def heavy_argon2(services: Services) -> Services:
+    """Argon2 heavy enough (tens of ms) that a path skipping it would stand out."""
+    services.argon2 = Argon2Params(memory_kib=24 * 1024, iterations=1, lanes=1)
+    return services
+
+
+def test_R8_no_timing_difference_between_malformed_unknown_and_wrong_codes(
+    heavy_argon2: Services, client: TestClient[Litestar], with_categories: None
+) -> None:
+    client.headers["accept-language"] = "en"
+    code = receipt_of(submit(client, report_fields()))
+    client.cookies = httpx.Cookies()
+    classes = {
+        "malformed": "not a code",
+        "typo": code[:-1] + str((int(code[-1]) + 1) % 10),  # fails the check digit
+        "unknown": generate_receipt(),
+        "near-miss": _near_miss(code),
+        "over-long": "1" * (RECEIPT_MAX_INPUT + 1),  # the baseline: refused before derivation
+    }
+    page = client.get("/follow-up")
+    csrf = CSRF_RE.search(page.text).group(1)  # type: ignore[union-attr]
+    # the attempts counter is client-held; presenting the first value again (as an attacker
+    # would) keeps the per-session slow-down out of the measurement
+    attempts = ATTEMPTS_RE.search(page.text).group(1)  # type: ignore[union-attr]
+    rounds = 15
+    rng = random.Random(8)
+    times: dict[str, list[float]] = {name: [] for name in classes}
+    for _ in range(rounds):  # every round sends each class once, in a random order
+        order = list(classes)
+        rng.shuffle(order)
+        for name in order:
+            data = {"_csrf_token": csrf, "attempts": attempts, "code": classes[name]}
+            started = time.perf_counter()
+            answer = client.post("/follow-up", data=data, follow_redirects=False)
+            times[name].append(time.perf_counter() - started)
+            assert answer.status_code == 400
+
+    # The fastest of several tries estimates each path's own cost on a shared, loaded
+    # machine: noise only ever adds time.
+    low = min
+
+    baseline = low(times.pop("over-long"))
+    medians = {name: low(values) for name, values in times.items()}
+    # what skipping the derivation would save: the gap to the refused-before-derivation path
+    cost = min(medians.values()) - baseline
+    assert cost > 0.01, (medians, baseline)  # the derivation really is in the measured path
+    spread = max(medians.values()) - min(medians.values())
+    # the four classes differ by less than a third of that (about 1 ms in practice)
+    assert spread < cost / 3, (medians, baseline)
+    print("receipt sign-in fastest answer per class (s):", medians, "baseline", baseline)
