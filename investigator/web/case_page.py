@@ -45,6 +45,7 @@ PERMISSIONS = (
     "view_original",
     "view_identity",
     "export_case",
+    "archive",
 )
 
 
