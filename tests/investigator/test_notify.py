@@ -528,3 +528,52 @@ def test_reporter_sets_and_removes_the_address_on_the_follow_up_page(
     )
     assert "The address was removed" in gone.text
     assert not run(client, lambda: reporter_contact.has_address(services, access.receipt_id))
+
+
+async def test_deadline_warnings_reach_the_handler_and_superior_unless_excluded(
+    services: Services, inbox: tuple[Inbox, int]
+) -> None:
+    from investigator import deadlines as dl
+
+    box = inbox[0]
+    now = [dt.datetime(2025, 9, 29, 10, 0, tzinfo=clock.SHANGHAI)]
+    clock.set_clock(lambda: now[0])
+    try:
+        lead = await staff(services, "lead", "team_lead,investigator")
+        boss = await staff(services, "boss", "team_lead")
+        other_lead = await staff(services, "lead2", "team_lead,investigator")
+        async with services.db.write() as s:
+            await s.execute(
+                update(User).where(User.id.in_([lead, other_lead])).values(superior_id=boss)
+            )
+        case_a, _code_a = await submit_case(services, token="t-dl-a", what=CANARY)
+        case_b, code_b = await submit_case(services, token="t-dl-b", what=CANARY)
+        await make_subject(services, case_b, code_b, boss)  # boss is accused in case B
+        async with services.db.write() as s:
+            for cid, handler in ((case_a, lead), (case_b, other_lead)):
+                case = await s.get(Case, cid)
+                assert case is not None
+                await dl.open_deadline(s, case, "handling", handler)
+        await notify.run(services)  # flush the new-case notices (nobody is intake here)
+        box.messages.clear()
+        now[0] = dt.datetime(2025, 10, 14, 10, 0, tzinfo=clock.SHANGHAI)  # 15/30: 50%
+        report = await notify.run(services)
+        assert report.deadline_notices >= 2  # (+ intake clocks without a handler)
+        assert (
+            count_line(body(box.to("lead@example.org")[0]), "Deadline warnings and overdue notices")
+            == 1
+        )
+        assert (
+            count_line(
+                body(box.to("lead2@example.org")[0]), "Deadline warnings and overdue notices"
+            )
+            == 1
+        )
+        # the superior hears about case A only: case B names them
+        assert (
+            count_line(body(box.to("boss@example.org")[0]), "Deadline warnings and overdue notices")
+            == 1
+        )
+        no_leaks(box, *await numbers_of(services, case_a, case_b))
+    finally:
+        clock.set_clock(None)
