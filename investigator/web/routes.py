@@ -6,6 +6,7 @@ from litestar import Router
 from litestar.exceptions import NotAuthorizedException
 
 from investigator.auth import StaffAuth
+from investigator.web.admin_routes import admin_handlers
 from investigator.web.archive_routes import archive_handlers
 from investigator.web.auth_routes import auth_handlers
 from investigator.web.case_routes import case_handlers
@@ -38,6 +39,7 @@ def workspace_router(settings: Settings) -> Router:
             *notify_handlers,
             *export_handlers,
             *statistics_handlers,
+            *admin_handlers,
         ],
         exception_handlers={NotAuthorizedException: redirect_to_signin},
     )

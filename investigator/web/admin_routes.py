@@ -1,0 +1,152 @@
+"""Administration pages: staff accounts (administrator) and the audit log (auditor).
+
+    GET  /workspace/users                         staff accounts (manage_users)
+    POST /workspace/users                         create an account; its one-time password is
+                                                  shown once on the answer page
+    POST /workspace/users/{user_id}/disable       disable an account (it is signed out)
+    POST /workspace/users/{user_id}/enable        enable it again
+    GET  /workspace/audit?before=ID               the audit log, newest first, and whether its
+                                                  hash chain verifies (read_audit)
+
+The administrator manages accounts and never sees case content; the auditor reads the log and
+never case content (A1). Refusals answer 404 like every workspace refusal. Every change is
+audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from sqlalchemy import select
+
+from investigator import audit
+from investigator.policy import can
+from investigator.roles import ROLES, RoleError
+from investigator.staff import StaffError, add_user, list_users
+from investigator.web.case_common import field, not_found, page, read_form, services_of
+from investigator.web.guards import StaffPrincipal, current_staff
+from portal.db.models import AuditEntry, Department, User
+
+AUDIT_PAGE = 100
+
+
+async def _admin(request: Request[Any, Any, Any]) -> StaffPrincipal:
+    staff = await current_staff(request)
+    if not can(staff.policy(), "manage_users"):
+        raise not_found()
+    return staff
+
+
+async def _users_page(
+    request: Request[Any, Any, Any], *, status: int = 200, **extra: Any
+) -> Template:
+    services = services_of(request)
+    users = await list_users(services.db)
+    async with services.db.read() as s:
+        departments = {d.id: d.name for d in (await s.execute(select(Department))).scalars()}
+    context: dict[str, Any] = {
+        "form": {},
+        "error": "",
+        "new_user": None,
+        "one_time_password": "",
+        **extra,
+    }
+    return page(
+        "users", status=status, users=users, roles=ROLES, departments=departments, **context
+    )
+
+
+@get("/users", name="workspace_users")
+async def users_view(request: Request[Any, Any, Any]) -> Template:
+    await _admin(request)
+    return await _users_page(request)
+
+
+@post("/users", name="workspace_users_add")
+async def users_add(request: Request[Any, Any, Any]) -> Template:
+    staff = await _admin(request)
+    services = services_of(request)
+    form = await read_form(request)
+    roles = [r for r in form.get("roles", []) if r in ROLES]
+    try:
+        new = await add_user(
+            services.db,
+            services.argon2,
+            username=field(form, "username", 40),
+            display_name=field(form, "display_name", 200),
+            roles=roles,
+            email=field(form, "email", 254) or None,
+            department=field(form, "department", 200) or None,
+        )
+    except (StaffError, RoleError) as exc:
+        return await _users_page(request, status=400, form=form, error=str(exc))
+    async with services.db.write() as s:
+        await audit.record(
+            s,
+            actor_user_id=staff.user_id,
+            action="user.add",
+            detail=f"user={new.user.id} roles={new.user.roles}",
+        )
+    return await _users_page(request, new_user=new.user, one_time_password=new.one_time_password)
+
+
+async def _set_disabled(request: Request[Any, Any, Any], user_id: str, disabled: bool) -> Redirect:
+    staff = await _admin(request)
+    if user_id == staff.user_id and disabled:
+        raise not_found()  # an administrator cannot lock the last door behind them
+    async with services_of(request).db.write() as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            raise not_found()
+        user.disabled = disabled
+        await audit.record(
+            s,
+            actor_user_id=staff.user_id,
+            action="user.disable" if disabled else "user.enable",
+            detail=f"user={user_id}",
+        )
+    return Redirect(path="/workspace/users", status_code=303)
+
+
+@post("/users/{user_id:str}/disable", name="workspace_users_disable")
+async def users_disable(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Redirect:
+    return await _set_disabled(request, user_id, True)
+
+
+@post("/users/{user_id:str}/enable", name="workspace_users_enable")
+async def users_enable(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Redirect:
+    return await _set_disabled(request, user_id, False)
+
+
+@get("/audit", name="workspace_audit")
+async def audit_view(request: Request[Any, Any, Any]) -> Template:
+    staff = await current_staff(request)
+    if not can(staff.policy(), "read_audit"):
+        raise not_found()
+    services = services_of(request)
+    try:
+        before = int(request.query_params.get("before", "0") or 0)
+    except ValueError:
+        before = 0
+    async with services.db.read() as s:
+        stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE)
+        if before > 0:
+            stmt = stmt.where(AuditEntry.id < before)
+        entries = list((await s.execute(stmt)).scalars())
+        names = {u.id: u.username for u in (await s.execute(select(User))).scalars()}
+    result = await audit.verify(services.db)
+    async with services.db.write() as s:
+        await audit.record(s, actor_user_id=staff.user_id, action="audit.view")
+    return page(
+        "audit",
+        entries=entries,
+        names=names,
+        result=result,
+        next_before=entries[-1].id if len(entries) == AUDIT_PAGE else None,
+    )
+
+
+admin_handlers: list[Any] = [users_view, users_add, users_disable, users_enable, audit_view]
