@@ -87,7 +87,15 @@ class RedisTokenBucket:
 
     async def take(self) -> None:
         """Wait for a token shared with every instance; Busy if the wait would be too long."""
-        raw = await self._script(keys=[self.key], args=[self.rate, self.capacity, self.max_wait_s])
+        from redis.exceptions import RedisError
+
+        try:
+            raw = await self._script(
+                keys=[self.key], args=[self.rate, self.capacity, self.max_wait_s]
+            )
+        except RedisError:
+            # Fail closed, politely: no code is evaluated while the shared budget is unknown.
+            raise Busy from None
         wait = float(raw.decode() if isinstance(raw, bytes) else raw)
         if wait < 0:
             raise Busy

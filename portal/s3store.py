@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from portal.storage import READ_SIZE, StoreError, StoreWriter, _check_key
@@ -103,7 +104,8 @@ class _S3Writer:
             while len(self._buf) >= PART_SIZE:
                 await self._flush_part()
         except BaseException:
-            await self.abort()
+            with anyio.CancelScope(shield=True):
+                await self.abort()
             raise
 
     async def commit(self) -> int:
@@ -127,7 +129,8 @@ class _S3Writer:
                     MultipartUpload={"Parts": self._parts},
                 )
         except BaseException:
-            await self.abort()
+            with anyio.CancelScope(shield=True):
+                await self.abort()
             raise
         self._done = True
         self._buf = bytearray()
