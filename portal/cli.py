@@ -319,75 +319,6 @@ def cmd_migrate_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_backup(args: argparse.Namespace) -> int:
-    """Database + file store (still encrypted), or with --secrets the keyring, kept apart."""
-    from pathlib import Path
-
-    from portal.backup import BackupError, backup, backup_secrets
-    from portal.services import file_store
-
-    settings = _settings()
-    dest = Path(args.dest)
-    try:
-        if args.secrets:
-            count = backup_secrets(settings, dest)
-            print(f"installation secrets: {count} files copied to {dest}")
-            print("keep them apart from the data backups (another medium, another custodian)")
-            return 0
-        result = asyncio.run(
-            backup(settings, file_store(settings), dest, logical=args.logical, progress=print)
-        )
-    except BackupError as exc:
-        raise CliError(str(exc)) from exc
-    print(f"backup: done in {result.path} ({result.database}, {result.objects} objects)")
-    print("the secrets are not in it: `portal backup --secrets DEST2`, stored elsewhere")
-    return 0
-
-
-def cmd_restore(args: argparse.Namespace) -> int:
-    """Into an empty installation; --secrets puts a secrets backup in place."""
-    from pathlib import Path
-
-    from portal.backup import BackupError, restore, restore_secrets
-    from portal.services import file_store
-
-    settings = _settings()
-    src = Path(args.src)
-    try:
-        if args.secrets:
-            count = restore_secrets(settings, src)
-            print(f"installation secrets: {count} files restored to {settings.keyring_dir}")
-            return 0
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(settings.data_dir, 0o700)
-        result = asyncio.run(restore(settings, file_store(settings), src, progress=print))
-    except BackupError as exc:
-        raise CliError(str(exc)) from exc
-    print(f"restore: done ({result.database}, {result.objects} objects)")
-    if not keyring_exists(settings.keyring_dir):
-        print("now restore the secrets: `portal restore --secrets SECRETS_BACKUP`")
-    return 0
-
-
-def cmd_migrate_data(args: argparse.Namespace) -> int:
-    """SQLite + local files -> PostgreSQL (+ S3), nothing decrypted."""
-    from portal.migrate_data import MigrateError, migrate_installation
-
-    settings = _settings()
-    try:
-        report = asyncio.run(
-            migrate_installation(
-                settings, to_database=args.to_database, to_s3=args.to_s3, progress=print
-            )
-        )
-    except MigrateError as exc:
-        raise CliError(str(exc)) from exc
-    for line in report.lines():
-        print(line)
-    print("now set DATABASE_URL (and PORTAL_S3_*) to the new stores and start the portal")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="portal",
@@ -444,28 +375,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rrun.add_argument("--dry-run", action="store_true", help="list what is due, change nothing")
     rrun.set_defaults(func=cmd_retention_run)
-
-    bak = sub.add_parser("backup", help="back up the database and files (encrypted) to DEST")
-    bak.add_argument("dest", metavar="DEST", help="a new, empty directory")
-    bak.add_argument(
-        "--secrets", action="store_true", help="back up the installation secrets instead"
-    )
-    bak.add_argument(
-        "--logical", action="store_true", help="PostgreSQL: a row copy instead of pg_dump"
-    )
-    bak.set_defaults(func=cmd_backup)
-    res = sub.add_parser("restore", help="restore a backup into an empty installation")
-    res.add_argument("src", metavar="SRC", help="a directory written by `portal backup`")
-    res.add_argument("--secrets", action="store_true", help="SRC is a secrets backup (--secrets)")
-    res.set_defaults(func=cmd_restore)
-    mig = sub.add_parser(
-        "migrate-data", help="copy this installation to PostgreSQL (and S3), undecrypted"
-    )
-    mig.add_argument("--to-database", required=True, metavar="URL", help="postgresql+asyncpg://")
-    mig.add_argument(
-        "--to-s3", action="store_true", help="copy the files to the PORTAL_S3_* bucket too"
-    )
-    mig.set_defaults(func=cmd_migrate_data)
 
     bak = sub.add_parser("backup", help="back up the database and files (encrypted) to DEST")
     bak.add_argument("dest", metavar="DEST", help="a new, empty directory")
