@@ -577,3 +577,50 @@ async def test_deadline_warnings_reach_the_handler_and_superior_unless_excluded(
         no_leaks(box, *await numbers_of(services, case_a, case_b))
     finally:
         clock.set_clock(None)
+
+
+def test_portal_notify_run_command(services: Services, inbox: tuple[Inbox, int]) -> None:
+    """The scheduler's command, as a subprocess on the same installation."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    settings = services.settings
+
+    async def setup() -> None:
+        await staff(services, "ina", "intake_officer")
+        await submit_case(services, token="t-cli", what=CANARY)
+        await notify.collect(services, clock.now() - dt.timedelta(hours=12))  # an earlier slot
+        await services.db.dispose()
+
+    asyncio.run(setup())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "DATABASE_URL"))}
+    env.update(
+        PORTAL_DATA_DIR=str(settings.data_dir),
+        PORTAL_MODE="test",
+        PORTAL_ARGON2_PROFILE="test",
+        DATABASE_URL=settings.database_url,
+        PORTAL_SMTP_HOST="127.0.0.1",
+        PORTAL_SMTP_PORT=str(free_port()),  # nobody listens: the mail cannot go
+        PORTAL_SMTP_STARTTLS="0",
+    )
+
+    def cli() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "portal.cli", "notify", "run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    down = cli()
+    assert down.returncode == 1, down.stderr
+    assert "mail not sent" in down.stderr and "ina@" not in down.stderr
+    env["PORTAL_SMTP_PORT"] = str(inbox[1])
+    up = cli()
+    assert up.returncode == 0, up.stderr
+    assert "1 staff mail(s)" in up.stdout
+    assert len(inbox[0].to("ina@example.org")) == 1
