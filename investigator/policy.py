@@ -11,7 +11,8 @@ The originals rule (A2) comes before everything else
     A person named as a subject of a case (``subjects.user_id``) or who declared a conflict
     (``conflicts``) is *excluded* from that case: every case-level action is refused, whatever
     their roles, team membership or key wraps. ``excluded_case_ids_clause`` must be ANDed into
-    every case listing, search, count, drill-down, notification and assignment query. Because
+    every case listing, search, count, drill-down, notification and assignment query
+    (precomputed statistics subtract ``excluded_case_ids`` instead). Because
     the check reads the tables on every request, adding a subject revokes access at once.
     Destroyed cases (``cases.destroyed_on`` set) allow no case-level action at all.
 
@@ -182,6 +183,15 @@ async def excluded_case_ids_clause(principal: Principal) -> ColumnElement[bool]:
     subjects = select(Subject.case_id).where(Subject.user_id == principal.user_id)
     conflicts = select(Conflict.case_id).where(Conflict.user_id == principal.user_id)
     return and_(Case.id.not_in(subjects), Case.id.not_in(conflicts))
+
+
+async def excluded_case_ids(session: AsyncSession, principal: Principal) -> set[str]:
+    """The ids of the cases the principal is excluded from (subject or declared conflict): for
+    code that subtracts them from precomputed counts (the statistics summaries, W14) instead
+    of ANDing ``excluded_case_ids_clause`` into a scan. Same rule, same tables."""
+    subjects = select(Subject.case_id).where(Subject.user_id == principal.user_id)
+    conflicts = select(Conflict.case_id).where(Conflict.user_id == principal.user_id)
+    return {str(r) for (r,) in (await session.execute(subjects.union(conflicts))).all()}
 
 
 async def visible_cases_clause(principal: Principal) -> ColumnElement[bool]:

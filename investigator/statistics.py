@@ -18,10 +18,15 @@ Rules:
 * A period is a month, a quarter, a year or a custom range (inclusive); every count is compared
   with the previous period of the same length.
 
-Cases are counted by ``received_on`` in the period; deadlines (handling time, compliance) by the
-day they were met (``met_on``) in the period; open overdue deadlines as of ``today``; rewards by
-``proposed_on``. Handling time is in calendar days from the start of a stage's clock to the day
+Cases are counted by ``received_on`` in the period; deadlines (handling time, compliance,
+per-handler counts) by the day they were met (``met_on``) in the period; deadlines running past
+due as of ``today``; rewards by ``proposed_on``; the repeat-subject ledger is cumulative (all
+cases to date). Handling time is in calendar days from the start of a stage's clock to the day
 it stopped; the median is the usual one, P90 the nearest-rank 90th percentile.
+
+Speed: the counts come from summary tables (``stats_*``) that database triggers keep (migration
+0007), so a year of a million cases reads a few thousand summary rows; the viewer's excluded
+cases (``policy.excluded_case_ids``: a handful) are read row by row and subtracted.
 """
 
 from __future__ import annotations
@@ -32,15 +37,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.policy import Principal, excluded_case_ids_clause
-from portal.db.models import Case, CaseDeadline, Category, Department, Reward, Subject, User
+from investigator.policy import Principal, excluded_case_ids
+from portal.db.models import (
+    Case,
+    CaseDeadline,
+    Category,
+    Department,
+    Reward,
+    StatsCaseDay,
+    StatsDeadlineDay,
+    StatsHandlerDay,
+    StatsSubjectKey,
+    Subject,
+    User,
+)
 
 PERIOD_KINDS = ("month", "quarter", "year", "custom")
 SUPPRESS_BELOW = 3
 MAX_CUSTOM_DAYS = 3 * 366
+REPEAT_KINDS = ("subject", "staff_subject", "department")
 DIMENSIONS = ("kind", "category", "channel", "department", "stage", "identity", "outcome")
 # outcome values set by handling (concluded), casework (rejected, transferred); None = open
 OUTCOME_ORDER = (
@@ -271,92 +289,274 @@ class Report:
     category_names: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
 
-# --- SQL helpers ------------------------------------------------------------------------------
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
-
-
-def _bucket(
-    session: AsyncSession, column: ColumnElement[dt.date], daily: bool
-) -> ColumnElement[str]:
-    if _dialect(session) == "postgresql":
-        return func.to_char(column, "YYYY-MM-DD" if daily else "YYYY-MM")
-    return func.strftime("%Y-%m-%d" if daily else "%Y-%m", column)
-
-
-def _days_between(session: AsyncSession) -> ColumnElement[int]:
-    if _dialect(session) == "postgresql":
-        return cast(CaseDeadline.met_on - CaseDeadline.starts_on, Integer)
-    return cast(
-        func.julianday(CaseDeadline.met_on) - func.julianday(CaseDeadline.starts_on), Integer
-    )
+# --- SQL ------------------------------------------------------------------------------------------
+# The counts come from the summary tables kept by triggers (migration 0007); the viewer's
+# excluded cases (policy.excluded_case_ids: a handful of ids) are read row by row and
+# subtracted. Only running deadlines (overdue now) and rewards are read from their own tables,
+# with the excluded ids left out.
 
 
 def _in(column: Any, p: Period) -> ColumnElement[bool]:
     return and_(column >= p.start, column <= p.end)
 
 
-_DIMENSION_COLUMNS: dict[str, Any] = {
-    "kind": Case.kind,
-    "category": Case.category,
-    "channel": Case.channel,
-    "department": Case.department_id,
-    "stage": Case.stage,
-    "identity": Case.anonymous,
-    "outcome": Case.outcome,
-}
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
 
 
-def _key(dimension: str, value: object) -> str:
-    if dimension == "identity":
-        return "anonymous" if value else "real_name"
-    return "none" if value is None else str(value)
+def _bucket_of(day: dt.date, daily: bool) -> str:
+    return day.isoformat() if daily else f"{day.year}-{day.month:02d}"
+
+
+def _case_keys(row: Any) -> dict[str, str]:
+    return {
+        "kind": row.kind,
+        "category": row.category,
+        "channel": row.channel,
+        "department": row.department_id or "none",
+        "stage": row.stage,
+        "identity": "anonymous" if row.anonymous else "real_name",
+        "outcome": row.outcome or "none",
+    }
+
+
+async def _excluded_cases(session: AsyncSession, ids: set[str]) -> list[Any]:
+    if not ids:
+        return []
+    rows = await session.execute(
+        select(
+            Case.id,
+            Case.received_on,
+            Case.kind,
+            Case.category,
+            Case.channel,
+            Case.department_id,
+            Case.stage,
+            Case.anonymous,
+            Case.outcome,
+        ).where(Case.id.in_(sorted(ids)))
+    )
+    return list(rows.all())
 
 
 async def _counts(
-    session: AsyncSession, visible: ColumnElement[bool], p: Period
-) -> tuple[int, dict[str, dict[str, int]]]:
-    """Total and per-dimension counts of the cases received in the period."""
+    session: AsyncSession, excluded: list[Any], p: Period
+) -> tuple[int, dict[str, dict[str, int]], dict[str, int]]:
+    """Total, per-dimension counts and trend buckets of the cases received in the period."""
     out: dict[str, dict[str, int]] = {d: {} for d in DIMENSIONS}
-    where = and_(visible, _in(Case.received_on, p))
-    if _dialect(session) == "postgresql":
-        # one pass over the period with GROUPING SETS instead of one scan per dimension
-        cols = [_DIMENSION_COLUMNS[d] for d in DIMENSIONS]
-        flags = [func.grouping(c) for c in cols]
-        grouped_stmt = (
-            select(*cols, *flags, func.count())
-            .where(where)
-            .group_by(func.grouping_sets(*cols))
-        )
-        for row in (await session.execute(grouped_stmt)).all():
-            values, grouped, n = row[: len(cols)], row[len(cols) : 2 * len(cols)], row[-1]
-            for i, dim in enumerate(DIMENSIONS):
-                if grouped[i] == 0:
-                    out[dim][_key(dim, values[i])] = int(n)
-    else:
-        for dim in DIMENSIONS:
-            col = _DIMENSION_COLUMNS[dim]
-            stmt = select(col, func.count()).where(where).group_by(col)
-            for value, n in (await session.execute(stmt)).all():
-                out[dim][_key(dim, value)] = int(n)
-    total = sum(out["kind"].values())
-    return total, out
-
-
-async def _trend(
-    session: AsyncSession, visible: ColumnElement[bool], p: Period, daily: bool
-) -> list[tuple[str, int]]:
-    bucket = _bucket(session, Case.received_on, daily)  # type: ignore[arg-type]
     rows = await session.execute(
-        select(bucket, func.count()).where(visible, _in(Case.received_on, p)).group_by(bucket)
+        select(StatsCaseDay.dimension, StatsCaseDay.value, func.sum(StatsCaseDay.n))
+        .where(_in(StatsCaseDay.day, p))
+        .group_by(StatsCaseDay.dimension, StatsCaseDay.value)
     )
-    got = {str(b): int(n) for b, n in rows.all()}
-    return [(b, got.get(b, 0)) for b in p.buckets()]
+    for dim, value, n in rows.all():
+        if dim in out:
+            key = value or "none"
+            out[dim][key] = out[dim].get(key, 0) + int(n or 0)
+    bucket = func.strftime("%Y-%m-%d" if p.daily else "%Y-%m", StatsCaseDay.day)
+    if session.get_bind().dialect.name == "postgresql":
+        bucket = func.to_char(StatsCaseDay.day, "YYYY-MM-DD" if p.daily else "YYYY-MM")
+    trend = {
+        str(b): int(n or 0)
+        for b, n in (
+            await session.execute(
+                select(bucket, func.sum(StatsCaseDay.n))
+                .where(_in(StatsCaseDay.day, p), StatsCaseDay.dimension == "kind")
+                .group_by(bucket)
+            )
+        ).all()
+    }
+    for row in excluded:
+        day = _as_date(row.received_on)
+        if not p.start <= day <= p.end:
+            continue
+        for dim, key in _case_keys(row).items():
+            out[dim][key] = out[dim].get(key, 0) - 1
+        b = _bucket_of(day, p.daily)
+        trend[b] = trend.get(b, 0) - 1
+    out = {d: {k: n for k, n in values.items() if n > 0} for d, values in out.items()}
+    return sum(out["kind"].values()), out, trend
+
+
+async def _deadline_figures(
+    session: AsyncSession, ids: set[str], p: Period
+) -> tuple[dict[str, dict[int, int]], dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+    """Per stage: a histogram of days taken and (met, late); per handler: (met, late); for the
+    deadlines met in the period."""
+    hist: dict[str, dict[int, int]] = {}
+    met: dict[str, tuple[int, int]] = {}
+    by_handler: dict[str, tuple[int, int]] = {}
+
+    def add(stage: str, days: int, late: int, n: int) -> None:
+        h = hist.setdefault(stage, {})
+        h[days] = h.get(days, 0) + n
+        m, lt = met.get(stage, (0, 0))
+        met[stage] = (m + n, lt + (n if late else 0))
+
+    def add_handler(handler: str, late: int, n: int) -> None:
+        m, lt = by_handler.get(handler, (0, 0))
+        by_handler[handler] = (m + n, lt + (n if late else 0))
+
+    rows = await session.execute(
+        select(
+            StatsDeadlineDay.stage,
+            StatsDeadlineDay.days_taken,
+            StatsDeadlineDay.late,
+            func.sum(StatsDeadlineDay.n),
+        )
+        .where(_in(StatsDeadlineDay.day, p))
+        .group_by(StatsDeadlineDay.stage, StatsDeadlineDay.days_taken, StatsDeadlineDay.late)
+    )
+    for stage, days, late, n in rows.all():
+        add(stage, int(days), int(late), int(n or 0))
+    handler_rows = await session.execute(
+        select(StatsHandlerDay.handler_id, StatsHandlerDay.late, func.sum(StatsHandlerDay.n))
+        .where(_in(StatsHandlerDay.day, p))
+        .group_by(StatsHandlerDay.handler_id, StatsHandlerDay.late)
+    )
+    for handler, late, n in handler_rows.all():
+        add_handler(handler, int(late), int(n or 0))
+    if ids:
+        own = await session.execute(
+            select(
+                CaseDeadline.stage,
+                CaseDeadline.starts_on,
+                CaseDeadline.met_on,
+                CaseDeadline.due_on,
+                CaseDeadline.handler_id,
+            ).where(CaseDeadline.case_id.in_(sorted(ids)), _in(CaseDeadline.met_on, p))
+        )
+        for stage, starts, met_on, due, owner in own.all():
+            assert met_on is not None
+            late = int(met_on > due)
+            add(stage, (met_on - starts).days, late, -1)
+            add_handler(owner or "", late, -1)
+    hist = {s: {d: n for d, n in h.items() if n > 0} for s, h in hist.items()}
+    met = {s: v for s, v in met.items() if v[0] > 0}
+    return hist, met, by_handler
+
+
+def _overdue_now(today: dt.date) -> ColumnElement[bool]:
+    """Running past due as of ``today`` (a stopped clock counts when it stopped late), as
+    ``investigator.deadlines.is_overdue`` decides it to the day."""
+    return and_(
+        CaseDeadline.met_on.is_(None),
+        or_(
+            and_(CaseDeadline.paused_since.is_(None), CaseDeadline.due_on < today),
+            CaseDeadline.paused_since > CaseDeadline.due_on,
+        ),
+    )
+
+
+async def _open_overdue(
+    session: AsyncSession, ids: set[str], today: dt.date
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Deadlines running past due now, per stage and per handler."""
+    where = [_overdue_now(today)]
+    if ids:
+        where.append(CaseDeadline.case_id.not_in(sorted(ids)))
+    rows = await session.execute(
+        select(CaseDeadline.stage, CaseDeadline.handler_id, func.count())
+        .where(*where)
+        .group_by(CaseDeadline.stage, CaseDeadline.handler_id)
+    )
+    by_stage: dict[str, int] = {}
+    by_handler: dict[str, int] = {}
+    for stage, handler, n in rows.all():
+        by_stage[stage] = by_stage.get(stage, 0) + int(n)
+        if handler:
+            by_handler[handler] = by_handler.get(handler, 0) + int(n)
+    return by_stage, by_handler
+
+
+async def _handlers(
+    session: AsyncSession, met: dict[str, tuple[int, int]], overdue: dict[str, int]
+) -> list[HandlerRow]:
+    """W15: per handler, deadlines running past due now, and met (late) in the period."""
+    ids = sorted((set(met) | set(overdue)) - {""})
+    names = (
+        {
+            str(u): str(n)
+            for u, n in (
+                await session.execute(select(User.id, User.display_name).where(User.id.in_(ids)))
+            ).all()
+        }
+        if ids
+        else {}
+    )
+    out = [
+        HandlerRow(h, names[h], overdue.get(h, 0), met.get(h, (0, 0))[1], met.get(h, (0, 0))[0])
+        for h in ids
+        if h in names and (overdue.get(h, 0) or met.get(h, (0, 0))[0] > 0)
+    ]
+    return sorted(out, key=lambda r: (-r.overdue_now, -r.met_late, r.name))
+
+
+async def _rewards(session: AsyncSession, ids: set[str], p: Period) -> list[RewardRow]:
+    where = [_in(Reward.proposed_on, p)]
+    if ids:
+        where.append(Reward.case_id.not_in(sorted(ids)))
+    rows = await session.execute(
+        select(
+            Reward.status,
+            func.count(),
+            func.coalesce(func.sum(Reward.amount), 0),
+            func.coalesce(func.sum(Reward.recovered_amount), 0),
+        )
+        .where(*where)
+        .group_by(Reward.status)
+    )
+    got = {s: RewardRow(s, int(n), int(a), int(r)) for s, n, a, r in rows.all()}
+    return [got.get(s, RewardRow(s, 0, 0, 0)) for s in ("proposed", "approved", "refused", "paid")]
+
+
+def _band(n: int) -> int:
+    return 0 if n < 2 else 1 if n == 2 else 2 if n <= 4 else 3
+
+
+async def _repeats(session: AsyncSession, ids: set[str]) -> list[RepeatRow]:
+    """不良记录台账 to date: how many subjects (by keyed name fingerprint), staff members and
+    units are named in two or more cases. Counts only, never who."""
+    bands: dict[str, list[int]] = {k: [0, 0, 0, 0] for k in REPEAT_KINDS}
+    rows = await session.execute(
+        select(StatsSubjectKey.kind, StatsSubjectKey.cases, func.count())
+        .where(StatsSubjectKey.cases >= 2)
+        .group_by(StatsSubjectKey.kind, StatsSubjectKey.cases)
+    )
+    for kind, cases, n in rows.all():
+        if kind in bands:
+            bands[kind][_band(int(cases))] += int(n)
+    if ids:
+        # the viewer's excluded cases do not count: lower each of their keys' case counts
+        own: dict[tuple[str, str], set[str]] = {}
+        subjects = await session.execute(
+            select(
+                Subject.case_id, Subject.fingerprint, Subject.user_id, Subject.department_id
+            ).where(Subject.case_id.in_(sorted(ids)))
+        )
+        for case_id, fingerprint, user_id, department_id in subjects.all():
+            for kind, key in (
+                ("subject", fingerprint.hex() if fingerprint else None),
+                ("staff_subject", user_id),
+                ("department", department_id),
+            ):
+                if key:
+                    own.setdefault((kind, key), set()).add(case_id)
+        for (kind, key), cases_of_key in own.items():
+            total = (
+                await session.execute(
+                    select(StatsSubjectKey.cases).where(
+                        StatsSubjectKey.kind == kind, StatsSubjectKey.key == key
+                    )
+                )
+            ).scalar_one_or_none() or 0
+            bands[kind][_band(total)] -= 1
+            bands[kind][_band(total - len(cases_of_key))] += 1
+    return [RepeatRow(k, bands[k][1], bands[k][2], bands[k][3]) for k in REPEAT_KINDS]
 
 
 def _percentiles(hist: dict[int, int]) -> tuple[int, float | None, int | None]:
+    """(count, median, nearest-rank P90) of a histogram {value: count}."""
     n = sum(hist.values())
     if n == 0:
         return 0, None, None
@@ -376,130 +576,6 @@ def _percentiles(hist: dict[int, int]) -> tuple[int, float | None, int | None]:
     return n, median, at_rank(max(1, math.ceil(0.9 * n)))
 
 
-async def _deadline_figures(
-    session: AsyncSession, visible: ColumnElement[bool], p: Period
-) -> tuple[dict[str, dict[int, int]], dict[str, tuple[int, int]]]:
-    """Per stage: a histogram of days taken, and (met, late) for deadlines met in the period."""
-    days = _days_between(session)
-    rows = await session.execute(
-        select(
-            CaseDeadline.stage,
-            days,
-            func.count(),
-            func.sum(case((CaseDeadline.met_on > CaseDeadline.due_on, 1), else_=0)),
-        )
-        .join(Case, Case.id == CaseDeadline.case_id)
-        .where(visible, _in(CaseDeadline.met_on, p))
-        .group_by(CaseDeadline.stage, days)
-    )
-    hist: dict[str, dict[int, int]] = {}
-    met: dict[str, tuple[int, int]] = {}
-    for stage, d, n, late in rows.all():
-        hist.setdefault(stage, {})[int(d or 0)] = int(n)
-        m, lt = met.get(stage, (0, 0))
-        met[stage] = (m + int(n), lt + int(late or 0))
-    return hist, met
-
-
-def _overdue_now(today: dt.date) -> ColumnElement[bool]:
-    """Running past due as of ``today`` (a stopped clock counts when it stopped late), as
-    ``investigator.deadlines.is_overdue`` decides it to the day."""
-    return and_(
-        CaseDeadline.met_on.is_(None),
-        or_(
-            and_(CaseDeadline.paused_since.is_(None), CaseDeadline.due_on < today),
-            CaseDeadline.paused_since > CaseDeadline.due_on,
-        ),
-    )
-
-
-async def _open_overdue(
-    session: AsyncSession, visible: ColumnElement[bool], today: dt.date
-) -> dict[str, int]:
-    rows = await session.execute(
-        select(CaseDeadline.stage, func.count())
-        .join(Case, Case.id == CaseDeadline.case_id)
-        .where(visible, _overdue_now(today))
-        .group_by(CaseDeadline.stage)
-    )
-    return {stage: int(n) for stage, n in rows.all()}
-
-
-async def _handlers(
-    session: AsyncSession, visible: ColumnElement[bool], p: Period, today: dt.date
-) -> list[HandlerRow]:
-    """W15: per handler, deadlines running past due now, and met (late) in the period."""
-    met_in = _in(CaseDeadline.met_on, p)
-    rows = await session.execute(
-        select(
-            CaseDeadline.handler_id,
-            User.display_name,
-            func.sum(case((_overdue_now(today), 1), else_=0)),
-            func.sum(case((and_(met_in, CaseDeadline.met_on > CaseDeadline.due_on), 1), else_=0)),
-            func.sum(case((met_in, 1), else_=0)),
-        )
-        .join(Case, Case.id == CaseDeadline.case_id)
-        .join(User, User.id == CaseDeadline.handler_id)
-        .where(visible, or_(CaseDeadline.met_on.is_(None), met_in))
-        .group_by(CaseDeadline.handler_id, User.display_name)
-    )
-    out = [
-        HandlerRow(h, name, int(o or 0), int(lt or 0), int(m or 0))
-        for h, name, o, lt, m in rows.all()
-        if (o or 0) or (m or 0)
-    ]
-    return sorted(out, key=lambda r: (-r.overdue_now, -r.met_late, r.name))
-
-
-async def _rewards(
-    session: AsyncSession, visible: ColumnElement[bool], p: Period
-) -> list[RewardRow]:
-    rows = await session.execute(
-        select(
-            Reward.status,
-            func.count(),
-            func.coalesce(func.sum(Reward.amount), 0),
-            func.coalesce(func.sum(Reward.recovered_amount), 0),
-        )
-        .join(Case, Case.id == Reward.case_id)
-        .where(visible, _in(Reward.proposed_on, p))
-        .group_by(Reward.status)
-    )
-    got = {s: RewardRow(s, int(n), int(a), int(r)) for s, n, a, r in rows.all()}
-    return [got.get(s, RewardRow(s, 0, 0, 0)) for s in ("proposed", "approved", "refused", "paid")]
-
-
-async def _repeats(
-    session: AsyncSession, visible: ColumnElement[bool], p: Period
-) -> list[RepeatRow]:
-    """不良记录台账: how many subjects (by keyed name fingerprint), staff members and units are
-    named in two or more cases received in the period. Counts only, never who."""
-    out: list[RepeatRow] = []
-    for what, col in (
-        ("subject", Subject.fingerprint),
-        ("staff_subject", Subject.user_id),
-        ("department", Subject.department_id),
-    ):
-        n_cases = func.count(func.distinct(Subject.case_id))
-        rows = await session.execute(
-            select(n_cases)
-            .join(Case, Case.id == Subject.case_id)
-            .where(visible, _in(Case.received_on, p), col.is_not(None))
-            .group_by(col)
-            .having(n_cases >= 2)
-        )
-        two = three_four = five = 0
-        for (n,) in rows.all():
-            if n == 2:
-                two += 1
-            elif n <= 4:
-                three_four += 1
-            else:
-                five += 1
-        out.append(RepeatRow(what, two, three_four, five))
-    return out
-
-
 def _breakdown(dim: str, now: dict[str, int], before: dict[str, int]) -> list[Count]:
     keys = sorted(set(now) | set(before))
     if dim == "outcome":
@@ -514,17 +590,18 @@ async def compute(
     session: AsyncSession, viewer: Principal, period: Period, today: dt.date
 ) -> Report:
     """The statistics of ``period`` (and its previous period) as ``viewer`` may see them."""
-    visible = await excluded_case_ids_clause(viewer)
+    ids = await excluded_case_ids(session, viewer)
+    excluded = await _excluded_cases(session, ids)
     previous = period.previous()
     report = Report(period=period, previous=previous, today=today)
-    report.total, now = await _counts(session, visible, period)
-    report.previous_total, before = await _counts(session, visible, previous)
+    report.total, now, trend = await _counts(session, excluded, period)
+    report.previous_total, before, trend_before = await _counts(session, excluded, previous)
     report.breakdowns = {d: _breakdown(d, now[d], before[d]) for d in DIMENSIONS}
-    report.trend = await _trend(session, visible, period, period.daily)
-    report.previous_trend = await _trend(session, visible, previous, period.daily)
-    hist, met = await _deadline_figures(session, visible, period)
-    hist_before, met_before = await _deadline_figures(session, visible, previous)
-    overdue = await _open_overdue(session, visible, today)
+    report.trend = [(b, max(0, trend.get(b, 0))) for b in period.buckets()]
+    report.previous_trend = [(b, max(0, trend_before.get(b, 0))) for b in previous.buckets()]
+    hist, met, met_by_handler = await _deadline_figures(session, ids, period)
+    hist_before, met_before, _h = await _deadline_figures(session, ids, previous)
+    overdue, overdue_by_handler = await _open_overdue(session, ids, today)
     for stage in sorted(set(hist) | set(hist_before) | set(overdue)):
         n, median, p90 = _percentiles(hist.get(stage, {}))
         _n, previous_median, _p = _percentiles(hist_before.get(stage, {}))
@@ -541,9 +618,9 @@ async def compute(
                 round(100.0 * (mb - lateb) / mb, 1) if mb else None,
             )
         )
-    report.handlers = await _handlers(session, visible, period, today)
-    report.rewards = await _rewards(session, visible, period)
-    report.repeats = await _repeats(session, visible, period)
+    report.handlers = await _handlers(session, met_by_handler, overdue_by_handler)
+    report.rewards = await _rewards(session, ids, period)
+    report.repeats = await _repeats(session, ids)
     report.department_names = {
         str(d): str(n)
         for d, n in (await session.execute(select(Department.id, Department.name))).all()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib.util
 import io
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 from openpyxl import load_workbook
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 
 from investigator import exports
 from investigator import statistics as st
@@ -371,3 +373,72 @@ def test_csv_and_xlsx_exports_and_the_printable_report_are_audited(desk: Desk) -
         "statistics.view",
     ]
     assert logged[0][1] == f"period=year from={YEAR}-01-01 to={YEAR}-12-31 format=csv"
+
+
+def test_summaries_follow_every_change(desk: Desk) -> None:
+    """The triggers keep the summaries right through updates and deletes: the numbers after
+    changes equal those of a fresh backfill (what a full recount gives)."""
+    seeded = run(desk.client, lambda: seed(desk.services))
+    ids = seeded["ids"]
+
+    async def change() -> None:
+        async with desk.services.db.write() as s:
+            case = await s.get(Case, ids[7])
+            assert case is not None
+            case.stage, case.outcome, case.department_id = "concluded", "unsubstantiated", None
+            open_dl = (
+                await s.execute(select(CaseDeadline).where(CaseDeadline.case_id == ids[7]))
+            ).scalar_one()
+            open_dl.met_on = D(YEAR, 7, 30)  # 29 days, late (due 07-22)
+            await s.execute(delete(Subject).where(Subject.case_id == ids[2]))
+            await s.execute(delete(CaseDeadline).where(CaseDeadline.case_id == ids[0]))
+
+    run(desk.client, change)
+    html = _year(desk, "auditor").text
+    assert _row(html, "outcome", "Unsubstantiated")[1] == "1"
+    assert _row(html, "stage", "Concluded")[1] == "6"
+    assert _row(html, "department", "No department")[1] == "&lt;3"
+    assert _row(html, "handling_time", "Handling")[1] == "4"
+    assert _row(html, "compliance", "Investigation")[1:4] == ["1", "0", "1"]
+    assert _row(html, "repeats", "Persons named (by keyed name fingerprint)")[1:] == ["1", "0", "0"]
+
+    async def recount() -> list[tuple[Any, ...]]:
+        path = (
+            Path(__file__).resolve().parents[2] / "portal/db/migrations/versions/0007_statistics.py"
+        )
+        spec = importlib.util.spec_from_file_location("m0007", path)
+        assert spec is not None and spec.loader is not None
+        m = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(m)
+        tables = ("stats_case_days", "stats_deadline_days", "stats_handler_days")
+        async with desk.services.db.write() as s:
+            dialect = s.get_bind().dialect.name
+            before = [
+                sorted(
+                    tuple(r)
+                    for r in (await s.execute(text(f"SELECT * FROM {t} WHERE n <> 0"))).all()
+                )
+                for t in tables
+            ]
+            keys = sorted(
+                tuple(r)
+                for r in (
+                    await s.execute(text("SELECT * FROM stats_subject_keys WHERE cases <> 0"))
+                ).all()
+            )
+            for t in (*tables, "stats_subject_keys"):
+                await s.execute(text(f"DELETE FROM {t}"))
+            for statement in m.backfill(dialect):
+                await s.execute(text(statement))
+            after = [
+                sorted(tuple(r) for r in (await s.execute(text(f"SELECT * FROM {t}"))).all())
+                for t in tables
+            ]
+            keys_after = sorted(
+                tuple(r) for r in (await s.execute(text("SELECT * FROM stats_subject_keys"))).all()
+            )
+        assert before == after
+        assert keys == keys_after
+        return keys
+
+    assert run(desk.client, recount)
