@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres lint venv browser bench clean-data help
+.PHONY: run test test-sqlite test-postgres lint security venv browser bench clean-data help
 
 help:
 	@echo "make run    - set up and serve the portal on http://127.0.0.1:8000 (SQLite, ./var)"
@@ -38,9 +38,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# bandit against the reviewed baseline and pip-audit (see .ci/security for the rules)
+security: $(STAMP)
+	BIN=$(BIN) .ci/security
+
 # The whole suite on the embedded default (SQLite); set PORTAL_TEST_DATABASE_URL to run the
 # database tests on PostgreSQL instead (see .ci/run).
-test: $(STAMP) browser lint
+test: $(STAMP) browser lint security
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
