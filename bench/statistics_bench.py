@@ -10,7 +10,7 @@ audit entry each request writes), on PostgreSQL and on SQLite.
 Synthetic cases (metadata only; the sealed column holds a placeholder) are bulk-inserted
 straight into the tables after the migrations ran, with the summary triggers of migration 0007
 off, then the summaries are filled with that migration's backfill statements: five years of
-cases spread evenly, about 2.6 deadlines, 1.1 subjects (fingerprints from a pool, so some
+cases spread evenly, about 2.1 deadlines, 1.1 subjects (fingerprints from a pool, so some
 repeat) and 0.01 rewards per case, 40 handlers, 20 departments. PostgreSQL uses COPY;
 SQLite ``executemany``. The PostgreSQL database (default ``statistics_bench``) is dropped
 and created afresh, and dropped again at the end.

@@ -280,6 +280,11 @@ def test_statistics_page_for_auditor_and_approver_only(desk: Desk) -> None:
     assert "style=" not in html and "<script>" not in html
     assert "style-src 'self'" in page.headers["content-security-policy"]
     assert _year(desk, "approver").status_code == 200
+    zh = desk.use("auditor").get(
+        f"/workspace/statistics?period=month&year={YEAR}&month=3",
+        headers={"accept-language": "zh-CN"},
+    )
+    assert zh.status_code == 200 and "按结果" in zh.text and "每日受理案件数" in zh.text
     bad = desk.get("auditor", "/workspace/statistics?period=custom&start=2025-02-01&end=2025-01-01")
     assert bad.status_code == 400 and "The range must run forward" in bad.text
 
