@@ -56,12 +56,17 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.errors import CryptoError
 from investigator import audit, deadlines
-from investigator.policy import Principal, is_excluded, may_act_on_case
+from investigator.policy import (
+    Principal,
+    excluded_case_ids_clause,
+    excluded_user_ids,
+    may_act_on_case,
+)
 from investigator.roles import roles_of
 from portal import clock
 from portal.db.models import (
@@ -236,6 +241,7 @@ class _Queue:
     slot: int
     today: dt.date
     users: dict[str, User] = field(default_factory=dict)
+    excluded: dict[str, set[str]] = field(default_factory=dict)  # per case (policy)
     added: int = 0
 
     async def user(self, user_id: str | None) -> User | None:
@@ -252,8 +258,11 @@ class _Queue:
     async def add(self, user: User | None, kind: str, case_id: str | None) -> None:
         if user is None:
             return
-        if case_id is not None and await is_excluded(self.session, _principal(user), case_id):
-            return  # the originals rule (A2): never told about a case they are excluded from
+        if case_id is not None:
+            if case_id not in self.excluded:
+                self.excluded[case_id] = await excluded_user_ids(self.session, case_id)
+            if user.id in self.excluded[case_id]:
+                return  # the originals rule (A2): never told about a case they are excluded from
         self.session.add(
             PendingNotice(
                 user_id=user.id,
@@ -267,8 +276,11 @@ class _Queue:
 
 
 async def _active_with(session: AsyncSession, role: str) -> list[User]:
-    users = (await session.execute(select(User).where(User.disabled.is_(False)))).scalars()
-    return [u for u in users if role in roles_of(u.roles)]
+    cache: dict[str, list[User]] = session.info.setdefault("notify_active_with", {})
+    if role not in cache:
+        users = (await session.execute(select(User).where(User.disabled.is_(False)))).scalars()
+        cache[role] = [u for u in users if role in roles_of(u.roles)]
+    return cache[role]
 
 
 async def _cursor(session: AsyncSession, name: str) -> NotifyCursor:
@@ -467,19 +479,28 @@ async def _plan(
         counts: Counter[str] = Counter()
         ids: list[int] = []
         seen: set[tuple[str, str | None]] = set()
+        # the cases this person may still hear about: not excluded (policy), not destroyed
+        case_ids = sorted({n.case_id for n in notices if n.case_id is not None})
+        open_ids: set[str] = set()
+        for start in range(0, len(case_ids), 500):
+            open_ids |= set(
+                (
+                    await s.execute(
+                        select(Case.id).where(
+                            Case.id.in_(case_ids[start : start + 500]),
+                            Case.destroyed_on.is_(None),
+                            await excluded_case_ids_clause(principal),
+                        )
+                    )
+                ).scalars()
+            )
         for n in notices:
             if n.kind != URGENT and n.kind not in wanted:
                 skip.append(n.id)
                 continue
-            if n.case_id is not None:
-                case = await s.get(Case, n.case_id)
-                if (
-                    case is None
-                    or case.destroyed_on is not None
-                    or await is_excluded(s, principal, n.case_id)
-                ):
-                    skip.append(n.id)
-                    continue
+            if n.case_id is not None and n.case_id not in open_ids:
+                skip.append(n.id)
+                continue
             if n.kind == "new_cases" and (n.batch is None or n.batch >= slot):
                 report.held += 1
                 continue
@@ -495,11 +516,15 @@ async def _plan(
 
 
 async def _mark(s: AsyncSession, ids: Iterable[int], status: str, today: dt.date) -> None:
-    for nid in ids:
-        row = await s.get(PendingNotice, nid)
-        if row is not None and row.status == "pending":
-            row.status = status
-            row.sent_on = today
+    todo = sorted(set(ids))
+    for start in range(0, len(todo), 500):
+        await s.execute(
+            update(PendingNotice)
+            .where(
+                PendingNotice.id.in_(todo[start : start + 500]), PendingNotice.status == "pending"
+            )
+            .values(status=status, sent_on=today)
+        )
 
 
 async def send_pending(

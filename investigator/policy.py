@@ -362,3 +362,15 @@ async def may_act_on_case(
 async def can_view_case(session: AsyncSession, principal: Principal, case_id: str) -> bool:
     """May the principal open the case (its content)? Same as ``may_act_on_case(..., "view")``."""
     return await may_act_on_case(session, principal, case_id, "view")
+
+
+async def excluded_user_ids(session: AsyncSession, case_id: str) -> set[str]:
+    """Everyone the originals rule excludes from one case (its linked subjects and declared
+    conflicts): the same facts as ``is_excluded``, for one case and many people at once
+    (notification fan-out)."""
+    subjects = select(Subject.user_id).where(
+        Subject.case_id == case_id, Subject.user_id.is_not(None)
+    )
+    conflicts = select(Conflict.user_id).where(Conflict.case_id == case_id)
+    rows = (await session.execute(subjects.union(conflicts))).scalars()
+    return {str(u) for u in rows if u}
