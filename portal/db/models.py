@@ -613,7 +613,7 @@ class StatsSubjectKey(Base):
 
 class NotifyCursor(Base):
     """How far the notifier has read a source (``events``: case_events.id, ``audit``:
-    audit_log.id), and ``digest``: when the last batch of new-case counts went out (R9)."""
+    audit_log.id); ``at`` is unused so far (kept for a future per-source timestamp)."""
 
     __tablename__ = "notify_cursors"
     name: Mapped[str] = mapped_column(String(16), primary_key=True)
