@@ -694,3 +694,29 @@ async def active_categories(services: Services) -> list[Any]:
             )
         ).scalars()
         return list(rows)
+
+
+# --- start-up repair ----------------------------------------------------------------------------
+
+
+async def sweep_orphans(services: Services) -> int:
+    """Delete stored objects that no `files` row references; returns how many.
+
+    An upload commits its object before the database transaction that records it; a crash in
+    between leaves an object nobody can reach (sealed, but clutter, and not covered by
+    crypto-shredding bookkeeping). Called at start-up by the app, and only when the database is
+    the embedded SQLite (one serving process: nothing can be mid-upload at start). With
+    PostgreSQL other instances may be between the two steps, so the sweep is not run there.
+    """
+    if not services.settings.is_sqlite:
+        return 0
+    stored = set(await services.files.keys())
+    if not stored:
+        return 0
+    async with services.db.read() as s:
+        referenced = set((await s.execute(select(EvidenceFile.storage_key))).scalars())
+    removed = 0
+    for key in sorted(stored - referenced):
+        await services.files.delete(key)
+        removed += 1
+    return removed
