@@ -558,56 +558,6 @@ class StatsSubjectKey(Base):
     __table_args__ = (Index("ix_stats_subject_keys_cases", "kind", "cases"),)
 
 
-# --- statistics summaries (W14, W15) --------------------------------------------------------------
-# Kept by database triggers (migration 0007) so the statistics never scan a million cases; they
-# hold counts only (no case id), and ``investigator.statistics`` subtracts the viewer's excluded
-# cases (A2) from them on every request.
-
-
-class StatsCaseDay(Base):
-    """Cases received on ``day`` per dimension value (kind, category, channel, department,
-    stage, identity, outcome); ``value`` is ``''`` for a missing department or outcome."""
-
-    __tablename__ = "stats_case_days"
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
-    value: Mapped[str] = mapped_column(String(40), primary_key=True)
-    n: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class StatsDeadlineDay(Base):
-    """Deadlines met on ``day`` per stage, calendar days taken and lateness."""
-
-    __tablename__ = "stats_deadline_days"
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    stage: Mapped[str] = mapped_column(String(24), primary_key=True)
-    days_taken: Mapped[int] = mapped_column(Integer, primary_key=True)
-    late: Mapped[int] = mapped_column(Integer, primary_key=True)
-    n: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class StatsHandlerDay(Base):
-    """Deadlines met on ``day`` per handler (``''``: none) and lateness (W15)."""
-
-    __tablename__ = "stats_handler_days"
-    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    handler_id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    late: Mapped[int] = mapped_column(Integer, primary_key=True)
-    n: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class StatsSubjectKey(Base):
-    """不良记录台账 as counts: in how many cases a subject key is named; ``kind`` is
-    ``subject`` (hex of the keyed name fingerprint), ``staff_subject`` (user id) or
-    ``department`` (department id)."""
-
-    __tablename__ = "stats_subject_keys"
-    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    cases: Mapped[int] = mapped_column(Integer, default=0)
-    __table_args__ = (Index("ix_stats_subject_keys_cases", "kind", "cases"),)
-
-
 # --- notifications (issue 7) -------------------------------------------------------------------
 
 
