@@ -624,3 +624,39 @@ def test_portal_notify_run_command(services: Services, inbox: tuple[Inbox, int])
     assert up.returncode == 0, up.stderr
     assert "1 staff mail(s)" in up.stdout
     assert len(inbox[0].to("ina@example.org")) == 1
+
+
+async def test_an_extension_request_tells_the_approvers_outside_the_team(
+    services: Services, inbox: tuple[Inbox, int]
+) -> None:
+    from investigator import deadlines as dl
+
+    box = inbox[0]
+    now = [dt.datetime(2025, 9, 29, 10, 0, tzinfo=clock.SHANGHAI)]
+    clock.set_clock(lambda: now[0])
+    try:
+        intake = await staff(services, "ina", "intake_officer", mail=False)
+        lead = await staff(services, "lead", "team_lead,investigator", mail=False)
+        await staff(services, "appr", "approver")
+        conflicted = await staff(services, "appr2", "approver")
+        case_id, code = await submit_case(services, token="t-ext", what=CANARY)
+        key = await case_key(services, code, case_id)
+        async with services.db.write() as s:
+            case = await s.get(Case, case_id)
+            assert case is not None
+            await casework.accept(s, case, intake)
+            user = await s.get(User, lead)
+            assert user is not None
+            await casework.add_member(s, case, key, intake, user, "lead", declared_no_conflict=True)
+            await casework.declare_conflict(s, case_id, conflicted)
+            d = await dl.open_deadline(s, case, "handling", lead)
+            await dl.request_extension(
+                s, services, case, key, d, lead, 20, "awaiting an external audit report"
+            )
+        report = await notify.run(services)
+        assert report.staff_mails == 1, report
+        assert count_line(body(box.to("appr@example.org")[0]), "Approvals waiting for you") == 1
+        assert box.to("appr2@example.org") == []  # declared a conflict: never told
+        no_leaks(box, *await numbers_of(services, case_id))
+    finally:
+        clock.set_clock(None)
