@@ -1,15 +1,16 @@
 """Statistics (统计分析, W14) and accountability (拖拉推诿, W15). Framework-free, read-only.
 
-Everything here is computed from plaintext metadata (``cases``, ``case_deadlines``,
-``rewards``, ``subjects.fingerprint`` / ``user_id`` / ``department_id``, ``users.display_name``
-for handlers): no query reads a sealed column or needs a case key, so the numbers are the same
+Everything here is computed from plaintext metadata (the ``stats_*`` summaries of ``cases``,
+``case_deadlines`` and ``subjects``; running deadlines; ``rewards``; ``users.display_name`` for
+handlers): no query reads a sealed column or needs a case key, so the numbers are the same
 whoever holds which key wrap (a test drops every ``key_wraps`` row and compares).
 
 Rules:
 
-* The originals rule (A2): every query joins ``cases`` and ANDs
-  ``policy.excluded_case_ids_clause(viewer)``, so a subject or a conflicted staff member never
-  counts, nor is told about, a case about them.
+* The originals rule (A2): the cases the viewer is excluded from
+  (``policy.excluded_case_ids``: named as a subject, or a declared conflict) are subtracted
+  from every summary count and left out of every direct query, so a subject or a conflicted
+  staff member never counts, nor is told about, a case about them.
 * Destroyed cases stay in the counts: retention leaves their metadata as a tombstone for
   statistics (``investigator.retention``).
 * Small counts at department level (1 or 2) are suppressed, shown as ``<3`` (``Count.shown``),
