@@ -14,7 +14,9 @@ override, control characters and path-like names. Then:
 from __future__ import annotations
 
 import dataclasses
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -138,6 +140,22 @@ def test_R11_xss_bidi_and_control_characters_are_inert_everywhere(
         assert disposition.startswith("attachment"), disposition
         assert "/" not in disposition.split("filename", 1)[-1].replace("*=utf-8''", "")
         assert "\\" not in disposition and "\u202e" not in disposition
+
+    # the team lead's archive export (ZIP): an attachment, no path-like or hidden member
+    # names (zip-slip), and any HTML inside inert
+    export = world.desk.get("lead", f"/workspace/cases/{world.case_id}/export")
+    if export.status_code == 200:
+        assert export.headers["content-disposition"].startswith("attachment")
+        assert export.headers["x-content-type-options"] == "nosniff"
+        with zipfile.ZipFile(io.BytesIO(export.content)) as archive:
+            for member in archive.namelist():
+                parts = member.split("/")
+                assert not member.startswith("/") and ".." not in parts and "\\" not in member
+                assert not any(ch in member for ch in ("\u202e", "\x00", "\x07")), member
+                if member.endswith((".html", ".htm")):
+                    _assert_inert(archive.read(member).decode(), f"export {member}", shown=False)
+    else:
+        assert export.status_code == 404  # not exportable at this stage: nothing leaks
 
 
 def test_O4_file_over_the_limit_is_413_and_leaves_nothing(
