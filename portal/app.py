@@ -12,16 +12,16 @@ from litestar.static_files import create_static_files_router
 from portal.logs import configure_logging
 from portal.services import Services, build_services
 from portal.settings import Settings
-from portal.web.csrf import OriginCheckMiddleware, csrf_config
-from portal.web.errors import exception_handlers
-from portal.web.headers import SecurityHeadersMiddleware
-from portal.web.i18n import LocaleMiddleware, language_router
-from portal.web.sessions import session_middleware, session_stores
-from portal.web.templating import template_config
+from portal.http.csrf import OriginCheckMiddleware, csrf_config
+from portal.http.errors import exception_handlers
+from portal.http.headers import SecurityHeadersMiddleware
+from portal.http.i18n import LocaleMiddleware, language_router
+from portal.http.sessions import session_middleware, session_stores
+from portal.http.templating import template_config
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "static"
-# Evidence uploads stream past this limit on their own routes (see portal.web.upload).
+# Evidence uploads stream past this limit on their own routes (see portal.http.upload).
 DEFAULT_MAX_BODY = 1024 * 1024
 
 

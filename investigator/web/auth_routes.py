@@ -44,7 +44,7 @@ from investigator.web.guards import (
     find_staff,
     services_of,
 )
-from portal.web.sessions import current_session, end_session, start_session
+from portal.http.sessions import current_session, end_session, start_session
 
 PENDING_SECONDS = 5 * 60
 _MAX_FIELD = 1024

@@ -27,7 +27,7 @@ from investigator.auth import load_active_user
 from investigator.policy import Principal
 from investigator.roles import roles_of
 from portal.services import Services
-from portal.web.sessions import current_session, end_session
+from portal.http.sessions import current_session, end_session
 
 SIGNIN_PATH = "/workspace/"
 PASSWORD_PATH = "/workspace/password"  # noqa: S105 - a URL path

@@ -48,8 +48,8 @@ from investigator.web.guards import StaffPrincipal, current_staff
 from portal.cases import PUBLIC_STAGES
 from portal.db.models import Case
 from portal.evidence import EvidenceSink, StoredFile, Target
-from portal.web.csrf import verify_csrf_token
-from portal.web.upload import FilePart, UploadError, read_multipart
+from portal.http.csrf import verify_csrf_token
+from portal.http.upload import FilePart, UploadError, read_multipart
 
 Form = dict[str, list[str]]
 Work = Callable[[AsyncSession, StaffPrincipal, Case, bytes, Form], Awaitable[None]]

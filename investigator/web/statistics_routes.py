@@ -31,7 +31,7 @@ from investigator.web.case_common import NO_STORE, _, not_found, page, services_
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import clock
 from portal.i18n import translations
-from portal.web.i18n import locale_of
+from portal.http.i18n import locale_of
 
 _MESSAGES = (
     _("Choose a valid period."),

@@ -48,8 +48,8 @@ from portal.evidence import (
     read_header,
 )
 from portal.services import Services
-from portal.web.csrf import verify_csrf_token
-from portal.web.upload import FilePart, UploadError, read_multipart
+from portal.http.csrf import verify_csrf_token
+from portal.http.upload import FilePart, UploadError, read_multipart
 
 BAD_DATE = _("Give the due date as YYYY-MM-DD, today or later.")
 ALREADY_REPORTED = _("The department has already reported back on this transfer.")

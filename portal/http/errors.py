@@ -26,8 +26,8 @@ from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 
 from portal.settings import Settings
-from portal.web.headers import security_headers
-from portal.web.i18n import locale_of
+from portal.http.headers import security_headers
+from portal.http.i18n import locale_of
 
 __all__ = ["PAGES", "exception_handlers"]
 

@@ -3,7 +3,7 @@
 `SecurityHeadersMiddleware` is a pure ASGI middleware. Litestar applies app-level middleware
 to matched routes only, and errors raised before a handler runs (unknown path, wrong method,
 CSRF refusal, body too large while the CSRF middleware parses a form) are answered by the
-app-level exception handlers without passing through it: `portal.web.errors` therefore adds
+app-level exception handlers without passing through it: `portal.http.errors` therefore adds
 the same headers with `security_headers()`. Both *replace* existing values, never add twice.
 """
 

@@ -3,7 +3,7 @@
 Locale order: a valid `lang` cookie, else the best Accept-Language match among zh_CN, zh_TW
 and en, else `settings.default_locale`. `LocaleMiddleware` stores it in `scope["state"]
 ["locale"]` and in the `current_locale` context variable, which the Jinja gettext callables
-read (portal.web.templating).
+read (portal.http.templating).
 """
 
 from __future__ import annotations

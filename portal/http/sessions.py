@@ -47,7 +47,7 @@ from litestar.stores.memory import MemoryStore
 from litestar.types import Empty
 from litestar.utils.dataclass import extract_dataclass_items
 
-from portal.web.csrf import HasServerKey, derive_secret
+from portal.http.csrf import HasServerKey, derive_secret
 
 if TYPE_CHECKING:
     from types import TracebackType

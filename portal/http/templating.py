@@ -3,7 +3,7 @@
 Templates use `{{ _("English source") }}`, `{{ _("Hello %(name)s", name=x) }}` (newstyle:
 variables are escaped) and `{{ ngettext("%(num)d file", "%(num)d files", n) }}`.
 Globals: `html_lang()`, `current_locale_code()`, `locale_choices`, `onion_address`,
-`csrf_token()`; forms render `{{ csrf_input | safe }}` (see portal.web.csrf).
+`csrf_token()`; forms render `{{ csrf_input | safe }}` (see portal.http.csrf).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from litestar.template.config import TemplateConfig
 
 from portal.i18n import DEFAULT_LOCALE, LOCALES, translations
 from portal.settings import Settings
-from portal.web.i18n import current_locale, locale_of
+from portal.http.i18n import current_locale, locale_of
 
 __all__ = ["TEMPLATES_DIR", "build_environment", "template_config"]
 

@@ -24,9 +24,9 @@ from portal.intake import KINDS, RELATIONS, parse_identity, parse_report
 from portal.services import Services
 from portal.settings import Settings
 from portal.throttle import AttemptCounter, Busy, TokenBucket
-from portal.web.csrf import verify_csrf_token
-from portal.web.sessions import current_session, end_session, start_session
-from portal.web.upload import FilePart, UploadError, UploadResult, read_multipart
+from portal.http.csrf import verify_csrf_token
+from portal.http.sessions import current_session, end_session, start_session
+from portal.http.upload import FilePart, UploadError, UploadResult, read_multipart
 
 UPLOAD_SLACK = 2 * 1024 * 1024
 

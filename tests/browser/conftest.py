@@ -44,7 +44,6 @@ START_TIMEOUT_S = 30.0
 FAVICON = "/favicon.ico"
 
 
-# KNOWN BUG (portal/web/csrf.py, cross_site_refusal): the pages are served with
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if CHROMIUM.exists():
         return

@@ -308,7 +308,7 @@ def test_pages_work_and_respect_csp(
 
 def test_same_origin_post_is_accepted(browser: Any, portal_server: str, js: bool) -> None:
     """Browsers send `Origin: null` + `Sec-Fetch-Site: same-origin` for our forms; once this
-    refused every POST with 403 (portal/web/csrf.py cross_site_refusal)."""
+    refused every POST with 403 (portal/http/csrf.py cross_site_refusal)."""
     context = browser.new_context(base_url=portal_server, java_script_enabled=js, locale="zh-CN")
     try:
         page = context.new_page()

@@ -14,7 +14,7 @@ from investigator import audit
 from investigator.throttle import MemorySigninThrottle, ThrottlePolicy
 from portal.db.models import AuditEntry, User
 from portal.services import Services
-from portal.web.sessions import SESSION_COOKIE
+from portal.http.sessions import SESSION_COOKIE
 
 from .conftest import STRONG_PASSWORD, Browser, code_for, form_token, in_app_loop
 
@@ -262,7 +262,7 @@ def test_disabled_user_is_signed_out(
 def test_idle_timeout_ends_the_session(
     staff_client: Browser, make_staff, client: TestClient[Litestar], monkeypatch, settings
 ) -> None:
-    import portal.web.sessions as sessions
+    import portal.http.sessions as sessions
 
     staff = make_staff()
     staff_client.enrol(staff)

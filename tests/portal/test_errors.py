@@ -15,7 +15,7 @@ from litestar.params import FromQuery, JSONBody
 from litestar.testing import TestClient
 
 from portal.settings import Settings
-from portal.web.errors import exception_handlers
+from portal.http.errors import exception_handlers
 
 LEAKS = ("Traceback", "SECRET-DETAIL", "SELECT", "/etc/", "RuntimeError", 'File "', ".py")
 

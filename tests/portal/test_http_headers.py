@@ -10,7 +10,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.testing import TestClient
 
 from portal.settings import Settings
-from portal.web.headers import CSP, SecurityHeadersMiddleware, security_headers
+from portal.http.headers import CSP, SecurityHeadersMiddleware, security_headers
 
 EXPECTED = {
     "content-security-policy": CSP,

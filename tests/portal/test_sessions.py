@@ -12,8 +12,8 @@ from litestar.params import FromPath
 from litestar.testing import TestClient
 
 from portal.settings import Settings
-from portal.web import sessions
-from portal.web.sessions import (
+from portal.http import sessions
+from portal.http.sessions import (
     SESSION_COOKIE,
     ExpiringMemoryStore,
     SealedStore,

@@ -8,7 +8,7 @@ import pytest
 from litestar import Litestar, Request, post
 from litestar.testing import TestClient
 
-from portal.web.upload import FilePart, UploadError, clean_filename, read_multipart
+from portal.http.upload import FilePart, UploadError, clean_filename, read_multipart
 
 BOUNDARY = "----portal-test-boundary"
 GOOD_TOKEN = "good-token"
