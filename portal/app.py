@@ -9,15 +9,15 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
-from portal.logs import configure_logging
-from portal.services import Services, build_services
-from portal.settings import Settings
 from portal.http.csrf import OriginCheckMiddleware, csrf_config
 from portal.http.errors import exception_handlers
 from portal.http.headers import SecurityHeadersMiddleware
 from portal.http.i18n import LocaleMiddleware, language_router
 from portal.http.sessions import session_middleware, session_stores
 from portal.http.templating import template_config
+from portal.logs import configure_logging
+from portal.services import Services, build_services
+from portal.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "static"

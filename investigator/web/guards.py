@@ -26,8 +26,8 @@ from litestar.response import Redirect
 from investigator.auth import load_active_user
 from investigator.policy import Principal
 from investigator.roles import roles_of
-from portal.services import Services
 from portal.http.sessions import current_session, end_session
+from portal.services import Services
 
 SIGNIN_PATH = "/workspace/"
 PASSWORD_PATH = "/workspace/password"  # noqa: S105 - a URL path

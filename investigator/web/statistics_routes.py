@@ -30,8 +30,8 @@ from investigator.policy import can
 from investigator.web.case_common import NO_STORE, _, not_found, page, services_of
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import clock
-from portal.i18n import translations
 from portal.http.i18n import locale_of
+from portal.i18n import translations
 
 _MESSAGES = (
     _("Choose a valid period."),

@@ -47,9 +47,9 @@ from portal.evidence import (
     make_document_working_copy,
     read_header,
 )
-from portal.services import Services
 from portal.http.csrf import verify_csrf_token
 from portal.http.upload import FilePart, UploadError, read_multipart
+from portal.services import Services
 
 BAD_DATE = _("Give the due date as YYYY-MM-DD, today or later.")
 ALREADY_REPORTED = _("The department has already reported back on this transfer.")

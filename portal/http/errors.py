@@ -25,9 +25,9 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 
-from portal.settings import Settings
 from portal.http.headers import security_headers
 from portal.http.i18n import locale_of
+from portal.settings import Settings
 
 __all__ = ["PAGES", "exception_handlers"]
 

@@ -20,13 +20,13 @@ from crypto.errors import MalformedReceiptError
 from crypto.receipts import RECEIPT_MAX_INPUT, format_receipt, normalize_receipt
 from portal import cases, redis_state, reporter_contact
 from portal.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
+from portal.http.csrf import verify_csrf_token
+from portal.http.sessions import current_session, end_session, start_session
+from portal.http.upload import FilePart, UploadError, UploadResult, read_multipart
 from portal.intake import KINDS, RELATIONS, parse_identity, parse_report
 from portal.services import Services
 from portal.settings import Settings
 from portal.throttle import AttemptCounter, Busy, TokenBucket
-from portal.http.csrf import verify_csrf_token
-from portal.http.sessions import current_session, end_session, start_session
-from portal.http.upload import FilePart, UploadError, UploadResult, read_multipart
 
 UPLOAD_SLACK = 2 * 1024 * 1024
 

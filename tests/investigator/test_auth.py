@@ -13,8 +13,8 @@ from crypto.recipients import unlock_with_password, unlock_with_recovery
 from investigator import audit
 from investigator.throttle import MemorySigninThrottle, ThrottlePolicy
 from portal.db.models import AuditEntry, User
-from portal.services import Services
 from portal.http.sessions import SESSION_COOKIE
+from portal.services import Services
 
 from .conftest import STRONG_PASSWORD, Browser, code_for, form_token, in_app_loop
 

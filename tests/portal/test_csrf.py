@@ -5,8 +5,8 @@ from __future__ import annotations
 from litestar import Litestar, Request, post
 from litestar.testing import TestClient
 
-from portal.settings import Settings
 from portal.http.csrf import cross_site_refusal, csrf_config, verify_csrf_token
+from portal.settings import Settings
 
 ORIGIN = "https://testserver.local"
 

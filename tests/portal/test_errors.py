@@ -14,8 +14,8 @@ from litestar.exceptions import (
 from litestar.params import FromQuery, JSONBody
 from litestar.testing import TestClient
 
-from portal.settings import Settings
 from portal.http.errors import exception_handlers
+from portal.settings import Settings
 
 LEAKS = ("Traceback", "SECRET-DETAIL", "SELECT", "/etc/", "RuntimeError", 'File "', ".py")
 

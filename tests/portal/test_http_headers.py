@@ -9,8 +9,8 @@ from litestar import Litestar, get
 from litestar.middleware import DefineMiddleware
 from litestar.testing import TestClient
 
-from portal.settings import Settings
 from portal.http.headers import CSP, SecurityHeadersMiddleware, security_headers
+from portal.settings import Settings
 
 EXPECTED = {
     "content-security-policy": CSP,

@@ -12,8 +12,8 @@ from babel.messages.pofile import read_po
 from litestar.testing import TestClient
 
 from portal import i18n
-from portal.i18n import LOCALES, check_catalogs, extract_messages, translations
 from portal.http.i18n import negotiate_locale, safe_next
+from portal.i18n import LOCALES, check_catalogs, extract_messages, translations
 
 
 def test_every_string_has_a_chinese_translation() -> None:

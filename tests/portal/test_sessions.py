@@ -11,7 +11,6 @@ from litestar import Litestar, Request, get, post
 from litestar.params import FromPath
 from litestar.testing import TestClient
 
-from portal.settings import Settings
 from portal.http import sessions
 from portal.http.sessions import (
     SESSION_COOKIE,
@@ -22,6 +21,7 @@ from portal.http.sessions import (
     session_stores,
     start_session,
 )
+from portal.settings import Settings
 
 NO_CSRF = {"exclude_from_csrf": True}
 
