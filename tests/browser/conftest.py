@@ -2,6 +2,8 @@
 
 * `portal_server` - session: `portal init` then `portal serve` as subprocesses on a free loopback
                     port with a temporary data dir (PORTAL_MODE=test); yields the base URL.
+* `portal_env`    - session: the environment `portal_server` runs with (data dir, database URL),
+                    for running `portal.cli` commands such as `user add` against the live server.
 * `browser_type_launch_args` - overrides pytest-playwright's: Debian's /usr/bin/chromium.
 * `js`            - parametrized: every test that uses `page` runs with JavaScript on and off.
 * `page`          - a fresh context (locale zh-CN, so the default catalogue is zh_CN) and page;
@@ -42,6 +44,8 @@ CHROMIUM_ARGS = [
 ]
 START_TIMEOUT_S = 30.0
 FAVICON = "/favicon.ico"
+# base URL -> the environment its server runs with (filled by `_serve`, read by `portal_env`)
+_SERVER_ENV: dict[str, dict[str, str]] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -118,6 +122,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
+    _SERVER_ENV[url] = env
     try:
         _wait_healthy(url, proc, log)
         yield url
@@ -133,6 +138,12 @@ def _serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _serve(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def portal_env(portal_server: str) -> dict[str, str]:
+    """The environment of the running server: `portal.cli` commands run with it act on its data."""
+    return dict(_SERVER_ENV[portal_server])
 
 
 # --- the browser ---------------------------------------------------------------------------------
