@@ -34,6 +34,14 @@ from litestar.testing import TestClient
 from portal.settings import Settings
 
 BASE_URL = "https://testserver.local"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser journeys run last: Playwright's sync API keeps an event loop running in the main
+    thread until the session ends, and no async test may run after it has started."""
+    items.sort(key=lambda item: "browser" in Path(str(item.path)).parts)
+
+
 _CSRF_FIELD = re.compile(r'name="_csrf_token"\s+value="([^"]+)"')
 
 
