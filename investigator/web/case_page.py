@@ -19,7 +19,8 @@ from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
 from investigator.casefile import CaseDetail, NoKey, case_detail, open_identity
 from investigator.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
-from investigator.web.case_common import allowed, key_or_none
+from investigator.policy import permissions
+from investigator.web.case_common import key_or_none
 from investigator.web.guards import StaffPrincipal
 from portal.cases import PUBLIC_STAGES, open_json
 from portal.db.models import (
@@ -147,7 +148,7 @@ async def _packages(
 async def case_page_context(
     services: Services, session: AsyncSession, staff: StaffPrincipal, case: Case
 ) -> dict[str, Any]:
-    may = {a: await allowed(session, staff, case.id, a) for a in PERMISSIONS}
+    may = await permissions(session, staff.policy(), case.id, PERMISSIONS)
     may["transfer"] = may["triage"] or may["manage_team"]
     may["subjects"] = may["triage"] or may["manage_team"]
     key = await key_or_none(session, staff, case.id)
