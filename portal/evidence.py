@@ -9,6 +9,8 @@ copy's header names the original's hash.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
@@ -133,6 +135,8 @@ class EvidenceSink:
         self.content_type = content_type
         self.suite = suite
         self._buf = bytearray()
+        # the batch being encrypted and written while the next one is read from the network
+        self._inflight: asyncio.Task[None] | None = None
 
     async def open(self) -> EvidenceSink:
         for s in (*self.originals, *self.working):
@@ -140,9 +144,10 @@ class EvidenceSink:
         return self
 
     async def write(self, data: bytes) -> None:
-        """Collect network chunks into batches; each batch is hashed, stripped and encrypted
-        in a worker thread (AES-GCM and SHA-256 release the GIL), so the event loop stays free
-        and pays one thread hop per batch instead of one per network chunk."""
+        """Collect network chunks into batches; each batch is hashed, stripped, encrypted and
+        written while the next one is read from the network (a two-stage pipeline: at most
+        one batch in flight, so memory stays at two batches and the order is kept). AES-GCM
+        and SHA-256 release the GIL in the worker thread; the event loop only parses."""
         self._buf += data
         if len(self._buf) >= BATCH_SIZE:
             await self._flush()
@@ -156,17 +161,27 @@ class EvidenceSink:
                 outs += [(s, s.enc.update(cleaned)) for s in self.working]
         return outs
 
-    async def _flush(self) -> None:
-        if not self._buf:
-            return
-        data = bytes(self._buf)
-        self._buf.clear()
+    async def _process(self, data: bytes) -> None:
         outs = await anyio.to_thread.run_sync(self._encrypt_batch, data)
         for stream, out in outs:
             if out and stream.writer is not None:
                 await stream.writer.write(out)
         if self.stripper is not None and self.stripper.failed:
             await self._drop_working()
+
+    async def _settle(self) -> None:
+        """Wait for the batch in flight; its error, if any, is raised here."""
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            await task
+
+    async def _flush(self) -> None:
+        if not self._buf:
+            return
+        data = bytes(self._buf)
+        self._buf.clear()
+        await self._settle()
+        self._inflight = asyncio.ensure_future(self._process(data))
 
     async def _drop_working(self) -> None:
         for s in self.working:
@@ -176,6 +191,7 @@ class EvidenceSink:
 
     async def close(self) -> list[StoredFile]:
         await self._flush()
+        await self._settle()
         stored = [await s.close() for s in self.originals]
         if self.stripper is not None:
             try:
@@ -190,6 +206,10 @@ class EvidenceSink:
 
     async def abort(self) -> None:
         self._buf.clear()
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await task  # let the worker finish before its files are removed
         for s in (*self.originals, *self.working):
             await s.abort()
 
