@@ -2,8 +2,8 @@
 
 ``build_tables`` turns a ``statistics.Report`` into the list of ``Table`` the statistics page
 shows as its data tables; the exports write exactly those tables, so the page, the printable
-report, the CSV and the XLSX always agree. Department counts of 1 or 2 are already ``"<3"``
-in the report's ``Count.shown``.
+report, the CSV and the XLSX always agree. Small department counts are already added up
+in one unnamed row by ``statistics`` (see ``_combine_small_departments``).
 
 Formula injection: a spreadsheet runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and
 some read a leading tab or carriage return the same way). Every text cell that starts with one
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from openpyxl import Workbook
 
-from investigator.statistics import Count, Report
+from investigator.statistics import OTHER_DEPARTMENTS, Count, Report
 
 Cell = str | int | float | None
 Translate = Callable[[str], str]
@@ -109,6 +109,8 @@ def _number(shown: str) -> Cell:
 
 def _label(report: Report, dim: str, key: str, t: Translate, locale: str) -> str:
     if dim == "department":
+        if key == OTHER_DEPARTMENTS:
+            return t(_("Other departments (those with 1 or 2 cases, added up)"))
         return report.department_names.get(key) or t(_("No department"))
     if dim == "category" and key in report.category_names:
         cn, tw, en = report.category_names[key]

@@ -13,9 +13,11 @@ Rules:
   staff member never counts, nor is told about, a case about them.
 * Destroyed cases stay in the counts: retention leaves their metadata as a tombstone for
   statistics (``investigator.retention``).
-* Small counts at department level (1 or 2) are suppressed, shown as ``<3`` (``Count.shown``),
-  so a reporter in a small department cannot be singled out. Subjects and units are never
-  named: the repeat-subject ledger (不良记录台账) gives counts only.
+* Small counts at department level (1 or 2) are never shown against a department's name: such
+  departments are added up in one unnamed row (``_combine_small_departments``), which itself
+  shows ``<3`` when it holds 1 or 2 (``Count.shown``), so a reporter in a small department
+  cannot be singled out, not even by subtracting the named rows from the total. Subjects and
+  units are never named: the repeat-subject ledger (不良记录台账) gives counts only.
 * A period is a month, a quarter, a year or a custom range (inclusive); every count is compared
   with the previous period of the same length.
 
@@ -58,6 +60,8 @@ from portal.db.models import (
 
 PERIOD_KINDS = ("month", "quarter", "year", "custom")
 SUPPRESS_BELOW = 3
+# the department row that adds up the departments with small counts (not a department id)
+OTHER_DEPARTMENTS = "~other"
 MAX_CUSTOM_DAYS = 3 * 366
 REPEAT_KINDS = ("subject", "staff_subject", "department")
 DIMENSIONS = ("kind", "category", "channel", "department", "stage", "identity", "outcome")
@@ -577,7 +581,40 @@ def _percentiles(hist: dict[int, int]) -> tuple[int, float | None, int | None]:
     return n, median, at_rank(max(1, math.ceil(0.9 * n)))
 
 
+def _small(n: int) -> bool:
+    return 0 < n < SUPPRESS_BELOW
+
+
+def _combine_small_departments(
+    now: dict[str, int], before: dict[str, int]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Departments with 1 or 2 cases in either period are not named: they are added up in one
+    row (``OTHER_DEPARTMENTS``). A "<3" cell next to the total could be worked out by
+    subtraction; a combined row of unnamed departments cannot be split. When a single
+    department is small, the next smallest joins it, so the row never stands for one
+    department alone (while there is another to add)."""
+    keys = set(now) | set(before)
+    small = {k for k in keys if _small(now.get(k, 0)) or _small(before.get(k, 0))}
+    if len(small) == 1:
+        rest = sorted(
+            (k for k in keys - small if now.get(k, 0) or before.get(k, 0)),
+            key=lambda k: (now.get(k, 0), before.get(k, 0), k),
+        )
+        small.update(rest[:1])
+    if not small:
+        return now, before
+
+    def fold(counts: dict[str, int]) -> dict[str, int]:
+        out = {k: v for k, v in counts.items() if k not in small}
+        out[OTHER_DEPARTMENTS] = sum(counts.get(k, 0) for k in small)
+        return out
+
+    return fold(now), fold(before)
+
+
 def _breakdown(dim: str, now: dict[str, int], before: dict[str, int]) -> list[Count]:
+    if dim == "department":
+        now, before = _combine_small_departments(now, before)
     keys = sorted(set(now) | set(before))
     if dim == "outcome":
         keys = [k for k in OUTCOME_ORDER if k in keys] + [k for k in keys if k not in OUTCOME_ORDER]

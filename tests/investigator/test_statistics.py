@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st_h
 from litestar import Litestar
 from litestar.testing import TestClient
 from openpyxl import load_workbook
@@ -72,6 +74,39 @@ def test_median_and_p90_from_a_histogram() -> None:
     # 1..10: median 5.5, P90 (nearest rank 9) = 9
     assert st._percentiles(dict.fromkeys(range(1, 11), 1)) == (10, 5.5, 9)
     assert st._percentiles({2: 5, 30: 1}) == (6, 2.0, 30)
+
+
+@given(
+    st_h.dictionaries(st_h.sampled_from("abcdefg"), st_h.integers(0, 6)),
+    st_h.dictionaries(st_h.sampled_from("abcdefg"), st_h.integers(0, 6)),
+)
+def test_small_departments_cannot_be_worked_out_by_subtraction(
+    now: dict[str, int], before: dict[str, int]
+) -> None:
+    rows = st._breakdown("department", now, before)
+    by_key = {c.key: c for c in rows}
+    # totals are kept, in both periods
+    assert sum(c.value for c in rows) == sum(now.values())
+    assert sum(c.previous for c in rows) == sum(before.values())
+    for c in rows:
+        if c.key != st.OTHER_DEPARTMENTS:  # a named department: never 1 or 2, in either period
+            assert c.value == 0 or c.value >= 3, rows
+            assert c.previous == 0 or c.previous >= 3, rows
+    other = by_key.get(st.OTHER_DEPARTMENTS)
+    if other is not None:
+        folded = [
+            k for k in set(now) | set(before) if k not in by_key and (now.get(k) or before.get(k))
+        ]
+        named = [k for k in by_key if k != st.OTHER_DEPARTMENTS and (now.get(k) or before.get(k))]
+        # the row stands for two departments or more, unless no other department had a case
+        assert len(folded) >= 2 or not named, (now, before, rows)
+
+
+def test_one_small_department_takes_the_next_smallest_with_it() -> None:
+    rows = st._breakdown("department", {"a": 1, "b": 4, "c": 9}, {})
+    assert [(c.key, c.value) for c in rows] == [("c", 9), (st.OTHER_DEPARTMENTS, 5)]
+    unchanged = st._breakdown("department", {"a": 3, "b": 4}, {"a": 0, "b": 5})
+    assert [(c.key, c.value, c.previous) for c in unchanged] == [("b", 4, 5), ("a", 3, 0)]
 
 
 def test_small_department_counts_are_suppressed() -> None:
@@ -264,9 +299,14 @@ def test_statistics_page_for_auditor_and_approver_only(desk: Desk) -> None:
     assert _row(html, "outcome", "Substantiated")[1] == "5"
     assert _row(html, "outcome", "Transferred")[1] == "1"
     assert _row(html, "outcome", "Rejected")[1] == "2"
-    # department level: 2 cases are shown as <3; 5 and 3 are shown
-    assert _row(html, "department", "Legal")[1] == "&lt;3"
-    assert _row(html, "department", "Purchasing")[1:3] == ["5", "&lt;3"]
+    # department level: Legal (2 now) and Purchasing (1 the year before) are not named, they
+    # are added up in one row; the department with 3 and 0 is named
+    other = "Other departments (those with 1 or 2 cases, added up)"
+    assert _row(html, "department", other)[1:3] == ["7", "&lt;3"]
+    assert _row(html, "department", "=HYPERLINK(&#34;http://x&#34;)")[1:3] == ["3", "0"]
+    department = re.search(r'id="table-department">(.*?)</table>', html, re.S)
+    assert department and "Legal" not in department.group(1)
+    assert "Purchasing" not in department.group(1)
     # handling time: 10..50 days, median 30, P90 50; one of five met late
     assert _row(html, "handling_time", "Handling")[1:4] == ["5", "30.0", "50"]
     comp = _row(html, "compliance", "Handling")
@@ -342,7 +382,8 @@ def test_csv_and_xlsx_exports_and_the_printable_report_are_audited(desk: Desk) -
     rows = list(csv.reader(io.StringIO(text[1:])))
     assert ['\'=HYPERLINK("http://x")', "3", "0", "3"] in rows
     assert ["Paid", "1", "5000", "200000"] in rows
-    assert ["Legal", "<3", "0", ""] in rows
+    assert ["Other departments (those with 1 or 2 cases, added up)", "7", "<3", ""] in rows
+    assert not any(r and r[0] in ("Legal", "Purchasing") for r in rows)
     texts = [c for r in rows for c in r if not re.fullmatch(r"-?\d+(\.\d+)?", c)]
     assert texts and not any(c.startswith(("=", "+", "-", "@")) for c in texts)
     xl = desk.get("auditor", f"/workspace/statistics/export?format=xlsx&{q}")
@@ -402,7 +443,10 @@ def test_summaries_follow_every_change(desk: Desk) -> None:
     html = _year(desk, "auditor").text
     assert _row(html, "outcome", "Unsubstantiated")[1] == "1"
     assert _row(html, "stage", "Concluded")[1] == "6"
-    assert _row(html, "department", "No department")[1] == "&lt;3"
+    # the one case without a department is added up with others, never shown alone
+    assert _row(html, "department", "Other departments (those with 1 or 2 cases, added up)")
+    with pytest.raises(AssertionError, match="no row"):
+        _row(html, "department", "No department")
     assert _row(html, "handling_time", "Handling")[1] == "4"
     assert _row(html, "compliance", "Investigation")[1:4] == ["1", "0", "1"]
     assert _row(html, "repeats", "Persons named (by keyed name fingerprint)")[1:] == ["1", "0", "0"]
