@@ -5,6 +5,11 @@ A keyring is a directory (mode 0700) holding three files (mode 0600)::
     pepper.key      32 random bytes: receipt-code pepper (C3)
     server.key      32 random bytes: seals server-side secrets (TOTP secrets, session data)
     suite           the cipher suite name, "aes256gcm" or "sm4gcm", and a newline
+    receipt-argon2  the Argon2id parameters receipt codes are derived with, pinned when the
+                    installation is set up (``pin_receipt_params``): every receipt lookup token
+                    depends on them, so a later release that ships other defaults keeps using
+                    the installation's own (optional: older installations get it at
+                    ``portal init``)
 
 Back it up separately from the database: the database without the keyring cannot be
 searched for receipt codes, and losing the keyring makes every receipt code useless.
@@ -14,21 +19,34 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from crypto.errors import KeyringError
+from crypto.params import Argon2Params, check_stored_params
 from crypto.suites import Suite, self_test, suite_by_name
 
-__all__ = ["KEYRING_FILES", "Keyring", "create_keyring", "keyring_exists", "load_keyring"]
+__all__ = [
+    "KEYRING_FILES",
+    "RECEIPT_PARAMS_FILE",
+    "Keyring",
+    "create_keyring",
+    "keyring_exists",
+    "load_keyring",
+    "pin_receipt_params",
+]
 
 PEPPER_FILE = "pepper.key"
 SERVER_KEY_FILE = "server.key"
 SUITE_FILE = "suite"
 KEYRING_FILES = (PEPPER_FILE, SERVER_KEY_FILE, SUITE_FILE)
+RECEIPT_PARAMS_FILE = "receipt-argon2"
 _KEY_SIZE = 32
 _MAX_SUITE_FILE = 64
+_MAX_PARAMS_FILE = 128
+_PARAMS_LINE = re.compile(r"argon2id v=19 m=(\d{1,9}) t=(\d{1,4}) p=(\d{1,3})\n?")
 _FIX = "Run `portal init` to create a new keyring, or restore it from your backup."
 
 
@@ -37,6 +55,7 @@ class Keyring:
     pepper: bytes = field(repr=False)
     server_key: bytes = field(repr=False)
     suite: Suite
+    receipt_argon2: Argon2Params | None = None  # None: not pinned yet (older installation)
 
 
 def keyring_exists(directory: Path) -> bool:
@@ -69,6 +88,49 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _format_params(params: Argon2Params) -> bytes:
+    return f"argon2id v=19 m={params.memory_kib} t={params.iterations} p={params.lanes}\n".encode(
+        "ascii"
+    )
+
+
+def _parse_params(path: Path, raw: bytes) -> Argon2Params:
+    match = _PARAMS_LINE.fullmatch(raw.decode("ascii", "replace"))
+    try:
+        if match is None:
+            raise ValueError("malformed")
+        params = Argon2Params(int(match[1]), int(match[2]), int(match[3]))
+        check_stored_params(params)
+    except (TypeError, ValueError):
+        raise KeyringError(
+            f"Keyring file {path} does not hold valid Argon2id parameters "
+            "(expected e.g. 'argon2id v=19 m=131072 t=3 p=2'). Restore it from your backup: "
+            "receipt codes cannot be found without the parameters they were made with."
+        ) from None
+    return params
+
+
+def pin_receipt_params(directory: Path, params: Argon2Params) -> Argon2Params:
+    """The receipt parameters of the installation: those already pinned in ``directory``, or
+    ``params``, written now (atomically, never over an existing file) and returned."""
+    directory = Path(directory)
+    path = directory / RECEIPT_PARAMS_FILE
+    if os.path.lexists(path):
+        return _parse_params(path, _read_secret_file(path, _MAX_PARAMS_FILE))
+    tmp = _write_temp(directory, _format_params(params))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:  # another `portal init` won the race: theirs stands
+        return _parse_params(path, _read_secret_file(path, _MAX_PARAMS_FILE))
+    except OSError as exc:
+        raise KeyringError(f"Cannot write {path}: {exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    _fsync_dir(directory)
+    return params
 
 
 def create_keyring(directory: Path, suite: Suite = Suite.AES256GCM) -> Keyring:
@@ -199,4 +261,15 @@ def load_keyring(directory: Path) -> Keyring:
             "(expected 'aes256gcm' or 'sm4gcm')."
         ) from None
     self_test(suite)
-    return Keyring(pepper=secrets[PEPPER_FILE], server_key=secrets[SERVER_KEY_FILE], suite=suite)
+    params_path = directory / RECEIPT_PARAMS_FILE
+    receipt_argon2 = (
+        _parse_params(params_path, _read_secret_file(params_path, _MAX_PARAMS_FILE))
+        if os.path.lexists(params_path)
+        else None
+    )
+    return Keyring(
+        pepper=secrets[PEPPER_FILE],
+        server_key=secrets[SERVER_KEY_FILE],
+        suite=suite,
+        receipt_argon2=receipt_argon2,
+    )

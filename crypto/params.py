@@ -43,7 +43,8 @@ class Argon2Params:
 
 #: Shipped parameters: 128 MiB, 3 passes, 2 lanes (about 0.23 s on the 2-core reference
 #: machine). Above RFC 9106's second recommended option (64 MiB, t=3). Receipt lookup tokens
-#: depend on these values: changing them for an existing installation needs a migration.
+#: depend on these values: `portal init` pins them in the keyring (``pin_receipt_params``), so
+#: changing them here affects new installations only.
 PRODUCTION_ARGON2 = Argon2Params(memory_kib=128 * 1024, iterations=3, lanes=2)
 
 #: Documented floor for production use (RFC 9106 section 4, second recommended option).

@@ -237,7 +237,7 @@ async def derive(services: Services, normalized: str) -> ReceiptSecrets:
         derive_receipt_secrets,
         normalized,
         services.keyring.pepper,
-        services.argon2,
+        services.receipt_argon2,
         limiter=derivation_limiter(),
     )
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from crypto.errors import CryptoError
-from crypto.keyring import create_keyring, keyring_exists
+from crypto.keyring import create_keyring, keyring_exists, pin_receipt_params
 from crypto.suites import self_test, suite_by_name
 from investigator.roles import ROLES, RoleError
 from investigator.staff import StaffError, add_user, count_users, list_users, set_disabled
@@ -48,6 +48,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         self_test(suite)
         create_keyring(settings.keyring_dir, suite)
         print(f"installation secrets: created in {settings.keyring_dir} (back them up apart)")
+    pinned = pin_receipt_params(settings.keyring_dir, argon2_params(settings))
+    print(
+        f"receipt codes: Argon2id m={pinned.memory_kib} KiB t={pinned.iterations} "
+        f"p={pinned.lanes} (pinned in the keyring)"
+    )
     upgrade_to_head(settings.database_url)
     print("database: migrated to the latest schema")
     db = Database(settings.database_url)

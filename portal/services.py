@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from crypto.errors import KeyringError
 from crypto.keyring import Keyring, load_keyring
-from crypto.params import PRODUCTION_ARGON2, TEST_ARGON2, Argon2Params
+from crypto.params import MIN_PRODUCTION_ARGON2, PRODUCTION_ARGON2, TEST_ARGON2, Argon2Params
 from portal.db.engine import Database
 from portal.settings import Settings
 from portal.storage import FileStore, LocalFileStore
@@ -20,7 +21,8 @@ class Services:
     db: Database
     keyring: Keyring
     files: FileStore
-    argon2: Argon2Params
+    argon2: Argon2Params  # staff passwords and recovery keys (their blobs keep their own)
+    receipt_argon2: Argon2Params  # receipt codes: pinned in the keyring (`receipt_params`)
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -28,6 +30,22 @@ class Services:
 
 def argon2_params(settings: Settings) -> Argon2Params:
     return PRODUCTION_ARGON2 if settings.argon2_profile == "production" else TEST_ARGON2
+
+
+def receipt_params(settings: Settings, keyring: Keyring) -> Argon2Params:
+    """The parameters receipt codes are derived with: those pinned in the keyring at set-up
+    (`portal init`), so changing the shipped defaults never orphans a receipt; an
+    installation set up before pinning existed uses the defaults it was made with."""
+    params = keyring.receipt_argon2 or argon2_params(settings)
+    if settings.argon2_profile == "production" and (
+        params.memory_kib < MIN_PRODUCTION_ARGON2.memory_kib
+        or params.iterations < MIN_PRODUCTION_ARGON2.iterations
+    ):
+        raise KeyringError(
+            "The receipt parameters pinned in the keyring are below the production floor "
+            "(the installation was set up in test mode). Set it up again for production."
+        )
+    return params
 
 
 def file_store(settings: Settings) -> FileStore:
@@ -60,4 +78,5 @@ def build_services(settings: Settings) -> Services:
         keyring=keyring,
         files=file_store(settings),
         argon2=argon2_params(settings),
+        receipt_argon2=receipt_params(settings, keyring),
     )

@@ -152,3 +152,45 @@ def test_unreadable_file(tmp_path: Path) -> None:
     os.chmod(tmp_path / PEPPER_FILE, 0o000)
     with pytest.raises(KeyringError, match="not readable"):
         load_keyring(tmp_path)
+
+
+# --- the receipt parameters, pinned at set-up ------------------------------------------------
+
+
+def test_receipt_params_are_pinned_once_and_kept(tmp_path: Path) -> None:
+    from crypto.keyring import RECEIPT_PARAMS_FILE, pin_receipt_params
+    from crypto.params import PRODUCTION_ARGON2, TEST_ARGON2
+
+    create_keyring(tmp_path)
+    assert load_keyring(tmp_path).receipt_argon2 is None  # an older installation
+    assert pin_receipt_params(tmp_path, TEST_ARGON2) == TEST_ARGON2
+    path = tmp_path / RECEIPT_PARAMS_FILE
+    assert path.read_text() == "argon2id v=19 m=8192 t=1 p=1\n"
+    assert mode(path) == 0o600
+    # a later release with other defaults: the pinned ones stand, the file is not touched
+    assert pin_receipt_params(tmp_path, PRODUCTION_ARGON2) == TEST_ARGON2
+    assert path.read_text() == "argon2id v=19 m=8192 t=1 p=1\n"
+    assert load_keyring(tmp_path).receipt_argon2 == TEST_ARGON2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"argon2id v=19 m=8192 t=1\n",
+        b"argon2i v=19 m=8192 t=1 p=1\n",
+        b"argon2id v=19 m=999999999 t=1 p=1\n",  # above MAX_ARGON2: would allocate ~1 TB
+        b"argon2id v=19 m=8192 t=0 p=1\n",
+        b"argon2id v=19 m=8192 t=1 p=1\n" * 10,
+    ],
+)
+def test_damaged_receipt_params_are_refused_clearly(tmp_path: Path, content: bytes) -> None:
+    from crypto.keyring import RECEIPT_PARAMS_FILE
+
+    create_keyring(tmp_path)
+    path = tmp_path / RECEIPT_PARAMS_FILE
+    path.write_bytes(content)
+    os.chmod(path, 0o600)
+    with pytest.raises(KeyringError, match=RECEIPT_PARAMS_FILE):
+        load_keyring(tmp_path)

@@ -131,6 +131,7 @@ def test_size_cap_stops_the_export(services: Services, client: Any) -> None:
         keyring=services.keyring,
         files=services.files,
         argon2=services.argon2,
+        receipt_argon2=services.receipt_argon2,
     )
 
     async def big() -> None:

@@ -104,3 +104,42 @@ def test_bad_setting_is_a_clear_error(env: dict[str, str]) -> None:
     out = portal({**env, "PORTAL_PORT": "eighty"}, "init")
     assert out.returncode == 2
     assert "PORTAL_PORT" in out.stderr
+
+
+def test_receipts_survive_a_change_of_the_shipped_argon2_defaults(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`portal init` pins the receipt parameters in the keyring; a later release whose
+    defaults differ still finds every receipt (lookup tokens depend on the parameters)."""
+    import dataclasses
+
+    from crypto.keyring import load_keyring
+    from crypto.params import TEST_ARGON2
+    from crypto.receipts import derive_receipt_secrets
+    from portal import services as services_module
+    from portal.settings import Settings as S
+
+    out = portal(env, "init")
+    assert out.returncode == 0, out.stderr
+    assert "receipt codes: Argon2id m=8192 KiB t=1 p=1 (pinned in the keyring)" in out.stdout
+    settings = S.from_env(env)
+    keyring = load_keyring(settings.keyring_dir)
+    code = "0" * 27 + "0"
+    before = derive_receipt_secrets(code, keyring.pepper, TEST_ARGON2).lookup_token
+    # the next release ships cheaper test parameters: the installation keeps its own
+    changed = dataclasses.replace(TEST_ARGON2, memory_kib=16)
+    monkeypatch.setattr(services_module, "TEST_ARGON2", changed)
+    assert services_module.argon2_params(settings) == changed
+    pinned = services_module.receipt_params(settings, keyring)
+    assert pinned == TEST_ARGON2
+    assert derive_receipt_secrets(code, keyring.pepper, pinned).lookup_token == before
+
+
+def test_production_refuses_receipt_params_pinned_in_test_mode(env: dict[str, str]) -> None:
+    assert portal(env, "init").returncode == 0
+    out = portal(
+        {**env, "PORTAL_MODE": "production", "PORTAL_ARGON2_PROFILE": "production"}, "serve"
+    )
+    assert out.returncode != 0
+    assert "below the production floor" in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr

@@ -146,7 +146,7 @@ def settings(settings: Settings) -> Settings:
 @pytest.fixture
 def heavy_argon2(services: Services) -> Services:
     """Argon2 heavy enough (tens of ms) that a path skipping it would stand out."""
-    services.argon2 = Argon2Params(memory_kib=24 * 1024, iterations=1, lanes=1)
+    services.receipt_argon2 = Argon2Params(memory_kib=24 * 1024, iterations=1, lanes=1)
     return services
 
 
