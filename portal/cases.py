@@ -699,18 +699,27 @@ async def active_categories(services: Services) -> list[Any]:
 # --- start-up repair ----------------------------------------------------------------------------
 
 
+# An object is written (committed) before the transaction that records it, and a submission
+# may upload several files over a slow link before that transaction: with other instances
+# running, only objects this old can be orphans.
+ORPHAN_MIN_AGE_S = 24 * 3600.0
+
+
 async def sweep_orphans(services: Services) -> int:
     """Delete stored objects that no `files` row references; returns how many.
 
     An upload commits its object before the database transaction that records it; a crash in
     between leaves an object nobody can reach (sealed, but clutter, and not covered by
-    crypto-shredding bookkeeping). Called at start-up by the app, and only when the database is
-    the embedded SQLite (one serving process: nothing can be mid-upload at start). With
-    PostgreSQL other instances may be between the two steps, so the sweep is not run there.
+    crypto-shredding bookkeeping). Called at start-up by the app. On the embedded SQLite one
+    process serves, so nothing can be mid-upload at start: every unreferenced object goes.
+    With PostgreSQL other instances may be between the two steps, so only objects older than
+    ``ORPHAN_MIN_AGE_S`` are considered (listed before the references are read, so an object
+    recorded meanwhile is seen as referenced).
     """
-    if not services.settings.is_sqlite:
-        return 0
-    stored = set(await services.files.keys())
+    if services.settings.is_sqlite:
+        stored = set(await services.files.keys())
+    else:
+        stored = set(await services.files.settled_keys(ORPHAN_MIN_AGE_S))
     if not stored:
         return 0
     async with services.db.read() as s:

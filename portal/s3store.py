@@ -233,6 +233,25 @@ class S3FileStore:
 
         return await self._call(listing)
 
+    async def settled_keys(self, min_age_s: float) -> list[str]:
+        """Keys of the objects completed at least ``min_age_s`` seconds ago."""
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=min_age_s)
+
+        def listing() -> list[str]:
+            out: list[str] = []
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=PREFIX
+            )
+            for page in pages:
+                out.extend(
+                    item["Key"][len(PREFIX) :]
+                    for item in page.get("Contents", [])
+                    if item["LastModified"] <= cutoff
+                )
+            return sorted(out)
+
+        return await self._call(listing)
+
     async def pending_uploads(self) -> list[tuple[str, str, dt.datetime]]:
         """Open multipart uploads under our prefix: (object name, upload id, initiated)."""
 

@@ -28,6 +28,11 @@ class Services:
         await self.db.dispose()
 
 
+# an upload that has not written for this long is a crash's leftover (other instances may be
+# uploading while one starts: their .part files are younger)
+STALE_UPLOAD_S = 3600.0
+
+
 def argon2_params(settings: Settings) -> Argon2Params:
     return PRODUCTION_ARGON2 if settings.argon2_profile == "production" else TEST_ARGON2
 
@@ -51,7 +56,10 @@ def receipt_params(settings: Settings, keyring: Keyring) -> Argon2Params:
 def file_store(settings: Settings) -> FileStore:
     """The local store, or the S3-compatible one when PORTAL_S3_BUCKET is set (O2)."""
     if not settings.s3_bucket:
-        return LocalFileStore(settings.files_dir)
+        # one serving process on SQLite: every .part at start is a crash's leftover
+        return LocalFileStore(
+            settings.files_dir, stale_after_s=0.0 if settings.is_sqlite else STALE_UPLOAD_S
+        )
     from portal.s3store import S3Config, S3FileStore
 
     return S3FileStore(

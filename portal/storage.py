@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
@@ -47,6 +48,7 @@ class FileStore(Protocol):
     async def delete(self, key: str) -> None: ...
     async def exists(self, key: str) -> bool: ...
     async def keys(self) -> list[str]: ...
+    async def settled_keys(self, min_age_s: float) -> list[str]: ...
     async def cleanup_incoming(self) -> int: ...
 
 
@@ -84,10 +86,15 @@ class _LocalWriter:
 
 
 class LocalFileStore:
-    def __init__(self, root: Path) -> None:
+    """``stale_after_s``: how long a ``.part`` file must have gone unwritten before
+    ``cleanup_incoming`` removes it (0: all of them, for one serving process; more when other
+    instances share the directory and may be uploading right now)."""
+
+    def __init__(self, root: Path, *, stale_after_s: float = 0.0) -> None:
         self.root = root
         self.incoming = root / "incoming"
         self.objects = root / "objects"
+        self.stale_after_s = stale_after_s
 
     def ensure(self) -> None:
         for d in (self.root, self.incoming, self.objects):
@@ -128,12 +135,33 @@ class LocalFileStore:
             return []
         return sorted(p.name for p in self.objects.glob("*/*") if p.is_file())
 
+    async def settled_keys(self, min_age_s: float) -> list[str]:
+        """Keys of the objects committed at least ``min_age_s`` seconds ago."""
+        if not self.objects.exists():
+            return []
+        cutoff = time.time() - min_age_s
+        out = []
+        for p in self.objects.glob("*/*"):
+            try:
+                info = p.stat()
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            if p.is_file() and info.st_mtime <= cutoff:
+                out.append(p.name)
+        return sorted(out)
+
     async def cleanup_incoming(self) -> int:
         """Remove partial uploads left by a crash; returns how many were removed."""
         if not self.incoming.exists():
             return 0
+        cutoff = time.time() - self.stale_after_s
         removed = 0
         for part in self.incoming.glob("*.part"):
+            try:
+                if self.stale_after_s and part.stat().st_mtime > cutoff:
+                    continue  # still being written, perhaps by another instance
+            except FileNotFoundError:
+                continue
             part.unlink(missing_ok=True)
             removed += 1
         return removed

@@ -209,3 +209,13 @@ def test_evidence_through_the_app_is_ciphertext_in_the_bucket(
         assert secret_text not in body
         assert b"note.txt" not in body
     _ = dt
+
+
+async def test_settled_keys_leave_fresh_objects_out(s3_bucket: dict[str, Any]) -> None:
+    store = _store(s3_bucket)
+    key = new_storage_key()
+    w = await store.writer(key)
+    await w.write(b"sealed")
+    await w.commit()
+    assert await store.settled_keys(3600) == []  # another instance may be about to record it
+    assert key in await store.settled_keys(0)
