@@ -1,4 +1,5 @@
-"""Staff accounts: creation with a key pair, listing, disabling (framework-free)."""
+"""Staff accounts: creation with a key pair, listing, disabling, resetting a lost
+authenticator (framework-free)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.params import Argon2Params
 from crypto.passwords import generate_password, hash_password, password_problems
 from crypto.recipients import generate_staff_keys
+from investigator import audit
 from investigator.roles import parse_roles
 from portal.db.engine import Database
 from portal.db.models import Department, User
@@ -114,4 +117,26 @@ async def set_disabled(db: Database, username: str, disabled: bool = True) -> Us
         if user is None:
             raise StaffError(f"no user {name!r}")
         user.disabled = disabled
+        return user
+
+
+async def reset_two_step(s: AsyncSession, user: User, *, actor_user_id: str | None) -> None:
+    """A lost or replaced phone: forget the authenticator. The password is still needed; after
+    it, the next sign-in enrols a new authenticator (as at the first sign-in). Audited."""
+    user.totp_secret_sealed = None
+    user.totp_last_step = 0  # a new secret: the old one's replay guard does not apply
+    user.failed_signins = 0
+    await audit.record(
+        s, actor_user_id=actor_user_id, action="user.reset_two_step", detail=f"user={user.id}"
+    )
+
+
+async def reset_two_step_by_name(db: Database, username: str) -> User:
+    """The command-line way (`portal user reset-2fa NAME`); audited with no acting user."""
+    name = validate_username(username)
+    async with db.write() as s:
+        user = (await s.execute(select(User).where(User.username == name))).scalar_one_or_none()
+        if user is None:
+            raise StaffError(f"no user {name!r}")
+        await reset_two_step(s, user, actor_user_id=None)
         return user

@@ -12,7 +12,14 @@ from crypto.errors import CryptoError
 from crypto.keyring import create_keyring, keyring_exists, pin_receipt_params
 from crypto.suites import self_test, suite_by_name
 from investigator.roles import ROLES, RoleError
-from investigator.staff import StaffError, add_user, count_users, list_users, set_disabled
+from investigator.staff import (
+    StaffError,
+    add_user,
+    count_users,
+    list_users,
+    reset_two_step_by_name,
+    set_disabled,
+)
 from portal.db.engine import Database
 from portal.db.migrate import upgrade_to_head
 from portal.services import argon2_params
@@ -166,6 +173,24 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
         finally:
             await db.dispose()
         print(f"user {user.username} disabled")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_user_reset_two_step(args: argparse.Namespace) -> int:
+    settings = _settings()
+    db = Database(settings.database_url)
+
+    async def run() -> None:
+        try:
+            user = await reset_two_step_by_name(db, args.username)
+        finally:
+            await db.dispose()
+        print(
+            f"user {user.username}: authenticator forgotten; the next sign-in (password first) "
+            "sets up a new one"
+        )
 
     asyncio.run(run())
     return 0
@@ -362,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     dis = usub.add_parser("disable", help="disable a staff account")
     dis.add_argument("username")
     dis.set_defaults(func=cmd_user_disable)
+    r2 = usub.add_parser(
+        "reset-2fa", help="forget a staff member's lost authenticator (re-enrol at next sign-in)"
+    )
+    r2.add_argument("username")
+    r2.set_defaults(func=cmd_user_reset_two_step)
 
     aud = sub.add_parser("audit", help="audit log tools")
     asub = aud.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

@@ -5,6 +5,8 @@
                                                   shown once on the answer page
     POST /workspace/users/{user_id}/disable       disable an account (it is signed out)
     POST /workspace/users/{user_id}/enable        enable it again
+    POST /workspace/users/{user_id}/reset-two-step  forget a lost authenticator: the next
+                                                  sign-in (password first) enrols a new one
     GET  /workspace/audit?before=ID               the audit log, newest first, and whether its
                                                   hash chain verifies (read_audit)
 
@@ -25,7 +27,7 @@ from sqlalchemy import select
 from investigator import audit
 from investigator.policy import can
 from investigator.roles import ROLES, RoleError
-from investigator.staff import StaffError, add_user, list_users
+from investigator.staff import StaffError, add_user, list_users, reset_two_step
 from investigator.web.case_common import field, not_found, page, read_form, services_of
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.db.models import AuditEntry, Department, User
@@ -41,7 +43,7 @@ async def _admin(request: Request[Any, Any, Any]) -> StaffPrincipal:
 
 
 async def _users_page(
-    request: Request[Any, Any, Any], *, status: int = 200, **extra: Any
+    request: Request[Any, Any, Any], me: StaffPrincipal, *, status: int = 200, **extra: Any
 ) -> Template:
     services = services_of(request)
     users = await list_users(services.db)
@@ -55,14 +57,19 @@ async def _users_page(
         **extra,
     }
     return page(
-        "users", status=status, users=users, roles=ROLES, departments=departments, **context
+        "users",
+        status=status,
+        users=users,
+        roles=ROLES,
+        departments=departments,
+        me=me.user_id,
+        **context,
     )
 
 
 @get("/users", name="workspace_users")
 async def users_view(request: Request[Any, Any, Any]) -> Template:
-    await _admin(request)
-    return await _users_page(request)
+    return await _users_page(request, await _admin(request))
 
 
 @post("/users", name="workspace_users_add")
@@ -82,7 +89,7 @@ async def users_add(request: Request[Any, Any, Any]) -> Template:
             department=field(form, "department", 200) or None,
         )
     except (StaffError, RoleError) as exc:
-        return await _users_page(request, status=400, form=form, error=str(exc))
+        return await _users_page(request, staff, status=400, form=form, error=str(exc))
     async with services.db.write() as s:
         await audit.record(
             s,
@@ -90,7 +97,9 @@ async def users_add(request: Request[Any, Any, Any]) -> Template:
             action="user.add",
             detail=f"user={new.user.id} roles={new.user.roles}",
         )
-    return await _users_page(request, new_user=new.user, one_time_password=new.one_time_password)
+    return await _users_page(
+        request, staff, new_user=new.user, one_time_password=new.one_time_password
+    )
 
 
 async def _set_disabled(request: Request[Any, Any, Any], user_id: str, disabled: bool) -> Redirect:
@@ -121,6 +130,19 @@ async def users_enable(request: Request[Any, Any, Any], user_id: FromPath[str]) 
     return await _set_disabled(request, user_id, False)
 
 
+@post("/users/{user_id:str}/reset-two-step", name="workspace_users_reset_two_step")
+async def users_reset_two_step(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Redirect:
+    staff = await _admin(request)
+    if user_id == staff.user_id:
+        raise not_found()  # another administrator resets an administrator's authenticator
+    async with services_of(request).db.write() as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            raise not_found()
+        await reset_two_step(s, user, actor_user_id=staff.user_id)
+    return Redirect(path="/workspace/users", status_code=303)
+
+
 @get("/audit", name="workspace_audit")
 async def audit_view(request: Request[Any, Any, Any]) -> Template:
     staff = await current_staff(request)
@@ -149,4 +171,11 @@ async def audit_view(request: Request[Any, Any, Any]) -> Template:
     )
 
 
-admin_handlers: list[Any] = [users_view, users_add, users_disable, users_enable, audit_view]
+admin_handlers: list[Any] = [
+    users_view,
+    users_add,
+    users_disable,
+    users_enable,
+    users_reset_two_step,
+    audit_view,
+]

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from sqlalchemy import select, text
 
 from investigator.web.guards import StaffPrincipal  # noqa: F401 - the guard under test
-from portal.db.models import User
+from portal.db.models import AuditEntry, User
 from portal.services import Services
-from tests.investigator.conftest import Browser, Staff, form_token, in_app_loop
+from tests.investigator.conftest import Browser, Staff, code_for, form_token, in_app_loop
 
 
 def signed_in(browser: Browser, staff: Staff) -> None:
@@ -95,3 +95,61 @@ def test_other_roles_get_404(staff_client: Browser, make_staff: Callable[..., St
         ).status_code
         == 404
     )
+
+
+def test_a_lost_authenticator_is_reset_by_another_administrator(
+    staff_client: Browser, make_staff: Callable[..., Staff], services: Services
+) -> None:
+    admin = make_staff("root", "administrator")
+    lin = make_staff("lin", "investigator")
+    # lin sets up an authenticator, then loses the phone
+    signed_in(staff_client, lin)
+    assert staff_client.sign_out().status_code == 303
+    old_secret = lin.totp_secret
+    assert old_secret
+
+    # nobody but an administrator may reset it; an administrator not their own
+    inv = make_staff("ivy", "investigator")
+    signed_in(staff_client, inv)
+    page = staff_client.client.get("/workspace/")
+    refused = staff_client.client.post(
+        f"/workspace/users/{lin.user_id}/reset-two-step",
+        data={"_csrf_token": form_token(page.text)},
+    )
+    assert refused.status_code == 404
+    staff_client.sign_out()
+    signed_in(staff_client, admin)
+    page = staff_client.client.get("/workspace/users")
+    assert f'action="/workspace/users/{lin.user_id}/reset-two-step"' in page.text
+    assert f'action="/workspace/users/{admin.user_id}/reset-two-step"' not in page.text
+    own = staff_client.client.post(
+        f"/workspace/users/{admin.user_id}/reset-two-step",
+        data={"_csrf_token": form_token(page.text)},
+    )
+    assert own.status_code == 404
+    done = staff_client.client.post(
+        f"/workspace/users/{lin.user_id}/reset-two-step",
+        data={"_csrf_token": form_token(page.text)},
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/workspace/users"
+    assert "Set up at the next sign-in" in staff_client.client.get("/workspace/users").text
+    staff_client.sign_out()
+
+    # the password is still needed: a wrong one gets nowhere near the enrolment
+    wrong = staff_client.password_step("lin", "not the password at all 1")
+    assert wrong.headers.get("location") != "/workspace/totp/enrol"
+    # with it, lin enrols a new authenticator; the old phone's codes are worthless
+    assert staff_client.enrol(lin).status_code == 303
+    assert lin.totp_secret and lin.totp_secret != old_secret
+    staff_client.sign_out()
+    response = staff_client.password_step("lin", lin.password)
+    assert response.headers["location"] == "/workspace/totp"
+    assert staff_client.code_step(code_for(old_secret, 2)).status_code != 303
+
+    async def entries() -> list[str]:
+        async with services.db.read() as s:
+            rows = await s.execute(select(AuditEntry.action, AuditEntry.actor_user_id))
+            return [f"{a}:{u}" for a, u in rows.all()]
+
+    assert f"user.reset_two_step:{admin.user_id}" in in_app_loop(staff_client.client, entries)

@@ -143,3 +143,14 @@ def test_production_refuses_receipt_params_pinned_in_test_mode(env: dict[str, st
     assert out.returncode != 0
     assert "below the production floor" in out.stderr + out.stdout
     assert "Traceback" not in out.stderr
+
+
+def test_user_reset_2fa(env: dict[str, str]) -> None:
+    assert portal(env, "init").returncode == 0
+    assert portal(env, "user", "add", "lin", "--roles", "investigator").returncode == 0
+    out = portal(env, "user", "reset-2fa", "lin")
+    assert out.returncode == 0, out.stderr
+    assert "the next sign-in (password first) sets up a new one" in out.stdout
+    missing = portal(env, "user", "reset-2fa", "nobody")
+    assert missing.returncode != 0 and "no user 'nobody'" in missing.stderr
+    assert "Traceback" not in missing.stderr
