@@ -33,7 +33,7 @@ from investigator.casework import WorkflowError
 from investigator.web.case_common import (
     NO_KEY,
     _,
-    allowed,
+    away_if_unseen,
     case_for,
     checked,
     field,
@@ -143,12 +143,11 @@ def _expect_stage(case: Case, form: Form) -> None:
 
 
 async def _after_exclusion(
-    session: AsyncSession, staff: StaffPrincipal, case: Case
+    session: AsyncSession, staff: StaffPrincipal, case: Case, done: str = ""
 ) -> Redirect | None:
-    """Where to go when the actor may have just excluded themselves."""
-    if await allowed(session, staff, case.id, "view"):
-        return None
-    return Redirect(path="/workspace/cases", status_code=303)
+    """Where to go when the actor may have just lost access to the case: the case list (with
+    the notice ``done`` names) instead of a case page that would answer 404."""
+    return await away_if_unseen(session, staff, case.id, done)
 
 
 # --- triage ---
@@ -197,7 +196,7 @@ async def reject(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Tem
             raise Refused(_("Choose a reason from the list."))
         _expect_stage(case, form)
         await casework.reject(s, case, staff.user_id, reason)
-        return await _after_exclusion(s, staff, case) or to_case(case.id)
+        return await _after_exclusion(s, staff, case, "rejected") or to_case(case.id)
 
     return await run_action(request, case_id, ("triage",), work)
 
@@ -207,7 +206,9 @@ async def reject(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Tem
 
 @post("/cases/{case_id:str}/team/add", name="workspace_team_add")
 async def team_add(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
-    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+    async def work(
+        s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form
+    ) -> Redirect | None:
         function = field(form, "function", 24)
         if function not in casework.FUNCTIONS:
             raise Refused(_("Choose the member's function."))
@@ -218,6 +219,9 @@ async def team_add(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
         await casework.add_member(
             s, case, key, staff.user_id, user, function, declared_no_conflict=True
         )
+        # the first member takes an accepted case out of the intake stages, and with them
+        # goes an intake officer's access: send them to the case list, not to a 404
+        return await _after_exclusion(s, staff, case, "team_formed")
 
     return await run_action(request, case_id, ("manage_team",), work)
 

@@ -39,6 +39,22 @@ def _(message: str) -> str:
 
 NO_KEY = _("You do not hold the key of this case, so this cannot be done.")
 
+# Why a case just left the actor's view, said on the case list they are sent to (``?done=`` on
+# /workspace/cases, no case id in the URL) instead of a case page that would answer 404.
+LEFT_VIEW_NOTICES: dict[str, str] = {
+    "team_formed": _(
+        "The case now has its investigation team and has left the intake stages, "
+        "so you no longer have access to it."
+    ),
+    "rejected": _(
+        "The case was not accepted; the reporter sees the reason. It is no longer in your view."
+    ),
+    "plan_decided": _(
+        "Your decision on the handling plan was recorded. The case has left the approval "
+        "stage, so it is no longer in your view."
+    ),
+}
+
 
 def services_of(request: Request[Any, Any, Any]) -> Services:
     services: Services = request.app.state["services"]
@@ -95,6 +111,17 @@ async def allowed(
     return False
 
 
+async def away_if_unseen(
+    session: AsyncSession, staff: StaffPrincipal, case_id: str, done: str
+) -> Redirect | None:
+    """None while the staff member may still view the case; otherwise the redirect to the case
+    list with the notice ``done`` names (a key of ``LEFT_VIEW_NOTICES``)."""
+    if await allowed(session, staff, case_id, "view"):
+        return None
+    query = f"?done={done}" if done in LEFT_VIEW_NOTICES else ""
+    return Redirect(path=f"/workspace/cases{query}", status_code=303)
+
+
 async def case_for(
     session: AsyncSession, staff: StaffPrincipal, case_id: str, *actions: str
 ) -> Case:
@@ -115,9 +142,11 @@ async def key_or_none(session: AsyncSession, staff: StaffPrincipal, case_id: str
 
 
 __all__ = [
+    "LEFT_VIEW_NOTICES",
     "NO_KEY",
     "NO_STORE",
     "allowed",
+    "away_if_unseen",
     "case_for",
     "checked",
     "field",

@@ -30,6 +30,7 @@ from investigator.inbox import count_cases, list_cases
 from investigator.policy import INTAKE_STAGES, can
 from investigator.web.case_actions import action_handlers
 from investigator.web.case_common import (
+    LEFT_VIEW_NOTICES,
     allowed,
     case_for,
     key_or_none,
@@ -70,6 +71,7 @@ async def _list_page(
     return page(
         "inbox",
         staff=staff,
+        notice=LEFT_VIEW_NOTICES.get(request.query_params.get("done", "")),
         cases=rows,
         total=total,
         stage=stage,

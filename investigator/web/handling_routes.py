@@ -37,6 +37,7 @@ from investigator.web.case_common import (
     NO_KEY,
     _,
     allowed,
+    away_if_unseen,
     case_for,
     field,
     key_or_none,
@@ -120,8 +121,17 @@ async def _show(
 
 
 async def _run(
-    request: Request[Any, Any, Any], case_id: str, action: str, which: str, work: Work
+    request: Request[Any, Any, Any],
+    case_id: str,
+    action: str,
+    which: str,
+    work: Work,
+    *,
+    left: str = "",
 ) -> Template | Redirect:
+    """Policy, the form, the work; then back to the page, or, when the work took the case out
+    of the actor's view (an approver's decision ends the approval stage), to the case list
+    with the notice ``left`` names instead of a page that would answer 404."""
     staff = await current_staff(request)
     services = services_of(request)
     try:
@@ -132,11 +142,12 @@ async def _run(
             if key is None:
                 raise _Refused(NO_KEY, 409)
             await work(s, staff, case, key, form)
+            away = await away_if_unseen(s, staff, case.id, left) if left else None
     except WorkflowError as exc:
         return await _show(request, case_id, which, str(exc), 400)
     except _Refused as exc:
         return await _show(request, case_id, which, exc.message, exc.status)
-    return Redirect(path=_base(case_id, which), status_code=303)
+    return away or Redirect(path=_base(case_id, which), status_code=303)
 
 
 # --- investigation -------------------------------------------------------------------------
@@ -352,7 +363,7 @@ async def plan_decide(
             comments=field(form, "comments", 20_000, multiline=True),
         )
 
-    return await _run(request, case_id, "approve_plan", "handling", work)
+    return await _run(request, case_id, "approve_plan", "handling", work, left="plan_decided")
 
 
 @post("/cases/{case_id:str}/handling/implementation", name="ws_plan_implementation")

@@ -103,10 +103,20 @@ def test_triage_accept_and_reject(desk: Desk) -> None:
     # accepted twice: refused, nothing changes
     again = desk.post("intake", f"/workspace/cases/{a}/accept", {"expected_stage": "accepted"})
     assert again.status_code == 400 and stage_of(desk, a) == "accepted"
-    # the first team takes it out of the intake stages: the intake officer no longer opens it
-    form_with_team(desk, a, ("lead", "lead"))
+    # the first team takes it out of the intake stages: the intake officer no longer opens it,
+    # so they are sent to the case list with a notice saying why, not to a case page's 404
+    r = desk.post(
+        "intake",
+        f"/workspace/cases/{a}/team/add",
+        {"user_id": desk.user_id("lead"), "function": "lead", "declared_no_conflict": "yes"},
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/workspace/cases?done=team_formed"
     assert stage_of(desk, a) == "investigating"
     assert desk.get("intake", f"/workspace/cases/{a}").status_code == 404
+    listing = desk.get("intake", r.headers["location"])
+    assert listing.status_code == 200
+    assert "The case now has its investigation team" in listing.text
+    assert a not in case_ids_on(listing.text)
     bad = desk.post("intake", f"/workspace/cases/{b}/reject", {"reason": "because"})
     assert bad.status_code == 400 and stage_of(desk, b) == "received"
     r = desk.post(
@@ -115,6 +125,12 @@ def test_triage_accept_and_reject(desk: Desk) -> None:
         {"reason": "duplicate", "expected_stage": "received"},
     )
     assert r.status_code == 303 and stage_of(desk, b) == "rejected"
+    assert r.headers["location"] == "/workspace/cases?done=rejected"
+    assert "The case was not accepted" in desk.get("intake", r.headers["location"]).text
+    # an unknown notice name shows no notice at all
+    plain = desk.get("intake", "/workspace/cases?done=<b>x</b>")
+    assert plain.status_code == 200 and 'class="notice"' not in plain.text
+    assert "<b>x</b>" not in plain.text
     classify = desk.post(
         "intake", f"/workspace/cases/{a}/classify", {"severity": "high", "risk": "low"}
     )
@@ -156,7 +172,8 @@ def test_team_add_needs_the_declaration(desk: Desk) -> None:
         f"/workspace/cases/{case_id}/team/add",
         {"user_id": desk.user_id("inv"), "function": "expert", "declared_no_conflict": "yes"},
     )
-    assert r.status_code == 303
+    # the lead still sees the case: back to its page
+    assert r.status_code == 303 and r.headers["location"] == f"/workspace/cases/{case_id}"
     assert desk.get("inv", f"/workspace/cases/{case_id}").status_code == 200
     r = desk.post(
         "lead", f"/workspace/cases/{case_id}/team/remove", {"user_id": desk.user_id("inv")}

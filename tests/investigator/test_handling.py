@@ -21,7 +21,7 @@ from portal import clock
 from portal.db.models import AuditEntry, Case, CaseEvent, HandlingPlan, Message
 from portal.services import Services
 from tests.investigator.test_casework import principal, staff, submit_real_name
-from tests.investigator.ws_helpers import Desk, run, submit_case
+from tests.investigator.ws_helpers import Desk, case_ids_on, run, submit_case
 from tests.portal.test_reporter_journeys import case_page, sign_in
 
 TZ = dt.timezone(dt.timedelta(hours=8))
@@ -385,13 +385,20 @@ def test_plan_approval_conclusion_and_rehandling_through_the_app(desk: Desk) -> 
     r = desk.post("approver", f"{base}/decide", {"decision": "return", "comments": "Fine amount?"})
     assert r.status_code == 303 and _stage(desk, case_id) == "handling"
     assert desk.get("approver", base).status_code == 404
+    # the decision ended the approval stage and the approver's view of the case with it: they
+    # are sent to the case list with a notice, not to the handling page's 404
+    assert r.headers["location"] == "/workspace/cases?done=plan_decided"
+    listing = desk.get("approver", r.headers["location"])
+    assert listing.status_code == 200 and "Your decision on the handling plan" in listing.text
+    assert case_id not in case_ids_on(listing.text)
 
     page = desk.get("lead", base)
     assert "Fine amount?" in page.text and "Returned with comments" in page.text
     second = {**PLAN_FORM, "person_1_measure": ["fine"], "person_name": ["采购部负责人", "经理"]}
     assert desk.post("lead", f"{base}/plan", second).status_code == 303
     assert desk.post("lead", f"{base}/submit").status_code == 303
-    assert desk.post("approver", f"{base}/decide", {"decision": "approve"}).status_code == 303
+    r = desk.post("approver", f"{base}/decide", {"decision": "approve"})
+    assert r.status_code == 303 and r.headers["location"] == "/workspace/cases?done=plan_decided"
     assert _stage(desk, case_id) == "implementing"
 
     async def versions() -> list[tuple[int, str]]:
