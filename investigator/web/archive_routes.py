@@ -24,7 +24,6 @@ from investigator import retention
 from investigator.casework import WorkflowError
 from investigator.policy import can, excluded_case_ids_clause
 from investigator.web.case_common import (
-    _,
     allowed,
     case_for,
     field,
@@ -37,6 +36,7 @@ from investigator.web.case_common import (
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import clock
 from portal.db.models import ArchiveRecord, Case
+from portal.msgid import _
 
 DESTROYED = _("The case has been destroyed.")
 

@@ -32,7 +32,6 @@ from investigator import audit, casework
 from investigator.casework import WorkflowError
 from investigator.web.case_common import (
     NO_KEY,
-    _,
     allowed,
     case_for,
     checked,
@@ -47,6 +46,7 @@ from investigator.web.case_page import case_page_context
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.cases import add_event, add_message, seal_json
 from portal.db.models import Case, Category, Department, Note, TeamMember, User, new_id
+from portal.msgid import _
 from portal.services import Services
 
 STAGE_CHANGED = _("This case changed while you were looking at it. Check the page and try again.")

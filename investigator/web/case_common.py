@@ -26,15 +26,11 @@ from investigator.policy import may_act_on_case
 from investigator.web.guards import StaffPrincipal
 from portal.db.models import Case
 from portal.intake import clean_text
+from portal.msgid import _
 from portal.services import Services
 
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_FIELD = 20_000
-
-
-def _(message: str) -> str:
-    """Marks a msgid for extraction; templates translate it."""
-    return message
 
 
 NO_KEY = _("You do not hold the key of this case, so this cannot be done.")

@@ -36,7 +36,6 @@ from investigator.calendar import (
 )
 from investigator.policy import can, may_act_on_case
 from investigator.web.case_common import (
-    _,
     case_for,
     field,
     key_or_none,
@@ -49,6 +48,7 @@ from investigator.web.guards import StaffPrincipal, current_staff
 from portal import clock
 from portal.cases import open_json
 from portal.db.models import CaseDeadline, User
+from portal.msgid import _
 
 # the deadline stages and pause reasons in words (msgids; templates translate them)
 STAGE_WORDS = {

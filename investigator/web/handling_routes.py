@@ -35,7 +35,6 @@ from investigator import audit, handling, investigation
 from investigator.casework import WorkflowError
 from investigator.web.case_common import (
     NO_KEY,
-    _,
     allowed,
     case_for,
     field,
@@ -50,6 +49,7 @@ from portal.db.models import Case
 from portal.evidence import EvidenceSink, StoredFile, Target
 from portal.http.csrf import verify_csrf_token
 from portal.http.upload import FilePart, UploadError, read_multipart
+from portal.msgid import _
 
 Form = dict[str, list[str]]
 Work = Callable[[AsyncSession, StaffPrincipal, Case, bytes, Form], Awaitable[None]]

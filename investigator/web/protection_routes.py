@@ -20,7 +20,6 @@ from investigator import protection
 from investigator.casework import RISKS, WorkflowError
 from investigator.web.case_common import (
     NO_KEY,
-    _,
     case_for,
     field,
     key_or_none,
@@ -29,6 +28,7 @@ from investigator.web.case_common import (
     services_of,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
+from portal.msgid import _
 
 BAD_DATE = _("Give the end of monitoring as a date (YYYY-MM-DD), or leave it empty.")
 

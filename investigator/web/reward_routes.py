@@ -25,7 +25,6 @@ from investigator import rewards
 from investigator.casework import WorkflowError
 from investigator.policy import can
 from investigator.web.case_common import (
-    _,
     allowed,
     case_for,
     field,
@@ -36,6 +35,7 @@ from investigator.web.case_common import (
 )
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.db.models import Case
+from portal.msgid import _
 
 REWARD_ACTIONS = ("propose_reward", "approve_reward", "manage_reward")
 BAD_AMOUNT = _("Give the amounts as whole numbers of RMB.")

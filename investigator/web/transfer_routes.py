@@ -35,7 +35,7 @@ from investigator import audit, casework
 from investigator.casework import WorkflowError
 from investigator.policy import can, is_excluded, may_act_on_case
 from investigator.web.case_actions import Form, Refused, run_action
-from investigator.web.case_common import _, field, not_found, page, read_form, services_of
+from investigator.web.case_common import field, not_found, page, read_form, services_of
 from investigator.web.case_page import open_package, package_key
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import clock, metadata
@@ -49,6 +49,7 @@ from portal.evidence import (
 )
 from portal.http.csrf import verify_csrf_token
 from portal.http.upload import FilePart, UploadError, read_multipart
+from portal.msgid import _
 from portal.services import Services
 
 BAD_DATE = _("Give the due date as YYYY-MM-DD, today or later.")
