@@ -35,12 +35,15 @@ from investigator import audit, handling, investigation
 from investigator.casework import WorkflowError
 from investigator.web.case_common import (
     NO_KEY,
+    Form,
+    Refused,
     allowed,
     case_for,
+    case_key,
+    case_post,
     field,
     key_or_none,
     page,
-    read_form,
     services_of,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
@@ -51,17 +54,9 @@ from portal.http.csrf import verify_csrf_token
 from portal.http.upload import FilePart, UploadError, read_multipart
 from portal.msgid import _
 
-Form = dict[str, list[str]]
 Work = Callable[[AsyncSession, StaffPrincipal, Case, bytes, Form], Awaitable[None]]
 
 BAD_DATE = _("Give the due date as YYYY-MM-DD.")
-
-
-class _Refused(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def _base(case_id: str, which: str) -> str:
@@ -105,9 +100,13 @@ async def _context(
 
 
 async def _show(
-    request: Request[Any, Any, Any], case_id: str, which: str, error: str = "", status: int = 200
+    request: Request[Any, Any, Any],
+    staff: StaffPrincipal,
+    case_id: str,
+    which: str,
+    error: str = "",
+    status: int = 200,
 ) -> Template:
-    staff = await current_staff(request)
     services = services_of(request)
     async with services.db.write() as s:
         case = await case_for(s, staff, case_id, "view")
@@ -122,21 +121,22 @@ async def _show(
 async def _run(
     request: Request[Any, Any, Any], case_id: str, action: str, which: str, work: Work
 ) -> Template | Redirect:
-    staff = await current_staff(request)
-    services = services_of(request)
-    try:
-        async with services.db.write() as s:
-            case = await case_for(s, staff, case_id, action)
-            form = await read_form(request)
-            key = await key_or_none(s, staff, case.id)
-            if key is None:
-                raise _Refused(NO_KEY, 409)
-            await work(s, staff, case, key, form)
-    except WorkflowError as exc:
-        return await _show(request, case_id, which, str(exc), 400)
-    except _Refused as exc:
-        return await _show(request, case_id, which, exc.message, exc.status)
-    return Redirect(path=_base(case_id, which), status_code=303)
+    """``case_post`` on the investigation or handling page, with the case key (409 without)."""
+
+    async def keyed(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        await work(s, staff, case, await case_key(s, staff, case.id), form)
+
+    async def again(
+        request: Request[Any, Any, Any],
+        staff: StaffPrincipal,
+        case_id: str,
+        error: str,
+        status: int,
+    ) -> Template:
+        return await _show(request, staff, case_id, which, error, status)
+
+    done = Redirect(path=_base(case_id, which), status_code=303)
+    return await case_post(request, case_id, (action,), keyed, again, done)
 
 
 # --- investigation -------------------------------------------------------------------------
@@ -144,7 +144,7 @@ async def _run(
 
 @get("/cases/{case_id:str}/investigation", name="ws_investigation")
 async def investigation_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
-    return await _show(request, case_id, "investigation")
+    return await _show(request, await current_staff(request), case_id, "investigation")
 
 
 @post("/cases/{case_id:str}/investigation/steps", name="ws_step_add")
@@ -157,7 +157,7 @@ async def step_add(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
         try:
             due_on = dt.date.fromisoformat(field(form, "due_on", 10))
         except ValueError:
-            raise _Refused(BAD_DATE) from None
+            raise Refused(BAD_DATE) from None
         await investigation.add_step(
             s,
             services,
@@ -202,7 +202,7 @@ async def record_add(
         await case_for(s, staff, case_id, "investigate")
         key = await key_or_none(s, staff, case_id)
     if key is None:
-        return await _show(request, case_id, "investigation", NO_KEY, 409)
+        return await _show(request, staff, case_id, "investigation", NO_KEY, 409)
     target = Target(case_id=case_id, case_key=key)
 
     def verify(token: str) -> bool:
@@ -236,7 +236,7 @@ async def record_add(
             max_files=4,
         )
     except UploadError as err:
-        return await _show(request, case_id, "investigation", err.message, err.status)
+        return await _show(request, staff, case_id, "investigation", err.message, err.status)
     stored = [f for _part, files in result.files for f in files]
     try:
         async with services.db.write() as s:
@@ -255,7 +255,7 @@ async def record_add(
         for f in stored:
             await services.files.delete(f.storage_key)
         if isinstance(exc, WorkflowError):
-            return await _show(request, case_id, "investigation", str(exc), 400)
+            return await _show(request, staff, case_id, "investigation", str(exc), 400)
         raise
     return Redirect(path=_base(case_id, "investigation"), status_code=303)
 
@@ -281,7 +281,7 @@ async def progress_message(
 
 @get("/cases/{case_id:str}/handling", name="ws_handling")
 async def handling_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
-    return await _show(request, case_id, "handling")
+    return await _show(request, await current_staff(request), case_id, "handling")
 
 
 def plan_from_form(form: Form) -> handling.PlanInput:
@@ -341,7 +341,7 @@ async def plan_decide(
     ) -> None:
         decision = field(form, "decision", 12)
         if decision not in ("approve", "return"):
-            raise _Refused(_("Choose to approve or to return the plan."))
+            raise Refused(_("Choose to approve or to return the plan."))
         await handling.decide_plan(
             s,
             services,

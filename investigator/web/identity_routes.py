@@ -24,9 +24,9 @@ from investigator import casework
 from investigator.casefile import NoKey
 from investigator.casework import WorkflowError
 from investigator.policy import can, may_act_on_case
-from investigator.web.case_actions import Refused
 from investigator.web.case_common import (
     NO_KEY,
+    Refused,
     checked,
     field,
     key_or_none,

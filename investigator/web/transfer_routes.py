@@ -34,8 +34,16 @@ from crypto.recipients import wrap_for_recipient
 from investigator import audit, casework
 from investigator.casework import WorkflowError
 from investigator.policy import can, is_excluded, may_act_on_case
-from investigator.web.case_actions import Form, Refused, run_action
-from investigator.web.case_common import field, not_found, page, read_form, services_of
+from investigator.web.case_actions import run_action
+from investigator.web.case_common import (
+    Form,
+    Refused,
+    field,
+    not_found,
+    page,
+    read_form,
+    services_of,
+)
 from investigator.web.case_page import open_package, package_key
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import clock, metadata
