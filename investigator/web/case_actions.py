@@ -9,8 +9,8 @@ page and a message), then the work in one transaction that also writes the audit
     POST /workspace/cases/{case_id}/team/add              manage_team, with the member's
     POST /workspace/cases/{case_id}/team/remove             declaration of no conflict (W5)
     POST /workspace/cases/{case_id}/conflict              view: declare one's own conflict (回避)
-    POST /workspace/cases/{case_id}/subjects/add          triage or manage_team
-    POST /workspace/cases/{case_id}/subjects/{sid}/link   triage or manage_team
+    POST /workspace/cases/{case_id}/subjects/add          manage_subjects
+    POST /workspace/cases/{case_id}/subjects/{sid}/link   manage_subjects
     POST /workspace/cases/{case_id}/message               message_reporter (sealed)
     POST /workspace/cases/{case_id}/note                  add_note (sealed, staff only)
     POST /workspace/cases/{case_id}/identity/request      request_identity (A3)
@@ -261,7 +261,7 @@ async def subject_add(
         )
         return await _after_exclusion(s, staff, case)
 
-    return await run_action(request, case_id, ("triage", "manage_team"), work)
+    return await run_action(request, case_id, ("manage_subjects",), work)
 
 
 @post("/cases/{case_id:str}/subjects/{subject_id:str}/link", name="workspace_subject_link")
@@ -275,7 +275,7 @@ async def subject_link(
         await casework.link_subject(s, case, staff.user_id, subject_id[:64], user.id)
         return await _after_exclusion(s, staff, case)
 
-    return await run_action(request, case_id, ("triage", "manage_team"), work)
+    return await run_action(request, case_id, ("manage_subjects",), work)
 
 
 # --- messages, notes, identity ---
