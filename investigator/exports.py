@@ -20,16 +20,12 @@ from dataclasses import dataclass
 from openpyxl import Workbook
 
 from investigator.statistics import OTHER_DEPARTMENTS, Count, Report
+from portal.msgid import _
 
 Cell = str | int | float | None
 Translate = Callable[[str], str]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _(message: str) -> str:
-    """Marks a msgid for extraction; the caller's ``gettext`` translates it."""
-    return message
 
 
 DIMENSION_TITLES = {

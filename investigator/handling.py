@@ -43,13 +43,8 @@ from portal.db.models import (
     User,
     new_id,
 )
+from portal.msgid import _
 from portal.services import Services
-
-
-def _(message: str) -> str:
-    """Marks a msgid for extraction; templates translate it."""
-    return message
-
 
 RESPONSIBILITIES: dict[str, str] = {
     "direct": _("Direct responsibility (直接责任)"),

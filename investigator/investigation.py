@@ -35,13 +35,8 @@ from portal.db.models import (
     new_id,
 )
 from portal.evidence import StoredFile
+from portal.msgid import _
 from portal.services import Services
-
-
-def _(message: str) -> str:
-    """Marks a msgid for extraction; templates translate it."""
-    return message
-
 
 METHODS: dict[str, str] = {
     "document_review": _("Document review"),

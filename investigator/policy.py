@@ -58,6 +58,10 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
     message_reporter  member; or intake_officer while the stage is an intake stage
     manage_team       lead; or intake_officer while the stage is an intake stage (forming
                       the first team on acceptance)
+    transfer          lead; or intake_officer while the stage is an intake stage (转办: a
+                      transfer package for a department, W3)
+    manage_subjects   lead; or intake_officer while the stage is an intake stage (name the
+                      accused, link them to a staff account: which excludes that account)
     request_identity  member (the request then needs an identity custodian's decision)
     decide_identity   identity_custodian who is not a member (four eyes)
     view_identity     identity_custodian; or a member holding an identity key wrap
@@ -91,6 +95,16 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
                       a liaison's transfer package export is ``view_transfer``
     ================  ==========================================================================
 
+Package-level actions, ``may_act_on_package(session, principal, package_id, action)``; a
+package is a transfer package (``transfer_packages``) of a case, and the originals rule and
+destroyed cases apply as for the case itself:
+
+    ================  ==========================================================================
+    action            allowed when
+    ================  ==========================================================================
+    prepare_package   the package's creator (``created_by``): its page, adding redacted copies
+    ================  ==========================================================================
+
 Never, whatever the case: the administrator and auditor roles grant no case content; the
 department_liaison role never grants ``view``. An unknown action is refused.
 """
@@ -103,7 +117,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.db.models import Case, Conflict, KeyWrap, Subject, TeamMember
+from portal.db.models import Case, Conflict, KeyWrap, Subject, TeamMember, TransferPackage
 
 INTAKE_STAGES: frozenset[str] = frozenset({"received", "triage", "accepted"})
 APPROVAL_STAGES: frozenset[str] = frozenset({"approval"})
@@ -140,6 +154,8 @@ CASE_ACTIONS: frozenset[str] = frozenset(
         "add_note",
         "message_reporter",
         "manage_team",
+        "transfer",
+        "manage_subjects",
         "request_identity",
         "decide_identity",
         "view_identity",
@@ -159,6 +175,8 @@ CASE_ACTIONS: frozenset[str] = frozenset(
         "export_case",
     }
 )
+
+PACKAGE_ACTIONS: frozenset[str] = frozenset({"prepare_package"})
 
 
 @dataclass(frozen=True)
@@ -305,7 +323,7 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
         return intake
     if action in ("add_note", "message_reporter"):
         return member or intake
-    if action == "manage_team":
+    if action in ("manage_team", "transfer", "manage_subjects"):
         return lead or intake
     if action == "request_identity":
         return member
@@ -370,6 +388,28 @@ async def permissions(
         action: facts is not None and action in CASE_ACTIONS and _decide(principal, facts, action)
         for action in actions
     }
+
+
+async def may_act_on_package(
+    session: AsyncSession, principal: Principal, package_id: str, action: str
+) -> bool:
+    """Package-level permission; see the table in the module docstring. False for an unknown
+    action, a missing package, a missing or destroyed case, and always for a subject or a
+    conflicted user of the package's case."""
+    if action not in PACKAGE_ACTIONS:
+        return False
+    row = (
+        await session.execute(
+            select(TransferPackage.created_by, Case.id, Case.destroyed_on)
+            .join(Case, Case.id == TransferPackage.case_id)
+            .where(TransferPackage.id == package_id)
+        )
+    ).first()
+    if row is None or row.destroyed_on is not None:
+        return False
+    if await is_excluded(session, principal, row.id):
+        return False
+    return row.created_by == principal.user_id
 
 
 async def can_view_case(session: AsyncSession, principal: Principal, case_id: str) -> bool:

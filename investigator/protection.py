@@ -26,12 +26,8 @@ from investigator.casework import RISKS, WorkflowError
 from portal import clock
 from portal.cases import add_event, open_json, seal_json
 from portal.db.models import Case, LeniencyRecord, ProtectionPlan, new_id
+from portal.msgid import _
 from portal.services import Services
-
-
-def _(message: str) -> str:
-    return message
-
 
 INTERNAL_ONLY = _(
     "This leniency covers internal discipline only. It does not bind the authorities and does "

@@ -49,15 +49,12 @@ from portal.db.models import (
     TeamMember,
     TransferPackage,
 )
+from portal.msgid import _
 from portal.services import Services
 from portal.settings import Settings
 
 SUBSTANTIATED_OUTCOMES = frozenset({"substantiated", "partly_substantiated"})
 APPROVALS_NEEDED = 2
-
-
-def _(message: str) -> str:
-    return message
 
 
 def add_years(day: dt.date, years: int) -> dt.date:

@@ -50,15 +50,12 @@ from portal.db.models import (
     User,
     new_id,
 )
+from portal.msgid import _
 from portal.services import Services
 
 SUBSTANTIATED_OUTCOMES = frozenset({"substantiated", "partly_substantiated"})
 CLOSED_STAGES = frozenset({"concluded", "archived"})
 STATUSES = ("proposed", "approved", "refused", "paid")
-
-
-def _(message: str) -> str:
-    return message
 
 
 def _basis_aad(case_id: str, reward_id: str) -> bytes:

@@ -19,14 +19,17 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator import retention
 from investigator.casework import WorkflowError
 from investigator.policy import can, excluded_case_ids_clause
 from investigator.web.case_common import (
-    _,
+    Form,
+    Refused,
     allowed,
     case_for,
+    case_post,
     field,
     not_found,
     page,
@@ -37,6 +40,7 @@ from investigator.web.case_common import (
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import clock
 from portal.db.models import ArchiveRecord, Case
+from portal.msgid import _
 
 DESTROYED = _("The case has been destroyed.")
 
@@ -104,20 +108,22 @@ async def archive_case(request: Request[Any, Any, Any], case_id: str) -> Redirec
     return to_case(case_id)
 
 
+async def _archive_again(
+    request: Request[Any, Any, Any], staff: StaffPrincipal, _case_id: str, error: str, status: int
+) -> Template:
+    return await _archive_page(request, staff, error=error, status=status)
+
+
 @post("/archive/{case_id:str}/hold", name="workspace_archive_hold")
 async def archive_hold(request: Request[Any, Any, Any], case_id: str) -> Redirect | Template:
-    staff = await current_staff(request)
-    try:
-        async with services_of(request).db.write() as s:
-            case = await case_for(s, staff, case_id, "legal_hold")
-            form = await read_form(request)
-            hold = field(form, "hold", 5)
-            if hold not in ("on", "off"):
-                raise WorkflowError(_("Choose to set or to clear the legal hold."))
-            await retention.set_legal_hold(s, case.id, staff.user_id, hold=hold == "on")
-    except WorkflowError as exc:
-        return await _archive_page(request, staff, error=str(exc), status=400)
-    return Redirect(path="/workspace/archive", status_code=303)
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        hold = field(form, "hold", 5)
+        if hold not in ("on", "off"):
+            raise Refused(_("Choose to set or to clear the legal hold."))
+        await retention.set_legal_hold(s, case.id, staff.user_id, hold=hold == "on")
+
+    done = Redirect(path="/workspace/archive", status_code=303)
+    return await case_post(request, case_id, ("legal_hold",), work, _archive_again, done)
 
 
 @post("/archive/{case_id:str}/approve-destruction", name="workspace_archive_destroy")

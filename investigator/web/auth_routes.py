@@ -45,15 +45,11 @@ from investigator.web.guards import (
     services_of,
 )
 from portal.http.sessions import current_session, end_session, start_session
+from portal.msgid import _
 
 PENDING_SECONDS = 5 * 60
 _MAX_FIELD = 1024
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _(message: str) -> str:
-    """Marks a msgid for extraction; templates translate it with ``_(message)``."""
-    return message
 
 
 # Shown for every password-step failure, whatever the cause.

@@ -9,8 +9,8 @@ page and a message), then the work in one transaction that also writes the audit
     POST /workspace/cases/{case_id}/team/add              manage_team, with the member's
     POST /workspace/cases/{case_id}/team/remove             declaration of no conflict (W5)
     POST /workspace/cases/{case_id}/conflict              view: declare one's own conflict (回避)
-    POST /workspace/cases/{case_id}/subjects/add          triage or manage_team
-    POST /workspace/cases/{case_id}/subjects/{sid}/link   triage or manage_team
+    POST /workspace/cases/{case_id}/subjects/add          manage_subjects
+    POST /workspace/cases/{case_id}/subjects/{sid}/link   manage_subjects
     POST /workspace/cases/{case_id}/message               message_reporter (sealed)
     POST /workspace/cases/{case_id}/note                  add_note (sealed, staff only)
     POST /workspace/cases/{case_id}/identity/request      request_identity (A3)
@@ -18,7 +18,6 @@ page and a message), then the work in one transaction that also writes the audit
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, post
@@ -29,24 +28,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
 from investigator import audit, casework
-from investigator.casework import WorkflowError
 from investigator.web.case_common import (
-    NO_KEY,
-    _,
+    CaseWork,
+    Form,
+    Refused,
     away_if_unseen,
     case_for,
+    case_key,
+    case_post,
     checked,
     field,
-    key_or_none,
     page,
-    read_form,
     services_of,
     to_case,
 )
 from investigator.web.case_page import case_page_context
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import StaffPrincipal
 from portal.cases import add_event, add_message, seal_json
 from portal.db.models import Case, Category, Department, Note, TeamMember, User, new_id
+from portal.msgid import _
 from portal.services import Services
 
 STAGE_CHANGED = _("This case changed while you were looking at it. Check the page and try again.")
@@ -80,54 +80,29 @@ _WORKFLOW_MESSAGES = (
     _("The facts described are not a breach of rules."),
 )
 
-Form = dict[str, list[str]]
-Work = Callable[[AsyncSession, StaffPrincipal, Case, Form], Awaitable[Redirect | None]]
-
-
-class Refused(Exception):
-    """A form that cannot be carried out: the case page again, with a message."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
 
 async def error_page(
-    request: Request[Any, Any, Any], staff: StaffPrincipal, case_id: str, refused: Refused
+    request: Request[Any, Any, Any], staff: StaffPrincipal, case_id: str, message: str, status: int
 ) -> Template:
+    """The case page again, with the message."""
     services = services_of(request)
     async with services.db.write() as s:
         case = await case_for(s, staff, case_id, "view")
         context = await case_page_context(services, s, staff, case)
         await audit.record(s, actor_user_id=staff.user_id, action="case.view", case_id=case.id)
-    context["error"] = refused.message
-    return page("case", refused.status, **context)
+    context["error"] = message
+    return page("case", status, **context)
 
 
 async def run_action(
-    request: Request[Any, Any, Any], case_id: str, actions: tuple[str, ...], work: Work
+    request: Request[Any, Any, Any], case_id: str, actions: tuple[str, ...], work: CaseWork
 ) -> Template | Redirect:
-    """Policy, then the form, then the work; a refusal rolls everything back."""
-    staff = await current_staff(request)
-    services = services_of(request)
-    try:
-        async with services.db.write() as s:
-            case = await case_for(s, staff, case_id, *actions)
-            form = await read_form(request)
-            done = await work(s, staff, case, form)
-    except WorkflowError as exc:
-        return await error_page(request, staff, case_id, Refused(str(exc)))
-    except Refused as exc:
-        return await error_page(request, staff, case_id, exc)
-    return done or to_case(case_id)
+    """``case_post`` with the case page for a refusal."""
+    return await case_post(request, case_id, actions, work, error_page)
 
 
 async def _key(session: AsyncSession, staff: StaffPrincipal, case: Case) -> bytes:
-    key = await key_or_none(session, staff, case.id)
-    if key is None:
-        raise Refused(NO_KEY, 409)
-    return key
+    return await case_key(session, staff, case.id)
 
 
 async def _active_user(session: AsyncSession, user_id: str) -> User:
@@ -290,7 +265,7 @@ async def subject_add(
         )
         return await _after_exclusion(s, staff, case)
 
-    return await run_action(request, case_id, ("triage", "manage_team"), work)
+    return await run_action(request, case_id, ("manage_subjects",), work)
 
 
 @post("/cases/{case_id:str}/subjects/{subject_id:str}/link", name="workspace_subject_link")
@@ -304,7 +279,7 @@ async def subject_link(
         await casework.link_subject(s, case, staff.user_id, subject_id[:64], user.id)
         return await _after_exclusion(s, staff, case)
 
-    return await run_action(request, case_id, ("triage", "manage_team"), work)
+    return await run_action(request, case_id, ("manage_subjects",), work)
 
 
 # --- messages, notes, identity ---

@@ -10,10 +10,13 @@ Every handler of the case screens follows one shape::
 
 ``case_for`` asks ``investigator.policy`` and raises ``NotFoundException`` for a refusal, a
 missing case and a destroyed case alike, so an answer never confirms that a case exists.
+``case_post`` is that shape for a form posted on a case: the handler only supplies the work
+and the page that shows a refusal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request
@@ -22,19 +25,16 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.casefile import NoKey, staff_key
+from investigator.casework import WorkflowError
 from investigator.policy import may_act_on_case
-from investigator.web.guards import StaffPrincipal
+from investigator.web.guards import StaffPrincipal, current_staff
 from portal.db.models import Case
 from portal.intake import clean_text
+from portal.msgid import _
 from portal.services import Services
 
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_FIELD = 20_000
-
-
-def _(message: str) -> str:
-    """Marks a msgid for extraction; templates translate it."""
-    return message
 
 
 NO_KEY = _("You do not hold the key of this case, so this cannot be done.")
@@ -54,6 +54,21 @@ LEFT_VIEW_NOTICES: dict[str, str] = {
         "stage, so it is no longer in your view."
     ),
 }
+
+Form = dict[str, list[str]]
+# the work of a form posted on a case: returns where to go, or None for the default
+CaseWork = Callable[[AsyncSession, StaffPrincipal, Case, Form], Awaitable[Redirect | None]]
+# the page again with a message: (request, staff, case_id, message, status)
+ErrorPage = Callable[[Request[Any, Any, Any], StaffPrincipal, str, str, int], Awaitable[Template]]
+
+
+class Refused(Exception):
+    """A form that cannot be carried out: the page again, with a message."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 def services_of(request: Request[Any, Any, Any]) -> Services:
@@ -141,13 +156,54 @@ async def key_or_none(session: AsyncSession, staff: StaffPrincipal, case_id: str
         return None
 
 
+async def case_key(
+    session: AsyncSession, staff: StaffPrincipal, case_id: str, status: int = 409
+) -> bytes:
+    """The staff member's key of the case; ``Refused(NO_KEY, status)`` when they hold none."""
+    key = await key_or_none(session, staff, case_id)
+    if key is None:
+        raise Refused(NO_KEY, status)
+    return key
+
+
+async def case_post(
+    request: Request[Any, Any, Any],
+    case_id: str,
+    actions: tuple[str, ...],
+    work: CaseWork,
+    error_page: ErrorPage,
+    done: Redirect | None = None,
+) -> Template | Redirect:
+    """A form posted on a case: the signed-in staff member, policy (404 on no, before the
+    form is read), the form, then ``work`` in one write transaction. A ``Refused`` or a
+    ``WorkflowError`` (400) rolls everything back and answers ``error_page`` with its message;
+    otherwise the redirect ``work`` returns, else ``done``, else the case page."""
+    staff = await current_staff(request)
+    try:
+        async with services_of(request).db.write() as s:
+            case = await case_for(s, staff, case_id, *actions)
+            form = await read_form(request)
+            redirect = await work(s, staff, case, form)
+    except Refused as exc:
+        return await error_page(request, staff, case_id, exc.message, exc.status)
+    except WorkflowError as exc:
+        return await error_page(request, staff, case_id, str(exc), 400)
+    return redirect or done or to_case(case_id)
+
+
 __all__ = [
     "LEFT_VIEW_NOTICES",
     "NO_KEY",
     "NO_STORE",
+    "CaseWork",
+    "ErrorPage",
+    "Form",
+    "Refused",
     "allowed",
     "away_if_unseen",
     "case_for",
+    "case_key",
+    "case_post",
     "checked",
     "field",
     "key_or_none",

@@ -19,7 +19,7 @@ from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
 from investigator.casefile import CaseDetail, NoKey, case_detail, open_identity
 from investigator.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
-from investigator.policy import permissions
+from investigator.policy import may_act_on_package, permissions
 from investigator.web.case_common import key_or_none
 from investigator.web.guards import StaffPrincipal
 from portal.cases import PUBLIC_STAGES, open_json
@@ -40,6 +40,8 @@ from portal.services import Services
 PERMISSIONS = (
     "triage",
     "manage_team",
+    "transfer",
+    "manage_subjects",
     "add_note",
     "message_reporter",
     "request_identity",
@@ -127,6 +129,7 @@ async def _packages(
             .order_by(TransferPackage.created_on)
         )
     ).all()
+    principal = staff.policy()
     for package, dept_name in rows:
         pkey = await package_key(session, package.id, staff)
         summary, report = open_package(package, pkey) if pkey else (None, None)
@@ -139,7 +142,8 @@ async def _packages(
                 package.reported_on,
                 summary,
                 report,
-                package.created_by == staff.user_id and pkey is not None,
+                pkey is not None
+                and await may_act_on_package(session, principal, package.id, "prepare_package"),
             )
         )
     return out
@@ -149,8 +153,7 @@ async def case_page_context(
     services: Services, session: AsyncSession, staff: StaffPrincipal, case: Case
 ) -> dict[str, Any]:
     may = await permissions(session, staff.policy(), case.id, PERMISSIONS)
-    may["transfer"] = may["triage"] or may["manage_team"]
-    may["subjects"] = may["triage"] or may["manage_team"]
+    may["subjects"] = may["manage_subjects"]
     key = await key_or_none(session, staff, case.id)
     detail: CaseDetail | None = None
     identity: dict[str, str] | None = None

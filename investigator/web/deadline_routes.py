@@ -36,8 +36,12 @@ from investigator.calendar import (
 )
 from investigator.policy import can, may_act_on_case
 from investigator.web.case_common import (
-    _,
+    CaseWork,
+    Form,
+    Refused,
     case_for,
+    case_key,
+    case_post,
     field,
     key_or_none,
     not_found,
@@ -48,7 +52,8 @@ from investigator.web.case_common import (
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import clock
 from portal.cases import open_json
-from portal.db.models import CaseDeadline, User
+from portal.db.models import Case, CaseDeadline, User
+from portal.msgid import _
 
 # the deadline stages and pause reasons in words (msgids; templates translate them)
 STAGE_WORDS = {
@@ -283,114 +288,105 @@ async def _deadline_of(s: AsyncSession, case_id: str, form: dict[str, list[str]]
     return d
 
 
+async def _post(
+    request: Request[Any, Any, Any],
+    case_id: str,
+    action: str,
+    work: CaseWork,
+    done: Redirect | None = None,
+) -> Template | Redirect:
+    """``case_post`` on the deadlines page; the deadline rules' refusals are shown there."""
+
+    async def guarded(
+        s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form
+    ) -> Redirect | None:
+        try:
+            return await work(s, staff, case, form)
+        except dl.DeadlineError as err:
+            raise Refused(str(err)) from None
+        except CalendarYearMissing:
+            raise Refused(CALENDAR_MISSING) from None
+
+    return await case_post(
+        request, case_id, (action,), guarded, _deadlines_page, done or _back(case_id)
+    )
+
+
 @post("/cases/{case_id:str}/deadline/pause", name="workspace_deadline_pause")
 async def deadline_pause(
     request: Request[Any, Any, Any], case_id: FromPath[str]
 ) -> Template | Redirect:
-    staff = await current_staff(request)
     services = services_of(request)
-    form = await read_form(request)
-    try:
-        async with services.db.write() as s:
-            case = await case_for(s, staff, case_id, "manage_deadline")
-            key = await key_or_none(s, staff, case.id)
-            if key is None:
-                raise dl.DeadlineError(
-                    "You do not hold the key of this case, so this cannot be done."
-                )
-            d = await _deadline_of(s, case.id, form)
-            await dl.pause(
-                s,
-                services,
-                case,
-                key,
-                d,
-                staff.user_id,
-                field(form, "reason", 24),
-                field(form, "note", 2000, multiline=True),
-            )
-    except dl.DeadlineError as err:
-        return await _deadlines_page(request, staff, case_id, str(err), 400)
-    except CalendarYearMissing:
-        return await _deadlines_page(request, staff, case_id, CALENDAR_MISSING, 400)
-    return _back(case_id)
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        key = await case_key(s, staff, case.id, 400)
+        d = await _deadline_of(s, case.id, form)
+        await dl.pause(
+            s,
+            services,
+            case,
+            key,
+            d,
+            staff.user_id,
+            field(form, "reason", 24),
+            field(form, "note", 2000, multiline=True),
+        )
+
+    return await _post(request, case_id, "manage_deadline", work)
 
 
 @post("/cases/{case_id:str}/deadline/resume", name="workspace_deadline_resume")
 async def deadline_resume(
     request: Request[Any, Any, Any], case_id: FromPath[str]
 ) -> Template | Redirect:
-    staff = await current_staff(request)
-    form = await read_form(request)
-    try:
-        async with services_of(request).db.write() as s:
-            case = await case_for(s, staff, case_id, "manage_deadline")
-            d = await _deadline_of(s, case.id, form)
-            await dl.resume(s, case, d, staff.user_id)
-    except dl.DeadlineError as err:
-        return await _deadlines_page(request, staff, case_id, str(err), 400)
-    except CalendarYearMissing:
-        return await _deadlines_page(request, staff, case_id, CALENDAR_MISSING, 400)
-    return _back(case_id)
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        d = await _deadline_of(s, case.id, form)
+        await dl.resume(s, case, d, staff.user_id)
+
+    return await _post(request, case_id, "manage_deadline", work)
 
 
 @post("/cases/{case_id:str}/deadline/extend", name="workspace_deadline_extend")
 async def deadline_extend(
     request: Request[Any, Any, Any], case_id: FromPath[str]
 ) -> Template | Redirect:
-    staff = await current_staff(request)
     services = services_of(request)
-    form = await read_form(request)
-    try:
-        days = int(field(form, "days", 4) or "0")
-    except ValueError:
-        days = 0
-    try:
-        async with services.db.write() as s:
-            case = await case_for(s, staff, case_id, "manage_deadline")
-            key = await key_or_none(s, staff, case.id)
-            if key is None:
-                raise dl.DeadlineError(
-                    "You do not hold the key of this case, so this cannot be done."
-                )
-            d = await _deadline_of(s, case.id, form)
-            await dl.request_extension(
-                s,
-                services,
-                case,
-                key,
-                d,
-                staff.user_id,
-                days,
-                field(form, "reason", 2000, multiline=True),
-                rules=_rules(request),
-            )
-    except dl.DeadlineError as err:
-        return await _deadlines_page(request, staff, case_id, str(err), 400)
-    except CalendarYearMissing:
-        return await _deadlines_page(request, staff, case_id, CALENDAR_MISSING, 400)
-    return _back(case_id)
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        try:
+            days = int(field(form, "days", 4) or "0")
+        except ValueError:
+            days = 0
+        key = await case_key(s, staff, case.id, 400)
+        d = await _deadline_of(s, case.id, form)
+        await dl.request_extension(
+            s,
+            services,
+            case,
+            key,
+            d,
+            staff.user_id,
+            days,
+            field(form, "reason", 2000, multiline=True),
+            rules=_rules(request),
+        )
+
+    return await _post(request, case_id, "manage_deadline", work)
 
 
 @post("/cases/{case_id:str}/deadline/approve-extension", name="workspace_deadline_approve")
 async def deadline_approve(
     request: Request[Any, Any, Any], case_id: FromPath[str]
 ) -> Template | Redirect:
-    staff = await current_staff(request)
-    form = await read_form(request)
-    decision = field(form, "decision", 10)
-    try:
-        async with services_of(request).db.write() as s:
-            case = await case_for(s, staff, case_id, "approve_extension")
-            d = await _deadline_of(s, case.id, form)
-            if decision not in ("approve", "refuse"):
-                raise dl.DeadlineError("There is no extension request to decide.")
-            await dl.approve_extension(s, case, d, staff.user_id, approve=decision == "approve")
-    except dl.DeadlineError as err:
-        return await _deadlines_page(request, staff, case_id, str(err), 400)
-    except CalendarYearMissing:
-        return await _deadlines_page(request, staff, case_id, CALENDAR_MISSING, 400)
-    return Redirect(path="/workspace/overdue", status_code=303)
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        d = await _deadline_of(s, case.id, form)
+        decision = field(form, "decision", 10)
+        if decision not in ("approve", "refuse"):
+            raise dl.DeadlineError("There is no extension request to decide.")
+        await dl.approve_extension(s, case, d, staff.user_id, approve=decision == "approve")
+
+    to_overdue = Redirect(path="/workspace/overdue", status_code=303)
+    return await _post(request, case_id, "approve_extension", work, to_overdue)
 
 
 deadline_handlers = [

@@ -19,10 +19,11 @@ from litestar.params import FromPath
 from investigator import audit
 from investigator.case_export import ExportTooLarge, case_archive, package_archive
 from investigator.policy import may_act_on_case
-from investigator.web.case_common import _, case_for, key_or_none, not_found, page, services_of
+from investigator.web.case_common import case_for, key_or_none, not_found, page, services_of
 from investigator.web.case_page import package_key
 from investigator.web.guards import current_staff
 from portal.db.models import Case, TransferPackage
+from portal.msgid import _
 
 TOO_LARGE = _("The export is larger than the configured limit. Ask the administrator to raise it.")
 

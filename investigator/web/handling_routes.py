@@ -35,14 +35,16 @@ from investigator import audit, handling, investigation
 from investigator.casework import WorkflowError
 from investigator.web.case_common import (
     NO_KEY,
-    _,
+    Form,
+    Refused,
     allowed,
     away_if_unseen,
     case_for,
+    case_key,
+    case_post,
     field,
     key_or_none,
     page,
-    read_form,
     services_of,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
@@ -51,18 +53,11 @@ from portal.db.models import Case
 from portal.evidence import EvidenceSink, StoredFile, Target
 from portal.http.csrf import verify_csrf_token
 from portal.http.upload import FilePart, UploadError, read_multipart
+from portal.msgid import _
 
-Form = dict[str, list[str]]
 Work = Callable[[AsyncSession, StaffPrincipal, Case, bytes, Form], Awaitable[None]]
 
 BAD_DATE = _("Give the due date as YYYY-MM-DD.")
-
-
-class _Refused(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def _base(case_id: str, which: str) -> str:
@@ -106,9 +101,13 @@ async def _context(
 
 
 async def _show(
-    request: Request[Any, Any, Any], case_id: str, which: str, error: str = "", status: int = 200
+    request: Request[Any, Any, Any],
+    staff: StaffPrincipal,
+    case_id: str,
+    which: str,
+    error: str = "",
+    status: int = 200,
 ) -> Template:
-    staff = await current_staff(request)
     services = services_of(request)
     async with services.db.write() as s:
         case = await case_for(s, staff, case_id, "view")
@@ -129,25 +128,28 @@ async def _run(
     *,
     left: str = "",
 ) -> Template | Redirect:
-    """Policy, the form, the work; then back to the page, or, when the work took the case out
-    of the actor's view (an approver's decision ends the approval stage), to the case list
-    with the notice ``left`` names instead of a page that would answer 404."""
-    staff = await current_staff(request)
-    services = services_of(request)
-    try:
-        async with services.db.write() as s:
-            case = await case_for(s, staff, case_id, action)
-            form = await read_form(request)
-            key = await key_or_none(s, staff, case.id)
-            if key is None:
-                raise _Refused(NO_KEY, 409)
-            await work(s, staff, case, key, form)
-            away = await away_if_unseen(s, staff, case.id, left) if left else None
-    except WorkflowError as exc:
-        return await _show(request, case_id, which, str(exc), 400)
-    except _Refused as exc:
-        return await _show(request, case_id, which, exc.message, exc.status)
-    return away or Redirect(path=_base(case_id, which), status_code=303)
+    """``case_post`` on the investigation or handling page, with the case key (409 without);
+    when the work took the case out of the actor's view (an approver's decision ends the
+    approval stage), to the case list with the notice ``left`` names instead of a page that
+    would answer 404."""
+
+    async def keyed(
+        s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form
+    ) -> Redirect | None:
+        await work(s, staff, case, await case_key(s, staff, case.id), form)
+        return await away_if_unseen(s, staff, case.id, left) if left else None
+
+    async def again(
+        request: Request[Any, Any, Any],
+        staff: StaffPrincipal,
+        case_id: str,
+        error: str,
+        status: int,
+    ) -> Template:
+        return await _show(request, staff, case_id, which, error, status)
+
+    done = Redirect(path=_base(case_id, which), status_code=303)
+    return await case_post(request, case_id, (action,), keyed, again, done)
 
 
 # --- investigation -------------------------------------------------------------------------
@@ -155,7 +157,7 @@ async def _run(
 
 @get("/cases/{case_id:str}/investigation", name="ws_investigation")
 async def investigation_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
-    return await _show(request, case_id, "investigation")
+    return await _show(request, await current_staff(request), case_id, "investigation")
 
 
 @post("/cases/{case_id:str}/investigation/steps", name="ws_step_add")
@@ -168,7 +170,7 @@ async def step_add(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
         try:
             due_on = dt.date.fromisoformat(field(form, "due_on", 10))
         except ValueError:
-            raise _Refused(BAD_DATE) from None
+            raise Refused(BAD_DATE) from None
         await investigation.add_step(
             s,
             services,
@@ -213,7 +215,7 @@ async def record_add(
         await case_for(s, staff, case_id, "investigate")
         key = await key_or_none(s, staff, case_id)
     if key is None:
-        return await _show(request, case_id, "investigation", NO_KEY, 409)
+        return await _show(request, staff, case_id, "investigation", NO_KEY, 409)
     target = Target(case_id=case_id, case_key=key)
 
     def verify(token: str) -> bool:
@@ -247,7 +249,7 @@ async def record_add(
             max_files=4,
         )
     except UploadError as err:
-        return await _show(request, case_id, "investigation", err.message, err.status)
+        return await _show(request, staff, case_id, "investigation", err.message, err.status)
     stored = [f for _part, files in result.files for f in files]
     try:
         async with services.db.write() as s:
@@ -266,7 +268,7 @@ async def record_add(
         for f in stored:
             await services.files.delete(f.storage_key)
         if isinstance(exc, WorkflowError):
-            return await _show(request, case_id, "investigation", str(exc), 400)
+            return await _show(request, staff, case_id, "investigation", str(exc), 400)
         raise
     return Redirect(path=_base(case_id, "investigation"), status_code=303)
 
@@ -292,7 +294,7 @@ async def progress_message(
 
 @get("/cases/{case_id:str}/handling", name="ws_handling")
 async def handling_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
-    return await _show(request, case_id, "handling")
+    return await _show(request, await current_staff(request), case_id, "handling")
 
 
 def plan_from_form(form: Form) -> handling.PlanInput:
@@ -352,7 +354,7 @@ async def plan_decide(
     ) -> None:
         decision = field(form, "decision", 12)
         if decision not in ("approve", "return"):
-            raise _Refused(_("Choose to approve or to return the plan."))
+            raise Refused(_("Choose to approve or to return the plan."))
         await handling.decide_plan(
             s,
             services,

@@ -24,10 +24,9 @@ from investigator import casework
 from investigator.casefile import NoKey
 from investigator.casework import WorkflowError
 from investigator.policy import can, may_act_on_case
-from investigator.web.case_actions import Refused
 from investigator.web.case_common import (
     NO_KEY,
-    _,
+    Refused,
     checked,
     field,
     key_or_none,
@@ -39,6 +38,7 @@ from investigator.web.case_common import (
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.cases import open_json
 from portal.db.models import Case, IdentityRequest, User
+from portal.msgid import _
 
 CHOOSE_DECISION = _("Choose to approve or to refuse the request.")
 

@@ -21,9 +21,10 @@ from sqlalchemy import select
 from investigator import notify
 from investigator.policy import can
 from investigator.roles import roles_of
-from investigator.web.case_common import _, not_found, page, read_form, services_of
+from investigator.web.case_common import not_found, page, read_form, services_of
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.db.models import User
+from portal.msgid import _
 
 KIND_LABELS = {
     "new_cases": _("New reports received (counts, sent in batches a few times a day)"),

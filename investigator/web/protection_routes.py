@@ -15,20 +15,25 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator import protection
-from investigator.casework import RISKS, WorkflowError
+from investigator.casework import RISKS
 from investigator.web.case_common import (
-    NO_KEY,
-    _,
+    CaseWork,
+    Form,
+    Refused,
     case_for,
+    case_key,
+    case_post,
     field,
     key_or_none,
     page,
-    read_form,
     services_of,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
+from portal.db.models import Case
+from portal.msgid import _
 
 BAD_DATE = _("Give the end of monitoring as a date (YYYY-MM-DD), or leave it empty.")
 
@@ -41,7 +46,6 @@ async def _protection_page(
     request: Request[Any, Any, Any],
     staff: StaffPrincipal,
     case_id: str,
-    *,
     error: str | None = None,
     status: int = 200,
 ) -> Template:
@@ -75,65 +79,61 @@ async def protection_page(request: Request[Any, Any, Any], case_id: str) -> Temp
     return await _protection_page(request, staff, case_id)
 
 
+async def _post(
+    request: Request[Any, Any, Any], case_id: str, work: CaseWork
+) -> Template | Redirect:
+    return await case_post(
+        request, case_id, ("manage_protection",), work, _protection_page, _to_page(case_id)
+    )
+
+
 @post("/cases/{case_id:str}/protection/plan", name="workspace_protection_plan")
 async def protection_plan(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
-    staff = await current_staff(request)
     services = services_of(request)
-    try:
-        async with services.db.write() as s:
-            case = await case_for(s, staff, case_id, "manage_protection")
-            key = await key_or_none(s, staff, case.id)
-            if key is None:
-                raise WorkflowError(NO_KEY)
-            form = await read_form(request)
-            raw_day = field(form, "monitor_until", 20)
-            try:
-                monitor_until = dt.date.fromisoformat(raw_day) if raw_day else None
-            except ValueError:
-                raise WorkflowError(BAD_DATE) from None
-            await protection.save_plan(
-                s,
-                services,
-                case,
-                key,
-                staff.user_id,
-                risk=field(form, "risk", 10),
-                assessment=field(form, "assessment", 4000, multiline=True),
-                contact=field(form, "contact", 200),
-                monitor_until=monitor_until,
-                measures=field(form, "measures", 4000, multiline=True),
-            )
-    except WorkflowError as exc:
-        return await _protection_page(request, staff, case_id, error=str(exc), status=400)
-    return _to_page(case_id)
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        key = await case_key(s, staff, case.id, 400)
+        raw_day = field(form, "monitor_until", 20)
+        try:
+            monitor_until = dt.date.fromisoformat(raw_day) if raw_day else None
+        except ValueError:
+            raise Refused(BAD_DATE) from None
+        await protection.save_plan(
+            s,
+            services,
+            case,
+            key,
+            staff.user_id,
+            risk=field(form, "risk", 10),
+            assessment=field(form, "assessment", 4000, multiline=True),
+            contact=field(form, "contact", 200),
+            monitor_until=monitor_until,
+            measures=field(form, "measures", 4000, multiline=True),
+        )
+
+    return await _post(request, case_id, work)
 
 
 @post("/cases/{case_id:str}/protection/leniency", name="workspace_protection_leniency")
 async def protection_leniency(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
-    staff = await current_staff(request)
     services = services_of(request)
-    try:
-        async with services.db.write() as s:
-            case = await case_for(s, staff, case_id, "manage_protection")
-            key = await key_or_none(s, staff, case.id)
-            if key is None:
-                raise WorkflowError(NO_KEY)
-            form = await read_form(request)
-            party, _sep, measure = field(form, "measure", 60).partition(":")
-            await protection.add_leniency(
-                s,
-                services,
-                case,
-                key,
-                staff.user_id,
-                party=party,
-                measure=measure,
-                person=field(form, "person", 200),
-                reason=field(form, "reason", 4000, multiline=True),
-            )
-    except WorkflowError as exc:
-        return await _protection_page(request, staff, case_id, error=str(exc), status=400)
-    return _to_page(case_id)
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        key = await case_key(s, staff, case.id, 400)
+        party, _sep, measure = field(form, "measure", 60).partition(":")
+        await protection.add_leniency(
+            s,
+            services,
+            case,
+            key,
+            staff.user_id,
+            party=party,
+            measure=measure,
+            person=field(form, "person", 200),
+            reason=field(form, "reason", 4000, multiline=True),
+        )
+
+    return await _post(request, case_id, work)
 
 
 protection_handlers: list[Any] = [protection_page, protection_plan, protection_leniency]

@@ -20,10 +20,11 @@ from litestar.response import Template
 
 from investigator import audit
 from investigator.policy import can
-from investigator.web.case_common import _, not_found, page, read_form, services_of
+from investigator.web.case_common import not_found, page, read_form, services_of
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import cases
 from portal.intake import KINDS, RELATIONS, parse_report
+from portal.msgid import _
 from portal.services import Services
 
 CHANNELS: tuple[str, ...] = ("phone", "wechat", "official_account", "email", "letter", "visit")

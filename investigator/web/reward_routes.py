@@ -22,20 +22,22 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator import rewards
-from investigator.casework import WorkflowError
 from investigator.policy import can
 from investigator.web.case_common import (
-    _,
+    CaseWork,
+    Form,
+    Refused,
     allowed,
     case_for,
+    case_post,
     field,
     not_found,
     page,
-    read_form,
     services_of,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.db.models import Case
+from portal.msgid import _
 
 REWARD_ACTIONS = ("propose_reward", "approve_reward", "manage_reward")
 BAD_AMOUNT = _("Give the amounts as whole numbers of RMB.")
@@ -54,7 +56,6 @@ async def _reward_page(
     request: Request[Any, Any, Any],
     staff: StaffPrincipal,
     case_id: str,
-    *,
     error: str | None = None,
     status: int = 200,
 ) -> Template:
@@ -87,78 +88,73 @@ async def reward_page(request: Request[Any, Any, Any], case_id: str) -> Template
     return await _reward_page(request, staff, case_id)
 
 
+async def _post(
+    request: Request[Any, Any, Any], case_id: str, work: CaseWork, *actions: str
+) -> Template | Redirect:
+    return await case_post(request, case_id, actions, work, _reward_page, _to_reward(case_id))
+
+
 @post("/cases/{case_id:str}/reward/propose", name="workspace_reward_propose")
 async def reward_propose(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
-    staff = await current_staff(request)
     services = services_of(request)
-    try:
-        async with services.db.write() as s:
-            case = await case_for(s, staff, case_id, "propose_reward")
-            form = await read_form(request)
-            amount = _amount(field(form, "amount", 20))
-            recovered = _amount(field(form, "recovered_amount", 20))
-            if amount is None or recovered is None:
-                raise WorkflowError(BAD_AMOUNT)
-            await rewards.propose(
-                s,
-                services,
-                case,
-                staff.user_id,
-                staff.private_key,
-                amount=amount,
-                recovered_amount=recovered,
-                basis=field(form, "basis", 4000, multiline=True),
-            )
-    except WorkflowError as exc:
-        return await _reward_page(request, staff, case_id, error=str(exc), status=400)
-    return _to_reward(case_id)
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        amount = _amount(field(form, "amount", 20))
+        recovered = _amount(field(form, "recovered_amount", 20))
+        if amount is None or recovered is None:
+            raise Refused(BAD_AMOUNT)
+        await rewards.propose(
+            s,
+            services,
+            case,
+            staff.user_id,
+            staff.private_key,
+            amount=amount,
+            recovered_amount=recovered,
+            basis=field(form, "basis", 4000, multiline=True),
+        )
+
+    return await _post(request, case_id, work, "propose_reward")
 
 
 @post("/cases/{case_id:str}/reward/decide", name="workspace_reward_decide")
 async def reward_decide(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
-    staff = await current_staff(request)
-    try:
-        async with services_of(request).db.write() as s:
-            form = await read_form(request)
-            role = field(form, "role", 20)
-            action = {"approver": "approve_reward", "reward_officer": "manage_reward"}.get(role)
-            if action is None:
-                raise not_found()
-            case = await case_for(s, staff, case_id, action)
-            decision = field(form, "decision", 10)
-            if decision not in ("approve", "refuse"):
-                raise WorkflowError(_("Choose to approve or to refuse."))
-            reward = await rewards.reward_of(s, case.id)
-            if reward is None:
-                raise not_found()
-            await rewards.decide(s, reward, staff.user_id, role=role, approve=decision == "approve")
-    except WorkflowError as exc:
-        return await _reward_page(request, staff, case_id, error=str(exc), status=400)
-    return _to_reward(case_id)
+    """The form's ``role`` says which decision this is; policy must grant that one."""
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        role = field(form, "role", 20)
+        action = {"approver": "approve_reward", "reward_officer": "manage_reward"}.get(role)
+        if action is None or not await allowed(s, staff, case.id, action):
+            raise not_found()
+        decision = field(form, "decision", 10)
+        if decision not in ("approve", "refuse"):
+            raise Refused(_("Choose to approve or to refuse."))
+        reward = await rewards.reward_of(s, case.id)
+        if reward is None:
+            raise not_found()
+        await rewards.decide(s, reward, staff.user_id, role=role, approve=decision == "approve")
+
+    return await _post(request, case_id, work, "approve_reward", "manage_reward")
 
 
 @post("/cases/{case_id:str}/reward/pay", name="workspace_reward_pay")
 async def reward_pay(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
-    staff = await current_staff(request)
     services = services_of(request)
-    try:
-        async with services.db.write() as s:
-            case = await case_for(s, staff, case_id, "manage_reward")
-            reward = await rewards.reward_of(s, case.id)
-            if reward is None:
-                raise not_found()
-            form = await read_form(request)
-            await rewards.record_payment(
-                s,
-                services,
-                reward,
-                staff.user_id,
-                staff.private_key,
-                reference=field(form, "reference", 200),
-            )
-    except WorkflowError as exc:
-        return await _reward_page(request, staff, case_id, error=str(exc), status=400)
-    return _to_reward(case_id)
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+        reward = await rewards.reward_of(s, case.id)
+        if reward is None:
+            raise not_found()
+        await rewards.record_payment(
+            s,
+            services,
+            reward,
+            staff.user_id,
+            staff.private_key,
+            reference=field(form, "reference", 200),
+        )
+
+    return await _post(request, case_id, work, "manage_reward")
 
 
 async def _listing(s: AsyncSession, staff: StaffPrincipal) -> list[dict[str, Any]]:

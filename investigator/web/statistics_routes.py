@@ -27,11 +27,12 @@ from litestar.response import Template
 from investigator import audit, charts, exports
 from investigator import statistics as st
 from investigator.policy import can
-from investigator.web.case_common import NO_STORE, _, not_found, page, services_of
+from investigator.web.case_common import NO_STORE, not_found, page, services_of
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import clock
 from portal.http.i18n import locale_of
 from portal.i18n import translations
+from portal.msgid import _
 
 _MESSAGES = (
     _("Choose a valid period."),

@@ -1,8 +1,9 @@
 """Transfers (转办, W3/W4, A2): the package a department receives, and its report back.
 
-    POST /workspace/cases/{case_id}/transfer                    triage or manage_team: summary,
+    POST /workspace/cases/{case_id}/transfer                    transfer: summary,
                                                                 department, due date
-    GET  /workspace/cases/{case_id}/transfer/{package_id}       the package's creator: add
+    GET  /workspace/cases/{case_id}/transfer/{package_id}       prepare_package (the package's
+                                                                creator): add
     POST /workspace/cases/{case_id}/transfer/{package_id}/files   redacted copies (streamed,
                                                                 sealed under the package key)
     GET  /workspace/transfers                                   department liaisons: the
@@ -13,7 +14,8 @@ A package carries the investigator's summary and redacted copies only: never an 
 never the reporter's identity, never the case page. Its key is wrapped for the department's
 liaisons and for the investigator who wrote it (so they can add the redacted copies after the
 case has left their intake stage). Uploading redacted copies is allowed only to that creator,
-while they are not excluded from the case (a subject or conflicted person never is).
+while they are not excluded from the case (a subject or conflicted person never is): policy
+action ``prepare_package``.
 """
 
 from __future__ import annotations
@@ -33,9 +35,17 @@ from crypto.envelope import field_aad
 from crypto.recipients import wrap_for_recipient
 from investigator import audit, casework
 from investigator.casework import WorkflowError
-from investigator.policy import can, is_excluded, may_act_on_case
-from investigator.web.case_actions import Form, Refused, run_action
-from investigator.web.case_common import _, field, not_found, page, read_form, services_of
+from investigator.policy import can, may_act_on_case, may_act_on_package
+from investigator.web.case_actions import run_action
+from investigator.web.case_common import (
+    Form,
+    Refused,
+    field,
+    not_found,
+    page,
+    read_form,
+    services_of,
+)
 from investigator.web.case_page import open_package, package_key
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import clock, metadata
@@ -49,6 +59,7 @@ from portal.evidence import (
 )
 from portal.http.csrf import verify_csrf_token
 from portal.http.upload import FilePart, UploadError, read_multipart
+from portal.msgid import _
 from portal.services import Services
 
 BAD_DATE = _("Give the due date as YYYY-MM-DD, today or later.")
@@ -96,7 +107,7 @@ async def transfer(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
             )
         return Redirect(path=f"/workspace/cases/{case.id}/transfer/{package.id}", status_code=303)
 
-    return await run_action(request, case_id, ("triage", "manage_team"), work)
+    return await run_action(request, case_id, ("transfer",), work)
 
 
 async def _own_package(
@@ -104,12 +115,11 @@ async def _own_package(
 ) -> tuple[TransferPackage, bytes]:
     """The package and its key for its creator; NotFoundException for anyone else."""
     package = await s.get(TransferPackage, package_id[:64])
-    if package is None or package.case_id != case_id or package.created_by != staff.user_id:
-        raise not_found()
-    case = await s.get(Case, case_id)
-    if case is None or case.destroyed_on is not None:
-        raise not_found()
-    if await is_excluded(s, staff.policy(), case_id):
+    if (
+        package is None
+        or package.case_id != case_id
+        or not await may_act_on_package(s, staff.policy(), package.id, "prepare_package")
+    ):
         raise not_found()
     pkey = await package_key(s, package.id, staff)
     if pkey is None:

@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from investigator import policy
 from investigator.policy import CASE_ACTIONS, ROLE_ACTIONS, Principal
 from investigator.roles import ROLES
-from portal.db.models import Case, Conflict, Department, KeyWrap, Subject, TeamMember, User
+from portal.db.models import (
+    Case,
+    Conflict,
+    Department,
+    KeyWrap,
+    Subject,
+    TeamMember,
+    TransferPackage,
+    User,
+)
 from portal.services import Services
 
 ALL_ROLES = frozenset(ROLES)
@@ -129,7 +138,13 @@ async def test_team_member_and_lead(s: AsyncSession) -> None:
         "manage_protection",
         "investigate",
     }
-    assert {"manage_team", "handle", "investigate"} <= await _allowed(s, lead, case)
+    assert {
+        "manage_team",
+        "transfer",
+        "manage_subjects",
+        "handle",
+        "investigate",
+    } <= await _allowed(s, lead, case)
     assert await _allowed(s, outsider, case) == set()
     assert await policy.can_view_case(s, member, case)
     assert not await policy.can_view_case(s, outsider, case)
@@ -145,6 +160,8 @@ async def test_intake_officer_only_during_intake(s: AsyncSession) -> None:
             "add_note",
             "message_reporter",
             "manage_team",
+            "transfer",
+            "manage_subjects",
             "manage_protection",
         }
     later = await _case(s, "investigation")
@@ -282,3 +299,112 @@ async def test_destroyed_missing_and_unknown(s: AsyncSession) -> None:
     row.destroyed_on = dt.date(2024, 6, 1)
     await s.flush()
     assert await _allowed(s, member, case) == set()
+
+
+# --- transfer and subjects: who decides them is policy, not the handlers ----------------------
+
+INTAKE = frozenset({"intake_officer"})
+LEAD = frozenset({"team_lead", "investigator"})
+
+
+async def _relate(s: AsyncSession, case_id: str, p: Principal, relation: str) -> None:
+    """none, member, lead, subject (as lead: the subject rule wins), conflict (as lead)."""
+    if relation in ("member", "lead"):
+        await _member(s, case_id, p, relation)
+    if relation in ("subject", "conflict"):
+        await _member(s, case_id, p, "lead")
+    if relation == "subject":
+        await _subject(s, case_id, p)
+    if relation == "conflict":
+        s.add(Conflict(case_id=case_id, user_id=p.user_id))
+        await s.flush()
+
+
+@pytest.mark.parametrize(
+    ("roles", "relation", "stage", "expected"),
+    [
+        (INTAKE, "none", "received", True),
+        (INTAKE, "none", "triage", True),
+        (INTAKE, "none", "investigating", False),
+        (INTAKE, "subject", "triage", False),
+        (INTAKE, "conflict", "triage", False),
+        (LEAD, "lead", "investigating", True),
+        (LEAD, "member", "investigating", False),
+        (LEAD, "none", "investigating", False),
+        (LEAD, "subject", "investigating", False),
+        (LEAD, "conflict", "investigating", False),
+        (frozenset({"approver"}), "none", "approval", False),
+        (frozenset({"administrator"}), "none", "triage", False),
+        (frozenset({"auditor"}), "none", "triage", False),
+        (frozenset({"department_liaison"}), "none", "transferred", False),
+        (ALL_ROLES, "none", "triage", True),
+        (ALL_ROLES, "subject", "triage", False),
+        (ALL_ROLES, "conflict", "triage", False),
+    ],
+)
+async def test_transfer_and_subjects_by_role_and_relation(
+    s: AsyncSession, roles: frozenset[str], relation: str, stage: str, expected: bool
+) -> None:
+    case = await _case(s, stage)
+    person = await _user(s, f"p{next(_numbers)}", roles)
+    await _relate(s, case, person, relation)
+    for action in ("transfer", "manage_subjects"):
+        assert await policy.may_act_on_case(s, person, case, action) is expected, action
+    # the handlers' former rule, "triage or manage_team", gives the same answers
+    former = await policy.permissions(s, person, case, ("triage", "manage_team"))
+    assert (former["triage"] or former["manage_team"]) is expected
+
+
+async def _package(s: AsyncSession, case_id: str, creator: Principal) -> str:
+    dept = await _dept(s, f"Dept {next(_numbers)}")
+    package = TransferPackage(
+        case_id=case_id,
+        department_id=dept,
+        created_by=creator.user_id,
+        created_on=dt.date(2024, 1, 3),
+        due_on=dt.date(2024, 2, 3),
+        sealed_summary=b"sealed",
+    )
+    s.add(package)
+    await s.flush()
+    return package.id
+
+
+@pytest.mark.parametrize(
+    ("roles", "relation", "creator", "expected"),
+    [
+        (INTAKE, "none", True, True),  # the case has left intake: the creator still may
+        (LEAD, "lead", True, True),
+        (LEAD, "member", True, True),
+        (INTAKE, "none", False, False),  # another intake officer
+        (LEAD, "lead", False, False),  # the lead who did not write it
+        (ALL_ROLES, "none", False, False),
+        (INTAKE, "subject", True, False),  # named as subject after writing it
+        (LEAD, "subject", True, False),
+        (LEAD, "conflict", True, False),
+        (frozenset({"department_liaison"}), "none", False, False),
+    ],
+)
+async def test_prepare_package_by_role_and_relation(
+    s: AsyncSession, roles: frozenset[str], relation: str, creator: bool, expected: bool
+) -> None:
+    case = await _case(s, "investigating")
+    person = await _user(s, f"p{next(_numbers)}", roles)
+    writer = person if creator else await _user(s, f"w{next(_numbers)}", INTAKE)
+    package = await _package(s, case, writer)
+    await _relate(s, case, person, relation)
+    assert await policy.may_act_on_package(s, person, package, "prepare_package") is expected
+
+
+async def test_prepare_package_missing_destroyed_and_unknown(s: AsyncSession) -> None:
+    case = await _case(s, "transferred")
+    writer = await _user(s, "writer", INTAKE)
+    package = await _package(s, case, writer)
+    assert await policy.may_act_on_package(s, writer, package, "prepare_package")
+    assert not await policy.may_act_on_package(s, writer, package, "delete_everything")
+    assert not await policy.may_act_on_package(s, writer, "no-such-package", "prepare_package")
+    assert not await policy.may_act_on_case(s, writer, case, "prepare_package")
+    row = (await s.execute(select(Case).where(Case.id == case))).scalar_one()
+    row.destroyed_on = dt.date(2024, 6, 1)
+    await s.flush()
+    assert not await policy.may_act_on_package(s, writer, package, "prepare_package")
