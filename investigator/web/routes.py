@@ -11,6 +11,7 @@ from investigator.web.archive_routes import archive_handlers
 from investigator.web.auth_routes import auth_handlers
 from investigator.web.case_routes import case_handlers
 from investigator.web.deadline_routes import deadline_handlers
+from investigator.web.directory_routes import directory_handlers
 from investigator.web.export_routes import export_handlers
 from investigator.web.guards import redirect_to_signin
 from investigator.web.handling_routes import handling_handlers
@@ -40,6 +41,7 @@ def workspace_router(settings: Settings) -> Router:
             *export_handlers,
             *statistics_handlers,
             *admin_handlers,
+            *directory_handlers,
         ],
         exception_handlers={NotAuthorizedException: redirect_to_signin},
     )
