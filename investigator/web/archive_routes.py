@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -96,7 +97,9 @@ async def archive_list(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/cases/{case_id:str}/archive", name="workspace_case_archive")
-async def archive_case(request: Request[Any, Any, Any], case_id: str) -> Redirect | Template:
+async def archive_case(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Redirect | Template:
     staff = await current_staff(request)
     services = services_of(request)
     try:
@@ -115,7 +118,9 @@ async def _archive_again(
 
 
 @post("/archive/{case_id:str}/hold", name="workspace_archive_hold")
-async def archive_hold(request: Request[Any, Any, Any], case_id: str) -> Redirect | Template:
+async def archive_hold(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Redirect | Template:
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
         hold = field(form, "hold", 5)
         if hold not in ("on", "off"):
@@ -127,7 +132,9 @@ async def archive_hold(request: Request[Any, Any, Any], case_id: str) -> Redirec
 
 
 @post("/archive/{case_id:str}/approve-destruction", name="workspace_archive_destroy")
-async def approve_destruction(request: Request[Any, Any, Any], case_id: str) -> Redirect | Template:
+async def approve_destruction(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Redirect | Template:
     staff = await current_staff(request)
     services = services_of(request)
     try:

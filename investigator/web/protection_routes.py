@@ -14,6 +14,7 @@ import datetime as dt
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,7 +75,7 @@ async def _protection_page(
 
 
 @get("/cases/{case_id:str}/protection", name="workspace_protection")
-async def protection_page(request: Request[Any, Any, Any], case_id: str) -> Template:
+async def protection_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
     staff = await current_staff(request)
     return await _protection_page(request, staff, case_id)
 
@@ -88,7 +89,9 @@ async def _post(
 
 
 @post("/cases/{case_id:str}/protection/plan", name="workspace_protection_plan")
-async def protection_plan(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
+async def protection_plan(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
     services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
@@ -115,7 +118,9 @@ async def protection_plan(request: Request[Any, Any, Any], case_id: str) -> Temp
 
 
 @post("/cases/{case_id:str}/protection/leniency", name="workspace_protection_leniency")
-async def protection_leniency(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
+async def protection_leniency(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
     services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,7 +84,7 @@ async def _reward_page(
 
 
 @get("/cases/{case_id:str}/reward", name="workspace_reward")
-async def reward_page(request: Request[Any, Any, Any], case_id: str) -> Template:
+async def reward_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
     staff = await current_staff(request)
     return await _reward_page(request, staff, case_id)
 
@@ -95,7 +96,9 @@ async def _post(
 
 
 @post("/cases/{case_id:str}/reward/propose", name="workspace_reward_propose")
-async def reward_propose(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
+async def reward_propose(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
     services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
@@ -118,7 +121,9 @@ async def reward_propose(request: Request[Any, Any, Any], case_id: str) -> Templ
 
 
 @post("/cases/{case_id:str}/reward/decide", name="workspace_reward_decide")
-async def reward_decide(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
+async def reward_decide(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
     """The form's ``role`` says which decision this is; policy must grant that one."""
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
@@ -138,7 +143,9 @@ async def reward_decide(request: Request[Any, Any, Any], case_id: str) -> Templa
 
 
 @post("/cases/{case_id:str}/reward/pay", name="workspace_reward_pay")
-async def reward_pay(request: Request[Any, Any, Any], case_id: str) -> Template | Redirect:
+async def reward_pay(
+    request: Request[Any, Any, Any], case_id: FromPath[str]
+) -> Template | Redirect:
     services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
