@@ -103,6 +103,8 @@ destroyed cases apply as for the case itself:
     action            allowed when
     ================  ==========================================================================
     prepare_package   the package's creator (``created_by``): its page, adding redacted copies
+    receive_package   department_liaison of the package's department who may ``view_transfer``
+                      the case: reading it, exporting it, reporting back (反馈)
     ================  ==========================================================================
 
 Never, whatever the case: the administrator and auditor roles grant no case content; the
@@ -176,7 +178,7 @@ CASE_ACTIONS: frozenset[str] = frozenset(
     }
 )
 
-PACKAGE_ACTIONS: frozenset[str] = frozenset({"prepare_package"})
+PACKAGE_ACTIONS: frozenset[str] = frozenset({"prepare_package", "receive_package"})
 
 
 @dataclass(frozen=True)
@@ -400,7 +402,12 @@ async def may_act_on_package(
         return False
     row = (
         await session.execute(
-            select(TransferPackage.created_by, Case.id, Case.destroyed_on)
+            select(
+                TransferPackage.created_by,
+                TransferPackage.department_id,
+                Case.id,
+                Case.destroyed_on,
+            )
             .join(Case, Case.id == TransferPackage.case_id)
             .where(TransferPackage.id == package_id)
         )
@@ -409,7 +416,13 @@ async def may_act_on_package(
         return False
     if await is_excluded(session, principal, row.id):
         return False
-    return row.created_by == principal.user_id
+    if action == "receive_package":
+        return (
+            principal.department_id is not None
+            and row.department_id == principal.department_id
+            and await may_act_on_case(session, principal, row.id, "view_transfer")
+        )
+    return bool(row.created_by == principal.user_id)
 
 
 async def can_view_case(session: AsyncSession, principal: Principal, case_id: str) -> bool:

@@ -18,7 +18,7 @@ from litestar.params import FromPath
 
 from investigator import audit
 from investigator.case_export import ExportTooLarge, case_archive, package_archive
-from investigator.policy import may_act_on_case
+from investigator.policy import may_act_on_package
 from investigator.web.case_common import case_for, key_or_none, not_found, page, services_of
 from investigator.web.case_page import package_key
 from investigator.web.guards import current_staff
@@ -72,11 +72,8 @@ async def export_package(
     services = services_of(request)
     async with services.db.write() as s:
         package = await s.get(TransferPackage, package_id[:64])
-        if (
-            package is None
-            or staff.department_id is None
-            or package.department_id != staff.department_id
-            or not await may_act_on_case(s, staff.policy(), package.case_id, "view_transfer")
+        if package is None or not await may_act_on_package(
+            s, staff.policy(), package.id, "receive_package"
         ):
             raise not_found()
         pkey = await package_key(s, package.id, staff)

@@ -35,7 +35,7 @@ from crypto.envelope import field_aad
 from crypto.recipients import wrap_for_recipient
 from investigator import audit, casework
 from investigator.casework import WorkflowError
-from investigator.policy import can, may_act_on_case, may_act_on_package
+from investigator.policy import can, may_act_on_package
 from investigator.web.case_actions import run_action
 from investigator.web.case_common import (
     Form,
@@ -328,7 +328,7 @@ async def _liaison_packages(
     ).all()
     out = []
     for package, number in rows:
-        if not await may_act_on_case(s, staff.policy(), package.case_id, "view_transfer"):
+        if not await may_act_on_package(s, staff.policy(), package.id, "receive_package"):
             continue
         pkey = await package_key(s, package.id, staff)
         if pkey is None:
@@ -383,10 +383,8 @@ async def report_back(
     try:
         async with services.db.write() as s:
             package = await s.get(TransferPackage, package_id[:64])
-            if (
-                package is None
-                or package.department_id != staff.department_id
-                or not await may_act_on_case(s, staff.policy(), package.case_id, "view_transfer")
+            if package is None or not await may_act_on_package(
+                s, staff.policy(), package.id, "receive_package"
             ):
                 raise not_found()
             pkey = await package_key(s, package.id, staff)

@@ -408,3 +408,52 @@ async def test_prepare_package_missing_destroyed_and_unknown(s: AsyncSession) ->
     row.destroyed_on = dt.date(2024, 6, 1)
     await s.flush()
     assert not await policy.may_act_on_package(s, writer, package, "prepare_package")
+
+
+LIAISON = frozenset({"department_liaison"})
+
+
+@pytest.mark.parametrize(
+    ("roles", "same_department", "stage", "relation", "expected"),
+    [
+        (LIAISON, True, "transferred", "none", True),
+        (LIAISON, False, "transferred", "none", False),  # another department's liaison
+        (LIAISON, True, "investigating", "none", False),  # not (or no longer) transferred
+        (LIAISON, True, "transferred", "subject", False),  # the liaison is the accused
+        (LIAISON, True, "transferred", "conflict", False),
+        (INTAKE, True, "transferred", "none", False),  # same department, not its liaison
+        (ALL_ROLES - LIAISON, True, "transferred", "none", False),
+    ],
+)
+async def test_receive_package_by_department_stage_and_relation(
+    s: AsyncSession,
+    roles: frozenset[str],
+    same_department: bool,
+    stage: str,
+    relation: str,
+    expected: bool,
+) -> None:
+    dept = await _dept(s, f"Dept {next(_numbers)}")
+    other = await _dept(s, f"Dept {next(_numbers)}")
+    case = await _case(s, stage, dept=dept)
+    writer = await _user(s, f"w{next(_numbers)}", INTAKE)
+    package = TransferPackage(
+        case_id=case,
+        department_id=dept,
+        created_by=writer.user_id,
+        created_on=dt.date(2024, 1, 3),
+        due_on=dt.date(2024, 2, 3),
+        sealed_summary=b"sealed",
+    )
+    s.add(package)
+    await s.flush()
+    person = await _user(s, f"l{next(_numbers)}", roles, dept if same_department else other)
+    if relation == "subject":
+        await _subject(s, case, person)
+    if relation == "conflict":
+        s.add(Conflict(case_id=case, user_id=person.user_id))
+        await s.flush()
+    got = await policy.may_act_on_package(s, person, package.id, "receive_package")
+    assert got is expected
+    # the package's writer never receives it as a department would
+    assert not await policy.may_act_on_package(s, writer, package.id, "receive_package")
