@@ -12,11 +12,13 @@ the same page with the reason, and the form keeps what was typed. Every change i
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator import directory
 from investigator.directory import DirectoryError
@@ -49,43 +51,24 @@ def _switch(form: dict[str, list[str]]) -> bool | None:
     return {"on": True, "off": False}.get(value)
 
 
-@get("/directory", name="workspace_directory")
-async def directory_view(request: Request[Any, Any, Any]) -> Template:
-    await _admin(request)
-    return await _page(request)
+# the change a form asks for: (session, acting user id, form); LookupError: no such row
+Change = Callable[[AsyncSession, str, dict[str, list[str]]], Awaitable[object]]
 
 
-@post("/directory/departments", name="workspace_directory_department_add")
-async def department_add(request: Request[Any, Any, Any]) -> Template | Redirect:
-    staff = await _admin(request)
-    form = await read_form(request)
-    try:
-        async with services_of(request).db.write() as s:
-            await directory.add_department(s, field(form, "name", 400), actor_user_id=staff.user_id)
-    except DirectoryError as exc:
-        return await _page(request, status=400, form=form, error=str(exc), error_for="department")
-    return Redirect(path=PATH, status_code=303)
-
-
-@post("/directory/departments/{department_id:str}", name="workspace_directory_department")
-async def department_change(
-    request: Request[Any, Any, Any], department_id: FromPath[str]
+async def _post(
+    request: Request[Any, Any, Any], error_for: str, change: Change
 ) -> Template | Redirect:
+    """Policy, the form, the change in one transaction; the page again with the reason (400)
+    when it cannot be made, 404 for a row that does not exist."""
     staff = await _admin(request)
     form = await read_form(request)
     try:
         async with services_of(request).db.write() as s:
-            await directory.change_department(
-                s,
-                department_id,
-                raw_name=field(form, "name", 400) if "name" in form else None,
-                active=_switch(form),
-                actor_user_id=staff.user_id,
-            )
+            await change(s, staff.user_id, form)
     except LookupError:
         raise not_found() from None
     except DirectoryError as exc:
-        return await _page(request, status=400, form=form, error=str(exc), error_for="department")
+        return await _page(request, status=400, form=form, error=str(exc), error_for=error_for)
     return Redirect(path=PATH, status_code=303)
 
 
@@ -95,45 +78,65 @@ def _names(form: dict[str, list[str]]) -> directory.CategoryNames:
     )
 
 
+@get("/directory", name="workspace_directory")
+async def directory_view(request: Request[Any, Any, Any]) -> Template:
+    await _admin(request)
+    return await _page(request)
+
+
+@post("/directory/departments", name="workspace_directory_department_add")
+async def department_add(request: Request[Any, Any, Any]) -> Template | Redirect:
+    async def change(s: AsyncSession, actor: str, form: dict[str, list[str]]) -> object:
+        return await directory.add_department(s, field(form, "name", 400), actor_user_id=actor)
+
+    return await _post(request, "department", change)
+
+
+@post("/directory/departments/{department_id:str}", name="workspace_directory_department")
+async def department_change(
+    request: Request[Any, Any, Any], department_id: FromPath[str]
+) -> Template | Redirect:
+    async def change(s: AsyncSession, actor: str, form: dict[str, list[str]]) -> object:
+        return await directory.change_department(
+            s,
+            department_id,
+            raw_name=field(form, "name", 400) if "name" in form else None,
+            active=_switch(form),
+            actor_user_id=actor,
+        )
+
+    return await _post(request, "department", change)
+
+
 @post("/directory/categories", name="workspace_directory_category_add")
 async def category_add(request: Request[Any, Any, Any]) -> Template | Redirect:
-    staff = await _admin(request)
-    form = await read_form(request)
-    try:
-        async with services_of(request).db.write() as s:
-            await directory.add_category(
-                s,
-                field(form, "code", 40),
-                _names(form),
-                in_scope=checked(form, "in_scope"),
-                actor_user_id=staff.user_id,
-            )
-    except DirectoryError as exc:
-        return await _page(request, status=400, form=form, error=str(exc), error_for="category")
-    return Redirect(path=PATH, status_code=303)
+    async def change(s: AsyncSession, actor: str, form: dict[str, list[str]]) -> object:
+        return await directory.add_category(
+            s,
+            field(form, "code", 40),
+            _names(form),
+            in_scope=checked(form, "in_scope"),
+            actor_user_id=actor,
+        )
+
+    return await _post(request, "category", change)
 
 
 @post("/directory/categories/{code:str}", name="workspace_directory_category")
 async def category_change(
     request: Request[Any, Any, Any], code: FromPath[str]
 ) -> Template | Redirect:
-    staff = await _admin(request)
-    form = await read_form(request)
-    try:
-        async with services_of(request).db.write() as s:
-            await directory.change_category(
-                s,
-                code,
-                names=_names(form) if "name_en" in form else None,
-                in_scope=checked(form, "in_scope") if "scope" in form else None,
-                active=_switch(form),
-                actor_user_id=staff.user_id,
-            )
-    except LookupError:
-        raise not_found() from None
-    except DirectoryError as exc:
-        return await _page(request, status=400, form=form, error=str(exc), error_for="category")
-    return Redirect(path=PATH, status_code=303)
+    async def change(s: AsyncSession, actor: str, form: dict[str, list[str]]) -> object:
+        return await directory.change_category(
+            s,
+            code,
+            names=_names(form) if "name_en" in form else None,
+            in_scope=checked(form, "in_scope") if "scope" in form else None,
+            active=_switch(form),
+            actor_user_id=actor,
+        )
+
+    return await _post(request, "category", change)
 
 
 directory_handlers: list[Any] = [
