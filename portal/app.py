@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from litestar import Litestar, Router, get
+from litestar import Litestar, MediaType, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
+from portal.db.engine import RETRY_AFTER_S
 from portal.http.csrf import OriginCheckMiddleware, csrf_config
 from portal.http.errors import exception_handlers
 from portal.http.headers import SecurityHeadersMiddleware
@@ -26,8 +28,17 @@ DEFAULT_MAX_BODY = 1024 * 1024
 
 
 @get("/healthz", opt={"skip_session": True}, include_in_schema=False)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    """200 when the database answers, 503 (with Retry-After) while it does not."""
+    services: Services = request.app.state["services"]
+    if await services.db.ping():
+        return Response({"status": "ok"}, media_type=MediaType.JSON)
+    return Response(
+        {"status": "unavailable", "database": "unavailable"},
+        status_code=503,
+        media_type=MediaType.JSON,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:

@@ -1,18 +1,93 @@
-"""Engines and sessions: SQLite (embedded default, with the pragmas) or PostgreSQL."""
+"""Engines and sessions: SQLite (embedded default, with the pragmas) or PostgreSQL.
+
+Database outages (O4): every session from `Database.read()` / `write()` connects first, and
+any failure that means "the database cannot be reached right now" - refused or timed-out
+connect, a connection the server closed (restart, fail-over), PostgreSQL refusing connections
+while it starts or shuts down, pool exhaustion, SQLite's busy timeout - leaves the block as
+`DatabaseUnavailable` (the web layer answers 503 with Retry-After). Other database errors
+(constraint violations, bugs) keep their own type. PostgreSQL connections are pre-pinged at
+checkout, so connections left dead by a restart are replaced without restarting the portal.
+The outage and the recovery are each logged once, with exception type names only (never SQL,
+parameters or the DSN).
+"""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+logger = logging.getLogger("portal.db")
+
+# asyncpg's connect timeout is 60 s by default: a database host that drops packets would hold
+# every request for a minute. Requests fail after this many seconds instead.
+CONNECT_TIMEOUT_S = 5.0
+# what the 503 answer suggests (Retry-After, seconds)
+RETRY_AFTER_S = 10
+
+# SQLSTATE classes that mean "not reachable now": 08 connection exception, 53 insufficient
+# resources (too many connections), 57 operator intervention (admin/crash shutdown, cannot
+# connect now while starting up or shutting down)
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached right now; nothing in this transaction was committed
+    (except when the connection was lost during COMMIT itself, which no client can tell)."""
+
+    def __init__(self, cause: BaseException | None = None) -> None:
+        super().__init__("database unavailable")
+        self.kind = _chain_names(cause) if cause is not None else ""
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen and len(seen) < 8:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _chain_names(error: BaseException) -> str:
+    """`DBAPIError <- CannotConnectNowError`: type names only, never messages (SQL, params)."""
+    return " <- ".join(type(e).__name__ for e in _chain(error))
+
+
+def _sqlstate(error: BaseException) -> str:
+    value = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    return value if isinstance(value, str) else ""
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """True for errors that mean the database is unreachable or overloaded right now."""
+    if isinstance(error, DatabaseUnavailable):
+        return True
+    if isinstance(error, exc.TimeoutError):  # no pooled connection free within pool_timeout
+        return True
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        for link in _chain(error):
+            if _sqlstate(link)[:2] in _UNAVAILABLE_SQLSTATE_CLASSES:
+                return True
+            if isinstance(link, sqlite3.OperationalError) and "locked" in str(link):
+                return True  # the busy timeout ran out: overloaded, not broken
+            if type(link).__name__ == "ConnectionDoesNotExistError":  # asyncpg: closed mid-query
+                return True
+    return False
+
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -57,7 +132,12 @@ class Database:
             _sqlite_setup(self.read_engine, immediate=False)
         else:
             self.engine = create_async_engine(
-                url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True
+                url,
+                echo=echo,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,  # a connection a restart left dead is replaced at checkout
+                connect_args={"timeout": CONNECT_TIMEOUT_S},
             )
             self.read_engine = self.engine
         # async work that must happen inside every write transaction just before it commits
@@ -65,19 +145,81 @@ class Database:
         self.pre_commit_hooks: list[Callable[[AsyncSession], Awaitable[None]]] = []
         self._write = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        # outage bookkeeping for the operational log: when it began, how many sessions failed
+        self._down_since: float | None = None
+        self._failures = 0
+
+    async def _connect(self, session: AsyncSession) -> None:
+        """PostgreSQL: check out the connection now, so that a refused connect (an OSError that
+        asyncpg does not wrap) is told apart from an OSError raised later inside the block, e.g.
+        by the file store. Not on SQLite: a file cannot refuse, and checking out a write session
+        early would take SQLite's write lock (BEGIN IMMEDIATE) before the block needs it."""
+        if self.is_sqlite:
+            return
+        try:
+            await session.connection()
+        except (OSError, exc.DBAPIError) as error:  # TimeoutError is an OSError
+            raise DatabaseUnavailable(error) from error
+
+    def _note_success(self) -> None:
+        if self._down_since is not None:
+            logger.warning(
+                "database reachable again after %.1f s (%d requests refused meanwhile)",
+                time.monotonic() - self._down_since,
+                self._failures,
+            )
+            self._down_since, self._failures = None, 0
+
+    def _note_outage(self, error: BaseException) -> None:
+        self._failures += 1
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            kind = error.kind if isinstance(error, DatabaseUnavailable) else _chain_names(error)
+            logger.error("database unavailable (%s)", kind)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits on success and rolls back on any exception."""
-        async with self._write() as session, session.begin():
-            yield session
-            for hook in self.pre_commit_hooks:
-                await hook(session)
+        try:
+            async with self._write() as session, session.begin():
+                await self._connect(session)
+                yield session
+                for hook in self.pre_commit_hooks:
+                    await hook(session)
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            self._note_outage(error)
+            if isinstance(error, DatabaseUnavailable):
+                raise
+            raise DatabaseUnavailable(error) from error
+        else:
+            self._note_success()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._read() as session, session.begin():
-            yield session
+        try:
+            async with self._read() as session, session.begin():
+                await self._connect(session)
+                yield session
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            self._note_outage(error)
+            if isinstance(error, DatabaseUnavailable):
+                raise
+            raise DatabaseUnavailable(error) from error
+        else:
+            self._note_success()
+
+    async def ping(self) -> bool:
+        """Can a session reach the database now? (for /healthz)"""
+        try:
+            async with self.read() as session:
+                await session.execute(text("SELECT 1"))
+        except DatabaseUnavailable:
+            return False
+        return True
 
     async def dispose(self) -> None:
         await self.engine.dispose()

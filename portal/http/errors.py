@@ -1,11 +1,14 @@
 """Error pages (O4): the same calm page for every cause, never a detail.
 
-* HTML requests get templates/errors/<status>.html (400, 403, 404, 405, 413, 429, 500; other
-  4xx use 400, other 5xx use 500) with the status code kept; JSON clients and /healthz get a
+* HTML requests get templates/errors/<status>.html (400, 403, 404, 405, 413, 429, 500, 503;
+  other 4xx use 400, other 5xx use 500) with the status code kept; JSON clients and /healthz get a
   one-line JSON body. Neither ever contains the exception text, a path, SQL or a trace.
 * "Does not exist" and "not allowed" are the same `NotFoundException`, so they render the
   same 404: never pass a distinguishing detail and expect it to be shown.
 * Unexpected exceptions are logged (scrubbed by portal.logs) with no request data.
+* `DatabaseUnavailable` (the database is down, restarting or overloaded) is 503 with
+  Retry-After and the "temporarily unavailable, try again" page; portal.db.engine logs the
+  outage once, so it is not logged per request here.
 * Security headers are added here too: errors raised before routing or inside Litestar's own
   middleware (CSRF, body size) do not pass through `SecurityHeadersMiddleware`.
 * In development mode with PORTAL_DEBUG=1, unexpected exceptions show Litestar's debug page
@@ -21,10 +24,11 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 
+from portal.db.engine import RETRY_AFTER_S, DatabaseUnavailable
 from portal.http.headers import security_headers
 from portal.http.i18n import locale_of
 from portal.settings import Settings
@@ -33,7 +37,7 @@ __all__ = ["PAGES", "exception_handlers"]
 
 logger = logging.getLogger("portal.errors")
 
-PAGES = (400, 403, 404, 405, 413, 429, 500)
+PAGES = (400, 403, 404, 405, 413, 429, 500, 503)
 _SHORT = {
     400: "bad request",
     403: "forbidden",
@@ -42,6 +46,7 @@ _SHORT = {
     413: "request too large",
     429: "too many requests",
     500: "server error",
+    503: "service unavailable",
 }
 _PLAIN_FALLBACK = (
     "<!doctype html><html><head><meta charset=utf-8><title>{code}</title>"
@@ -129,11 +134,19 @@ def exception_handlers(settings: Settings) -> dict[int | type[Exception], Handle
             response.headers[name] = value
         return response
 
+    def unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        response = _response(settings, request, HTTP_503_SERVICE_UNAVAILABLE)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
     def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         logger.error("unhandled exception (%s)", type(exc).__name__, exc_info=exc)
         return _response(settings, request, HTTP_500_INTERNAL_SERVER_ERROR)
 
-    handlers: dict[int | type[Exception], Handler] = {HTTPException: http_error}
+    handlers: dict[int | type[Exception], Handler] = {
+        HTTPException: http_error,
+        DatabaseUnavailable: unavailable,
+    }
     if not (settings.debug and settings.mode == "development"):
         handlers[Exception] = unexpected
     return handlers

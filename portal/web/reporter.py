@@ -176,7 +176,11 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
         result = await uploads.read(request)
     except UploadError as err:
         return _upload_error_page(err)
-    categories = [c.code for c in await cases.active_categories(services)]
+    try:
+        categories = [c.code for c in await cases.active_categories(services)]
+    except BaseException:  # e.g. the database is down: the sealed uploads must not stay behind
+        await uploads.discard_all(result)
+        raise
     parsed = parse_report(result.fields, categories, files=[p.field for p, _ in result.files])
     token = result.first("submission_token")
     if parsed.report is None or not (16 <= len(token) <= 100):
