@@ -40,6 +40,7 @@ from investigator.web.case_common import (
     field,
     page,
     services_of,
+    share_with_intake,
     to_case,
 )
 from investigator.web.case_page import case_page_context
@@ -88,6 +89,7 @@ async def error_page(
     services = services_of(request)
     async with services.db.write() as s:
         case = await case_for(s, staff, case_id, "view")
+        await share_with_intake(s, staff, case)
         context = await case_page_context(services, s, staff, case)
         await audit.record(s, actor_user_id=staff.user_id, action="case.view", case_id=case.id)
     context["error"] = message

@@ -11,7 +11,9 @@ Every handler of the case screens follows one shape::
 ``case_for`` asks ``investigator.policy`` and raises ``NotFoundException`` for a refusal, a
 missing case and a destroyed case alike, so an answer never confirms that a case exists.
 ``case_post`` is that shape for a form posted on a case: the handler only supplies the work
-and the page that shows a refusal.
+and the page that shows a refusal. The case page and every form posted on a case then call
+``share_with_intake``: a key holder working on an intake-stage case shares its key with the
+intake officers who joined since the report arrived (``investigator.keyshare``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.casefile import NoKey, staff_key
 from investigator.casework import WorkflowError
+from investigator.keyshare import share_intake_key
 from investigator.policy import may_act_on_case
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.db.models import Case
@@ -156,6 +159,14 @@ async def key_or_none(session: AsyncSession, staff: StaffPrincipal, case_id: str
         return None
 
 
+async def share_with_intake(session: AsyncSession, staff: StaffPrincipal, case: Case) -> None:
+    """The staff member works on the case: when it is in an intake stage and they hold its key,
+    wrap it for the current intake officers who lack it (``investigator.keyshare``)."""
+    key = await key_or_none(session, staff, case.id)
+    if key is not None:
+        await share_intake_key(session, case, key, staff.user_id)
+
+
 async def case_key(
     session: AsyncSession, staff: StaffPrincipal, case_id: str, status: int = 409
 ) -> bytes:
@@ -184,6 +195,7 @@ async def case_post(
             case = await case_for(s, staff, case_id, *actions)
             form = await read_form(request)
             redirect = await work(s, staff, case, form)
+            await share_with_intake(s, staff, case)
     except Refused as exc:
         return await error_page(request, staff, case_id, exc.message, exc.status)
     except WorkflowError as exc:
@@ -211,5 +223,6 @@ __all__ = [
     "page",
     "read_form",
     "services_of",
+    "share_with_intake",
     "to_case",
 ]

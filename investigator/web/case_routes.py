@@ -37,6 +37,7 @@ from investigator.web.case_common import (
     not_found,
     page,
     services_of,
+    share_with_intake,
 )
 from investigator.web.case_page import case_page_context, package_key
 from investigator.web.guards import StaffPrincipal, current_staff
@@ -105,6 +106,7 @@ async def case_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> 
     services = services_of(request)
     async with services.db.write() as s:
         case = await case_for(s, staff, case_id, "view")
+        await share_with_intake(s, staff, case)
         context = await case_page_context(services, s, staff, case)
         await audit.record(s, actor_user_id=staff.user_id, action="case.view", case_id=case.id)
     return page("case", **context)

@@ -1,0 +1,340 @@
+"""Intake officers who arrive after a report can read it once a key holder works on the case.
+
+The case key is wrapped, when a report arrives, for the intake officers of that moment. A key
+holder opening an intake-stage case (or posting a form on it) wraps the case key for the
+current intake officers who lack it and whom policy lets view the case; never the identity
+key, never a subject, a conflicted, a disabled or a non-intake account, never after intake.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy import delete, func, select, update
+
+from crypto.recipients import unlock_with_password
+from investigator.casefile import staff_key
+from investigator.keyshare import share_intake_key
+from investigator.policy import Principal, may_act_on_case
+from investigator.staff import set_disabled
+from portal import clock
+from portal.db.models import AuditEntry, Case, KeyWrap, TeamMember, User
+from portal.services import Services
+from tests.investigator.conftest import STRONG_PASSWORD
+from tests.investigator.ws_helpers import REPORT_TEXT, Desk, run, submit_case
+
+SEALED = "You do not hold the key of this case"
+_DETAIL = re.compile(r"^scope=case count=(\d+) users=([0-9a-f]{32}(?:,[0-9a-f]{32})*)$")
+
+
+@pytest.fixture
+def desk(client: TestClient[Litestar], services: Services) -> Desk:
+    d = Desk(client, services)
+    d.add("intake", "intake_officer")
+    d.add("lead", "team_lead,investigator")
+    d.add("custodian", "identity_custodian")
+    return d
+
+
+def new_case(desk: Desk, token: str = "token-keyshare-0001", **kw: Any) -> str:
+    case_id, _code = run(desk.client, lambda: submit_case(desk.services, token=token, **kw))
+    return str(case_id)
+
+
+def wraps(desk: Desk, case_id: str) -> list[tuple[str, str | None, str | None]]:
+    """(scope, user_id, receipt_id) of every wrap of the case."""
+
+    async def read() -> list[tuple[str, str | None, str | None]]:
+        async with desk.services.db.read() as s:
+            rows = await s.execute(
+                select(KeyWrap.scope, KeyWrap.user_id, KeyWrap.receipt_id).where(
+                    KeyWrap.case_id == case_id
+                )
+            )
+            return [(r.scope, r.user_id, r.receipt_id) for r in rows]
+
+    return list(run(desk.client, read))
+
+
+def case_wrap_holders(desk: Desk, case_id: str) -> list[str]:
+    return sorted(u for scope, u, _r in wraps(desk, case_id) if scope == "case" and u)
+
+
+def shared_entries(desk: Desk, case_id: str) -> list[AuditEntry]:
+    async def read() -> list[AuditEntry]:
+        async with desk.services.db.read() as s:
+            stmt = (
+                select(AuditEntry)
+                .where(AuditEntry.case_id == case_id, AuditEntry.action == "case.key_shared")
+                .order_by(AuditEntry.id)
+            )
+            return list((await s.execute(stmt)).scalars())
+
+    return list(run(desk.client, read))
+
+
+def set_user(desk: Desk, name: str, **values: Any) -> None:
+    async def write() -> None:
+        async with desk.services.db.write() as s:
+            await s.execute(update(User).where(User.id == desk.user_id(name)).values(**values))
+
+    run(desk.client, write)
+
+
+def stage_of(desk: Desk, case_id: str) -> str:
+    async def read() -> str:
+        async with desk.services.db.read() as s:
+            case = await s.get(Case, case_id)
+            assert case is not None
+            return case.stage
+
+    return str(run(desk.client, read))
+
+
+def test_late_officer_reads_once_a_key_holder_opens_the_case(desk: Desk) -> None:
+    case_id = new_case(desk)
+    desk.add("late", "intake_officer")
+    path = f"/workspace/cases/{case_id}"
+    # created after the report: policy lets them open the page, but it stays sealed, and
+    # opening it themselves shares nothing (they hold no key to share)
+    before = desk.get("late", path)
+    assert before.status_code == 200
+    assert SEALED in before.text and REPORT_TEXT not in before.text
+    assert desk.user_id("late") not in case_wrap_holders(desk, case_id)
+    assert shared_entries(desk, case_id) == []
+
+    # an officer holding the key opens the case: the key is wrapped for the late officer
+    assert desk.get("intake", path).status_code == 200
+    after = desk.get("late", path)
+    assert after.status_code == 200
+    assert REPORT_TEXT in after.text and SEALED not in after.text
+    assert case_wrap_holders(desk, case_id).count(desk.user_id("late")) == 1
+
+    (entry,) = shared_entries(desk, case_id)
+    assert entry.actor_user_id == desk.user_id("intake")
+    match = _DETAIL.match(entry.detail)
+    assert match, entry.detail
+    assert (match.group(1), match.group(2)) == ("1", desk.user_id("late"))
+
+    # opening it again shares nothing more: no second wrap, no second audit entry
+    desk.get("intake", path)
+    desk.get("late", path)
+    assert case_wrap_holders(desk, case_id).count(desk.user_id("late")) == 1
+    assert len(shared_entries(desk, case_id)) == 1
+
+    # the officers of the report's day leave: the centre still reads the case
+    run(desk.client, lambda: set_disabled(desk.services.db, "intake"))
+    assert REPORT_TEXT in desk.get("late", path).text
+
+
+def test_a_triage_action_shares_the_key(desk: Desk) -> None:
+    case_id = new_case(desk)
+    desk.add("late", "intake_officer")
+    r = desk.post(
+        "intake",
+        f"/workspace/cases/{case_id}/classify",
+        {"category": "bribery", "severity": "high", "risk": "low"},
+    )
+    assert r.status_code == 303
+    assert stage_of(desk, case_id) == "triage"
+    assert desk.user_id("late") in case_wrap_holders(desk, case_id)
+    assert REPORT_TEXT in desk.get("late", f"/workspace/cases/{case_id}").text
+    assert len(shared_entries(desk, case_id)) == 1
+
+
+def test_the_page_after_a_refused_action_shares_too(desk: Desk) -> None:
+    case_id = new_case(desk)
+    desk.add("late", "intake_officer")
+    r = desk.post("intake", f"/workspace/cases/{case_id}/classify", {"severity": "bogus"})
+    # the refusal rolls the action back, then shows the case page again: a page view
+    assert r.status_code == 400 and stage_of(desk, case_id) == "received"
+    assert desk.user_id("late") in case_wrap_holders(desk, case_id)
+    assert len(shared_entries(desk, case_id)) == 1
+
+
+def test_only_enabled_unexcluded_intake_officers_get_the_key(desk: Desk) -> None:
+    case_id = new_case(desk)
+    desk.add("ok", "intake_officer")
+    desk.add("named", "intake_officer")
+    desk.add("conflicted", "intake_officer")
+    desk.add("gone", "intake_officer")
+    desk.add("inv", "investigator")
+    desk.add("promoted", "investigator")
+    # a late officer declares a conflict (policy lets them: they may view the case)
+    r = desk.post("conflicted", f"/workspace/cases/{case_id}/conflict", {"confirm": "yes"})
+    assert r.status_code == 303
+    run(desk.client, lambda: set_disabled(desk.services.db, "gone"))
+    # naming a late officer as a subject is a form posted by a key holder: it shares, after
+    # the subject is recorded, so the named officer is already excluded
+    r = desk.post(
+        "intake",
+        f"/workspace/cases/{case_id}/subjects/add",
+        {
+            "name": "王五",
+            "department": "采购部",
+            "position": "经理",
+            "user_id": desk.user_id("named"),
+        },
+    )
+    assert r.status_code == 303
+    holders = case_wrap_holders(desk, case_id)
+    assert desk.user_id("ok") in holders
+    for name in ("named", "conflicted", "gone", "inv", "promoted", "lead", "custodian"):
+        assert desk.user_id(name) not in holders, name
+    (entry,) = shared_entries(desk, case_id)
+    assert entry.detail == f"scope=case count=1 users={desk.user_id('ok')}"
+    assert desk.get("named", f"/workspace/cases/{case_id}").status_code == 404
+    assert desk.get("conflicted", f"/workspace/cases/{case_id}").status_code == 404
+
+    # given the intake_officer role later, or re-enabled: the next key holder's visit shares
+    set_user(desk, "promoted", roles="investigator,intake_officer")
+    run(desk.client, lambda: set_disabled(desk.services.db, "gone", disabled=False))
+    assert desk.get("ok", f"/workspace/cases/{case_id}").status_code == 200
+    holders = case_wrap_holders(desk, case_id)
+    assert desk.user_id("promoted") in holders and desk.user_id("gone") in holders
+    for name in ("named", "conflicted", "inv"):
+        assert desk.user_id(name) not in holders, name
+    assert REPORT_TEXT in desk.get("promoted", f"/workspace/cases/{case_id}").text
+    latest = shared_entries(desk, case_id)[-1]
+    assert latest.actor_user_id == desk.user_id("ok")
+    assert latest.detail.startswith("scope=case count=2 users=")
+    assert set(latest.detail.split("users=")[1].split(",")) == {
+        desk.user_id("promoted"),
+        desk.user_id("gone"),
+    }
+
+
+def test_the_identity_key_is_never_shared(desk: Desk) -> None:
+    case_id = new_case(desk, real_name=True)
+    desk.add("late", "intake_officer,identity_custodian")
+    desk.add("late_officer", "intake_officer")
+    before = [w for w in wraps(desk, case_id) if w[0] != "case"]
+    assert ("identity", desk.user_id("custodian"), None) in before
+    assert desk.get("intake", f"/workspace/cases/{case_id}").status_code == 200
+    after = wraps(desk, case_id)
+    # both late officers got the case key, and nothing but the case key
+    assert desk.user_id("late") in case_wrap_holders(desk, case_id)
+    assert desk.user_id("late_officer") in case_wrap_holders(desk, case_id)
+    assert sorted(w for w in after if w[0] != "case") == sorted(before)
+    assert not [w for w in after if w[0] != "case" and w[1] in (desk.user_id("late"),)]
+    assert "举报人甲" not in desk.get("late_officer", f"/workspace/cases/{case_id}").text
+
+
+def test_cases_beyond_the_intake_stages_are_not_shared(desk: Desk) -> None:
+    investigating = new_case(desk, "token-keyshare-team")
+    rejected = new_case(desk, "token-keyshare-reject")
+    r = desk.post(
+        "intake", f"/workspace/cases/{investigating}/accept", {"expected_stage": "received"}
+    )
+    assert r.status_code == 303
+    r = desk.post(
+        "intake",
+        f"/workspace/cases/{investigating}/team/add",
+        {"user_id": desk.user_id("lead"), "function": "lead", "declared_no_conflict": "yes"},
+    )
+    assert r.status_code == 303 and stage_of(desk, investigating) == "investigating"
+    desk.add("late", "intake_officer")
+    # the lead holds the key and works on the case; it is no longer at intake
+    assert desk.get("lead", f"/workspace/cases/{investigating}").status_code == 200
+    r = desk.post("lead", f"/workspace/cases/{investigating}/note", {"text": "a note"})
+    assert r.status_code == 303
+    # the rejection is a triage action by a key holder, but it takes the case out of intake
+    r = desk.post(
+        "intake",
+        f"/workspace/cases/{rejected}/reject",
+        {"reason": "duplicate", "expected_stage": "received"},
+    )
+    assert r.status_code == 303 and stage_of(desk, rejected) == "rejected"
+    for case_id in (investigating, rejected):
+        assert desk.user_id("late") not in case_wrap_holders(desk, case_id)
+        assert shared_entries(desk, case_id) == []
+    assert desk.get("late", f"/workspace/cases/{investigating}").status_code == 404
+
+
+# --- the domain function ------------------------------------------------------------------
+
+
+async def test_share_intake_key_returns_the_users_granted(services: Services) -> None:
+    from tests.investigator.conftest import create_staff
+
+    early = await create_staff(services, "early", "intake_officer")
+    case_id, _code = await submit_case(services, token="token-keyshare-domain", with_files=False)
+    late = await create_staff(services, "late", "intake_officer")
+    await create_staff(services, "bystander", "investigator")
+    async with services.db.write() as s:
+        user = await s.get(User, early.user_id)
+        assert user is not None
+        private = unlock_with_password(user.sealed_private_by_password, STRONG_PASSWORD)
+        key = await staff_key(s, case_id, early.user_id, private)
+        case = await s.get(Case, case_id)
+        assert case is not None
+        granted = await share_intake_key(s, case, key, early.user_id)
+        assert [u.id for u in granted] == [late.user_id]
+        # a second call finds nobody left to grant and writes no audit entry
+        assert await share_intake_key(s, case, key, early.user_id) == []
+    # outside the intake stages nothing is shared, whoever lacks the key
+    await create_staff(services, "later", "intake_officer")
+    async with services.db.write() as s:
+        case = await s.get(Case, case_id)
+        assert case is not None
+        case.stage = "investigating"
+        assert await share_intake_key(s, case, key, early.user_id) == []
+    async with services.db.read() as s:
+        user = await s.get(User, late.user_id)
+        assert user is not None
+        private = unlock_with_password(user.sealed_private_by_password, STRONG_PASSWORD)
+        assert await staff_key(s, case_id, late.user_id, private) == key
+        entries = (
+            await s.execute(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action == "case.key_shared", AuditEntry.case_id == case_id)
+            )
+        ).scalar_one()
+        assert entries == 1
+
+
+async def test_only_intake_officers_and_only_at_intake(services: Services) -> None:
+    """Policy may let others view a case (a team member, an approver at approval); this rule
+    shares with intake officers only, and only while the case is in an intake stage."""
+    from tests.investigator.conftest import create_staff
+
+    early = await create_staff(services, "early", "intake_officer")
+    case_id, _code = await submit_case(services, token="token-keyshare-roles", with_files=False)
+    member = await create_staff(services, "member", "investigator")
+    approver = await create_staff(services, "approver", "approver,intake_officer")
+    async with services.db.write() as s:
+        user = await s.get(User, early.user_id)
+        assert user is not None
+        private = unlock_with_password(user.sealed_private_by_password, STRONG_PASSWORD)
+        key = await staff_key(s, case_id, early.user_id, private)
+        # a team member (policy: may view) who holds no wrap, and the approver+officer
+        s.add(
+            TeamMember(
+                case_id=case_id,
+                user_id=member.user_id,
+                function="member",
+                no_conflict_declared_at=clock.now(),
+            )
+        )
+        await s.flush()
+        case = await s.get(Case, case_id)
+        assert case is not None
+        granted = await share_intake_key(s, case, key, early.user_id)
+        assert [u.id for u in granted] == [approver.user_id]
+    async with services.db.write() as s:
+        await s.execute(
+            delete(KeyWrap).where(KeyWrap.case_id == case_id, KeyWrap.user_id == approver.user_id)
+        )
+        case = await s.get(Case, case_id)
+        assert case is not None
+        case.stage = "approval"
+        await s.flush()
+        # policy lets the approver view the case now, but not as an intake officer
+        both = Principal(approver.user_id, frozenset({"approver", "intake_officer"}))
+        assert await may_act_on_case(s, both, case_id, "view")
+        assert await share_intake_key(s, case, key, early.user_id) == []
