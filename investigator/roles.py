@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from portal.msgid import _
+
 ROLES: tuple[str, ...] = (
     "administrator",
     "intake_officer",
@@ -32,7 +34,7 @@ def parse_roles(raw: str | list[str]) -> list[str]:
         if name not in roles:
             roles.append(name)
     if not roles:
-        raise RoleError("at least one role is required")
+        raise RoleError(_("Choose at least one role."))
     return roles
 
 

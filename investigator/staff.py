@@ -14,9 +14,10 @@ from crypto.params import Argon2Params
 from crypto.passwords import generate_password, hash_password, password_problems
 from crypto.recipients import generate_staff_keys
 from investigator import audit
-from investigator.roles import parse_roles
+from investigator.roles import RoleError, parse_roles
 from portal.db.engine import Database
 from portal.db.models import Department, User
+from portal.msgid import _
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 
@@ -140,3 +141,30 @@ async def reset_two_step_by_name(db: Database, username: str) -> User:
             raise StaffError(f"no user {name!r}")
         await reset_two_step(s, user, actor_user_id=None)
         return user
+
+
+async def change_roles(
+    s: AsyncSession,
+    user: User,
+    roles: list[str],
+    department_id: str | None,
+    *,
+    actor_user_id: str,
+) -> None:
+    """New roles (and department) for an account; they apply from its next request. A
+    department liaison must belong to an existing, active department. Audited."""
+    role_list = parse_roles(roles)
+    if department_id is not None:
+        dept = await s.get(Department, department_id)
+        if dept is None or not dept.active:
+            raise StaffError(_("That department does not exist or is switched off."))
+    if "department_liaison" in role_list and department_id is None:
+        raise RoleError(_("A department liaison must belong to a department."))
+    user.roles = ",".join(role_list)
+    user.department_id = department_id
+    await audit.record(
+        s,
+        actor_user_id=actor_user_id,
+        action="user.roles",
+        detail=f"user={user.id} roles={user.roles} department={department_id or '-'}",
+    )

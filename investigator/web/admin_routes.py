@@ -5,6 +5,8 @@
                                                   shown once on the answer page
     POST /workspace/users/{user_id}/disable       disable an account (it is signed out)
     POST /workspace/users/{user_id}/enable        enable it again
+    GET  /workspace/users/{user_id}               one account: its roles and department
+    POST /workspace/users/{user_id}               change them (never one's own account)
     POST /workspace/users/{user_id}/reset-two-step  forget a lost authenticator: the next
                                                   sign-in (password first) enrols a new one
     GET  /workspace/audit?before=ID               the audit log, newest first, and whether its
@@ -27,7 +29,7 @@ from sqlalchemy import select
 from investigator import audit
 from investigator.policy import can
 from investigator.roles import ROLES, RoleError
-from investigator.staff import StaffError, add_user, list_users, reset_two_step
+from investigator.staff import StaffError, add_user, change_roles, list_users, reset_two_step
 from investigator.web.case_common import field, not_found, page, read_form, services_of
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.db.models import AuditEntry, Department, User
@@ -130,6 +132,65 @@ async def users_enable(request: Request[Any, Any, Any], user_id: FromPath[str]) 
     return await _set_disabled(request, user_id, False)
 
 
+async def _account_page(
+    request: Request[Any, Any, Any],
+    user_id: str,
+    *,
+    status: int = 200,
+    error: str = "",
+    form: dict[str, list[str]] | None = None,
+) -> Template:
+    async with services_of(request).db.read() as s:
+        user = await s.get(User, user_id)
+        if user is None:
+            raise not_found()
+        departments = list(
+            (
+                await s.execute(
+                    select(Department).where(Department.active.is_(True)).order_by(Department.name)
+                )
+            ).scalars()
+        )
+    return page(
+        "account",
+        status=status,
+        user=user,
+        roles=ROLES,
+        departments=departments,
+        error=error,
+        form=form,
+    )
+
+
+@get("/users/{user_id:str}", name="workspace_account")
+async def account_view(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Template:
+    staff = await _admin(request)
+    if user_id == staff.user_id:
+        raise not_found()  # another administrator changes an administrator's roles
+    return await _account_page(request, user_id)
+
+
+@post("/users/{user_id:str}", name="workspace_account_roles")
+async def account_roles(
+    request: Request[Any, Any, Any], user_id: FromPath[str]
+) -> Template | Redirect:
+    staff = await _admin(request)
+    if user_id == staff.user_id:
+        raise not_found()
+    form = await read_form(request)
+    roles = [r for r in form.get("roles", []) if r in ROLES]
+    department = field(form, "department_id", 64) or None
+    try:
+        async with services_of(request).db.write() as s:
+            user = await s.get(User, user_id)
+            if user is None:
+                raise not_found()
+            await change_roles(s, user, roles, department, actor_user_id=staff.user_id)
+    except (StaffError, RoleError) as exc:
+        return await _account_page(request, user_id, status=400, error=str(exc), form=form)
+    return Redirect(path="/workspace/users", status_code=303)
+
+
 @post("/users/{user_id:str}/reset-two-step", name="workspace_users_reset_two_step")
 async def users_reset_two_step(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Redirect:
     staff = await _admin(request)
@@ -177,5 +238,7 @@ admin_handlers: list[Any] = [
     users_disable,
     users_enable,
     users_reset_two_step,
+    account_view,
+    account_roles,
     audit_view,
 ]

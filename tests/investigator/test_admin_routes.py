@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from litestar import Litestar
+from litestar.testing import TestClient
 from sqlalchemy import select, text
 
 from investigator.web.guards import StaffPrincipal  # noqa: F401 - the guard under test
 from portal.db.models import AuditEntry, User
 from portal.services import Services
 from tests.investigator.conftest import Browser, Staff, code_for, form_token, in_app_loop
+from tests.investigator.ws_helpers import Desk, run
 
 
 def signed_in(browser: Browser, staff: Staff) -> None:
@@ -153,3 +156,49 @@ def test_a_lost_authenticator_is_reset_by_another_administrator(
             return [f"{a}:{u}" for a, u in rows.all()]
 
     assert f"user.reset_two_step:{admin.user_id}" in in_app_loop(staff_client.client, entries)
+
+
+def test_administrator_changes_roles_which_apply_at_once(
+    client: TestClient[Litestar], services: Services
+) -> None:
+    desk = Desk(client, services)
+    desk.add("root", "administrator")
+    desk.add("lin", "investigator")
+    lin_id = desk.user_id("lin")
+    assert desk.get("lin", "/workspace/audit").status_code == 404  # not an auditor yet
+
+    page = desk.get("root", f"/workspace/users/{lin_id}")
+    assert page.status_code == 200 and 'value="auditor"' in page.text
+    assert desk.get("root", f"/workspace/users/{desk.user_id('root')}").status_code == 404
+    assert desk.post("root", f"/workspace/users/{desk.user_id('root')}", {}).status_code == 404
+    assert desk.get("lin", f"/workspace/users/{lin_id}").status_code == 404
+    assert (
+        desk.post("lin", f"/workspace/users/{lin_id}", {"roles": "administrator"}).status_code
+        == 404
+    )
+
+    none = desk.post("root", f"/workspace/users/{lin_id}", {"roles": []})
+    assert none.status_code == 400 and "Choose at least one role." in none.text
+    liaison = desk.post("root", f"/workspace/users/{lin_id}", {"roles": ["department_liaison"]})
+    assert liaison.status_code == 400 and "must belong to a department" in liaison.text
+    unknown = desk.post(
+        "root",
+        f"/workspace/users/{lin_id}",
+        {"roles": ["auditor"], "department_id": "no-such-department"},
+    )
+    assert unknown.status_code == 400 and "does not exist" in unknown.text
+
+    done = desk.post("root", f"/workspace/users/{lin_id}", {"roles": ["investigator", "auditor"]})
+    assert done.status_code == 303 and done.headers["location"] == "/workspace/users"
+    # lin's very next request sees the new role, without signing in again
+    assert desk.get("lin", "/workspace/audit").status_code == 200
+    desk.post("root", f"/workspace/users/{lin_id}", {"roles": ["investigator"]})
+    assert desk.get("lin", "/workspace/audit").status_code == 404
+
+    async def entries() -> list[str]:
+        async with services.db.read() as s:
+            rows = await s.execute(select(AuditEntry.action, AuditEntry.detail))
+            return [f"{a} {d}" for a, d in rows.all() if a == "user.roles"]
+
+    logged = run(client, entries)
+    assert len(logged) == 2 and f"user={lin_id} roles=investigator,auditor" in logged[0]
