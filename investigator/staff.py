@@ -168,3 +168,27 @@ async def change_roles(
         action="user.roles",
         detail=f"user={user.id} roles={user.roles} department={department_id or '-'}",
     )
+
+
+# Roles without which a report cannot be read by anyone in the centre: a report's case key is
+# wrapped for the intake officers, and a real-name reporter's identity key for the identity
+# custodians, present when it arrives.
+KEY_ROLES = ("intake_officer", "identity_custodian")
+MISSING_ROLE_WARNINGS = {
+    "intake_officer": _(
+        "There is no active intake officer: a report arriving now can be opened by nobody in "
+        "the centre. Create one on the staff accounts page before reporters use the portal."
+    ),
+    "identity_custodian": _(
+        "There is no active identity custodian: the identity of a real-name reporter arriving "
+        "now can be read by nobody. Create one on the staff accounts page."
+    ),
+}
+
+
+async def missing_key_roles(db: Database) -> list[str]:
+    """The roles of ``KEY_ROLES`` that no enabled account holds."""
+    async with db.read() as s:
+        rows = (await s.execute(select(User.roles).where(User.disabled.is_(False)))).scalars()
+        held = {role for stored in rows for role in stored.split(",")}
+    return [role for role in KEY_ROLES if role not in held]

@@ -36,6 +36,7 @@ from investigator.auth import (
     StaffAuth,
 )
 from investigator.policy import can
+from investigator.staff import MISSING_ROLE_WARNINGS, missing_key_roles
 from investigator.web.guards import (
     PASSWORD_PATH,
     SIGNIN_PATH,
@@ -147,7 +148,16 @@ def auth_handlers(auth: StaffAuth) -> list[HTTPRouteHandler]:
             return _signin_page()
         if principal.must_change_password:
             return Redirect(path=PASSWORD_PATH, status_code=303)
-        return _page("home", staff=principal, can=lambda action: can(principal.policy(), action))
+        warnings: list[str] = []
+        if can(principal.policy(), "manage_users"):
+            missing = await missing_key_roles(services_of(request).db)
+            warnings = [MISSING_ROLE_WARNINGS[role] for role in missing]
+        return _page(
+            "home",
+            staff=principal,
+            can=lambda action: can(principal.policy(), action),
+            warnings=warnings,
+        )
 
     @post("/signin", name="workspace_signin")
     async def signin(request: Request[Any, Any, Any]) -> Template | Redirect:

@@ -202,3 +202,23 @@ def test_administrator_changes_roles_which_apply_at_once(
 
     logged = run(client, entries)
     assert len(logged) == 2 and f"user={lin_id} roles=investigator,auditor" in logged[0]
+
+
+def test_administrator_is_warned_while_no_one_could_open_a_report(
+    client: TestClient[Litestar], services: Services
+) -> None:
+    desk = Desk(client, services)
+    desk.add("root", "administrator")
+    home = desk.get("root", "/workspace/")
+    assert "There is no active intake officer" in home.text
+    assert "There is no active identity custodian" in home.text
+    desk.add("ian", "intake_officer")
+    home = desk.get("root", "/workspace/")
+    assert "There is no active intake officer" not in home.text
+    assert "There is no active identity custodian" in home.text
+    desk.add("cus", "identity_custodian")
+    assert "There is no active" not in desk.get("root", "/workspace/").text
+    # a disabled account does not count; other roles are not told
+    desk.post("root", f"/workspace/users/{desk.user_id('ian')}/disable")
+    assert "There is no active intake officer" in desk.get("root", "/workspace/").text
+    assert "There is no active" not in desk.get("cus", "/workspace/").text
