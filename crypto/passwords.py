@@ -38,8 +38,17 @@ def hash_password(password: str, params: Argon2Params) -> str:
     return _hasher(params).hash(password)
 
 
+ARGON2ID_PREFIX = "$argon2id$"
+
+
 def verify_password(stored: str, password: str, params: Argon2Params) -> bool:
-    """Constant work whether or not it matches; False on any mismatch or bad hash."""
+    """Constant work whether or not it matches; False on any mismatch or bad hash.
+
+    Only Argon2id hashes are accepted (A4): argon2-cffi would also verify an ``$argon2i$`` or
+    ``$argon2d$`` hash, so a hash of another scheme written into the column must not sign in.
+    """
+    if not stored.startswith(ARGON2ID_PREFIX):
+        return False
     try:
         return _hasher(params).verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -261,8 +261,13 @@ async def open_deadline(
     *,
     rules: Mapping[str, Rule] | None = None,
     starts_on: dt.date | None = None,
+    audited: bool = True,
 ) -> CaseDeadline:
-    """Start the clock of ``stage`` (idempotent: an open deadline of the stage is returned)."""
+    """Start the clock of ``stage`` (idempotent: an open deadline of the stage is returned).
+
+    ``audited=False`` when the case is being created: an audit entry, with its clock time and
+    its place in the chain between staff entries, would date a reporter's submission finer than
+    the day (R9); the deadline row itself holds days only."""
     rule = (rules or CN_RULES).get(stage)
     if rule is None:
         raise DeadlineError("This stage has no deadline.")
@@ -290,6 +295,8 @@ async def open_deadline(
         d.started_at, d.due_at = start, start + dt.timedelta(minutes=rule.amount)
     d.due_on = compute_due(cal, d)
     session.add(d)
+    if not audited:
+        return d
     await audit.record(
         session,
         actor_user_id=handler_id,
@@ -393,7 +400,15 @@ async def on_stage_change(
             continue
         starts = case.received_on if stage in ("initial_review", "acknowledgement") else None
         opened.append(
-            await open_deadline(session, case, stage, handler, rules=rules, starts_on=starts)
+            await open_deadline(
+                session,
+                case,
+                stage,
+                handler,
+                rules=rules,
+                starts_on=starts,
+                audited=old_stage is not None,
+            )
         )
     return opened
 

@@ -69,9 +69,12 @@ class AttemptCounter:
         """Attempts so far (0 for a missing or forged token)."""
         try:
             raw = base64.urlsafe_b64decode(token.encode()[:200])
-            body, mac = raw.rsplit(b".", 1)
         except (ValueError, TypeError):
             return 0
+        # The MAC is 16 raw bytes and may itself contain b".": split by length, not on a dot.
+        if len(raw) < 18 or raw[-17:-16] != b".":
+            return 0
+        body, mac = raw[:-17], raw[-16:]
         good = hmac.new(self.key, body, hashlib.sha256).digest()[:16]
         if not hmac.compare_digest(mac, good):
             return 0

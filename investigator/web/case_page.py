@@ -3,7 +3,7 @@
 Built inside the caller's (write) transaction, after ``case_for`` granted ``view``. Content is
 opened with the staff member's own key wrap; original files are listed only for
 ``view_original``; the reporter's identity (and even whether there is one) only for
-``view_identity`` (A3).
+``view_identity`` (A3), and each page that shows it writes an ``identity.view`` audit entry.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crypto.envelope import field_aad
 from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
+from investigator import audit
 from investigator.casefile import CaseDetail, NoKey, case_detail, open_identity
 from investigator.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
 from investigator.policy import may_act_on_package, permissions
@@ -171,6 +172,11 @@ async def case_page_context(
                 identity = await open_identity(session, case.id, staff.user_id, staff.private_key)
             except NoKey:
                 identity = None
+            if identity is not None:
+                # every reading of the identity is logged on its own (A3), not only as case.view
+                await audit.record(
+                    session, actor_user_id=staff.user_id, action="identity.view", case_id=case.id
+                )
     my_requests = list(
         (
             await session.execute(

@@ -200,3 +200,60 @@ def test_R8_no_timing_difference_between_malformed_unknown_and_wrong_codes(
     assert cost > 0.01, (fastest, baseline)
     assert spread < cost / 3, (fastest, baseline)
     print("receipt sign-in fastest answer per class (s):", fastest, "baseline", baseline)
+
+
+def test_R8_a_burst_of_wrong_codes_slows_the_form_but_the_right_code_still_signs_in(
+    reporter: TestClient[Litestar], with_categories: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No lock-out: after enough wrong codes for the per-form delay to reach its cap, the right
+    code, sent with the slowed form's own attempt counter as a browser would, still signs in,
+    and waits no longer than the cap. The delay the handler asks for is recorded instead of
+    slept (the app's only sleep on this path); the global bucket runs for real."""
+    import asyncio
+    import types
+
+    import portal.web.reporter as reporter_routes
+    from portal.throttle import AttemptCounter
+
+    slept: list[float] = []
+
+    async def record_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(reporter_routes, "asyncio", types.SimpleNamespace(sleep=record_sleep))
+    code = receipt_of(submit(reporter, report_fields()))
+    digits = code.replace(" ", "")
+    wrong = digits[:-2] + str((int(digits[-2]) + 1) % 10) + digits[-1]  # near miss
+    free = reporter.app.state["services"].settings.receipt_session_budget
+    cap = AttemptCounter(b"k" * 32, free_attempts=free).cap_s
+    burst = free + 8  # 2**7 s > cap: the delay is capped well before the burst ends
+
+    page = reporter.get("/follow-up")
+    for _ in range(burst):
+        csrf, attempts = CSRF_RE.search(page.text), ATTEMPTS_RE.search(page.text)
+        assert csrf and attempts
+        page = reporter.post(
+            "/follow-up",
+            data={"_csrf_token": csrf.group(1), "attempts": attempts.group(1), "code": wrong},
+            follow_redirects=False,
+        )
+        assert page.status_code == 400, page.status_code
+        assert "No report was found for this code." in page.text
+    expected = [min(cap, 2.0 ** (n - free)) for n in range(free, burst)]
+    assert slept == expected, slept
+    assert slept[-1] == cap  # the slow-down is on, at its cap
+
+    slept.clear()
+    csrf, attempts = CSRF_RE.search(page.text), ATTEMPTS_RE.search(page.text)
+    assert csrf and attempts
+    signed = reporter.post(
+        "/follow-up",
+        data={"_csrf_token": csrf.group(1), "attempts": attempts.group(1), "code": code},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303, signed.text
+    assert signed.headers["location"] == "/follow-up/case"
+    assert slept == [cap]  # slowed, within the capped delay, and let in
+    page, _csrf, ids = case_page(reporter)
+    assert len(ids) == 1 and "Received" in page.text
