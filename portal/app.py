@@ -68,9 +68,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def on_startup(app: Litestar) -> None:
         services.files.ensure() if hasattr(services.files, "ensure") else None
         await services.files.cleanup_incoming()
-        from portal.cases import sweep_orphans
+        from portal.cases import purge_expired_nonces, sweep_orphans
 
         await sweep_orphans(services)  # objects a crash left without a files row
+        await purge_expired_nonces(services)  # no submission time kept past its window
 
     async def on_shutdown(app: Litestar) -> None:
         await services.close()

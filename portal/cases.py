@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -54,6 +54,8 @@ from portal.intake import IdentityInput, ReportInput
 from portal.services import Services
 
 NONCE_TTL = dt.timedelta(minutes=15)
+# the expiry a nonce keeps once its window has passed: no time at all
+NONCE_FORGOTTEN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # A receipt code that does not parse still costs one derivation, so that malformed, unknown
 # and wrong codes take the same time (R8). This fixed, well-formed value is never issued
 # (its check digit is computed like any other, but it is all zeros apart from that).
@@ -265,10 +267,11 @@ async def submit(
                 SubmissionNonce(
                     token_hash=token_hash(services, token),
                     sealed_receipt=seal(_token_key(services, token), code.encode(), b"receipt"),
-                    expires_at=clock.now() + NONCE_TTL,
+                    expires_at=nonce_expiry(clock.now()),
                 )
             )
             await s.flush()
+            await forget_expired_nonces(s)
             receipt = Receipt(id=new_id(), lookup_token=secrets_.lookup_token, created_on=today)
             s.add(receipt)
             readers = await intake_readers(s)
@@ -344,7 +347,10 @@ async def replay_receipt(services: Services, token: str) -> str | None:
         row = await s.get(SubmissionNonce, token_hash(services, token))
     if row is None or row.sealed_receipt is None:
         return None
-    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
+    # SQLite gives back the wall time it was written in (clock.now(): Asia/Shanghai), naive
+    expires = (
+        row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=clock.SHANGHAI)
+    )
     if expires < clock.now():
         return None
     try:
@@ -353,13 +359,31 @@ async def replay_receipt(services: Services, token: str) -> str | None:
         return None
 
 
-async def purge_expired_nonces(services: Services) -> int:
-    """Forget the short-lived receipt copies kept for double submits."""
-    async with services.db.write() as s:
-        result = await s.execute(
-            delete(SubmissionNonce).where(SubmissionNonce.expires_at < clock.now())
+def nonce_expiry(now: dt.datetime) -> dt.datetime:
+    """The end of a form's replay window, to the minute (never finer: R9)."""
+    return (now + NONCE_TTL).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+
+
+async def forget_expired_nonces(session: AsyncSession) -> int:
+    """After its window a nonce keeps only its token hash, so a repeated POST of that form
+    still makes no second case, but neither the receipt copy nor any time: a submission's
+    time finer than the day is never kept (R9; rows in the order of arrival, with times,
+    would date the cases of the day one by one). Runs with every submission and at start."""
+    result = await session.execute(
+        update(SubmissionNonce)
+        .where(
+            SubmissionNonce.expires_at > NONCE_FORGOTTEN,
+            SubmissionNonce.expires_at < clock.now(),
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+        .values(sealed_receipt=None, expires_at=NONCE_FORGOTTEN)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def purge_expired_nonces(services: Services) -> int:
+    """``forget_expired_nonces`` in a transaction of its own (start-up)."""
+    async with services.db.write() as s:
+        return await forget_expired_nonces(s)
 
 
 # --- the receipt door -----------------------------------------------------------------------

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import portal.cases as cases
 from investigator import rewards
 from investigator.casework import WorkflowError
 from investigator.policy import may_act_on_case
-from portal.db.models import Case, CaseEvent, KeyWrap, Reward
+from portal.db.models import AuditEntry, Case, CaseEvent, KeyWrap, Reward
 from portal.services import Services
 from tests.investigator.test_casework import principal, staff
 from tests.investigator.test_retention import conclude, fixed_clock, submit  # noqa: F401
@@ -162,12 +162,17 @@ async def test_reporter_claim_is_sealed_for_reward_officers_only(
         )
     await _decide(services, world, "approver", "approver", True)
     await _decide(services, world, "officer", "reward_officer", True)
+    async with services.db.read() as s:
+        audited_before = (await s.execute(select(func.count()).select_from(AuditEntry))).scalar()
     await rewards.reporter_claim(
         services, access, world["case_id"], name="举报人甲", contact="138", payment="6222 0000"
     )
     async with services.db.read() as s:
         reward = await rewards.reward_of(s, world["case_id"])
         assert reward is not None and reward.claimed_on is not None
+        # R9: the reporter's own act is a case event dated to the day, never a timed entry
+        audited = (await s.execute(select(func.count()).select_from(AuditEntry))).scalar()
+        assert audited == audited_before
         claim_readers = {
             w.user_id
             for w in (

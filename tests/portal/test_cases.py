@@ -120,3 +120,40 @@ async def test_wraps_only_for_receipt_when_no_staff(services: Services) -> None:
     async with services.db.read() as s:
         wraps = (await s.execute(select(KeyWrap))).scalars().all()
     assert len(wraps) == 1 and wraps[0].receipt_id is not None
+
+
+async def test_a_nonce_keeps_no_time_after_its_window(services: Services) -> None:
+    """R9: the replay window is written to the minute, and once it has passed (at the next
+    submission or start) the nonce keeps neither the receipt copy nor any time; a repeated
+    POST of that old form still makes no second case."""
+    import datetime as dt
+
+    from portal import clock
+    from portal.db.models import SubmissionNonce
+
+    start = dt.datetime(2026, 3, 2, 9, 41, 27, 123456, tzinfo=dt.UTC)
+    clock.set_clock(lambda: start)
+    try:
+        code, _ = await _submit(services, "token-window-abcdefghijkl")
+        async with services.db.read() as s:
+            [nonce] = (await s.execute(select(SubmissionNonce))).scalars()
+        assert nonce.expires_at.second == 0 and nonce.expires_at.microsecond == 0
+        # within the window a repeated POST shows the same receipt
+        clock.set_clock(lambda: start + dt.timedelta(minutes=14))
+        assert await cases.replay_receipt(services, "token-window-abcdefghijkl") == code
+        # after it, nothing is replayed, and the next submission forgets the old nonce
+        clock.set_clock(lambda: start + dt.timedelta(minutes=17))
+        assert await cases.replay_receipt(services, "token-window-abcdefghijkl") is None
+        await _submit(services, "token-other-abcdefghijklmn")
+        async with services.db.read() as s:
+            rows = list((await s.execute(select(SubmissionNonce))).scalars())
+        forgotten = [r for r in rows if r.sealed_receipt is None]
+        assert len(rows) == 2 and len(forgotten) == 1
+        assert forgotten[0].expires_at.year == 1970
+        with pytest.raises(cases.DuplicateSubmission) as dup:
+            await _submit(services, "token-window-abcdefghijkl")
+        assert dup.value.receipt is None
+        async with services.db.read() as s:
+            assert (await s.execute(select(func.count()).select_from(Case))).scalar_one() == 2
+    finally:
+        clock.set_clock(None)
