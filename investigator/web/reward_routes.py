@@ -22,7 +22,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator import rewards
+from investigator import audit, rewards
 from investigator.policy import can
 from investigator.web.case_common import (
     CaseWork,
@@ -61,7 +61,7 @@ async def _reward_page(
     status: int = 200,
 ) -> Template:
     services = services_of(request)
-    async with services.db.read() as s:
+    async with services.db.write() as s:
         case = await case_for(s, staff, case_id, *REWARD_ACTIONS)
         reward = await rewards.reward_of(s, case.id)
         basis = claim = None
@@ -69,6 +69,15 @@ async def _reward_page(
             basis = await rewards.open_basis(s, reward, staff.user_id, staff.private_key)
             claim = await rewards.open_claim(s, reward, staff.user_id, staff.private_key)
         may = {a: await allowed(s, staff, case.id, a) for a in REWARD_ACTIONS}
+        # every view is audited (A5); reading the reporter's claim (name, contact, payment
+        # details) is said in the entry
+        await audit.record(
+            s,
+            actor_user_id=staff.user_id,
+            action="case.view_reward",
+            case_id=case.id,
+            detail=f"claim={'read' if claim is not None else 'no'}",
+        )
     return page(
         "reward",
         status,

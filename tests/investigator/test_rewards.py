@@ -301,6 +301,21 @@ def test_reward_journey_through_the_app(client: Any, services: Services) -> None
     assert "Claim your reward" not in follow.text
     assert "Reporter Zhou" in desk.get("officer", base).text
     assert "Reporter Zhou" not in desk.get("lead", base).text
+
+    async def reward_views() -> list[tuple[str | None, str]]:
+        async with services.db.read() as s:
+            rows = await s.execute(
+                select(AuditEntry.actor_user_id, AuditEntry.detail).where(
+                    AuditEntry.action == "case.view_reward", AuditEntry.case_id == case_id
+                )
+            )
+            return [(a, d) for a, d in rows.all()]
+
+    # every view of the reward page is audited; reading the reporter's claim says so (A5)
+    views = run(client, reward_views)
+    assert (desk.user_id("officer"), "claim=read") in views
+    assert (desk.user_id("lead"), "claim=no") in views
+    assert all(d == "claim=no" for a, d in views if a != desk.user_id("officer"))
     assert desk.post("officer", base + "/pay", {"reference": "TRX-7"}).status_code == 303
     assert "TRX-7" in desk.get("officer", base).text
     with_paid = desk.get("lead", base)
