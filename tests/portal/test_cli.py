@@ -154,3 +154,21 @@ def test_user_reset_2fa(env: dict[str, str]) -> None:
     missing = portal(env, "user", "reset-2fa", "nobody")
     assert missing.returncode != 0 and "no user 'nobody'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_init_with_the_guomi_suite(env: dict[str, str]) -> None:
+    """C6: the suite is chosen at installation and kept in the keyring."""
+    from crypto.suites import Suite, SuiteUnavailableError, self_test
+
+    try:
+        self_test(Suite.SM4GCM)
+    except SuiteUnavailableError:
+        pytest.skip("this cryptography build has no SM4")
+    out = portal(env, "init", "--suite", "sm4gcm")
+    assert out.returncode == 0, out.stderr
+    suite_file = Path(env["PORTAL_DATA_DIR"]) / "secrets" / "suite"
+    assert suite_file.read_text() == "sm4gcm\n"
+    again = portal(env, "init", "--suite", "aes256gcm")  # never changes an installation's suite
+    assert again.returncode == 0 and suite_file.read_text() == "sm4gcm\n"
+    bad = portal(env, "init", "--suite", "rot13")
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
