@@ -178,14 +178,11 @@ class Database:
             logger.error("database unavailable (%s)", kind)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that commits on success and rolls back on any exception."""
+    async def _outage_guard(self) -> AsyncIterator[None]:
+        """An error that means "the database cannot be reached now" leaves as
+        ``DatabaseUnavailable`` (noted once per outage); every other error is left alone."""
         try:
-            async with self._write() as session, session.begin():
-                await self._connect(session)
-                yield session
-                for hook in self.pre_commit_hooks:
-                    await hook(session)
+            yield
         except Exception as error:
             if not is_unavailable(error):
                 raise
@@ -197,20 +194,19 @@ class Database:
             self._note_success()
 
     @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that commits on success and rolls back on any exception."""
+        async with self._outage_guard(), self._write() as session, session.begin():
+            await self._connect(session)
+            yield session
+            for hook in self.pre_commit_hooks:
+                await hook(session)
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        try:
-            async with self._read() as session, session.begin():
-                await self._connect(session)
-                yield session
-        except Exception as error:
-            if not is_unavailable(error):
-                raise
-            self._note_outage(error)
-            if isinstance(error, DatabaseUnavailable):
-                raise
-            raise DatabaseUnavailable(error) from error
-        else:
-            self._note_success()
+        async with self._outage_guard(), self._read() as session, session.begin():
+            await self._connect(session)
+            yield session
 
     async def ping(self) -> bool:
         """Can a session reach the database now? (for /healthz)"""
