@@ -438,15 +438,3 @@ async def decide_identity(
         case_id=req.case_id,
         detail=f"request={req.id} requester={req.requester_id} told={tell_reporter}",
     )
-
-
-async def grant_identity_to_custodian(
-    session: AsyncSession,
-    case_id: str,
-    granter_id: str,
-    granter_private_key: bytes,
-    custodian: User,
-) -> None:
-    """A custodian appointed later receives the identity key from one who holds it."""
-    ikey = await staff_key(session, case_id, granter_id, granter_private_key, scope="identity")
-    grant_user(session, case_id, "identity", ikey, custodian)

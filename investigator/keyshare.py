@@ -1,20 +1,36 @@
-"""Key sharing for the intake stages: intake officers who arrived after a report can read it.
+"""Key sharing: staff who arrived after a report get the keys their role needs for it.
 
-Framework-free. A report's case key is wrapped, when it arrives, for the intake officers of
-that moment (``portal.cases.intake_readers``). Staff change: an officer created, given the
-intake_officer role or re-enabled later has no wrap, and if every officer of that time leaves
-the received cases become unreadable to the centre. So whenever a staff member who holds the
-case key works on a case in an intake stage, ``share_intake_key`` wraps that key for every
-current, enabled intake officer who has none yet and whom ``investigator.policy`` allows to
-``view`` the case (never a subject of the case nor someone who declared a conflict on it).
+Framework-free. When a report arrives, its keys are wrapped for the staff of that moment: the
+case key (``case`` scope) for the intake officers (``portal.cases.intake_readers``), the
+identity key of a real-name report (``identity`` scope) for the identity custodians
+(``portal.cases.identity_custodians``). Staff change: an account created, given the role or
+re-enabled later has no wrap, and if everyone of that time leaves, the case (or the reporter's
+identity) becomes unreadable to the centre. So whenever a staff member who holds such a key
+works with it, the key is wrapped for every current, enabled holder of the role who has none
+yet and whom ``investigator.policy`` allows the rule's action; the originals rule makes that
+never a subject of the case nor someone who declared a conflict on it.
 
-Only the ``case`` scope is shared. The identity key (``identity`` scope) stays with the
-identity custodians and the members whose request was approved; reward and claim keys are
-not touched either. The caller has asked policy that the actor may act on the case and passes
-the case key it unwrapped with its own private key.
+    =========  ==================  ===============  ==========================================
+    scope      shared with         policy action    when
+    =========  ==================  ===============  ==========================================
+    case       intake_officer      view             the case is in an intake stage
+                                                    (``share_intake_key``)
+    identity   identity_custodian  decide_identity  any stage (``share_identity_key``): so
+                                                    never a custodian on the case's team
+    =========  ==================  ===============  ==========================================
+
+Each rule shares its own scope only: the case key never goes to custodians this way, the
+identity key never to intake officers or investigators (they get it through an approved
+request, ``investigator.casework.decide_identity``); reward and claim keys are not touched.
+The server cannot share alone: the caller passes a key it unwrapped with the actor's own
+private key, after asking policy that the actor may act on the case (``view`` for the case
+key, ``view_identity`` for the identity key). Each batch is audited as ``case.key_shared``
+with the scope and the ids of the users, never key material.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,28 +41,46 @@ from investigator.roles import roles_of
 from portal.cases import grant_user
 from portal.db.models import Case, KeyWrap, User
 
-SHARED_SCOPE = "case"
 # user ids per audit entry: 32 hex characters each, well inside the detail limit
 _IDS_PER_ENTRY = 20
+
+
+@dataclass(frozen=True)
+class ShareRule:
+    """Who receives a key of ``scope``: enabled holders of ``role`` whom policy allows
+    ``action`` on the case, while the case's stage is in ``stages`` (None: any stage)."""
+
+    scope: str
+    role: str
+    action: str
+    stages: frozenset[str] | None = None
+
+
+INTAKE_RULE = ShareRule(scope="case", role="intake_officer", action="view", stages=INTAKE_STAGES)
+IDENTITY_RULE = ShareRule(scope="identity", role="identity_custodian", action="decide_identity")
 
 
 def _principal(user: User) -> Principal:
     return Principal(user.id, roles_of(user.roles), user.department_id)
 
 
-async def share_intake_key(session: AsyncSession, case: Case, key: bytes, actor: str) -> list[User]:
-    """Wrap ``key`` (the case key of ``case``) for each enabled intake officer who lacks a
-    ``case`` wrap and whom policy lets view the case; return the users granted (often none).
-    Nothing happens outside the intake stages or for a destroyed case. Each batch is audited
-    as ``case.key_shared`` with the ids of the users, never key material."""
-    if case.stage not in INTAKE_STAGES or case.destroyed_on is not None:
+async def share_key(
+    session: AsyncSession, case: Case, rule: ShareRule, key: bytes, actor: str
+) -> list[User]:
+    """Wrap ``key`` (the ``rule.scope`` key of ``case``) for each enabled holder of
+    ``rule.role`` who lacks a wrap of that scope and whom policy allows ``rule.action``;
+    return the users granted (often none). Nothing happens for a destroyed case or outside
+    ``rule.stages``. Each batch is audited as ``case.key_shared``."""
+    if case.destroyed_on is not None:
+        return []
+    if rule.stages is not None and case.stage not in rule.stages:
         return []
     # Serialise sharing per case (PostgreSQL; SQLite writers are serialised already), so two
-    # officers opening the page at once never wrap the key twice for the same person.
+    # staff opening the page at once never wrap the key twice for the same person.
     await session.execute(select(Case.id).where(Case.id == case.id).with_for_update())
     holders = select(KeyWrap.user_id).where(
         KeyWrap.case_id == case.id,
-        KeyWrap.scope == SHARED_SCOPE,
+        KeyWrap.scope == rule.scope,
         KeyWrap.user_id.is_not(None),
     )
     candidates = (
@@ -59,11 +93,11 @@ async def share_intake_key(session: AsyncSession, case: Case, key: bytes, actor:
     granted: list[User] = []
     for user in list(candidates):
         principal = _principal(user)
-        if not principal.has("intake_officer"):
+        if not principal.has(rule.role):
             continue
-        if not await may_act_on_case(session, principal, case.id, "view"):
+        if not await may_act_on_case(session, principal, case.id, rule.action):
             continue
-        grant_user(session, case.id, SHARED_SCOPE, key, user)
+        grant_user(session, case.id, rule.scope, key, user)
         granted.append(user)
     for start in range(0, len(granted), _IDS_PER_ENTRY):
         batch = granted[start : start + _IDS_PER_ENTRY]
@@ -72,9 +106,29 @@ async def share_intake_key(session: AsyncSession, case: Case, key: bytes, actor:
             actor_user_id=actor,
             action="case.key_shared",
             case_id=case.id,
-            detail=f"scope={SHARED_SCOPE} count={len(batch)} users={','.join(u.id for u in batch)}",
+            detail=f"scope={rule.scope} count={len(batch)} users={','.join(u.id for u in batch)}",
         )
     return granted
 
 
-__all__ = ["SHARED_SCOPE", "share_intake_key"]
+async def share_intake_key(session: AsyncSession, case: Case, key: bytes, actor: str) -> list[User]:
+    """The case key, for the intake officers who lack it, while the case is at intake."""
+    return await share_key(session, case, INTAKE_RULE, key, actor)
+
+
+async def share_identity_key(
+    session: AsyncSession, case: Case, key: bytes, actor: str
+) -> list[User]:
+    """The identity key (``key`` must be the case's ``identity`` scope key), for the identity
+    custodians who lack it and may decide identity requests on the case."""
+    return await share_key(session, case, IDENTITY_RULE, key, actor)
+
+
+__all__ = [
+    "IDENTITY_RULE",
+    "INTAKE_RULE",
+    "ShareRule",
+    "share_identity_key",
+    "share_intake_key",
+    "share_key",
+]

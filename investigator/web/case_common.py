@@ -13,7 +13,10 @@ missing case and a destroyed case alike, so an answer never confirms that a case
 ``case_post`` is that shape for a form posted on a case: the handler only supplies the work
 and the page that shows a refusal. The case page and every form posted on a case then call
 ``share_with_intake``: a key holder working on an intake-stage case shares its key with the
-intake officers who joined since the report arrived (``investigator.keyshare``).
+intake officers who joined since the report arrived (``investigator.keyshare``). Likewise a
+holder of the identity key who reads the identity (the case page) or decides an identity
+request calls ``share_with_custodians``: the identity key goes to the identity custodians
+appointed since.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.casefile import NoKey, staff_key
 from investigator.casework import WorkflowError
-from investigator.keyshare import share_intake_key
+from investigator.keyshare import share_identity_key, share_intake_key
 from investigator.policy import may_act_on_case
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.db.models import Case
@@ -167,6 +170,18 @@ async def share_with_intake(session: AsyncSession, staff: StaffPrincipal, case: 
         await share_intake_key(session, case, key, staff.user_id)
 
 
+async def share_with_custodians(session: AsyncSession, staff: StaffPrincipal, case: Case) -> None:
+    """The staff member may view the case's identity and holds its identity key: wrap that key
+    for the current identity custodians who lack it (``investigator.keyshare``)."""
+    if not await may_act_on_case(session, staff.policy(), case.id, "view_identity"):
+        return
+    try:
+        key = await staff_key(session, case.id, staff.user_id, staff.private_key, "identity")
+    except NoKey:
+        return
+    await share_identity_key(session, case, key, staff.user_id)
+
+
 async def case_key(
     session: AsyncSession, staff: StaffPrincipal, case_id: str, status: int = 409
 ) -> bytes:
@@ -223,6 +238,7 @@ __all__ = [
     "page",
     "read_form",
     "services_of",
+    "share_with_custodians",
     "share_with_intake",
     "to_case",
 ]

@@ -3,7 +3,8 @@
 Built inside the caller's (write) transaction, after ``case_for`` granted ``view``. Content is
 opened with the staff member's own key wrap; original files are listed only for
 ``view_original``; the reporter's identity (and even whether there is one) only for
-``view_identity`` (A3), and each page that shows it writes an ``identity.view`` audit entry.
+``view_identity`` (A3), and each page that shows it writes an ``identity.view`` audit entry
+and shares the identity key with the custodians who lack it (``share_with_custodians``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from investigator import audit
 from investigator.casefile import CaseDetail, NoKey, case_detail, open_identity
 from investigator.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
 from investigator.policy import may_act_on_package, permissions
-from investigator.web.case_common import key_or_none
+from investigator.web.case_common import key_or_none, share_with_custodians
 from investigator.web.guards import StaffPrincipal
 from portal.cases import PUBLIC_STAGES, open_json
 from portal.db.models import (
@@ -177,6 +178,8 @@ async def case_page_context(
                 await audit.record(
                     session, actor_user_id=staff.user_id, action="identity.view", case_id=case.id
                 )
+                # a holder who reads it shares it with the custodians appointed since
+                await share_with_custodians(session, staff, case)
     my_requests = list(
         (
             await session.execute(

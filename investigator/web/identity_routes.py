@@ -6,7 +6,9 @@
 
 A request is listed, and may be decided, only when policy grants ``decide_identity`` on its
 case: a custodian who is a subject, conflicted, or on the team never sees it. The requester's
-reason is sealed under the case key; it is shown when the custodian holds that key.
+reason is sealed under the case key; it is shown when the custodian holds that key. A
+custodian who holds the identity key and decides (either way) shares it with the custodians
+appointed since the report arrived (``investigator.keyshare``), so they can decide too.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from investigator.web.case_common import (
     page,
     read_form,
     services_of,
+    share_with_custodians,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.cases import open_json
@@ -112,6 +115,9 @@ async def decide(request: Request[Any, Any, Any], request_id: FromPath[str]) -> 
                 approve=decision == "approve",
                 tell_reporter=checked(form, "tell_reporter"),
             )
+            case = await s.get(Case, req.case_id)
+            if case is not None:
+                await share_with_custodians(s, staff, case)
     except Refused as exc:
         return await _list_page(request, staff, error=exc.message, status=exc.status)
     except WorkflowError as exc:
