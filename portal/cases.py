@@ -369,13 +369,21 @@ async def forget_expired_nonces(session: AsyncSession) -> int:
     still makes no second case, but neither the receipt copy nor any time: a submission's
     time finer than the day is never kept (R9; rows in the order of arrival, with times,
     would date the cases of the day one by one). Runs with every submission and at start."""
-    result = await session.execute(
-        update(SubmissionNonce)
+    # rows another submission is forgetting right now are skipped, not waited for: concurrent
+    # submissions never block (or deadlock) on each other here (PostgreSQL; SQLite serialises)
+    expired = (
+        select(SubmissionNonce.token_hash)
         .where(
             SubmissionNonce.expires_at > NONCE_FORGOTTEN,
             SubmissionNonce.expires_at < clock.now(),
         )
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        update(SubmissionNonce)
+        .where(SubmissionNonce.token_hash.in_(expired))
         .values(sealed_receipt=None, expires_at=NONCE_FORGOTTEN)
+        .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
