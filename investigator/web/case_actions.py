@@ -136,12 +136,16 @@ async def classify(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
         severity, risk = field(form, "severity", 16), field(form, "risk", 16)
         if severity not in casework.SEVERITIES or risk not in casework.RISKS:
             raise Refused(_("Choose a severity and a risk level."))
+        # a switched-off category or department is refused, but the one the case has already
         category = field(form, "category", 40)
-        if await s.get(Category, category) is None:
+        chosen = await s.get(Category, category)
+        if chosen is None or not (chosen.active or category == case.category):
             raise Refused(CHOOSE_CATEGORY)
         department_id = field(form, "department_id", 64)
-        if department_id and await s.get(Department, department_id) is None:
-            raise Refused(CHOOSE_DEPARTMENT)
+        if department_id:
+            dept = await s.get(Department, department_id)
+            if dept is None or not (dept.active or department_id == case.department_id):
+                raise Refused(CHOOSE_DEPARTMENT)
         await casework.classify(
             s,
             case,

@@ -195,12 +195,22 @@ async def case_page_context(
     departments = list(
         (
             await session.execute(
-                select(Department).where(Department.active.is_(True)).order_by(Department.name)
+                select(Department)
+                .where(Department.active.is_(True) | (Department.id == case.department_id))
+                .order_by(Department.name)
             )
         ).scalars()
     )
+    # a switched-off category or department leaves the triage choices but stays in the case
+    # that has it (a classification sent again keeps it)
     categories = list(
-        (await session.execute(select(Category).order_by(Category.position))).scalars()
+        (
+            await session.execute(
+                select(Category)
+                .where(Category.active.is_(True) | (Category.code == case.category))
+                .order_by(Category.position)
+            )
+        ).scalars()
     )
     return {
         "staff": staff,

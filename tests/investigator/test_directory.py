@@ -8,7 +8,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from portal.db.models import AuditEntry, Category, Department
+from portal.db.models import AuditEntry, Case, Category, Department
 from portal.services import Services
 from tests.investigator.ws_helpers import Desk, run, submit_case
 
@@ -143,3 +143,53 @@ def test_names_are_escaped_on_the_page(client: TestClient[Litestar], services: S
     html = desk.get("admin", PAGE).text
     assert "<script>alert(1)" not in html and "<img src=x" not in html
     assert re.search(r"&lt;script&gt;alert\(1\)&lt;/script&gt;", html)
+
+
+def test_switched_off_rows_leave_the_triage_choices_but_stay_in_their_case(
+    client: TestClient[Litestar], services: Services
+) -> None:
+    """Regression: the triage form offered every category, switched off or not, and classify
+    took a switched-off category or department."""
+    desk = _desk(client, services)
+    assert desk.post("admin", f"{PAGE}/departments", {"name": "审计部"}).status_code == 303
+    assert desk.post("admin", f"{PAGE}/departments", {"name": "法务部"}).status_code == 303
+    depts = run(client, lambda: _departments(services))
+    audit_id, legal_id = depts["审计部"].id, depts["法务部"].id
+    case_id, _code = run(client, lambda: submit_case(services, token="dir-off", with_files=False))
+    case_path = f"/workspace/cases/{case_id}"
+    classify = {"category": "bribery", "severity": "high", "risk": "low"}
+    # the case is classified as bribery in 审计部; then both are switched off, and fraud too
+    first = desk.post("intake", f"{case_path}/classify", {**classify, "department_id": audit_id})
+    assert first.status_code == 303
+    for path in ("categories/bribery", "categories/fraud", f"departments/{audit_id}"):
+        assert desk.post("admin", f"{PAGE}/{path}", {"active": "off"}).status_code == 303
+
+    page = desk.get("intake", case_path).text
+    triage = page[page.index('id="f-cat"') : page.index('id="f-sev"')]
+    assert 'value="bribery" selected' in triage  # the case's own, kept
+    assert 'value="fraud"' not in triage  # switched off: not offered
+    assert 'value="embezzlement"' in triage
+    start = page.index('id="f-dept"')
+    dept_choice = page[start : page.index("</select>", start)]
+    assert f'value="{audit_id}" selected' in dept_choice and f'value="{legal_id}"' in dept_choice
+    start = page.index('id="f-t-dept"')  # a transfer goes to an active department only
+    transfer = page[start : page.index("</select>", start)]
+    assert f'value="{audit_id}"' not in transfer and f'value="{legal_id}"' in transfer
+
+    # classify refuses a switched-off category or department that the case does not have
+    refused = desk.post("intake", f"{case_path}/classify", {**classify, "category": "fraud"})
+    assert refused.status_code == 400 and "Choose a category." in refused.text
+    desk.post("admin", f"{PAGE}/departments/{legal_id}", {"active": "off"})
+    refused = desk.post("intake", f"{case_path}/classify", {**classify, "department_id": legal_id})
+    assert refused.status_code == 400 and "Choose a department." in refused.text
+    # and keeps the ones it has
+    kept = desk.post("intake", f"{case_path}/classify", {**classify, "department_id": audit_id})
+    assert kept.status_code == 303
+
+    async def case_row() -> tuple[str, str | None]:
+        async with services.db.read() as s:
+            case = await s.get(Case, case_id)
+            assert case is not None
+            return case.category, case.department_id
+
+    assert run(client, case_row) == ("bribery", audit_id)
