@@ -2,7 +2,8 @@
 
 ``Desk`` signs each staff member in once through the real flow (password, TOTP enrolment) and
 keeps each one's cookie jar; ``desk.use(name)`` switches the client to that person, like
-switching between browsers.
+switching between browsers. ``desk.post`` is also an audit sweep (A5): a staff POST that
+succeeds (200 or 303) without writing an audit entry fails the test that sent it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 import httpx
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import func, select
 
 import portal.cases as cases
+from portal.db.models import AuditEntry
 from portal.evidence import EvidenceSink, StoredFile
 from portal.intake import parse_report
 from portal.services import Services
@@ -137,9 +140,23 @@ class Desk:
 
     def post(self, name: str, path: str, data: dict[str, Any] | None = None) -> httpx.Response:
         client = self.use(name)
-        return client.post(
+        before = self._audited()
+        r = client.post(
             path, data={"_csrf_token": self.tokens[name], **(data or {})}, follow_redirects=False
         )
+        # A5 sweep: every staff POST that succeeds (a page or a redirect, not a refusal)
+        # writes at least one audit entry, whatever route any test drives through a Desk
+        if r.status_code in (200, 303):
+            assert self._audited() > before, f"POST {path} by {name} succeeded unaudited (A5)"
+        return r
+
+    def _audited(self) -> int:
+        async def count() -> int:
+            async with self.services.db.read() as s:
+                total = await s.execute(select(func.count()).select_from(AuditEntry))
+                return int(total.scalar_one())
+
+        return int(run(self.client, count))
 
     def get(self, name: str, path: str) -> httpx.Response:
         return self.use(name).get(path, follow_redirects=False)
