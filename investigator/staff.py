@@ -111,12 +111,17 @@ async def count_users(db: Database) -> int:
         return int((await s.execute(select(func.count()).select_from(User))).scalar_one())
 
 
-async def set_disabled(db: Database, username: str, disabled: bool = True) -> User:
+async def _named(s: AsyncSession, username: str) -> User:
     name = validate_username(username)
+    user = (await s.execute(select(User).where(User.username == name))).scalar_one_or_none()
+    if user is None:
+        raise StaffError(f"no user {name!r}")
+    return user
+
+
+async def set_disabled(db: Database, username: str, disabled: bool = True) -> User:
     async with db.write() as s:
-        user = (await s.execute(select(User).where(User.username == name))).scalar_one_or_none()
-        if user is None:
-            raise StaffError(f"no user {name!r}")
+        user = await _named(s, username)
         user.disabled = disabled
         return user
 
@@ -134,11 +139,8 @@ async def reset_two_step(s: AsyncSession, user: User, *, actor_user_id: str | No
 
 async def reset_two_step_by_name(db: Database, username: str) -> User:
     """The command-line way (`portal user reset-2fa NAME`); audited with no acting user."""
-    name = validate_username(username)
     async with db.write() as s:
-        user = (await s.execute(select(User).where(User.username == name))).scalar_one_or_none()
-        if user is None:
-            raise StaffError(f"no user {name!r}")
+        user = await _named(s, username)
         await reset_two_step(s, user, actor_user_id=None)
         return user
 

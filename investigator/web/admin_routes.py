@@ -27,21 +27,24 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 
 from investigator import audit
-from investigator.policy import can
 from investigator.roles import ROLES, RoleError
 from investigator.staff import StaffError, add_user, change_roles, list_users, reset_two_step
-from investigator.web.case_common import field, not_found, page, read_form, services_of
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.case_common import (
+    field,
+    not_found,
+    page,
+    read_form,
+    services_of,
+    staff_who_can,
+)
+from investigator.web.guards import StaffPrincipal
 from portal.db.models import AuditEntry, Department, User
 
 AUDIT_PAGE = 100
 
 
 async def _admin(request: Request[Any, Any, Any]) -> StaffPrincipal:
-    staff = await current_staff(request)
-    if not can(staff.policy(), "manage_users"):
-        raise not_found()
-    return staff
+    return await staff_who_can(request, "manage_users")
 
 
 async def _users_page(
@@ -206,9 +209,7 @@ async def users_reset_two_step(request: Request[Any, Any, Any], user_id: FromPat
 
 @get("/audit", name="workspace_audit")
 async def audit_view(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
-    if not can(staff.policy(), "read_audit"):
-        raise not_found()
+    staff = await staff_who_can(request, "read_audit")
     services = services_of(request)
     try:
         before = int(request.query_params.get("before", "0") or 0)

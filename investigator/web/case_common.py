@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from investigator.casefile import NoKey, staff_key
 from investigator.casework import WorkflowError
 from investigator.keyshare import share_identity_key, share_intake_key
-from investigator.policy import may_act_on_case
+from investigator.policy import can, may_act_on_case
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.db.models import Case
 from portal.intake import clean_text
@@ -119,6 +119,14 @@ def to_case(case_id: str, anchor: str = "") -> Redirect:
 def not_found() -> NotFoundException:
     """The one refusal: the same as for a case that does not exist."""
     return NotFoundException()
+
+
+async def staff_who_can(request: Request[Any, Any, Any], action: str) -> StaffPrincipal:
+    """The signed-in staff member if policy grants them the role-level ``action``; else 404."""
+    staff = await current_staff(request)
+    if not can(staff.policy(), action):
+        raise not_found()
+    return staff
 
 
 async def allowed(

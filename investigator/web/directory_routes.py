@@ -22,18 +22,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator import directory
 from investigator.directory import DirectoryError
-from investigator.policy import can
-from investigator.web.case_common import checked, field, not_found, page, read_form, services_of
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.case_common import (
+    checked,
+    field,
+    not_found,
+    page,
+    read_form,
+    services_of,
+    staff_who_can,
+)
+from investigator.web.guards import StaffPrincipal
 
 PATH = "/workspace/directory"
 
 
 async def _admin(request: Request[Any, Any, Any]) -> StaffPrincipal:
-    staff = await current_staff(request)
-    if not can(staff.policy(), "manage_settings"):
-        raise not_found()
-    return staff
+    return await staff_who_can(request, "manage_settings")
 
 
 async def _page(request: Request[Any, Any, Any], *, status: int = 200, **extra: Any) -> Template:
