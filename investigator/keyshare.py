@@ -55,6 +55,13 @@ class ShareRule:
     action: str
     stages: frozenset[str] | None = None
 
+    def applies(self, case: Case) -> bool:
+        """May the key of this case be shared now? Never for a destroyed case, nor outside
+        ``stages``: callers ask before unwrapping a key for nothing."""
+        if case.destroyed_on is not None:
+            return False
+        return self.stages is None or case.stage in self.stages
+
 
 INTAKE_RULE = ShareRule(scope="case", role="intake_officer", action="view", stages=INTAKE_STAGES)
 IDENTITY_RULE = ShareRule(scope="identity", role="identity_custodian", action="decide_identity")
@@ -71,9 +78,7 @@ async def share_key(
     ``rule.role`` who lacks a wrap of that scope and whom policy allows ``rule.action``;
     return the users granted (often none). Nothing happens for a destroyed case or outside
     ``rule.stages``. Each batch is audited as ``case.key_shared``."""
-    if case.destroyed_on is not None:
-        return []
-    if rule.stages is not None and case.stage not in rule.stages:
+    if not rule.applies(case):
         return []
     # Serialise sharing per case (PostgreSQL; SQLite writers are serialised already), so two
     # staff opening the page at once never wrap the key twice for the same person.

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.casefile import NoKey, staff_key
 from investigator.casework import WorkflowError
-from investigator.keyshare import share_identity_key, share_intake_key
+from investigator.keyshare import IDENTITY_RULE, INTAKE_RULE, share_identity_key, share_intake_key
 from investigator.policy import can, may_act_on_case
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.db.models import Case
@@ -173,6 +173,8 @@ async def key_or_none(session: AsyncSession, staff: StaffPrincipal, case_id: str
 async def share_with_intake(session: AsyncSession, staff: StaffPrincipal, case: Case) -> None:
     """The staff member works on the case: when it is in an intake stage and they hold its key,
     wrap it for the current intake officers who lack it (``investigator.keyshare``)."""
+    if not INTAKE_RULE.applies(case):
+        return  # outside intake: no key is unwrapped on the way
     key = await key_or_none(session, staff, case.id)
     if key is not None:
         await share_intake_key(session, case, key, staff.user_id)
@@ -181,6 +183,8 @@ async def share_with_intake(session: AsyncSession, staff: StaffPrincipal, case: 
 async def share_with_custodians(session: AsyncSession, staff: StaffPrincipal, case: Case) -> None:
     """The staff member may view the case's identity and holds its identity key: wrap that key
     for the current identity custodians who lack it (``investigator.keyshare``)."""
+    if not IDENTITY_RULE.applies(case):
+        return
     if not await may_act_on_case(session, staff.policy(), case.id, "view_identity"):
         return
     try:
