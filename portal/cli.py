@@ -9,7 +9,14 @@ import sys
 from collections.abc import Sequence
 
 from crypto.errors import CryptoError
-from crypto.keyring import create_keyring, keyring_exists, pin_receipt_params
+from crypto.keyring import (
+    Keyring,
+    create_keyring,
+    keyring_exists,
+    keyring_fingerprint,
+    load_keyring,
+    pin_receipt_params,
+)
 from crypto.suites import self_test, suite_by_name
 from investigator.roles import ROLES, RoleError
 from investigator.staff import (
@@ -19,6 +26,15 @@ from investigator.staff import (
     list_users,
     reset_two_step_by_name,
     set_disabled,
+)
+from portal.binding import (
+    BindingError,
+    bound_keyring,
+    claims_a_keyring,
+    mismatch_message,
+    missing_message,
+    record_binding,
+    recorded_fingerprint,
 )
 from portal.db.engine import Database
 from portal.db.migrate import upgrade_to_head
@@ -44,24 +60,65 @@ def _ensure_data_dirs(settings: Settings) -> None:
     os.chmod(settings.files_dir, 0o700)
 
 
-def cmd_init(args: argparse.Namespace) -> int:
-    """Idempotent: creates what is missing, never overwrites secrets."""
-    settings = _settings()
-    _ensure_data_dirs(settings)
+def _refuse_claimed_database(settings: Settings) -> None:
+    """New secrets only for a database that belongs to no keyring (no fingerprint, case or
+    account): creating them over one would make everything in it unreadable."""
+
+    async def claimed() -> bool:
+        db = Database(settings.database_url)
+        try:
+            return await claims_a_keyring(db)
+        finally:
+            await db.dispose()
+
+    if asyncio.run(claimed()):
+        raise BindingError(missing_message(settings.keyring_dir))
+
+
+def _keyring_for_init(settings: Settings, suite_name: str) -> Keyring:
     if keyring_exists(settings.keyring_dir):
         print(f"installation secrets: kept ({settings.keyring_dir})")
+        return load_keyring(settings.keyring_dir)
+    suite = suite_by_name(suite_name)
+    self_test(suite)
+    keyring = create_keyring(settings.keyring_dir, suite)
+    print(f"installation secrets: created in {settings.keyring_dir} (back them up apart)")
+    return keyring
+
+
+def _record_binding(settings: Settings, keyring: Keyring) -> None:
+    async def run() -> bool:
+        db = Database(settings.database_url)
+        try:
+            return await record_binding(db, keyring, settings.keyring_dir)
+        finally:
+            await db.dispose()
+
+    if asyncio.run(run()):
+        print("keyring fingerprint: recorded in the database (it now refuses other secrets)")
     else:
-        suite = suite_by_name(args.suite)
-        self_test(suite)
-        create_keyring(settings.keyring_dir, suite)
-        print(f"installation secrets: created in {settings.keyring_dir} (back them up apart)")
+        print("keyring fingerprint: matches the database")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Idempotent: creates what is missing, never overwrites secrets, and never creates secrets
+    over a database that already belongs to a keyring (C7)."""
+    settings = _settings()
+    _ensure_data_dirs(settings)
+    # checked before anything is migrated or created
+    if keyring_exists(settings.keyring_dir):
+        asyncio.run(_check_existing(settings))  # an existing keyring must be this database's
+    else:
+        _refuse_claimed_database(settings)
+    upgrade_to_head(settings.database_url)
+    print("database: migrated to the latest schema")
+    keyring = _keyring_for_init(settings, args.suite)
     pinned = pin_receipt_params(settings.keyring_dir, argon2_params(settings))
     print(
         f"receipt codes: Argon2id m={pinned.memory_kib} KiB t={pinned.iterations} "
         f"p={pinned.lanes} (pinned in the keyring)"
     )
-    upgrade_to_head(settings.database_url)
-    print("database: migrated to the latest schema")
+    _record_binding(settings, keyring)
     db = Database(settings.database_url)
 
     async def first_admin() -> None:
@@ -90,11 +147,53 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _check_existing(settings: Settings) -> None:
+    """Refuse a keyring whose fingerprint differs from the one recorded (nothing recorded yet
+    is fine here: the caller records it)."""
+    keyring = load_keyring(settings.keyring_dir)
+    db = Database(settings.database_url)
+    try:
+        current = await recorded_fingerprint(db)
+    finally:
+        await db.dispose()
+    if current is not None and current != keyring_fingerprint(keyring):
+        raise BindingError(mismatch_message(settings.keyring_dir))
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
+    """Refuses secrets that are not the database's (before changing anything); records the
+    fingerprint of an installation set up before the binding existed."""
     settings = _settings()
+    keyring: Keyring | None = None
+    if keyring_exists(settings.keyring_dir):
+        asyncio.run(_check_existing(settings))
+        keyring = load_keyring(settings.keyring_dir)
+    else:
+        asyncio.run(_refuse_missing(settings))
     upgrade_to_head(settings.database_url)
     print("database: migrated to the latest schema")
+    if keyring is None:
+        print(
+            f"keyring fingerprint: not recorded (no secrets in {settings.keyring_dir}; "
+            "`portal init` creates them and records it)"
+        )
+    else:
+        _record_binding(settings, keyring)
     return 0
+
+
+async def _refuse_missing(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    try:
+        if await recorded_fingerprint(db) is not None:
+            raise BindingError(missing_message(settings.keyring_dir))
+    finally:
+        await db.dispose()
+
+
+def _bound(settings: Settings) -> Keyring:
+    """Every command that uses the database and the keyring starts here (C7)."""
+    return asyncio.run(bound_keyring(settings))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -104,6 +203,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     try:
+        _bound(settings)
         app = create_app(settings)
     except CryptoError as exc:
         raise CliError(f"{exc} (run `portal init` first)") from exc
@@ -123,6 +223,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     settings = _settings()
+    _bound(settings)
     db = Database(settings.database_url)
 
     async def run() -> None:
@@ -147,6 +248,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 def cmd_user_list(args: argparse.Namespace) -> int:
     settings = _settings()
+    _bound(settings)
     db = Database(settings.database_url)
 
     async def run() -> None:
@@ -165,6 +267,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 def cmd_user_disable(args: argparse.Namespace) -> int:
     settings = _settings()
+    _bound(settings)
     db = Database(settings.database_url)
 
     async def run() -> None:
@@ -180,6 +283,7 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 
 def cmd_user_reset_two_step(args: argparse.Namespace) -> int:
     settings = _settings()
+    _bound(settings)
     db = Database(settings.database_url)
 
     async def run() -> None:
@@ -233,6 +337,7 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     from portal.services import build_services
 
     settings = _settings()
+    _bound(settings)
 
     async def run() -> int:
         services = build_services(settings)
@@ -260,6 +365,7 @@ def cmd_notify_run(args: argparse.Namespace) -> int:
     from portal.services import build_services
 
     settings = _settings()
+    _bound(settings)
 
     async def run() -> int:
         services = build_services(settings)
@@ -306,18 +412,22 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    """Into an empty installation; --secrets puts a secrets backup in place."""
+    """Into an empty installation; --secrets puts a secrets backup in place. The restored
+    database and the restored secrets must belong together (C7), in either order."""
     from pathlib import Path
 
-    from portal.backup import BackupError, restore, restore_secrets
+    from portal.backup import BackupError, restore, restore_secrets, secrets_fit_database
     from portal.services import file_store
 
     settings = _settings()
     src = Path(args.src)
     try:
         if args.secrets:
+            asyncio.run(secrets_fit_database(settings, src))  # before anything is copied
             count = restore_secrets(settings, src)
             print(f"installation secrets: {count} files restored to {settings.keyring_dir}")
+            if _database_exists(settings):
+                _record_binding(settings, load_keyring(settings.keyring_dir))
             return 0
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)
@@ -327,7 +437,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"restore: done ({result.database}, {result.objects} objects)")
     if not keyring_exists(settings.keyring_dir):
         print("now restore the secrets: `portal restore --secrets SECRETS_BACKUP`")
+    else:
+        _record_binding(settings, load_keyring(settings.keyring_dir))
     return 0
+
+
+def _database_exists(settings: Settings) -> bool:
+    if not settings.is_sqlite:
+        return True
+    from pathlib import Path
+
+    return Path(settings.database_url.split("///", 1)[1]).exists()
 
 
 def cmd_migrate_data(args: argparse.Namespace) -> int:
@@ -335,6 +455,7 @@ def cmd_migrate_data(args: argparse.Namespace) -> int:
     from portal.migrate_data import MigrateError, migrate_installation
 
     settings = _settings()
+    _bound(settings)  # the copy carries the fingerprint: it must be this keyring's
     try:
         report = asyncio.run(
             migrate_installation(
@@ -446,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (CliError, StaffError, RoleError, CryptoError, SettingsError) as exc:
+    except (CliError, StaffError, RoleError, CryptoError, SettingsError, BindingError) as exc:
         print(f"portal: error: {exc}", file=sys.stderr)
         return 2
 
