@@ -119,7 +119,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         f"p={pinned.lanes} (pinned in the keyring)"
     )
     _record_binding(settings, keyring)
-    db = Database(settings.database_url)
+    db = _db(settings)
 
     async def first_admin() -> None:
         try:
@@ -191,6 +191,15 @@ async def _refuse_missing(settings: Settings) -> None:
         await db.dispose()
 
 
+def _db(settings: Settings) -> Database:
+    """The database for a command that writes: audit heads it appends are anchored (A5)."""
+    from investigator.audit_anchor import anchor_hook
+
+    db = Database(settings.database_url)
+    db.post_commit_hooks.append(anchor_hook(settings.data_dir))
+    return db
+
+
 def _bound(settings: Settings) -> Keyring:
     """Every command that uses the database and the keyring starts here (C7)."""
     return asyncio.run(bound_keyring(settings))
@@ -224,7 +233,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_user_add(args: argparse.Namespace) -> int:
     settings = _settings()
     _bound(settings)
-    db = Database(settings.database_url)
+    db = _db(settings)
 
     async def run() -> None:
         try:
@@ -249,7 +258,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def cmd_user_list(args: argparse.Namespace) -> int:
     settings = _settings()
     _bound(settings)
-    db = Database(settings.database_url)
+    db = _db(settings)
 
     async def run() -> None:
         try:
@@ -268,7 +277,7 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 def cmd_user_disable(args: argparse.Namespace) -> int:
     settings = _settings()
     _bound(settings)
-    db = Database(settings.database_url)
+    db = _db(settings)
 
     async def run() -> None:
         try:
@@ -284,7 +293,7 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 def cmd_user_reset_two_step(args: argparse.Namespace) -> int:
     settings = _settings()
     _bound(settings)
-    db = Database(settings.database_url)
+    db = _db(settings)
 
     async def run() -> None:
         try:
@@ -301,31 +310,61 @@ def cmd_user_reset_two_step(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Walk the audit hash chain (A5); exit 1 when it is broken."""
+    """Walk the audit hash chain (A5) and check it against its anchors (the data directory's
+    anchor file, or --anchor FILE|ID:HASH|HASH); exit 1 when it is broken, truncated or
+    rewritten. A verified head is anchored again."""
     from investigator.audit import head, verify
+    from investigator.audit_anchor import (
+        AnchorError,
+        anchor_head,
+        anchor_path,
+        parse_anchor,
+        read_anchors,
+    )
 
     settings = _settings()
+    given = args.anchor or args.expect_head
+    try:
+        # read before the chain is walked: every anchor then names a committed entry
+        if given:
+            anchors, anchor_hash = parse_anchor(given)
+            source = given
+        elif anchor_path(settings.data_dir).is_file():
+            anchors, anchor_hash = read_anchors(anchor_path(settings.data_dir)), None
+            source = str(anchor_path(settings.data_dir))
+        else:
+            anchors, anchor_hash, source = {}, None, ""
+    except AnchorError as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"cannot read the anchor: {exc}") from exc
     db = Database(settings.database_url)
-    anchor: tuple[int, str] | None = None
-    if args.expect_head:
-        entry_id, _, digest = args.expect_head.partition(":")
-        if not entry_id.isdigit() or len(digest) != 64:
-            raise CliError("--expect-head takes ID:HASH as printed by an earlier verify")
-        anchor = (int(entry_id), digest.lower())
 
     async def run() -> int:
         try:
-            result = await verify(db, expect_head=anchor)
-            newest = await head(db)
+            result = await verify(db, anchors=anchors, anchor_hash=anchor_hash)
+            newest = await head(db) if result.ok else None
+            if result.ok:
+                await anchor_head(db, settings.data_dir)
         finally:
             await db.dispose()
         if result.ok:
             print(f"audit log: intact, {result.checked} entries checked")
+            if source:
+                print(f"anchors: {len(anchors) or 1} checked ({source})")
             if newest is not None:
                 print(f"head (keep a copy elsewhere): {newest[0]}:{newest[1]}")
             return 0
-        where = "" if result.first_broken_id is None else f" at entry {result.first_broken_id}"
-        print(f"audit log: BROKEN{where}: {result.reason} ({result.checked} entries fine before)")
+        if result.kind == "truncated":
+            print(f"audit log: TRUNCATED: {result.reason}")
+        elif result.kind in ("rewritten", "truncated_or_rewritten"):
+            where = "" if result.first_broken_id is None else f" at entry {result.first_broken_id}"
+            print(f"audit log: REWRITTEN{where}: {result.reason}")
+        else:
+            where = "" if result.first_broken_id is None else f" at entry {result.first_broken_id}"
+            print(
+                f"audit log: BROKEN{where}: {result.reason} ({result.checked} entries fine before)"
+            )
         return 1
 
     return asyncio.run(run())
@@ -371,6 +410,10 @@ def cmd_notify_run(args: argparse.Namespace) -> int:
         services = build_services(settings)
         try:
             report = await notify_run(services)
+            # every tick anchors the audit head (A5), even when no request appended anything
+            from investigator.audit_anchor import anchor_head
+
+            await anchor_head(services.db, settings.data_dir)
         finally:
             await services.close()
         print(
@@ -518,10 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
     asub = aud.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     ver = asub.add_parser("verify", help="check the audit log's hash chain (exit 1 if broken)")
     ver.add_argument(
-        "--expect-head",
-        metavar="ID:HASH",
-        help="an entry printed by an earlier verify, which must still be in the chain",
+        "--anchor",
+        metavar="FILE|ID:HASH|HASH",
+        help="an anchor file (default: PORTAL_DATA_DIR/audit-anchor) or a head printed by an "
+        "earlier verify or the audit page: detects removed newest entries and a rewritten log",
     )
+    ver.add_argument("--expect-head", metavar="ID:HASH", help="the same as --anchor ID:HASH")
     ver.set_defaults(func=cmd_audit_verify)
 
     ret = sub.add_parser("retention", help="archive retention and destruction (W13)")

@@ -143,6 +143,9 @@ class Database:
         # async work that must happen inside every write transaction just before it commits
         # (e.g. deadlines following stage changes); registered by portal.services
         self.pre_commit_hooks: list[Callable[[AsyncSession], Awaitable[None]]] = []
+        # quick synchronous work once a write transaction has committed, given the session's
+        # ``info`` (e.g. anchoring the audit head it appended); must not raise
+        self.post_commit_hooks: list[Callable[[dict[str, Any]], None]] = []
         self._write = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         # outage bookkeeping for the operational log: when it began, how many sessions failed
@@ -196,11 +199,14 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits on success and rolls back on any exception."""
-        async with self._outage_guard(), self._write() as session, session.begin():
-            await self._connect(session)
-            yield session
-            for hook in self.pre_commit_hooks:
-                await hook(session)
+        async with self._outage_guard(), self._write() as session:
+            async with session.begin():
+                await self._connect(session)
+                yield session
+                for hook in self.pre_commit_hooks:
+                    await hook(session)
+            for after in self.post_commit_hooks:
+                after(session.info)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
