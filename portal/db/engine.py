@@ -115,6 +115,21 @@ def _sqlite_setup(engine: AsyncEngine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _wal_checkpoint(path: str, attempts: int = 50) -> bool:
+    """Checkpoint with TRUNCATE on a connection of its own; True if it stayed busy."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    try:
+        conn.execute("PRAGMA secure_delete=ON")
+        for _ in range(attempts):
+            busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return False
+            time.sleep(0.1)
+        return True
+    finally:
+        conn.close()
+
+
 class Database:
     """Two session factories over one database: `write()` and `read()`.
 
@@ -222,6 +237,27 @@ class Database:
         except DatabaseUnavailable:
             return False
         return True
+
+    async def checkpoint(self) -> bool:
+        """SQLite: copy every page in the WAL into the database file and truncate the WAL to
+        zero bytes (``PRAGMA wal_checkpoint(TRUNCATE)``), so that a destruction leaves no
+        older copy of the pages it rewrote in the ``-wal`` file (secure_delete has zeroed the
+        freed content in the pages themselves). Called after every destruction (C5).
+
+        True when the WAL was emptied; False on PostgreSQL (see docs/security.md, "Destruction
+        on disk") or when readers kept it busy for the whole wait (logged; the next checkpoint
+        finishes the job)."""
+        if not self.is_sqlite or "///" not in self.url:
+            return False
+        path = self.url.split("///", 1)[1].split("?", 1)[0]
+        if not path or path == ":memory:":
+            return False
+        import anyio.to_thread
+
+        busy = await anyio.to_thread.run_sync(_wal_checkpoint, path)
+        if busy:
+            logger.warning("WAL checkpoint after a destruction stayed busy; retried later")
+        return not busy
 
     async def dispose(self) -> None:
         await self.engine.dispose()
