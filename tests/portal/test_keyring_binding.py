@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the `env` fixture is imported from test_cli
 """C7: the keyring is bound to its database. `portal init` records a one-way fingerprint of the
 keyring; every command (real `portal ...` processes) and the app at start-up refuse a keyring
 that is not the database's with one line naming the fix, and `portal init` never creates new
@@ -15,7 +16,7 @@ from litestar.testing import TestClient
 
 from portal.settings import Settings
 from tests.conftest import BASE_URL
-from tests.portal.test_cli import portal
+from tests.portal.test_cli import env, portal  # noqa: F401  (env: a data directory for the CLI)
 
 # the commands that use the database and the keyring
 COMMANDS = (
