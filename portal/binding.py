@@ -104,6 +104,11 @@ async def record_binding(db: Database, keyring: Keyring, keyring_dir: Path) -> b
             return True
         except exc.IntegrityError:  # another process recorded one meanwhile: compare with it
             current = await recorded_fingerprint(db)
+        except (exc.OperationalError, exc.ProgrammingError):  # no keyring_binding table yet
+            raise BindingError(
+                "the database schema is older than this release (or missing): run "
+                "`portal migrate` (a new installation: `portal init`)"
+            ) from None
     if current != expected:
         raise BindingError(mismatch_message(keyring_dir))
     return False
@@ -147,8 +152,12 @@ async def bound_keyring(settings: Settings) -> Keyring:
             ):
                 raise BindingError(missing_message(settings.keyring_dir)) from None
             raise
-        if db is not None:
-            await ensure_bound(db, keyring, settings.keyring_dir)
+        if db is None:
+            raise BindingError(
+                f"there is no database at {settings.database_url.split('///', 1)[1]}: restore "
+                "it from the backup (`portal restore BACKUP`), or run `portal init` for a new one"
+            )
+        await ensure_bound(db, keyring, settings.keyring_dir)
         return keyring
     finally:
         if db is not None:

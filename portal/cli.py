@@ -469,7 +469,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
             asyncio.run(secrets_fit_database(settings, src))  # before anything is copied
             count = restore_secrets(settings, src)
             print(f"installation secrets: {count} files restored to {settings.keyring_dir}")
-            if _database_exists(settings):
+            if _database_has_schema(settings):  # the database came first: bind it now
                 _record_binding(settings, load_keyring(settings.keyring_dir))
             return 0
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -485,12 +485,24 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database_exists(settings: Settings) -> bool:
-    if not settings.is_sqlite:
-        return True
+def _database_has_schema(settings: Settings) -> bool:
+    """A database with the portal's tables (not a PostgreSQL database created empty, nor an
+    absent SQLite file)."""
     from pathlib import Path
 
-    return Path(settings.database_url.split("///", 1)[1]).exists()
+    from portal.db.migrate import current_revision
+
+    if settings.is_sqlite and not Path(settings.database_url.split("///", 1)[1]).exists():
+        return False
+
+    async def run() -> bool:
+        db = Database(settings.database_url)
+        try:
+            return await current_revision(db) is not None
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
 
 
 def cmd_migrate_data(args: argparse.Namespace) -> int:

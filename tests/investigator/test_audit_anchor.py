@@ -10,8 +10,9 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import select, text
@@ -22,6 +23,8 @@ from portal.db.models import AuditEntry
 from portal.services import Services
 from portal.settings import Settings
 from tests.investigator.conftest import Browser, Staff, in_app_loop
+
+T = TypeVar("T")
 
 
 def portal(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -86,6 +89,19 @@ async def _rewrite(services: Services, extra: int = 0) -> None:
             prev = entry.hash
 
 
+def _sync(services: Services, make: Callable[[], Awaitable[T]]) -> T:
+    """Run one coroutine from a sync test and close its pool in the same loop (asyncpg's
+    connections belong to the loop that opened them)."""
+
+    async def go() -> T:
+        try:
+            return await make()
+        finally:
+            await services.db.dispose()
+
+    return asyncio.run(go())
+
+
 def _one_line(out: subprocess.CompletedProcess[str], needle: str) -> None:
     assert out.returncode == 1, (out.stdout, out.stderr)
     assert "Traceback" not in out.stderr
@@ -115,7 +131,7 @@ async def test_each_committed_append_is_anchored_and_a_rollback_is_not(
 
 
 def test_intact_log_passes_and_its_head_is_anchored(services: Services, settings: Settings) -> None:
-    asyncio.run(_append(services, 4))
+    _sync(services, lambda: _append(services, 4))
     out = portal(settings, "audit", "verify")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "intact, 4 entries" in out.stdout and "anchors: 4 checked" in out.stdout
@@ -130,15 +146,14 @@ def test_intact_log_passes_and_its_head_is_anchored(services: Services, settings
 
 
 def test_a_truncated_tail_is_detected(services: Services, settings: Settings) -> None:
-    asyncio.run(_append(services, 5))
+    _sync(services, lambda: _append(services, 5))
     out = portal(settings, "audit", "verify")
     head = out.stdout.strip().splitlines()[-1].rsplit(" ", 1)[1]
     kept = settings.data_dir.parent / "anchor-copy"
     shutil.copyfile(anchor_path(settings.data_dir), kept)
-    asyncio.run(_truncate(services, keep=3))
-    asyncio.run(services.db.dispose())
+    _sync(services, lambda: _truncate(services, keep=3))
     # the chain alone still verifies: that is the gap the anchor closes
-    assert asyncio.run(audit.verify(services.db)).ok
+    assert _sync(services, lambda: audit.verify(services.db)).ok
     _one_line(portal(settings, "audit", "verify"), "TRUNCATED")
     _one_line(portal(settings, "audit", "verify", "--anchor", str(kept)), "TRUNCATED")
     _one_line(portal(settings, "audit", "verify", "--anchor", head), "TRUNCATED")
@@ -147,12 +162,11 @@ def test_a_truncated_tail_is_detected(services: Services, settings: Settings) ->
 
 
 def test_a_full_rewrite_is_detected(services: Services, settings: Settings) -> None:
-    asyncio.run(_append(services, 5))
+    _sync(services, lambda: _append(services, 5))
     out = portal(settings, "audit", "verify")
     head = out.stdout.strip().splitlines()[-1].rsplit(" ", 1)[1]
-    asyncio.run(_rewrite(services))
-    asyncio.run(services.db.dispose())
-    assert asyncio.run(audit.verify(services.db)).ok  # consistent on its own
+    _sync(services, lambda: _rewrite(services))
+    assert _sync(services, lambda: audit.verify(services.db)).ok  # consistent on its own
     _one_line(portal(settings, "audit", "verify"), "REWRITTEN")
     _one_line(portal(settings, "audit", "verify", "--anchor", head), "REWRITTEN at entry 5")
     _one_line(portal(settings, "audit", "verify", "--anchor", head.split(":")[1]), "REWRITTEN")
@@ -160,9 +174,8 @@ def test_a_full_rewrite_is_detected(services: Services, settings: Settings) -> N
 
 def test_a_rewrite_that_grows_the_log_is_detected(services: Services, settings: Settings) -> None:
     """Rewritten with more entries than before: every anchor still has to fit."""
-    asyncio.run(_append(services, 3))
-    asyncio.run(_rewrite(services, extra=4))
-    asyncio.run(services.db.dispose())
+    _sync(services, lambda: _append(services, 3))
+    _sync(services, lambda: _rewrite(services, extra=4))
     _one_line(portal(settings, "audit", "verify"), "REWRITTEN at entry 1")
 
 

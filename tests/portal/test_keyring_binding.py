@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from litestar.testing import TestClient
 
 from portal.settings import Settings
 from tests.conftest import BASE_URL
+from tests.portal.scaleout_fixtures import pg_databases  # noqa: F401  (new PostgreSQL databases)
 from tests.portal.test_cli import env, portal  # noqa: F401  (env: a data directory for the CLI)
 
 # the commands that use the database and the keyring
@@ -204,11 +206,16 @@ def test_an_installation_without_fingerprint_gets_one_at_migrate(env: dict[str, 
     _app_start(settings)
 
 
-def test_restore_keeps_the_binding(env: dict[str, str], tmp_path: Path) -> None:
+def test_restore_keeps_the_binding(
+    env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """A restored installation with its restored secrets starts; other secrets are refused,
-    whichever of the two is restored first."""
-    if not env["DATABASE_URL"].startswith("sqlite"):
-        pytest.skip("restore into a second PostgreSQL database: tests/portal/test_backup.py")
+    whichever of the two is restored first. On PostgreSQL each restore gets a new database."""
+    new_database: Callable[[], str] | None = (
+        None
+        if env["DATABASE_URL"].startswith("sqlite")
+        else request.getfixturevalue("pg_databases")
+    )
     assert portal(env, "init").returncode == 0
     assert portal(env, "backup", str(tmp_path / "bak")).returncode == 0
     assert portal(env, "backup", "--secrets", str(tmp_path / "sec")).returncode == 0
@@ -224,7 +231,9 @@ def test_restore_keeps_the_binding(env: dict[str, str], tmp_path: Path) -> None:
         return {
             **env,
             "PORTAL_DATA_DIR": str(tmp_path / name),
-            "DATABASE_URL": f"sqlite+aiosqlite:///{(tmp_path / name / 'portal.db').as_posix()}",
+            "DATABASE_URL": new_database()
+            if new_database is not None
+            else f"sqlite+aiosqlite:///{(tmp_path / name / 'portal.db').as_posix()}",
         }
 
     # database first, then the wrong secrets: refused before anything is copied
@@ -245,3 +254,19 @@ def test_restore_keeps_the_binding(env: dict[str, str], tmp_path: Path) -> None:
     out = portal(two, "restore", str(tmp_path / "bak"))
     _one_line_refusal(out, "do not belong to this database")
     _one_line_refusal(portal(two, "serve"), "do not belong to this database")
+
+
+def test_a_missing_or_empty_database_is_refused_in_one_line(
+    env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Secrets in place but the database missing (SQLite) or empty (PostgreSQL): the commands
+    say what to run instead of serving a database that belongs to nothing."""
+    assert portal(env, "init").returncode == 0
+    if env["DATABASE_URL"].startswith("sqlite"):
+        gone = {**env, "DATABASE_URL": f"sqlite+aiosqlite:///{(tmp_path / 'gone.db').as_posix()}"}
+        _one_line_refusal(portal(gone, "serve"), "no database", "portal restore")
+        assert not (tmp_path / "gone.db").exists()
+    else:
+        empty = {**env, "DATABASE_URL": request.getfixturevalue("pg_databases")()}
+        _one_line_refusal(portal(empty, "serve"), "portal migrate")
+        _one_line_refusal(portal(empty, "user", "list"), "portal migrate")
