@@ -119,7 +119,10 @@ async def anchor_head(db: Database, data_dir: Path) -> tuple[int, str] | None:
 
     newest = await head(db)
     if newest is not None:
-        append_anchor(anchor_path(data_dir), *newest)
+        try:
+            append_anchor(anchor_path(data_dir), *newest)
+        except OSError as error:  # never stops a start or a job; said once in the log
+            logger.error("audit anchor not written (%s)", type(error).__name__)
     return newest
 
 
