@@ -24,6 +24,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from crypto.errors import KeyringError
 from crypto.params import Argon2Params, check_stored_params
 from crypto.suites import Suite, self_test, suite_by_name
@@ -34,6 +37,7 @@ __all__ = [
     "Keyring",
     "create_keyring",
     "keyring_exists",
+    "keyring_fingerprint",
     "load_keyring",
     "pin_receipt_params",
 ]
@@ -47,6 +51,7 @@ _KEY_SIZE = 32
 _MAX_SUITE_FILE = 64
 _MAX_PARAMS_FILE = 128
 _PARAMS_LINE = re.compile(r"argon2id v=19 m=(\d{1,9}) t=(\d{1,4}) p=(\d{1,3})\n?")
+_FINGERPRINT_INFO = b"whistle-portal/v1/keyring-fingerprint/"
 _FIX = "Run `portal init` to create a new keyring, or restore it from your backup."
 
 
@@ -273,3 +278,25 @@ def load_keyring(directory: Path) -> Keyring:
         suite=suite,
         receipt_argon2=receipt_argon2,
     )
+
+
+def keyring_fingerprint(keyring: Keyring) -> str:
+    """A one-way, keyed fingerprint of the keyring (hex), recorded in the database at
+    ``portal init`` so that a database and a keyring that do not belong together are told
+    apart (requirement C7).
+
+    HKDF over the keyring's two secrets with its own label (and the suite's name), over SM3 for
+    the 国密 suite and SHA-256 otherwise: the output is unrelated to every key the portal
+    derives from the same secrets, and learning it reveals nothing usable about them (finding
+    secrets that match it is a 2^256 search).
+    """
+    algorithm: hashes.HashAlgorithm = (
+        hashes.SM3() if keyring.suite is Suite.SM4GCM else hashes.SHA256()
+    )
+    derived = HKDF(
+        algorithm=algorithm,
+        length=32,
+        salt=None,
+        info=_FINGERPRINT_INFO + keyring.suite.label.encode("ascii"),
+    ).derive(keyring.server_key + keyring.pepper)
+    return derived.hex()

@@ -13,9 +13,11 @@ Appends are serialised so the chain never forks: SQLite write transactions start
 ``record`` takes a transaction-scoped advisory lock before it reads the last entry.
 
 A plain hash chain proves internal consistency. Someone with write access to the database could
-rewrite the whole chain from the first edited row, or drop the newest rows; to catch that, copy
-``head()`` somewhere else from time to time (a ticket, a signed e-mail) and pass the copy to
-``verify(db, expect_head=...)``.
+rewrite the whole chain from the first edited row, or drop the newest rows; to catch that, the
+head is anchored outside the database (``investigator.audit_anchor``: the append-only anchor
+file, and the auditor's page showing the head to write down or mail), and ``verify(db,
+anchors=...)`` checks every anchored entry: a different hash is a rewrite, an anchored id past
+the end of the log is a truncated tail.
 
 What goes in: *who* (a user id), *what* (an action name such as ``case.view``), *which case*
 (an id) and plaintext metadata in ``detail`` (``reason=bad_password``, a file id). Never case
@@ -30,11 +32,13 @@ import datetime as dt
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from investigator.audit_anchor import HEAD_INFO
 from portal.db.engine import Database
 from portal.db.models import AuditEntry
 
@@ -57,6 +61,7 @@ class VerifyResult:
     checked: int
     first_broken_id: int | None
     reason: str
+    kind: str = ""  # missing, reordered, edited, rewritten, truncated, truncated_or_rewritten
 
 
 def _utc(at: dt.datetime) -> dt.datetime:
@@ -150,6 +155,8 @@ async def record(
     entry.hash = _hash_of(entry)
     session.add(entry)
     await session.flush()
+    # anchored outside the database once the transaction commits (investigator.audit_anchor)
+    session.info[HEAD_INFO] = (entry.id, entry.hash)
     return entry
 
 
@@ -164,16 +171,32 @@ async def head(db: Database) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-async def verify(db: Database, *, expect_head: tuple[int, str] | None = None) -> VerifyResult:
+async def verify(
+    db: Database,
+    *,
+    expect_head: tuple[int, str] | None = None,
+    anchors: Mapping[int, str] | None = None,
+    anchor_hash: str | None = None,
+) -> VerifyResult:
     """Walk the whole chain in id order and report the first entry that does not fit.
 
-    ``expect_head``: an (id, hash) taken earlier with ``head()``; the chain must still contain
-    that entry unchanged (detects truncation of the newest rows and wholesale rewrites).
+    ``anchors`` (id -> hash, e.g. ``audit_anchor.read_anchors``) and ``expect_head`` (one
+    (id, hash) taken earlier with ``head()``): every anchored entry must still be in the chain
+    with the same hash. A different hash means the chain was recomputed (``kind`` "rewritten");
+    an anchored id past the end means the newest entries were removed ("truncated").
+    ``anchor_hash``: a bare hash that must be some entry's hash.
     """
+    wanted: dict[int, str] = dict(anchors or {})
+    if expect_head is not None:
+        if wanted.get(expect_head[0], expect_head[1]) != expect_head[1]:
+            return VerifyResult(
+                False, 0, expect_head[0], "two different anchors for one entry", "rewritten"
+            )
+        wanted[expect_head[0]] = expect_head[1]
+    hash_seen = anchor_hash is None
     checked = 0
     prev_id = 0
     prev_hash = GENESIS_HASH
-    anchor_seen = expect_head is None
     async with db.read() as s:
         while True:
             batch = list(
@@ -195,6 +218,7 @@ async def verify(db: Database, *, expect_head: tuple[int, str] | None = None) ->
                         checked,
                         entry.id,
                         f"entries {prev_id + 1} to {entry.id - 1} are missing",
+                        "missing",
                     )
                 if entry.prev_hash != prev_hash:
                     return VerifyResult(
@@ -202,26 +226,48 @@ async def verify(db: Database, *, expect_head: tuple[int, str] | None = None) ->
                         checked,
                         entry.id,
                         "does not follow the previous entry (deleted or reordered entries)",
+                        "reordered",
                     )
                 if entry.hash != _hash_of(entry):
                     return VerifyResult(
-                        False, checked, entry.id, "its content does not match its hash (edited)"
+                        False,
+                        checked,
+                        entry.id,
+                        "its content does not match its hash (edited)",
+                        "edited",
                     )
-                if expect_head is not None and entry.id == expect_head[0]:
-                    if entry.hash != expect_head[1]:
-                        return VerifyResult(
-                            False, checked, entry.id, "differs from the anchored head entry"
-                        )
-                    anchor_seen = True
+                anchored = wanted.get(entry.id)
+                if anchored is not None and entry.hash != anchored:
+                    return VerifyResult(
+                        False,
+                        checked,
+                        entry.id,
+                        "differs from its anchored hash: the log was rewritten (recomputed "
+                        "from this entry or an earlier one)",
+                        "rewritten",
+                    )
+                if entry.hash == anchor_hash:
+                    hash_seen = True
                 checked += 1
                 prev_id, prev_hash = entry.id, entry.hash
             s.expunge_all()
-    if not anchor_seen:
-        assert expect_head is not None
+    beyond = max(wanted, default=0)
+    if beyond > prev_id:
         return VerifyResult(
             False,
             checked,
             None,
-            f"the anchored entry {expect_head[0]} is gone (newest entries deleted)",
+            f"entry {beyond} was anchored but the log ends at entry {prev_id}: "
+            "its newest entries were removed (truncated)",
+            "truncated",
+        )
+    if not hash_seen:
+        return VerifyResult(
+            False,
+            checked,
+            None,
+            "the anchored hash is in no entry: the newest entries were removed or the log "
+            "was rewritten",
+            "truncated_or_rewritten",
         )
     return VerifyResult(True, checked, None, "chain intact")

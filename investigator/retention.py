@@ -300,6 +300,8 @@ async def destroy_case(services: Services, case_id: str, actor: str | None = Non
             raise WorkflowError(_("Only an archived case can be destroyed."))
         await _check_destroyable(s, case)
         keys = await shred(s, case, actor)
+    # SQLite: no older copy of the shredded pages stays in the WAL (C5)
+    await services.db.checkpoint()
     for key in keys:
         await services.files.delete(key)
 
@@ -361,6 +363,8 @@ async def run(services: Services, *, dry_run: bool = False) -> RunReport:
             async with services.db.write() as s:
                 await expire_identity(s, case_id)
         report.identities.append(number)
+    if report.identities and not dry_run:
+        await services.db.checkpoint()  # the expired identities' pages leave the WAL too
     if not dry_run:
         async with services.db.write() as s:
             await audit.record(

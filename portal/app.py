@@ -66,6 +66,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         route_handlers.append(workspace_router(settings))
 
     async def on_startup(app: Litestar) -> None:
+        from portal.binding import ensure_bound
+
+        # C7: never serve with a keyring that is not this database's (`portal serve` checks
+        # before this too, to say so in one line)
+        await ensure_bound(services.db, services.keyring, settings.keyring_dir)
+        from investigator.audit_anchor import anchor_head
+
+        await anchor_head(services.db, settings.data_dir)  # A5: the head, outside the database
         services.files.ensure() if hasattr(services.files, "ensure") else None
         await services.files.cleanup_incoming()
         from portal.cases import purge_expired_nonces, sweep_orphans

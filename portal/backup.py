@@ -282,6 +282,31 @@ async def restore(
     return BackupResult(path=src, database=manifest["database"], objects=objects, bytes=size)
 
 
+async def secrets_fit_database(settings: Settings, src: Path) -> None:
+    """Refuse a secrets backup whose keyring is not the one this installation's (restored)
+    database is bound to (C7); nothing to compare while the database is absent or unbound."""
+    from crypto.errors import KeyringError
+    from crypto.keyring import keyring_fingerprint, load_keyring
+    from portal.binding import recorded_fingerprint
+
+    if settings.is_sqlite and not _sqlite_path(settings.database_url).exists():
+        return
+    try:
+        keyring = load_keyring(src)
+    except KeyringError as exc:
+        raise BackupError(f"{src} is not a usable secrets backup: {exc}") from exc
+    db = Database(settings.database_url)
+    try:
+        recorded = await recorded_fingerprint(db)
+    finally:
+        await db.dispose()
+    if recorded is not None and recorded != keyring_fingerprint(keyring):
+        raise BackupError(
+            f"the secrets in {src} do not belong to this database: restore the secrets backup "
+            "made from the same installation as the database backup"
+        )
+
+
 # --- installation secrets, kept apart -----------------------------------------------------------
 
 

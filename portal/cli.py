@@ -9,7 +9,14 @@ import sys
 from collections.abc import Sequence
 
 from crypto.errors import CryptoError
-from crypto.keyring import create_keyring, keyring_exists, pin_receipt_params
+from crypto.keyring import (
+    Keyring,
+    create_keyring,
+    keyring_exists,
+    keyring_fingerprint,
+    load_keyring,
+    pin_receipt_params,
+)
 from crypto.suites import self_test, suite_by_name
 from investigator.roles import ROLES, RoleError
 from investigator.staff import (
@@ -19,6 +26,15 @@ from investigator.staff import (
     list_users,
     reset_two_step_by_name,
     set_disabled,
+)
+from portal.binding import (
+    BindingError,
+    bound_keyring,
+    claims_a_keyring,
+    mismatch_message,
+    missing_message,
+    record_binding,
+    recorded_fingerprint,
 )
 from portal.db.engine import Database
 from portal.db.migrate import upgrade_to_head
@@ -44,25 +60,66 @@ def _ensure_data_dirs(settings: Settings) -> None:
     os.chmod(settings.files_dir, 0o700)
 
 
-def cmd_init(args: argparse.Namespace) -> int:
-    """Idempotent: creates what is missing, never overwrites secrets."""
-    settings = _settings()
-    _ensure_data_dirs(settings)
+def _refuse_claimed_database(settings: Settings) -> None:
+    """New secrets only for a database that belongs to no keyring (no fingerprint, case or
+    account): creating them over one would make everything in it unreadable."""
+
+    async def claimed() -> bool:
+        db = Database(settings.database_url)
+        try:
+            return await claims_a_keyring(db)
+        finally:
+            await db.dispose()
+
+    if asyncio.run(claimed()):
+        raise BindingError(missing_message(settings.keyring_dir))
+
+
+def _keyring_for_init(settings: Settings, suite_name: str) -> Keyring:
     if keyring_exists(settings.keyring_dir):
         print(f"installation secrets: kept ({settings.keyring_dir})")
+        return load_keyring(settings.keyring_dir)
+    suite = suite_by_name(suite_name)
+    self_test(suite)
+    keyring = create_keyring(settings.keyring_dir, suite)
+    print(f"installation secrets: created in {settings.keyring_dir} (back them up apart)")
+    return keyring
+
+
+def _record_binding(settings: Settings, keyring: Keyring) -> None:
+    async def run() -> bool:
+        db = Database(settings.database_url)
+        try:
+            return await record_binding(db, keyring, settings.keyring_dir)
+        finally:
+            await db.dispose()
+
+    if asyncio.run(run()):
+        print("keyring fingerprint: recorded in the database (it now refuses other secrets)")
     else:
-        suite = suite_by_name(args.suite)
-        self_test(suite)
-        create_keyring(settings.keyring_dir, suite)
-        print(f"installation secrets: created in {settings.keyring_dir} (back them up apart)")
+        print("keyring fingerprint: matches the database")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Idempotent: creates what is missing, never overwrites secrets, and never creates secrets
+    over a database that already belongs to a keyring (C7)."""
+    settings = _settings()
+    _ensure_data_dirs(settings)
+    # checked before anything is migrated or created
+    if keyring_exists(settings.keyring_dir):
+        asyncio.run(_check_existing(settings))  # an existing keyring must be this database's
+    else:
+        _refuse_claimed_database(settings)
+    upgrade_to_head(settings.database_url)
+    print("database: migrated to the latest schema")
+    keyring = _keyring_for_init(settings, args.suite)
     pinned = pin_receipt_params(settings.keyring_dir, argon2_params(settings))
     print(
         f"receipt codes: Argon2id m={pinned.memory_kib} KiB t={pinned.iterations} "
         f"p={pinned.lanes} (pinned in the keyring)"
     )
-    upgrade_to_head(settings.database_url)
-    print("database: migrated to the latest schema")
-    db = Database(settings.database_url)
+    _record_binding(settings, keyring)
+    db = _db(settings)
 
     async def first_admin() -> None:
         try:
@@ -90,11 +147,62 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _check_existing(settings: Settings) -> None:
+    """Refuse a keyring whose fingerprint differs from the one recorded (nothing recorded yet
+    is fine here: the caller records it)."""
+    keyring = load_keyring(settings.keyring_dir)
+    db = Database(settings.database_url)
+    try:
+        current = await recorded_fingerprint(db)
+    finally:
+        await db.dispose()
+    if current is not None and current != keyring_fingerprint(keyring):
+        raise BindingError(mismatch_message(settings.keyring_dir))
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
+    """Refuses secrets that are not the database's (before changing anything); records the
+    fingerprint of an installation set up before the binding existed."""
     settings = _settings()
+    keyring: Keyring | None = None
+    if keyring_exists(settings.keyring_dir):
+        asyncio.run(_check_existing(settings))
+        keyring = load_keyring(settings.keyring_dir)
+    else:
+        asyncio.run(_refuse_missing(settings))
     upgrade_to_head(settings.database_url)
     print("database: migrated to the latest schema")
+    if keyring is None:
+        print(
+            f"keyring fingerprint: not recorded (no secrets in {settings.keyring_dir}; "
+            "`portal init` creates them and records it)"
+        )
+    else:
+        _record_binding(settings, keyring)
     return 0
+
+
+async def _refuse_missing(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    try:
+        if await recorded_fingerprint(db) is not None:
+            raise BindingError(missing_message(settings.keyring_dir))
+    finally:
+        await db.dispose()
+
+
+def _db(settings: Settings) -> Database:
+    """The database for a command that writes: audit heads it appends are anchored (A5)."""
+    from investigator.audit_anchor import anchor_hook
+
+    db = Database(settings.database_url)
+    db.post_commit_hooks.append(anchor_hook(settings.data_dir))
+    return db
+
+
+def _bound(settings: Settings) -> Keyring:
+    """Every command that uses the database and the keyring starts here (C7)."""
+    return asyncio.run(bound_keyring(settings))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -104,6 +212,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings()
     try:
+        _bound(settings)
         app = create_app(settings)
     except CryptoError as exc:
         raise CliError(f"{exc} (run `portal init` first)") from exc
@@ -123,7 +232,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     settings = _settings()
-    db = Database(settings.database_url)
+    _bound(settings)
+    db = _db(settings)
 
     async def run() -> None:
         try:
@@ -147,7 +257,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 def cmd_user_list(args: argparse.Namespace) -> int:
     settings = _settings()
-    db = Database(settings.database_url)
+    _bound(settings)
+    db = _db(settings)
 
     async def run() -> None:
         try:
@@ -165,7 +276,8 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 def cmd_user_disable(args: argparse.Namespace) -> int:
     settings = _settings()
-    db = Database(settings.database_url)
+    _bound(settings)
+    db = _db(settings)
 
     async def run() -> None:
         try:
@@ -180,7 +292,8 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 
 def cmd_user_reset_two_step(args: argparse.Namespace) -> int:
     settings = _settings()
-    db = Database(settings.database_url)
+    _bound(settings)
+    db = _db(settings)
 
     async def run() -> None:
         try:
@@ -197,31 +310,61 @@ def cmd_user_reset_two_step(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Walk the audit hash chain (A5); exit 1 when it is broken."""
+    """Walk the audit hash chain (A5) and check it against its anchors (the data directory's
+    anchor file, or --anchor FILE|ID:HASH|HASH); exit 1 when it is broken, truncated or
+    rewritten. A verified head is anchored again."""
     from investigator.audit import head, verify
+    from investigator.audit_anchor import (
+        AnchorError,
+        anchor_head,
+        anchor_path,
+        parse_anchor,
+        read_anchors,
+    )
 
     settings = _settings()
+    given = args.anchor or args.expect_head
+    try:
+        # read before the chain is walked: every anchor then names a committed entry
+        if given:
+            anchors, anchor_hash = parse_anchor(given)
+            source = given
+        elif anchor_path(settings.data_dir).is_file():
+            anchors, anchor_hash = read_anchors(anchor_path(settings.data_dir)), None
+            source = str(anchor_path(settings.data_dir))
+        else:
+            anchors, anchor_hash, source = {}, None, ""
+    except AnchorError as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"cannot read the anchor: {exc}") from exc
     db = Database(settings.database_url)
-    anchor: tuple[int, str] | None = None
-    if args.expect_head:
-        entry_id, _, digest = args.expect_head.partition(":")
-        if not entry_id.isdigit() or len(digest) != 64:
-            raise CliError("--expect-head takes ID:HASH as printed by an earlier verify")
-        anchor = (int(entry_id), digest.lower())
 
     async def run() -> int:
         try:
-            result = await verify(db, expect_head=anchor)
-            newest = await head(db)
+            result = await verify(db, anchors=anchors, anchor_hash=anchor_hash)
+            newest = await head(db) if result.ok else None
+            if result.ok:
+                await anchor_head(db, settings.data_dir)
         finally:
             await db.dispose()
         if result.ok:
             print(f"audit log: intact, {result.checked} entries checked")
+            if source:
+                print(f"anchors: {len(anchors) or 1} checked ({source})")
             if newest is not None:
                 print(f"head (keep a copy elsewhere): {newest[0]}:{newest[1]}")
             return 0
-        where = "" if result.first_broken_id is None else f" at entry {result.first_broken_id}"
-        print(f"audit log: BROKEN{where}: {result.reason} ({result.checked} entries fine before)")
+        if result.kind == "truncated":
+            print(f"audit log: TRUNCATED: {result.reason}")
+        elif result.kind in ("rewritten", "truncated_or_rewritten"):
+            where = "" if result.first_broken_id is None else f" at entry {result.first_broken_id}"
+            print(f"audit log: REWRITTEN{where}: {result.reason}")
+        else:
+            where = "" if result.first_broken_id is None else f" at entry {result.first_broken_id}"
+            print(
+                f"audit log: BROKEN{where}: {result.reason} ({result.checked} entries fine before)"
+            )
         return 1
 
     return asyncio.run(run())
@@ -233,6 +376,7 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     from portal.services import build_services
 
     settings = _settings()
+    _bound(settings)
 
     async def run() -> int:
         services = build_services(settings)
@@ -260,11 +404,16 @@ def cmd_notify_run(args: argparse.Namespace) -> int:
     from portal.services import build_services
 
     settings = _settings()
+    _bound(settings)
 
     async def run() -> int:
         services = build_services(settings)
         try:
             report = await notify_run(services)
+            # every tick anchors the audit head (A5), even when no request appended anything
+            from investigator.audit_anchor import anchor_head
+
+            await anchor_head(services.db, settings.data_dir)
         finally:
             await services.close()
         print(
@@ -306,18 +455,22 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    """Into an empty installation; --secrets puts a secrets backup in place."""
+    """Into an empty installation; --secrets puts a secrets backup in place. The restored
+    database and the restored secrets must belong together (C7), in either order."""
     from pathlib import Path
 
-    from portal.backup import BackupError, restore, restore_secrets
+    from portal.backup import BackupError, restore, restore_secrets, secrets_fit_database
     from portal.services import file_store
 
     settings = _settings()
     src = Path(args.src)
     try:
         if args.secrets:
+            asyncio.run(secrets_fit_database(settings, src))  # before anything is copied
             count = restore_secrets(settings, src)
             print(f"installation secrets: {count} files restored to {settings.keyring_dir}")
+            if _database_has_schema(settings):  # the database came first: bind it now
+                _record_binding(settings, load_keyring(settings.keyring_dir))
             return 0
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)
@@ -327,7 +480,29 @@ def cmd_restore(args: argparse.Namespace) -> int:
     print(f"restore: done ({result.database}, {result.objects} objects)")
     if not keyring_exists(settings.keyring_dir):
         print("now restore the secrets: `portal restore --secrets SECRETS_BACKUP`")
+    else:
+        _record_binding(settings, load_keyring(settings.keyring_dir))
     return 0
+
+
+def _database_has_schema(settings: Settings) -> bool:
+    """A database with the portal's tables (not a PostgreSQL database created empty, nor an
+    absent SQLite file)."""
+    from pathlib import Path
+
+    from portal.db.migrate import current_revision
+
+    if settings.is_sqlite and not Path(settings.database_url.split("///", 1)[1]).exists():
+        return False
+
+    async def run() -> bool:
+        db = Database(settings.database_url)
+        try:
+            return await current_revision(db) is not None
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
 
 
 def cmd_migrate_data(args: argparse.Namespace) -> int:
@@ -335,6 +510,7 @@ def cmd_migrate_data(args: argparse.Namespace) -> int:
     from portal.migrate_data import MigrateError, migrate_installation
 
     settings = _settings()
+    _bound(settings)  # the copy carries the fingerprint: it must be this keyring's
     try:
         report = asyncio.run(
             migrate_installation(
@@ -397,10 +573,12 @@ def build_parser() -> argparse.ArgumentParser:
     asub = aud.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     ver = asub.add_parser("verify", help="check the audit log's hash chain (exit 1 if broken)")
     ver.add_argument(
-        "--expect-head",
-        metavar="ID:HASH",
-        help="an entry printed by an earlier verify, which must still be in the chain",
+        "--anchor",
+        metavar="FILE|ID:HASH|HASH",
+        help="an anchor file (default: PORTAL_DATA_DIR/audit-anchor) or a head printed by an "
+        "earlier verify or the audit page: detects removed newest entries and a rewritten log",
     )
+    ver.add_argument("--expect-head", metavar="ID:HASH", help="the same as --anchor ID:HASH")
     ver.set_defaults(func=cmd_audit_verify)
 
     ret = sub.add_parser("retention", help="archive retention and destruction (W13)")
@@ -446,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (CliError, StaffError, RoleError, CryptoError, SettingsError) as exc:
+    except (CliError, StaffError, RoleError, CryptoError, SettingsError, BindingError) as exc:
         print(f"portal: error: {exc}", file=sys.stderr)
         return 2
 

@@ -75,11 +75,13 @@ def file_store(settings: Settings) -> FileStore:
 
 def build_services(settings: Settings) -> Services:
     """Load the keyring (clear error if `portal init` was never run) and open the stores."""
+    from investigator.audit_anchor import anchor_hook
     from investigator.lifecycle import deadline_hook
 
     keyring = load_keyring(settings.keyring_dir)
     db = Database(settings.database_url)
     db.pre_commit_hooks.append(deadline_hook(settings))
+    db.post_commit_hooks.append(anchor_hook(settings.data_dir))  # the audit head, outside
     return Services(
         settings=settings,
         db=db,

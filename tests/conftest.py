@@ -124,13 +124,26 @@ def _run(coro: object) -> None:
         raise errors[0]
 
 
+async def bind_database(settings: Settings, keyring: object) -> None:
+    """Record the keyring's fingerprint in the test database, as `portal init` does."""
+    from portal.binding import record_binding
+    from portal.db.engine import Database
+
+    db = Database(settings.database_url)
+    try:
+        await record_binding(db, keyring, settings.keyring_dir)  # type: ignore[arg-type]
+    finally:
+        await db.dispose()
+
+
 @pytest.fixture
 def services(settings: Settings, request: pytest.FixtureRequest) -> Iterator[object]:
     from crypto.keyring import create_keyring
     from portal.services import build_services
 
-    create_keyring(settings.keyring_dir)
+    keyring = create_keyring(settings.keyring_dir)
     _prepare_database(settings, request)
+    _run(bind_database(settings, keyring))  # what `portal init` does (C7)
     built = build_services(settings)
     yield built
     _run(built.close())

@@ -19,6 +19,7 @@ audited.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from litestar import Request, get, post
@@ -26,7 +27,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from investigator import audit
+from investigator import audit, audit_anchor
 from investigator.roles import ROLES, RoleError
 from investigator.staff import StaffError, add_user, change_roles, list_users, reset_two_step
 from investigator.web.case_common import (
@@ -207,6 +208,18 @@ async def users_reset_two_step(request: Request[Any, Any, Any], user_id: FromPat
     return Redirect(path="/workspace/users", status_code=303)
 
 
+def _anchors(data_dir: Path) -> tuple[dict[int, str], bool]:
+    """The anchor file's anchors; True when it exists but cannot be read or contradicts
+    itself (shown as a broken chain)."""
+    path = audit_anchor.anchor_path(data_dir)
+    try:
+        return audit_anchor.read_anchors(path), False
+    except FileNotFoundError:
+        return {}, False
+    except (OSError, audit_anchor.AnchorError):
+        return {}, True
+
+
 @get("/audit", name="workspace_audit")
 async def audit_view(request: Request[Any, Any, Any]) -> Template:
     staff = await staff_who_can(request, "read_audit")
@@ -221,14 +234,19 @@ async def audit_view(request: Request[Any, Any, Any]) -> Template:
             stmt = stmt.where(AuditEntry.id < before)
         entries = list((await s.execute(stmt)).scalars())
         names = {u.id: u.username for u in (await s.execute(select(User))).scalars()}
-    result = await audit.verify(services.db)
+    anchors, anchor_problem = _anchors(services.settings.data_dir)
+    result = await audit.verify(services.db, anchors=anchors)
     async with services.db.write() as s:
-        await audit.record(s, actor_user_id=staff.user_id, action="audit.view")
+        viewed = await audit.record(s, actor_user_id=staff.user_id, action="audit.view")
     return page(
         "audit",
         entries=entries,
         names=names,
         result=result,
+        anchor_problem=anchor_problem,
+        anchored=len(anchors),
+        # the head to write down or mail (A5): this view's own entry, anchored as it committed
+        head=f"{viewed.id}:{viewed.hash}",
         next_before=entries[-1].id if len(entries) == AUDIT_PAGE else None,
     )
 

@@ -115,6 +115,21 @@ def _sqlite_setup(engine: AsyncEngine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _wal_checkpoint(path: str, attempts: int = 50) -> bool:
+    """Checkpoint with TRUNCATE on a connection of its own; True if it stayed busy."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    try:
+        conn.execute("PRAGMA secure_delete=ON")
+        for _ in range(attempts):
+            busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return False
+            time.sleep(0.1)
+        return True
+    finally:
+        conn.close()
+
+
 class Database:
     """Two session factories over one database: `write()` and `read()`.
 
@@ -143,6 +158,9 @@ class Database:
         # async work that must happen inside every write transaction just before it commits
         # (e.g. deadlines following stage changes); registered by portal.services
         self.pre_commit_hooks: list[Callable[[AsyncSession], Awaitable[None]]] = []
+        # quick synchronous work once a write transaction has committed, given the session's
+        # ``info`` (e.g. anchoring the audit head it appended); must not raise
+        self.post_commit_hooks: list[Callable[[dict[str, Any]], None]] = []
         self._write = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         # outage bookkeeping for the operational log: when it began, how many sessions failed
@@ -196,11 +214,14 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits on success and rolls back on any exception."""
-        async with self._outage_guard(), self._write() as session, session.begin():
-            await self._connect(session)
-            yield session
-            for hook in self.pre_commit_hooks:
-                await hook(session)
+        async with self._outage_guard(), self._write() as session:
+            async with session.begin():
+                await self._connect(session)
+                yield session
+                for hook in self.pre_commit_hooks:
+                    await hook(session)
+            for after in self.post_commit_hooks:
+                after(session.info)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -216,6 +237,27 @@ class Database:
         except DatabaseUnavailable:
             return False
         return True
+
+    async def checkpoint(self) -> bool:
+        """SQLite: copy every page in the WAL into the database file and truncate the WAL to
+        zero bytes (``PRAGMA wal_checkpoint(TRUNCATE)``), so that a destruction leaves no
+        older copy of the pages it rewrote in the ``-wal`` file (secure_delete has zeroed the
+        freed content in the pages themselves). Called after every destruction (C5).
+
+        True when the WAL was emptied; False on PostgreSQL (see docs/security.md, "Destruction
+        on disk") or when readers kept it busy for the whole wait (logged; the next checkpoint
+        finishes the job)."""
+        if not self.is_sqlite or "///" not in self.url:
+            return False
+        path = self.url.split("///", 1)[1].split("?", 1)[0]
+        if not path or path == ":memory:":
+            return False
+        import anyio.to_thread
+
+        busy = await anyio.to_thread.run_sync(_wal_checkpoint, path)
+        if busy:
+            logger.warning("WAL checkpoint after a destruction stayed busy; retried later")
+        return not busy
 
     async def dispose(self) -> None:
         await self.engine.dispose()

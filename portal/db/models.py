@@ -611,6 +611,16 @@ class ReporterContact(Base):
     notified_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
 
 
+class KeyringBinding(Base):
+    """Which keyring this database belongs to (C7): one row, a one-way keyed fingerprint of
+    the keyring (``crypto.keyring.keyring_fingerprint``), recorded at ``portal init``."""
+
+    __tablename__ = "keyring_binding"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    recorded_on: Mapped[dt.date] = mapped_column(Date)
+
+
 # --- stage changes --------------------------------------------------------------------------
 # Every change of Case.stage is noted on its session as (case, old, new); a pre-commit hook of
 # Database.write() (installed by portal.services) turns them into deadline transitions, so no
