@@ -149,12 +149,15 @@ async def reporter(base: str, stats: Stats, deadline: float, rng: random.Random)
 async def create_staff(database_path: Path, n: int) -> list[str]:
     from sqlalchemy import update
 
+    from crypto.keyring import load_keyring
     from crypto.params import PRODUCTION_ARGON2
     from investigator.staff import add_user
     from portal.db.engine import Database
     from portal.db.models import User
 
     db = Database(f"sqlite+aiosqlite:///{database_path.as_posix()}")
+    # the server's keyring (PORTAL_DATA_DIR/secrets): account passwords depend on its pepper
+    pepper = load_keyring(database_path.parent / "secrets").password_pepper
     names = []
     try:
         for i in range(n):
@@ -162,6 +165,7 @@ async def create_staff(database_path: Path, n: int) -> list[str]:
             new = await add_user(
                 db,
                 PRODUCTION_ARGON2,
+                pepper=pepper,
                 username=name,
                 display_name=f"Load Staff {i}",
                 roles="intake_officer",

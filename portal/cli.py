@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from crypto.errors import CryptoError
-from crypto.keyring import create_keyring, keyring_exists, pin_receipt_params
+from crypto.keyring import create_keyring, keyring_exists, load_keyring, pin_receipt_params
 from crypto.suites import self_test, suite_by_name
 from investigator.roles import ROLES, RoleError
 from investigator.staff import (
@@ -72,6 +72,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             new = await add_user(
                 db,
                 argon2_params(settings),
+                pepper=load_keyring(settings.keyring_dir).password_pepper,
                 username=args.admin,
                 display_name="Administrator",
                 roles=["administrator"],
@@ -130,6 +131,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             new = await add_user(
                 db,
                 argon2_params(settings),
+                pepper=load_keyring(settings.keyring_dir).password_pepper,
                 username=args.username,
                 display_name=args.name or args.username,
                 roles=args.roles,
