@@ -36,7 +36,7 @@ import pyotp
 from common import PortalServer, hidden_field, met, percentile, receipt_code, render_table
 from intake_bench import FileSpec, report_body
 
-STAFF_PASSWORD = "load bench staff password 2026"
+STAFF_PASSWORD = "quiet meadow parcel 2026 ferry"  # no part of the display name (A4)
 _SECRET = re.compile(r'<code class="secret">([A-Z2-7 ]+)</code>')
 _CASE_LINK = re.compile(r'href="/workspace/cases/([0-9a-f]{32})"')
 _CASE_ID = re.compile(r'name="case_id" value="([0-9a-f]+)"')

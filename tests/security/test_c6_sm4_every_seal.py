@@ -31,7 +31,17 @@ from crypto.receipts import (
 from crypto.recipients import unlock_with_password, unlock_with_recovery
 from crypto.suites import Suite, self_test
 from portal.cases import wrap_aad
-from portal.db.models import Case, Identity, KeyWrap, Receipt, Subject, SubmissionNonce, User
+from portal.db.models import (
+    Case,
+    Identity,
+    KeyWrap,
+    Receipt,
+    ReporterContact,
+    Subject,
+    SubmissionNonce,
+    User,
+)
+from portal.reporter_contact import open_address
 from portal.services import Services
 from portal.settings import Settings
 from tests.conftest import _prepare_database, _run
@@ -47,6 +57,7 @@ from tests.portal.test_reporter_journeys import (
 )
 
 WHAT = "The stock manager books phantom deliveries every quarter."
+ADDRESS = "news@example.net"
 NEW_PASSWORD = "lantern orchard 93 copper"
 
 
@@ -92,8 +103,14 @@ def test_C6_every_wrap_and_seal_of_an_sm4gcm_installation_is_sm4(
     assert response.status_code == 200, response.text
     code = receipt_of(response)
     assert sign_in(client, code).status_code == 303
-    _page, _csrf, ids = case_page(client)
+    _page, csrf, ids = case_page(client)
     case_id = ids[0]
+    saved = client.post(
+        "/follow-up/notify-address",
+        data={"_csrf_token": csrf, "address": ADDRESS},
+        follow_redirects=True,
+    )
+    assert "An address is saved" in saved.text
 
     # staff: sign in (TOTP enrolment seals a secret), read, form the team, change a password
     page = desk.get("intake", f"/workspace/cases/{case_id}")
@@ -141,6 +158,23 @@ def test_C6_every_wrap_and_seal_of_an_sm4gcm_installation_is_sm4(
     assert all(s.sealed[:3] == b"E\x01\x02" for s in _all(client, Subject))
     identities = _all(client, Identity)
     assert identities and all(i.sealed[:3] == b"E\x01\x02" for i in identities)
+    contacts = _all(client, ReporterContact)
+    assert len(contacts) == 1 and contacts[0].sealed_address[:3] == b"E\x01\x02"
+    assert open_address(services, contacts[0]) == ADDRESS  # what the notifier does
+    # its key is the HKDF-SM3 one, not the HMAC-SHA256 key of aes256gcm installations
+    import hashlib
+    import hmac
+
+    from crypto.envelope import bind_aad, open_sealed
+    from crypto.errors import DecryptionError
+
+    sha_key = hmac.new(services.keyring.server_key, b"reporter-contact", hashlib.sha256).digest()
+    with pytest.raises(DecryptionError):
+        open_sealed(
+            sha_key,
+            contacts[0].sealed_address,
+            bind_aad("reporter-contact", contacts[0].receipt_id),
+        )
 
     # and everything opens: the lead signs in again with the new password and reads the case
     desk.anonymous()
@@ -206,6 +240,31 @@ def test_C6_a_receipt_from_before_hkdf_sm3_still_opens(
     assert sign_in(client, code).status_code == 303
     _page, _csrf, ids = case_page(client)
     assert ids == [case_id]
+
+    # a notification address sealed before (HMAC-SHA256 key, AES-GCM) still opens
+    import hashlib
+    import hmac
+
+    from crypto.envelope import bind_aad, seal
+
+    async def receipt_id() -> str:
+        async with services.db.read() as s:
+            return str(
+                (
+                    await s.execute(
+                        select(Receipt.id).where(Receipt.lookup_token == legacy.lookup_token)
+                    )
+                ).scalar_one()
+            )
+
+    rid = client.blocking_portal.call(receipt_id)
+    old_key = hmac.new(services.keyring.server_key, b"reporter-contact", hashlib.sha256).digest()
+    old = ReporterContact(
+        receipt_id=rid,
+        sealed_address=seal(old_key, ADDRESS.encode(), bind_aad("reporter-contact", rid)),
+    )
+    assert old.sealed_address[:3] == b"E\x01\x01"
+    assert open_address(services, old) == ADDRESS
     # a wrong code is still refused
     wrong = code[:-1] + str((int(code[-1]) + 1) % 10)
     assert sign_in(client, wrong).status_code != 303
