@@ -36,7 +36,7 @@ import pyotp
 from common import PortalServer, hidden_field, met, percentile, receipt_code, render_table
 from intake_bench import FileSpec, report_body
 
-STAFF_PASSWORD = "load bench staff password 2026"
+STAFF_PASSWORD = "quiet meadow parcel 2026 ferry"  # no part of the display name (A4)
 _SECRET = re.compile(r'<code class="secret">([A-Z2-7 ]+)</code>')
 _CASE_LINK = re.compile(r'href="/workspace/cases/([0-9a-f]{32})"')
 _CASE_ID = re.compile(r'name="case_id" value="([0-9a-f]+)"')
@@ -149,12 +149,15 @@ async def reporter(base: str, stats: Stats, deadline: float, rng: random.Random)
 async def create_staff(database_path: Path, n: int) -> list[str]:
     from sqlalchemy import update
 
+    from crypto.keyring import load_keyring
     from crypto.params import PRODUCTION_ARGON2
     from investigator.staff import add_user
     from portal.db.engine import Database
     from portal.db.models import User
 
     db = Database(f"sqlite+aiosqlite:///{database_path.as_posix()}")
+    # the server's keyring (PORTAL_DATA_DIR/secrets): account passwords depend on its pepper
+    pepper = load_keyring(database_path.parent / "secrets").password_pepper
     names = []
     try:
         for i in range(n):
@@ -162,6 +165,7 @@ async def create_staff(database_path: Path, n: int) -> list[str]:
             new = await add_user(
                 db,
                 PRODUCTION_ARGON2,
+                pepper=pepper,
                 username=name,
                 display_name=f"Load Staff {i}",
                 roles="intake_officer",

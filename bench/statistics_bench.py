@@ -418,6 +418,7 @@ def measure(url: str, data_dir: Path, repeat: int) -> dict[str, list[float]]:
             new = await add_user(
                 services.db,
                 services.argon2,
+                pepper=services.keyring.password_pepper,
                 username="bench_auditor",
                 display_name="Bench Auditor",
                 roles="auditor",

@@ -7,7 +7,7 @@ import struct
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from crypto.suites import Suite
+from crypto.suites import Suite, hkdf
 
 # First byte of every blob: identifies the format (domain separation: the header, which
 # includes this byte, is always part of the AEAD associated data).
@@ -35,10 +35,11 @@ def hkdf_sha256(ikm: bytes, *, salt: bytes | None, info: bytes, length: int = 32
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
 
 
-def suite_kdf(suite: Suite, ikm: bytes, *, salt: bytes, info: bytes, length: int) -> bytes:
+def suite_kdf(
+    suite: Suite, ikm: bytes, *, salt: bytes | None, info: bytes, length: int = 32
+) -> bytes:
     """HKDF with the suite's hash: SHA-256 for AES-256-GCM, SM3 for the 国密 suite."""
-    algorithm: hashes.HashAlgorithm = hashes.SM3() if suite is Suite.SM4GCM else hashes.SHA256()
-    return HKDF(algorithm=algorithm, length=length, salt=salt, info=info).derive(ikm)
+    return hkdf(suite, ikm, salt=salt, info=info, length=length)
 
 
 def check_key(key: bytes, what: str = "key") -> bytes:

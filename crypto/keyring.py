@@ -2,7 +2,8 @@
 
 A keyring is a directory (mode 0700) holding three files (mode 0600)::
 
-    pepper.key      32 random bytes: receipt-code pepper (C3)
+    pepper.key      32 random bytes: receipt-code pepper (C3), and the root of the staff
+                    password pepper (crypto.pepper: its own HKDF sub-keys)
     server.key      32 random bytes: seals server-side secrets (TOTP secrets, session data)
     suite           the cipher suite name, "aes256gcm" or "sm4gcm", and a newline
     receipt-argon2  the Argon2id parameters receipt codes are derived with, pinned when the
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from crypto.errors import KeyringError
 from crypto.params import Argon2Params, check_stored_params
+from crypto.pepper import PasswordPepper
 from crypto.suites import Suite, self_test, suite_by_name
 
 __all__ = [
@@ -61,6 +63,11 @@ class Keyring:
     server_key: bytes = field(repr=False)
     suite: Suite
     receipt_argon2: Argon2Params | None = None  # None: not pinned yet (older installation)
+
+    @property
+    def password_pepper(self) -> PasswordPepper:
+        """The secret staff password hashes and password seals depend on (crypto.pepper)."""
+        return PasswordPepper(secret=self.pepper, suite=self.suite)
 
 
 def keyring_exists(directory: Path) -> bool:

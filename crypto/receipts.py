@@ -9,8 +9,13 @@ Derivation (exactly one Argon2id evaluation, whatever the number of cases)::
 
     salt   = HMAC-SHA256(pepper, "whistle-portal/v1/receipt-argon2-salt")[:16]
     master = Argon2id(28 ASCII digits, salt, 32 bytes, params)
-    lookup_token = HKDF-SHA256(master, salt = pepper, info = ".../receipt/lookup-token")
-    wrap_key     = HKDF-SHA256(master, salt = pepper, info = ".../receipt/wrap-key")
+    lookup_token = HKDF_suite(master, salt = pepper, info = ".../receipt/lookup-token")
+    wrap_key     = HKDF_suite(master, salt = pepper, info = ".../receipt/wrap-key")
+
+HKDF_suite is HKDF-SHA256, or HKDF-SM3 on a 国密 (sm4gcm) installation. There the HKDF-SHA256
+pair is derived too (``legacy_*``), from the same Argon2id output, so receipts issued before
+issue 13 (when every installation used HKDF-SHA256) are still found and opened. The Argon2id
+salt stays HMAC-SHA256: changing it would change every receipt's master secret.
 
 The lookup token is stored (indexed) with the case; the wrap key opens the receipt wrap of
 the case key. Without the pepper (kept in the keyring, outside the database) neither the salt
@@ -36,7 +41,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from crypto import params as _params
-from crypto._wire import MAGIC_RECEIPT, check_aad, check_key, hkdf_sha256
+from crypto._wire import MAGIC_RECEIPT, check_aad, check_key, hkdf_sha256, suite_kdf
 from crypto.errors import DecryptionError, MalformedReceiptError
 from crypto.params import Argon2Params
 from crypto.suites import NONCE_SIZE, TAG_SIZE, Suite, aead_for, suite_by_id
@@ -156,10 +161,33 @@ def format_receipt(normalized: str) -> str:
 
 @dataclass(frozen=True)
 class ReceiptSecrets:
-    """Derived from a receipt code: the indexed lookup token and the wrap key."""
+    """Derived from a receipt code: the indexed lookup token and the wrap key.
+
+    On a 国密 installation also the HKDF-SHA256 pair receipts issued before issue 13 carry
+    (``legacy_*``); :meth:`lookup_tokens` lists every token to look up and :meth:`matching`
+    gives the pair of the token found.
+    """
 
     lookup_token: bytes = field(repr=False)
     wrap_key: bytes = field(repr=False)
+    legacy_lookup_token: bytes | None = field(default=None, repr=False)
+    legacy_wrap_key: bytes | None = field(default=None, repr=False)
+
+    def lookup_tokens(self) -> list[bytes]:
+        tokens = [self.lookup_token]
+        if self.legacy_lookup_token is not None:
+            tokens.append(self.legacy_lookup_token)
+        return tokens
+
+    def matching(self, lookup_token: bytes) -> ReceiptSecrets:
+        """The (lookup token, wrap key) pair whose token is ``lookup_token``."""
+        if (
+            self.legacy_lookup_token is not None
+            and self.legacy_wrap_key is not None
+            and hmac.compare_digest(lookup_token, self.legacy_lookup_token)
+        ):
+            return ReceiptSecrets(self.legacy_lookup_token, self.legacy_wrap_key)
+        return ReceiptSecrets(self.lookup_token, self.wrap_key)
 
 
 def receipt_salt(pepper: bytes) -> bytes:
@@ -168,7 +196,9 @@ def receipt_salt(pepper: bytes) -> bytes:
     return hmac.new(pepper, _SALT_LABEL, hashlib.sha256).digest()[:16]
 
 
-def derive_receipt_secrets(normalized: str, pepper: bytes, params: Argon2Params) -> ReceiptSecrets:
+def derive_receipt_secrets(
+    normalized: str, pepper: bytes, params: Argon2Params, *, suite: Suite = Suite.AES256GCM
+) -> ReceiptSecrets:
     """Lookup token and wrap key of a normalized receipt code: exactly one Argon2id call.
 
     Synchronous and slow (by design): async callers run it in a worker thread.
@@ -176,9 +206,15 @@ def derive_receipt_secrets(normalized: str, pepper: bytes, params: Argon2Params)
     _check_normalized(normalized)
     pepper = check_key(pepper, "pepper")
     master = _params.derive_key(normalized.encode("ascii"), receipt_salt(pepper), 32, params)
+    legacy_lookup = hkdf_sha256(master, salt=pepper, info=_LOOKUP_INFO)
+    legacy_wrap = hkdf_sha256(master, salt=pepper, info=_WRAP_INFO)
+    if suite is Suite.AES256GCM:
+        return ReceiptSecrets(lookup_token=legacy_lookup, wrap_key=legacy_wrap)
     return ReceiptSecrets(
-        lookup_token=hkdf_sha256(master, salt=pepper, info=_LOOKUP_INFO),
-        wrap_key=hkdf_sha256(master, salt=pepper, info=_WRAP_INFO),
+        lookup_token=suite_kdf(suite, master, salt=pepper, info=_LOOKUP_INFO),
+        wrap_key=suite_kdf(suite, master, salt=pepper, info=_WRAP_INFO),
+        legacy_lookup_token=legacy_lookup,
+        legacy_wrap_key=legacy_wrap,
     )
 
 

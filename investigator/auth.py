@@ -6,7 +6,9 @@ Flow
    password, a disabled account and an over-long input all end in the same ``SigninFailed``
    after the same work: an unknown name is verified against a dummy hash made once at start-up
    with the installation's parameters, and every failure writes one audit entry. On success the
-   private key is unlocked with the password (C4).
+   private key is unlocked with the password (C4). Hash and seal both depend on the keyring's
+   password pepper (crypto.pepper): an account still in the older, unpeppered form (or in
+   another suite) is re-hashed and re-sealed in the same transaction as the success entry.
 2. ``check_totp`` (enrolled users) or ``finish_enrolment`` (first sign-in): a code is accepted
    once only; the step update is a conditional UPDATE so concurrent replays lose.
 3. ``change_password``: forced at first sign-in (``users.must_change_password``): checks the
@@ -25,6 +27,7 @@ Argon2 runs only in worker threads, at most ``kdf_slots`` at a time (each evalua
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,13 +39,22 @@ from sqlalchemy import select, update
 
 from crypto.errors import CryptoError
 from crypto.params import Argon2Params
-from crypto.passwords import MAX_LENGTH, hash_password, password_problems, verify_password
+from crypto.passwords import (
+    MAX_LENGTH,
+    hash_is_current,
+    hash_password,
+    password_problems,
+    verify_password,
+)
+from crypto.pepper import PasswordPepper
 from crypto.recipients import (
+    password_seal_is_current,
     reseal_private_key,
     seal_with_new_recovery_key,
     unlock_with_password,
     unlock_with_recovery,
 )
+from crypto.suites import Suite
 from investigator import audit, totp
 from investigator.throttle import MemorySigninThrottle, SigninThrottle
 from portal.db.engine import Database
@@ -104,7 +116,10 @@ class StaffAuth:
         self.throttle: SigninThrottle = throttle or MemorySigninThrottle()
         self._limiter = anyio.CapacityLimiter(kdf_slots)
         self._sleep = sleep
-        self._dummy_hash = hash_password(secrets.token_urlsafe(32), params)
+        # peppered like every stored hash (with a throw-away pepper), so the work is alike
+        self._dummy_hash = hash_password(
+            secrets.token_urlsafe(32), params, PasswordPepper(os.urandom(32), Suite.AES256GCM)
+        )
 
     async def _kdf(self, fn: Callable[..., _T], *args: object) -> _T:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
@@ -116,8 +131,15 @@ class StaffAuth:
 
     # --- step 1 -------------------------------------------------------------------------
 
-    async def check_password(self, db: Database, username: str, password: str) -> PasswordStep:
-        """The password step; ``SigninFailed`` for every kind of failure, alike."""
+    async def check_password(
+        self, db: Database, username: str, password: str, *, pepper: PasswordPepper
+    ) -> PasswordStep:
+        """The password step; ``SigninFailed`` for every kind of failure, alike.
+
+        An account whose hash or password seal is not yet in the peppered form of the
+        installation's suite moves over now: re-hashed and re-sealed (same private key) in
+        the transaction that records the success.
+        """
         name = normalise_username(username)
         oversize = len(name) > MAX_USERNAME or len(password) > MAX_LENGTH
         key = name[:MAX_USERNAME]
@@ -131,15 +153,41 @@ class StaffAuth:
         stored = user.password_hash if user is not None else self._dummy_hash
         ok = False
         if not oversize:
-            ok = await self._kdf(verify_password, stored, password, self.params)
+            ok = await self._kdf(verify_password, stored, password, self.params, pepper)
         if user is None or not ok or user.disabled:
             await self._failure(db, key, user, "password")
             raise SigninFailed
         # The sealed key carries its own Argon2 parameters.
         private_key = await self._kdf(
-            unlock_with_password, user.sealed_private_by_password, password
+            unlock_with_password, user.sealed_private_by_password, password, pepper
         )
+        upgrade: tuple[str, bytes] | None = None
+        if not (
+            hash_is_current(user.password_hash, pepper)
+            and password_seal_is_current(user.sealed_private_by_password, pepper)
+        ):
+
+            def rederive() -> tuple[str, bytes]:
+                return (
+                    hash_password(password, self.params, pepper),
+                    reseal_private_key(private_key, password, self.params, pepper=pepper),
+                )
+
+            upgrade = await self._kdf(rederive)
         async with db.write() as s:
+            if upgrade is not None:
+                # only if nobody changed the password meanwhile (a conditional UPDATE)
+                result = await s.execute(
+                    update(User)
+                    .where(
+                        User.id == user.id,
+                        User.password_hash == user.password_hash,
+                        User.sealed_private_by_password == user.sealed_private_by_password,
+                    )
+                    .values(password_hash=upgrade[0], sealed_private_by_password=upgrade[1])
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    await audit.record(s, actor_user_id=user.id, action="password.upgrade")
             await audit.record(s, actor_user_id=user.id, action="signin.password_ok")
         return PasswordStep(
             user_id=user.id,
@@ -207,6 +255,7 @@ class StaffAuth:
         secret: str,
         code: str,
         *,
+        suite: Suite,
         now: float | None = None,
     ) -> SignedIn:
         """First TOTP code from a new authenticator: stores the sealed secret and completes the
@@ -219,7 +268,7 @@ class StaffAuth:
         await self._wait(key)
         step = totp.matching_step(secret, code, last_step=user.totp_last_step, now=now)
         if step is not None:
-            sealed = totp.seal_secret(server_key, user.id, secret)
+            sealed = totp.seal_secret(server_key, user.id, secret, suite=suite)
             async with db.write() as s:
                 result = await s.execute(
                     update(User)
@@ -251,6 +300,7 @@ class StaffAuth:
         user_id: str,
         private_key: bytes,
         new_password: str,
+        pepper: PasswordPepper,
         current_password: str | None = None,
     ) -> str:
         """Set a new password and a new recovery key; returns the recovery key (show it once).
@@ -263,7 +313,9 @@ class StaffAuth:
             user = (await s.execute(select(User).where(User.id == user_id))).scalar_one_or_none()
         if user is None or user.disabled:
             raise SigninFailed
-        problems = password_problems(new_password, username=user.username)
+        problems = password_problems(
+            new_password, username=user.username, display_name=user.display_name
+        )
         if problems:
             raise PasswordRejected(problems)
         if not user.must_change_password:
@@ -271,17 +323,17 @@ class StaffAuth:
                 raise SigninFailed
             await self._wait(user.username)
             if not await self._kdf(
-                verify_password, user.password_hash, current_password, self.params
+                verify_password, user.password_hash, current_password, self.params, pepper
             ):
                 await self._failure(db, user.username, user, "password_change")
                 raise SigninFailed
-        if await self._kdf(verify_password, user.password_hash, new_password, self.params):
+        if await self._kdf(verify_password, user.password_hash, new_password, self.params, pepper):
             raise PasswordRejected(["Choose a password different from the current one."])
 
         def derive() -> tuple[str, bytes, bytes, str]:
-            pw_hash = hash_password(new_password, self.params)
-            by_password = reseal_private_key(private_key, new_password, self.params)
-            by_recovery, recovery_key = seal_with_new_recovery_key(private_key)
+            pw_hash = hash_password(new_password, self.params, pepper)
+            by_password = reseal_private_key(private_key, new_password, self.params, pepper=pepper)
+            by_recovery, recovery_key = seal_with_new_recovery_key(private_key, suite=pepper.suite)
             return pw_hash, by_password, by_recovery, recovery_key
 
         pw_hash, by_password, by_recovery, recovery_key = await self._kdf(derive)
@@ -302,7 +354,13 @@ class StaffAuth:
     # --- forgotten password ----------------------------------------------------------------
 
     async def recover(
-        self, db: Database, *, username: str, recovery_key: str, new_password: str
+        self,
+        db: Database,
+        *,
+        username: str,
+        recovery_key: str,
+        new_password: str,
+        pepper: PasswordPepper,
     ) -> str:
         """New password from the recovery key; returns the next recovery key (show it once).
 
@@ -330,11 +388,17 @@ class StaffAuth:
         if user is None or private_key is None:
             await self._failure(db, key, user, "recovery")
             raise SigninFailed
+        # the display name is checked only now, for the verified holder of the recovery key:
+        # checked earlier, the answer would tell a stranger what an account's name contains
+        if problems := password_problems(
+            new_password, username=user.username, display_name=user.display_name
+        ):
+            raise PasswordRejected(problems)
 
         def derive() -> tuple[str, bytes, bytes, str]:
-            pw_hash = hash_password(new_password, self.params)
-            by_password = reseal_private_key(private_key, new_password, self.params)
-            by_recovery, next_key = seal_with_new_recovery_key(private_key)
+            pw_hash = hash_password(new_password, self.params, pepper)
+            by_password = reseal_private_key(private_key, new_password, self.params, pepper=pepper)
+            by_recovery, next_key = seal_with_new_recovery_key(private_key, suite=pepper.suite)
             return pw_hash, by_password, by_recovery, next_key
 
         pw_hash, by_password, by_recovery, next_key = await self._kdf(derive)

@@ -19,7 +19,14 @@ from crypto.recipients import wrap_for_recipient
 from investigator import audit
 from investigator.casefile import staff_key
 from portal import clock
-from portal.cases import add_event, grant_user, seal_json, subject_fingerprint
+from portal.cases import (
+    add_event,
+    case_suite,
+    case_suite_of,
+    grant_user,
+    seal_json,
+    subject_fingerprint,
+)
 from portal.db.models import (
     Case,
     Conflict,
@@ -173,7 +180,7 @@ async def add_member(
         )
     ).first()
     if not has_wrap:
-        grant_user(session, case.id, "case", key, user)
+        grant_user(session, case.id, "case", key, user, case_suite(case))
     if case.stage == "accepted":
         case.stage = "investigating"
         add_event(session, case.id, "investigation_started", public=True, actor=actor)
@@ -333,7 +340,10 @@ async def transfer(
                 package_id=package.id,
                 user_id=liaison.id,
                 wrapped=wrap_for_recipient(
-                    liaison.public_key, pkey, field_aad(package.id, f"package-wrap:{liaison.id}")
+                    liaison.public_key,
+                    pkey,
+                    field_aad(package.id, f"package-wrap:{liaison.id}"),
+                    suite=services.keyring.suite,
                 ),
             )
         )
@@ -428,7 +438,14 @@ async def decide_identity(
         ikey = await staff_key(
             session, req.case_id, custodian_id, custodian_private_key, scope="identity"
         )
-        grant_user(session, req.case_id, "identity", ikey, requester)
+        grant_user(
+            session,
+            req.case_id,
+            "identity",
+            ikey,
+            requester,
+            await case_suite_of(session, req.case_id),
+        )
         if tell_reporter:
             add_event(session, req.case_id, "identity_disclosed", public=True, actor=custodian_id)
     await audit.record(

@@ -32,7 +32,7 @@ from investigator.casework import WorkflowError
 from investigator.policy import Principal, is_excluded
 from investigator.roles import roles_of
 from portal import clock
-from portal.cases import add_event, add_message, grant_user, open_json, seal_json
+from portal.cases import add_event, add_message, case_suite, grant_user, open_json, seal_json
 from portal.db.models import (
     Case,
     CaseEvent,
@@ -274,7 +274,7 @@ async def submit_plan(session: AsyncSession, case: Case, key: bytes, actor: str)
     granted = 0
     for approver in await _approvers_for(session, case.id):
         if approver.id not in have:
-            grant_user(session, case.id, "case", key, approver)
+            grant_user(session, case.id, "case", key, approver, case_suite(case))
             granted += 1
     add_event(session, case.id, "plan_submitted", public=True, actor=actor)
     await audit.record(

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from investigator import audit
 from investigator.policy import INTAKE_STAGES, Principal, may_act_on_case
 from investigator.roles import roles_of
-from portal.cases import grant_user
+from portal.cases import case_suite, grant_user
 from portal.db.models import Case, KeyWrap, User
 
 # user ids per audit entry: 32 hex characters each, well inside the detail limit
@@ -102,7 +102,7 @@ async def share_key(
             continue
         if not await may_act_on_case(session, principal, case.id, rule.action):
             continue
-        grant_user(session, case.id, rule.scope, key, user)
+        grant_user(session, case.id, rule.scope, key, user, case_suite(case))
         granted.append(user)
     for start in range(0, len(granted), _IDS_PER_ENTRY):
         batch = granted[start : start + _IDS_PER_ENTRY]

@@ -35,6 +35,7 @@ from portal.cases import (
     NotYours,
     ReporterAccess,
     add_event,
+    case_suite,
     grant_user,
     open_json,
     reporter_case_keys,
@@ -124,7 +125,7 @@ async def _reward_key(session: AsyncSession, case: Case, actor: str, private_key
         for user in await deciders(session, case.id, role):
             readers[user.id] = user
     for user in readers.values():
-        grant_user(session, case.id, "reward", key, user)
+        grant_user(session, case.id, "reward", key, user, case_suite(case))
     return key
 
 
@@ -315,7 +316,7 @@ async def reporter_claim(
         )
         reward.claimed_on = clock.today()
         for officer in officers:
-            grant_user(s, case_id, "claim", ckey, officer)
+            grant_user(s, case_id, "claim", ckey, officer, services.keyring.suite)
         # a case event (dated to the day), not an audit entry: the audit log times its
         # entries to the microsecond, and a reporter's own acts are never timed (R9)
         add_event(s, case_id, "reward_claimed", public=True)

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.params import Argon2Params
 from crypto.passwords import generate_password, hash_password, password_problems
+from crypto.pepper import PasswordPepper
 from crypto.recipients import generate_staff_keys
 from investigator import audit
 from investigator.roles import RoleError, parse_roles
@@ -46,6 +47,7 @@ async def add_user(
     db: Database,
     params: Argon2Params,
     *,
+    pepper: PasswordPepper,
     username: str,
     display_name: str,
     roles: str | list[str],
@@ -56,19 +58,22 @@ async def add_user(
     """Create an account with a one-time password (or the given one) and an X25519 key pair.
 
     The private key is sealed under the password and a recovery key; the account must change
-    its password at first sign-in, when a fresh recovery key is shown once.
+    its password at first sign-in, when a fresh recovery key is shown once. The password hash
+    and the password seal depend on the keyring's ``pepper`` (C4), in its suite.
     """
     name = validate_username(username)
     role_list = parse_roles(roles)
     if "department_liaison" in role_list and not department:
         raise StaffError("a department liaison must be bound to a department (--department)")
     pw = password or generate_password()
-    if password is not None and (problems := password_problems(password, username=name)):
+    if password is not None and (
+        problems := password_problems(password, username=name, display_name=display_name)
+    ):
         raise StaffError(" ".join(problems))
 
     def derive() -> tuple[str, object]:
-        pw_hash = hash_password(pw, params)
-        keys, _recovery = generate_staff_keys(pw, params)
+        pw_hash = hash_password(pw, params, pepper)
+        keys, _recovery = generate_staff_keys(pw, params, pepper=pepper)
         return pw_hash, keys
 
     pw_hash, keys = await anyio.to_thread.run_sync(derive)

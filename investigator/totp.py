@@ -1,6 +1,7 @@
 """TOTP second factor (RFC 6238: SHA-1, 6 digits, 30-second steps, what every app supports).
 
-* Secrets are 160 random bits, sealed at rest under the installation's server key with
+* Secrets are 160 random bits, sealed at rest (in the installation's suite: SM4-GCM on a
+  国密 installation) under the installation's server key with
   associated data binding them to the user id, so a sealed secret copied to another account
   does not open.
 * A code is accepted for the current step or one step either side (clock drift), and only for
@@ -23,6 +24,7 @@ import pyotp
 import segno
 
 from crypto.envelope import bind_aad, open_sealed, seal
+from crypto.suites import Suite
 
 STEP_SECONDS = 30
 DIGITS = 6
@@ -39,8 +41,12 @@ def _aad(user_id: str) -> bytes:
     return bind_aad("totp-secret", user_id)
 
 
-def seal_secret(server_key: bytes, user_id: str, secret: str) -> bytes:
-    return seal(server_key, secret.encode("ascii"), _aad(user_id))
+def seal_secret(
+    server_key: bytes, user_id: str, secret: str, *, suite: Suite = Suite.AES256GCM
+) -> bytes:
+    """The sealed secret to store; ``suite`` is the installation's (``keyring.suite``).
+    Opening reads the suite from the blob, so secrets sealed under either suite open."""
+    return seal(server_key, secret.encode("ascii"), _aad(user_id), suite=suite)
 
 
 def open_secret(server_key: bytes, user_id: str, sealed: bytes) -> str:

@@ -8,6 +8,7 @@ a session; the case key is wrapped for the receipt (the reporter) and for each i
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -34,6 +35,7 @@ from crypto.receipts import (
     wrap_with_receipt,
 )
 from crypto.recipients import wrap_for_recipient
+from crypto.suites import Suite, hkdf, keyed_hash, suite_by_id
 from portal import clock
 from portal.db.models import (
     Case,
@@ -91,9 +93,20 @@ def token_hash(services: Services, token: str) -> bytes:
 
 
 def _token_key(services: Services, token: str) -> bytes:
-    return hmac.new(
-        _server_subkey(services, "submission-receipt"), token.encode(), "sha256"
-    ).digest()
+    """Key of the short-lived receipt copy of one form submission. On a 国密 installation
+    HKDF-SM3 and HMAC-SM3 (crypto.suites); HMAC-SHA256 otherwise, as before."""
+    suite = services.keyring.suite
+    if suite is Suite.AES256GCM:
+        return hmac.new(
+            _server_subkey(services, "submission-receipt"), token.encode(), "sha256"
+        ).digest()
+    subkey = hkdf(
+        suite,
+        services.keyring.server_key,
+        salt=None,
+        info=b"whistle-portal/v1/server/submission-receipt",
+    )
+    return keyed_hash(suite, subkey, token.encode())
 
 
 def subject_fingerprint(services: Services, name: str) -> bytes | None:
@@ -134,13 +147,28 @@ async def identity_custodians(session: AsyncSession) -> list[User]:
     return [u for u in users if "identity_custodian" in u.roles.split(",")]
 
 
-def grant_user(session: AsyncSession, case_id: str, scope: str, key: bytes, user: User) -> None:
+def case_suite(case: Case) -> Suite:
+    """The suite a case was sealed under (the installation's at arrival): its wraps follow it."""
+    return suite_by_id(case.suite)
+
+
+async def case_suite_of(session: AsyncSession, case_id: str) -> Suite:
+    suite_id = (await session.execute(select(Case.suite).where(Case.id == case_id))).scalar_one()
+    return suite_by_id(suite_id)
+
+
+def grant_user(
+    session: AsyncSession, case_id: str, scope: str, key: bytes, user: User, suite: Suite
+) -> None:
+    """Add ``user``'s wrap of ``key`` (``suite``: the installation's, ``keyring.suite``)."""
     session.add(
         KeyWrap(
             case_id=case_id,
             scope=scope,
             user_id=user.id,
-            wrapped=wrap_for_recipient(user.public_key, key, wrap_aad(case_id, scope, user.id)),
+            wrapped=wrap_for_recipient(
+                user.public_key, key, wrap_aad(case_id, scope, user.id), suite=suite
+            ),
         )
     )
 
@@ -169,7 +197,7 @@ async def _store_identity(
         )
     )
     for custodian in await identity_custodians(session):
-        grant_user(session, case_id, "identity", ikey, custodian)
+        grant_user(session, case_id, "identity", ikey, custodian, services.keyring.suite)
 
 
 def add_event(
@@ -236,10 +264,13 @@ def derivation_limiter() -> anyio.CapacityLimiter:
 async def derive(services: Services, normalized: str) -> ReceiptSecrets:
     """One Argon2id evaluation, off the event loop, bounded by `derivation_limiter`."""
     return await anyio.to_thread.run_sync(
-        derive_receipt_secrets,
-        normalized,
-        services.keyring.pepper,
-        services.receipt_argon2,
+        functools.partial(
+            derive_receipt_secrets,
+            normalized,
+            services.keyring.pepper,
+            services.receipt_argon2,
+            suite=services.keyring.suite,
+        ),
         limiter=derivation_limiter(),
     )
 
@@ -266,7 +297,12 @@ async def submit(
             s.add(
                 SubmissionNonce(
                     token_hash=token_hash(services, token),
-                    sealed_receipt=seal(_token_key(services, token), code.encode(), b"receipt"),
+                    sealed_receipt=seal(
+                        _token_key(services, token),
+                        code.encode(),
+                        b"receipt",
+                        suite=services.keyring.suite,
+                    ),
                     expires_at=nonce_expiry(clock.now()),
                 )
             )
@@ -328,12 +364,17 @@ async def submit(
                         scope="case",
                         receipt_id=receipt.id,
                         wrapped=wrap_with_receipt(
-                            secrets_, target.case_key, wrap_aad(target.case_id, "case", receipt.id)
+                            secrets_,
+                            target.case_key,
+                            wrap_aad(target.case_id, "case", receipt.id),
+                            suite=services.keyring.suite,
                         ),
                     )
                 )
                 for reader in readers:
-                    grant_user(s, target.case_id, "case", target.case_key, reader)
+                    grant_user(
+                        s, target.case_id, "case", target.case_key, reader, services.keyring.suite
+                    )
                 add_event(s, target.case_id, "received", public=True)
             s.add_all(_file_rows(stored, "reporter"))
     except IntegrityError:
@@ -424,11 +465,14 @@ async def sign_in_with_receipt(services: Services, raw: str) -> ReporterAccess |
     secrets_ = await derive(services, normalized)
     async with services.db.read() as s:
         receipt = (
-            await s.execute(select(Receipt).where(Receipt.lookup_token == secrets_.lookup_token))
+            await s.execute(
+                select(Receipt).where(Receipt.lookup_token.in_(secrets_.lookup_tokens()))
+            )
         ).scalar_one_or_none()
     if receipt is None or not valid:
         return None
-    return ReporterAccess(receipt.id, secrets_.wrap_key, secrets_.lookup_token)
+    found = secrets_.matching(receipt.lookup_token)
+    return ReporterAccess(receipt.id, found.wrap_key, found.lookup_token)
 
 
 async def reporter_case_keys(session: AsyncSession, access: ReporterAccess) -> dict[str, bytes]:
@@ -688,7 +732,10 @@ async def report_retaliation(
                 scope="case",
                 receipt_id=access.receipt_id,
                 wrapped=wrap_with_receipt(
-                    access.secrets(), new.case_key, wrap_aad(new.case_id, "case", access.receipt_id)
+                    access.secrets(),
+                    new.case_key,
+                    wrap_aad(new.case_id, "case", access.receipt_id),
+                    suite=services.keyring.suite,
                 ),
             )
         )
@@ -710,7 +757,7 @@ async def report_retaliation(
             for u in (await s.execute(select(User).where(User.id.in_(reader_ids)))).scalars():
                 readers[u.id] = u
         for user in readers.values():
-            grant_user(s, new.case_id, "case", new.case_key, user)
+            grant_user(s, new.case_id, "case", new.case_key, user, services.keyring.suite)
         add_event(s, new.case_id, "received", public=True)
         add_event(s, original.id, "retaliation_reported", public=True)
         return new.case_id

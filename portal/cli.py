@@ -129,6 +129,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             new = await add_user(
                 db,
                 argon2_params(settings),
+                pepper=load_keyring(settings.keyring_dir).password_pepper,
                 username=args.admin,
                 display_name="Administrator",
                 roles=["administrator"],
@@ -240,6 +241,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
             new = await add_user(
                 db,
                 argon2_params(settings),
+                pepper=load_keyring(settings.keyring_dir).password_pepper,
                 username=args.username,
                 display_name=args.name or args.username,
                 roles=args.roles,

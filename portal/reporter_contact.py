@@ -1,7 +1,9 @@
 """A reporter's optional "notify me at this address" (issue 7). Framework-free.
 
 The address is sealed under a key derived from the installation's server key (HMAC-SHA256 of
-``server_key`` with the label ``reporter-contact``), bound to the receipt row, NOT under a case
+``server_key`` with the label ``reporter-contact``; on a 国密 installation HKDF-SM3 with the
+info ``whistle-portal/v1/server/reporter-contact``, and SM4-GCM), bound to the receipt row,
+NOT under a case
 key: the scheduled notifier has no case key and must still be able to send. The trade-off
 (docs/security.md): whoever holds both the database and the keyring can read these addresses,
 which they could not do for anything else the reporter wrote. The reporter is told so on the
@@ -16,6 +18,8 @@ import hmac
 import re
 
 from crypto.envelope import bind_aad, open_sealed, seal
+from crypto.errors import DecryptionError
+from crypto.suites import Suite, hkdf
 from portal import clock
 from portal.db.models import ReporterContact
 from portal.services import Services
@@ -28,8 +32,21 @@ class BadAddress(ValueError):
     pass
 
 
-def contact_key(services: Services) -> bytes:
+def _legacy_contact_key(services: Services) -> bytes:
     return hmac.new(services.keyring.server_key, b"reporter-contact", hashlib.sha256).digest()
+
+
+def contact_key(services: Services) -> bytes:
+    """The key new addresses are sealed under, in the installation's suite's KDF."""
+    suite = services.keyring.suite
+    if suite is Suite.AES256GCM:
+        return _legacy_contact_key(services)
+    return hkdf(
+        suite,
+        services.keyring.server_key,
+        salt=None,
+        info=b"whistle-portal/v1/server/reporter-contact",
+    )
 
 
 def _aad(receipt_id: str) -> bytes:
@@ -53,9 +70,15 @@ def seal_address(services: Services, receipt_id: str, address: str) -> bytes:
 
 
 def open_address(services: Services, contact: ReporterContact) -> str:
-    return open_sealed(
-        contact_key(services), contact.sealed_address, _aad(contact.receipt_id)
-    ).decode("utf-8")
+    """The address; on a 国密 installation also one sealed before issue 13 (HMAC-SHA256 key)."""
+    aad = _aad(contact.receipt_id)
+    try:
+        return open_sealed(contact_key(services), contact.sealed_address, aad).decode("utf-8")
+    except DecryptionError:
+        if services.keyring.suite is Suite.AES256GCM:
+            raise
+        legacy = _legacy_contact_key(services)
+        return open_sealed(legacy, contact.sealed_address, aad).decode("utf-8")
 
 
 async def set_address(services: Services, receipt_id: str, raw: str) -> None:

@@ -88,6 +88,7 @@ async def users_add(request: Request[Any, Any, Any]) -> Template:
         new = await add_user(
             services.db,
             services.argon2,
+            pepper=services.keyring.password_pepper,
             username=field(form, "username", 40),
             display_name=field(form, "display_name", 200),
             roles=roles,

@@ -66,6 +66,9 @@ _PASSWORD_PROBLEMS = (
     _("Use at most 256 characters."),
     _("This password is too easy to guess."),
     _("The password must not contain the user name."),
+    _("The password must not contain your name."),
+    _("Avoid keyboard patterns such as qwerty or 1qaz2wsx."),
+    _("Avoid a single name or word with only digits or symbols added, such as a name and a year."),
     _("Choose a password different from the current one."),
 )
 
@@ -165,7 +168,10 @@ def auth_handlers(auth: StaffAuth) -> list[HTTPRouteHandler]:
         services = services_of(request)
         try:
             step = await auth.check_password(
-                services.db, form.get("username", ""), form.get("password", "")
+                services.db,
+                form.get("username", ""),
+                form.get("password", ""),
+                pepper=services.keyring.password_pepper,
             )
         except SigninFailed:
             end_session(request)
@@ -229,6 +235,7 @@ def auth_handlers(auth: StaffAuth) -> list[HTTPRouteHandler]:
                 str(pending["user_id"]),
                 str(pending["totp_secret"]),
                 form.get("code", ""),
+                suite=services.keyring.suite,
             )
         except SigninFailed:
             return _code_failed(request, pending, "enrol_totp", **_enrol_context(pending))
@@ -253,6 +260,7 @@ def auth_handlers(auth: StaffAuth) -> list[HTTPRouteHandler]:
                 user_id=principal.user_id,
                 private_key=principal.private_key,
                 new_password=new,
+                pepper=services.keyring.password_pepper,
                 current_password=None
                 if principal.must_change_password
                 else form.get("current_password", ""),
@@ -283,11 +291,13 @@ def auth_handlers(auth: StaffAuth) -> list[HTTPRouteHandler]:
         if new != form.get("new_password_again", ""):
             return _page("recover", 400, errors=[PASSWORDS_DIFFER])
         try:
+            services = services_of(request)
             recovery_key = await auth.recover(
-                services_of(request).db,
+                services.db,
                 username=form.get("username", ""),
                 recovery_key=form.get("recovery_key", ""),
                 new_password=new,
+                pepper=services.keyring.password_pepper,
             )
         except PasswordRejected as exc:
             return _page("recover", 400, errors=exc.problems)

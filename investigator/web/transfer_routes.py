@@ -102,7 +102,9 @@ async def transfer(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
                 PackageWrap(
                     package_id=package.id,
                     user_id=me.id,
-                    wrapped=wrap_for_recipient(me.public_key, pkey, mine),
+                    wrapped=wrap_for_recipient(
+                        me.public_key, pkey, mine, suite=services.keyring.suite
+                    ),
                 )
             )
         return Redirect(path=f"/workspace/cases/{case.id}/transfer/{package.id}", status_code=303)

@@ -186,3 +186,72 @@ def test_suite_by_name() -> None:
     assert Suite.AES256GCM.value == 1 and Suite.SM4GCM.value == 2
     with pytest.raises(ValueError):
         suite_by_name("chacha20")
+
+
+# --- the 国密 profile: HKDF-SM3, HMAC-SM3 and SM4-GCM under a derived key ---------------------
+
+HKDF_SM3_OKM = (
+    "c69fe91b7aaee2dd5718d72dcaee0cce93f1b8e41f792da51261b6a517e68b36ed2c595572b01dfa359b"
+)
+
+
+def test_hkdf_sm3_pinned_vector() -> None:
+    """RFC 5869 test case 1's inputs under SM3: computed once with this library, pinned."""
+    okm = suites.hkdf(
+        Suite.SM4GCM,
+        b"\x0b" * 22,
+        salt=bytes.fromhex("000102030405060708090a0b0c"),
+        info=bytes.fromhex("f0f1f2f3f4f5f6f7f8f9"),
+        length=42,
+    )
+    assert okm.hex() == HKDF_SM3_OKM
+
+
+def test_hkdf_sm3_matches_rfc5869_built_from_hmac_sm3() -> None:
+    """The pinned value is RFC 5869 (extract, then expand) over HMAC-SM3, rebuilt by hand."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import hmac as c_hmac
+
+    def mac(key: bytes, data: bytes) -> bytes:
+        h = c_hmac.HMAC(key, hashes.SM3())
+        h.update(data)
+        return h.finalize()
+
+    prk = mac(bytes.fromhex("000102030405060708090a0b0c"), b"\x0b" * 22)
+    info = bytes.fromhex("f0f1f2f3f4f5f6f7f8f9")
+    t1 = mac(prk, info + b"\x01")
+    t2 = mac(prk, t1 + info + b"\x02")
+    assert (t1 + t2)[:42].hex() == HKDF_SM3_OKM
+
+
+def test_hmac_sm3_pinned_vector() -> None:
+    digest = suites.keyed_hash(
+        Suite.SM4GCM, b"key", b"The quick brown fox jumps over the lazy dog"
+    ).hex()
+    assert digest == "bd4a34077888162b210645b8ebf74b9af357303789357a27c7fc457244ebd398"
+    # and the AES suite's keyed hash is HMAC-SHA256 (RFC 4231-style check with hashlib)
+    import hashlib
+    import hmac
+
+    assert (
+        suites.keyed_hash(Suite.AES256GCM, b"key", b"abc")
+        == hmac.new(b"key", b"abc", hashlib.sha256).digest()
+    )
+
+
+def test_sm4gcm_under_a_32_byte_key_pinned_vector() -> None:
+    """aead_for(SM4GCM, key): SM4-GCM under HKDF-SM3(key) (suites module docstring); pinned."""
+    aead = aead_for(Suite.SM4GCM, bytes(range(32)))
+    sealed = aead.encrypt(bytes(range(12)), "国密 profile".encode(), b"whistle-portal")
+    assert sealed.hex() == "d4ab23da3e778e0c2c582d28043479e17eae2158ce17c0a5dddd96f85a96"
+    assert aead.decrypt(bytes(range(12)), sealed, b"whistle-portal") == "国密 profile".encode()
+
+
+@pytest.mark.parametrize(("suite", "entry"), [(Suite.AES256GCM, "sha256"), (Suite.SM4GCM, "sm3")])
+def test_self_test_checks_the_suite_hkdf(
+    monkeypatch: pytest.MonkeyPatch, suite: Suite, entry: str
+) -> None:
+    bad = dict(suites._HKDF_KAT, **{entry: "00" * 42})
+    monkeypatch.setattr(suites, "_HKDF_KAT", bad)
+    with pytest.raises(SuiteUnavailableError, match="HKDF"):
+        self_test(suite)

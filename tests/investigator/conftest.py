@@ -68,6 +68,7 @@ async def create_staff(
     new = await add_user(
         services.db,
         services.argon2,
+        pepper=services.keyring.password_pepper,
         username=username,
         display_name=username.title(),
         roles=roles,

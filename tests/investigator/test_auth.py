@@ -100,7 +100,9 @@ def test_private_key_is_in_the_server_side_session_only(
     staff = make_staff()
     staff_client.enrol(staff)
     user = _user(client, services, staff.user_id)
-    private = unlock_with_password(user.sealed_private_by_password, staff.password)
+    private = unlock_with_password(
+        user.sealed_private_by_password, staff.password, services.keyring.password_pepper
+    )
     cookie = client.cookies.get(SESSION_COOKIE)
     assert cookie and private.hex() not in cookie and len(cookie) == 64
 
@@ -333,7 +335,9 @@ def test_first_signin_forces_a_password_change(
 
     user = _user(client, services, staff.user_id)
     assert user.must_change_password is False
-    by_password = unlock_with_password(user.sealed_private_by_password, new_password)
+    by_password = unlock_with_password(
+        user.sealed_private_by_password, new_password, services.keyring.password_pepper
+    )
     by_recovery = unlock_with_recovery(user.sealed_private_by_recovery, recovery_key)
     assert by_password == by_recovery
     home = client.get("/workspace/")
@@ -461,8 +465,12 @@ async def test_delays_apply_and_the_right_password_still_works(services: Service
     staff = await create_staff(services, "frank")
     for _ in range(6):
         with pytest.raises(SigninFailed):
-            await auth.check_password(services.db, "frank", "guess guess guess")
-    step = await auth.check_password(services.db, "FRANK ", staff.password)
+            await auth.check_password(
+                services.db, "frank", "guess guess guess", pepper=services.keyring.password_pepper
+            )
+    step = await auth.check_password(
+        services.db, "FRANK ", staff.password, pepper=services.keyring.password_pepper
+    )
     assert step.username == "frank" and len(step.private_key) == 32
     assert slept == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
 
@@ -503,7 +511,9 @@ def test_recovery_key_sets_a_new_password_and_keeps_the_private_key(
     match = _RECOVERY.search(done.text)
     assert match
     private = unlock_with_password(
-        _user(client, services, staff.user_id).sealed_private_by_password, first
+        _user(client, services, staff.user_id).sealed_private_by_password,
+        first,
+        services.keyring.password_pepper,
     )
     staff_client.sign_out()
 
@@ -527,7 +537,12 @@ def test_recovery_key_sets_a_new_password_and_keeps_the_private_key(
     next_key = _RECOVERY.search(recovered.text)
     assert next_key and next_key.group(1) != match.group(1)
     user = _user(client, services, staff.user_id)
-    assert unlock_with_password(user.sealed_private_by_password, second) == private
+    assert (
+        unlock_with_password(
+            user.sealed_private_by_password, second, services.keyring.password_pepper
+        )
+        == private
+    )
     assert unlock_with_recovery(user.sealed_private_by_recovery, next_key.group(1)) == private
     # the used recovery key is spent
     again = _recover(client, "gina", match.group(1), "third chosen passphrase 3")

@@ -29,13 +29,16 @@ async def staff(
     new = await add_user(
         services.db,
         services.argon2,
+        pepper=services.keyring.password_pepper,
         username=name,
         display_name=name.title(),
         roles=roles,
         department=department,
         password=PW,
     )
-    return new.user, unlock_with_password(new.user.sealed_private_by_password, PW)
+    return new.user, unlock_with_password(
+        new.user.sealed_private_by_password, PW, services.keyring.password_pepper
+    )
 
 
 def principal(user: User) -> Principal:

@@ -58,12 +58,15 @@ async def staff(services: Services, name: str, roles: str) -> tuple[User, bytes]
     new = await add_user(
         services.db,
         services.argon2,
+        pepper=services.keyring.password_pepper,
         username=name,
         display_name=name.title(),
         roles=roles,
         password=PW,
     )
-    return new.user, unlock_with_password(new.user.sealed_private_by_password, PW)
+    return new.user, unlock_with_password(
+        new.user.sealed_private_by_password, PW, services.keyring.password_pepper
+    )
 
 
 def principal(user: User) -> Principal:
@@ -115,7 +118,9 @@ async def world(services: Services) -> dict[str, Any]:
         intake, ikey = w["intake"]
         key = await staff_key(s, case_id, intake.id, ikey)
         for who in ("lead", "team_approver"):
-            cases.grant_user(s, case_id, "case", key, await s.get(User, w[who][0].id))
+            cases.grant_user(
+                s, case_id, "case", key, await s.get(User, w[who][0].id), services.keyring.suite
+            )
         case = await s.get(Case, case_id)
         assert case is not None
         await dl.on_stage_change(s, case, None, "received", intake.id)
@@ -469,9 +474,11 @@ async def _start(services: Services, case_id: str, lead_id: str, stage: str) -> 
             lead = await s.get(User, lead_id)
             assert lead is not None
             # the test stands in for the team formation: wrap the case key for the lead
-            ikey = unlock_with_password(intake.sealed_private_by_password, PW)
+            ikey = unlock_with_password(
+                intake.sealed_private_by_password, PW, services.keyring.password_pepper
+            )
             key = await staff_key(s, case_id, intake.id, ikey)
-            cases.grant_user(s, case_id, "case", key, lead)
+            cases.grant_user(s, case_id, "case", key, lead, services.keyring.suite)
             await dl.on_stage_change(s, case, "received", stage, lead_id)
 
 

@@ -287,7 +287,9 @@ async def test_share_intake_key_returns_the_users_granted(services: Services) ->
     async with services.db.write() as s:
         user = await s.get(User, early.user_id)
         assert user is not None
-        private = unlock_with_password(user.sealed_private_by_password, STRONG_PASSWORD)
+        private = unlock_with_password(
+            user.sealed_private_by_password, STRONG_PASSWORD, services.keyring.password_pepper
+        )
         key = await staff_key(s, case_id, early.user_id, private)
         case = await s.get(Case, case_id)
         assert case is not None
@@ -305,7 +307,9 @@ async def test_share_intake_key_returns_the_users_granted(services: Services) ->
     async with services.db.read() as s:
         user = await s.get(User, late.user_id)
         assert user is not None
-        private = unlock_with_password(user.sealed_private_by_password, STRONG_PASSWORD)
+        private = unlock_with_password(
+            user.sealed_private_by_password, STRONG_PASSWORD, services.keyring.password_pepper
+        )
         assert await staff_key(s, case_id, late.user_id, private) == key
         entries = (
             await s.execute(
@@ -329,7 +333,9 @@ async def test_only_intake_officers_and_only_at_intake(services: Services) -> No
     async with services.db.write() as s:
         user = await s.get(User, early.user_id)
         assert user is not None
-        private = unlock_with_password(user.sealed_private_by_password, STRONG_PASSWORD)
+        private = unlock_with_password(
+            user.sealed_private_by_password, STRONG_PASSWORD, services.keyring.password_pepper
+        )
         key = await staff_key(s, case_id, early.user_id, private)
         # a team member (policy: may view) who holds no wrap, and the approver+officer
         s.add(
@@ -627,7 +633,9 @@ async def test_share_identity_key_returns_the_custodians_granted(services: Servi
         )
         user = await s.get(User, early.user_id)
         assert user is not None
-        private = unlock_with_password(user.sealed_private_by_password, STRONG_PASSWORD)
+        private = unlock_with_password(
+            user.sealed_private_by_password, STRONG_PASSWORD, services.keyring.password_pepper
+        )
         ikey = await staff_key(s, case_id, early.user_id, private, scope="identity")
         case = await s.get(Case, case_id)
         assert case is not None
@@ -637,7 +645,9 @@ async def test_share_identity_key_returns_the_custodians_granted(services: Servi
     async with services.db.read() as s:
         user = await s.get(User, late.user_id)
         assert user is not None
-        private = unlock_with_password(user.sealed_private_by_password, STRONG_PASSWORD)
+        private = unlock_with_password(
+            user.sealed_private_by_password, STRONG_PASSWORD, services.keyring.password_pepper
+        )
         identity = await open_identity(s, case_id, late.user_id, private)
         assert identity is not None and identity["name"] == NAME
         # the late custodian got no case key, and no other wrap changed
@@ -686,7 +696,9 @@ async def test_a_destroyed_case_shares_no_identity_key(services: Services) -> No
     async with services.db.write() as s:
         user = await s.get(User, early.user_id)
         assert user is not None
-        private = unlock_with_password(user.sealed_private_by_password, STRONG_PASSWORD)
+        private = unlock_with_password(
+            user.sealed_private_by_password, STRONG_PASSWORD, services.keyring.password_pepper
+        )
         ikey = await staff_key(s, case_id, early.user_id, private, scope="identity")
         case = await s.get(Case, case_id)
         assert case is not None

@@ -391,7 +391,9 @@ def test_archive_and_destruction_through_the_app(client: Any, services: Services
             case = await s.get(Case, case_id)
             lead = await s.get(User, desk.user_id("lead"))
             assert case is not None and lead is not None
-            private = unlock_with_password(lead.sealed_private_by_password, STRONG_PASSWORD)
+            private = unlock_with_password(
+                lead.sealed_private_by_password, STRONG_PASSWORD, services.keyring.password_pepper
+            )
             key = await staff_key(s, case_id, lead.id, private)
             await casework.add_subject(
                 s,

@@ -211,7 +211,9 @@ async def conclude_as(services: Services, intake_id: str, lead_id: str, case_id:
             s,
             case_id,
             intake_id,
-            unlock_with_password(intake.sealed_private_by_password, STRONG_PASSWORD),
+            unlock_with_password(
+                intake.sealed_private_by_password, STRONG_PASSWORD, services.keyring.password_pepper
+            ),
         )
         await casework.accept(s, case, intake_id)
         await casework.add_member(s, case, key, intake_id, lead, "lead", declared_no_conflict=True)

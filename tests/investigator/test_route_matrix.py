@@ -225,7 +225,9 @@ async def _case_key(services: Services, case_id: str, user: User, password: str)
     from crypto.recipients import unlock_with_password
     from investigator.casefile import staff_key
 
-    private = unlock_with_password(user.sealed_private_by_password, password)
+    private = unlock_with_password(
+        user.sealed_private_by_password, password, services.keyring.password_pepper
+    )
     async with services.db.read() as s:
         return await staff_key(s, case_id, user.id, private)
 
