@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from portal.db.models import Case, Category
 from portal.settings import Settings
+from tests.conftest import appoint_readers_via
 
 CSRF_RE = re.compile(r'name="_csrf_token"\s+value="([^"]+)"')
 TOKEN_RE = re.compile(r'name="submission_token" value="([^"]+)"')
@@ -72,7 +73,11 @@ def multipart(parts: Sequence[Part]) -> tuple[bytes, dict[str, str]]:
 
 
 def form_tokens(client: TestClient[Litestar]) -> tuple[str, str]:
-    """(csrf token, submission token) from a fresh report form."""
+    """(csrf token, submission token) from a fresh report form.
+
+    A report is taken only once somebody can open it (C7): the intake officer and identity
+    custodian a report needs are appointed first, unless the test made its own."""
+    appoint_readers_via(client)
     page = client.get("/report/new")
     assert page.status_code == 200
     csrf = CSRF_RE.search(page.text)
