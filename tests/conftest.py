@@ -25,8 +25,8 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -213,3 +213,25 @@ def appoint_readers_via(client: TestClient[Litestar]) -> list[str]:
 def readers(client: TestClient[Litestar]) -> list[str]:
     """An intake officer and an identity custodian exist (created unless already there)."""
     return appoint_readers_via(client)
+
+
+def appoint_readers_cli(env: dict[str, str]) -> None:
+    """``appoint_readers`` for a server run as a subprocess: `portal user add` right after
+    `portal init`, so that the reports a test sends there are taken (C7)."""
+    import subprocess
+    import sys
+
+    for username, role in (
+        ("reader-intake", "intake_officer"),
+        ("reader-custodian", "identity_custodian"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "portal.cli", "user", "add", username, "--roles", role],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, f"user add failed:\n{done.stdout}\n{done.stderr}"

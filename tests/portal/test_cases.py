@@ -45,6 +45,7 @@ async def _submit(services: Services, token: str, kind: str = "report") -> tuple
 
 async def test_concurrent_allocation_gives_distinct_numbers(services: Services) -> None:
     await appoint_readers(services)  # once, before the concurrent submissions
+
     async def one(i: int) -> list[str]:
         return (await _submit(services, f"token-{i:04d}-abcdefghijkl"))[1]
 
