@@ -19,6 +19,7 @@ from litestar.utils.scope.state import ScopeState
 from crypto.errors import MalformedReceiptError
 from crypto.receipts import RECEIPT_MAX_INPUT, format_receipt, normalize_receipt
 from portal import arrival, cases, redis_state, reporter_contact
+from portal.db.engine import DatabaseUnavailable
 from portal.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
 from portal.http.csrf import verify_csrf_token
 from portal.http.sessions import current_session, end_session, start_session
@@ -56,7 +57,11 @@ def _closed_page() -> Template:
 @get("/", name="landing")
 async def landing(request: Request[Any, Any, Any]) -> Template:
     services = _services(request)
-    return _page("landing", onion=services.settings.onion_address, channel=await _channel(services))
+    try:
+        channel: arrival.ChannelState | None = await _channel(services)
+    except DatabaseUnavailable:  # the landing page needs no database: it just cannot tell
+        channel = None
+    return _page("landing", onion=services.settings.onion_address, channel=channel)
 
 
 @get("/help", name="help")

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from portal.db.models import Case
 from portal.services import Services
 from portal.settings import Settings
+from tests.conftest import _run, appoint_readers
 from tests.portal.scaleout_fixtures import (
     EVIDENCE,
     REDIS_URL,
@@ -111,6 +112,17 @@ def shared(
     settings.validate()
     create_keyring(settings.keyring_dir)
     upgrade_in_thread(settings.database_url)
+
+    async def appoint() -> None:  # reports are taken only once somebody can open them (C7)
+        from portal.services import build_services
+
+        services = build_services(settings)
+        try:
+            await appoint_readers(services)
+        finally:
+            await services.close()
+
+    _run(appoint())
     return settings
 
 

@@ -287,7 +287,7 @@ def test_help_page_names_the_other_channels(reporter: TestClient[Litestar]) -> N
 
 
 def test_form_has_csrf_first_then_token_then_text_and_files_last(
-    reporter: TestClient[Litestar], with_categories: None
+    reporter: TestClient[Litestar], with_categories: None, readers: list[str]
 ) -> None:
     page = reporter.get("/report/new")
     assert page.status_code == 200
