@@ -38,6 +38,7 @@ from portal import clock
 from portal.arrival import (
     NoReader,
     Recipients,
+    arrival_midnight,
     automatic_conflicts,
     can_open_wraps,
     normalise_name,
@@ -47,6 +48,7 @@ from portal.db.models import (
     Case,
     CaseCounter,
     CaseEvent,
+    Conflict,
     EvidenceFile,
     Identity,
     KeyWrap,
@@ -767,7 +769,19 @@ async def report_retaliation(
         if reader_ids:
             for u in (await s.execute(select(User).where(User.id.in_(reader_ids)))).scalars():
                 readers[u.id] = u
-        for user in readers.values():
+        # whoever the original excludes (its accused, its conflicts) is excluded from the
+        # retaliation case too, from its first moment, and gets no key (A2)
+        from investigator.policy import excluded_user_ids
+
+        excluded = await excluded_user_ids(s, original.id)
+        s.add_all(
+            Conflict(case_id=new.case_id, user_id=uid, declared_at=arrival_midnight(today))
+            for uid in sorted(excluded)
+        )
+        readable = [u for u in readers.values() if can_open_wraps(u) and u.id not in excluded]
+        if not readable:  # a case nobody could open is not taken (C7)
+            raise NoReader("no staff member could open this retaliation report")
+        for user in readable:
             grant_user(s, new.case_id, "case", new.case_key, user)
         add_event(s, new.case_id, "received", public=True)
         add_event(s, original.id, "retaliation_reported", public=True)

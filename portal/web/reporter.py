@@ -495,6 +495,8 @@ async def followup_retaliation(request: Request[Any, Any, Any]) -> Redirect:
         )
     except cases.NotYours:
         raise NotFoundException from None
+    except arrival.NoReader:
+        return _done("closed")
     return _done("retaliation")
 
 

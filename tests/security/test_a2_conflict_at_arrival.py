@@ -19,7 +19,13 @@ from sqlalchemy import select, update
 from portal.db.models import Case, Conflict, KeyWrap, Subject, User
 from portal.services import Services
 from tests.investigator.ws_helpers import Desk, case_ids_on, run
-from tests.portal.test_reporter_journeys import receipt_of, report_fields, submit
+from tests.portal.test_reporter_journeys import (
+    case_page,
+    receipt_of,
+    report_fields,
+    sign_in,
+    submit,
+)
 
 ACCUSED_NAME = "张 伟"  # the account's display name
 REPORTED_AS = "张伟"  # as the reporter typed it: the same name once normalised
@@ -49,21 +55,21 @@ def desk(client: TestClient[Litestar], services: Services) -> Desk:
     return d
 
 
-def _report_about(desk: Desk, name: str) -> str:
+def _report_about(desk: Desk, name: str) -> tuple[str, str]:
     desk.anonymous()
     page = submit(
         desk.client,
         report_fields(subject_name=[name, "", ""], subject_department=["Purchasing", "", ""]),
     )
     assert page.status_code == 200, page.text
-    receipt_of(page)
+    code = receipt_of(page)
 
     async def newest() -> str:
         async with desk.services.db.read() as s:
             row = await s.execute(select(Case.id).order_by(Case.number.desc()).limit(1))
             return str(row.scalar_one())
 
-    return str(run(desk.client, newest))
+    return str(run(desk.client, newest)), code
 
 
 def _facts(desk: Desk, case_id: str) -> tuple[set[str | None], list[tuple[str, str | None]]]:
@@ -104,7 +110,7 @@ def _lists(desk: Desk, who: str) -> set[str]:
 
 
 def test_A2_an_accused_intake_officer_gets_no_key_and_never_sees_the_case(desk: Desk) -> None:
-    case_id = _report_about(desk, REPORTED_AS)
+    case_id, _code = _report_about(desk, REPORTED_AS)
     accused, other = desk.user_id("accused"), desk.user_id("intake")
 
     wraps, conflicts = _facts(desk, case_id)
@@ -153,12 +159,40 @@ def test_A2_an_accused_intake_officer_gets_no_key_and_never_sees_the_case(desk: 
 
 
 def test_A2_the_user_name_matches_too_and_an_unrelated_name_matches_nobody(desk: Desk) -> None:
-    by_username = _report_about(desk, " ACCUSED ")  # the account's user name, spaced, upper
+    by_username, _code = _report_about(desk, " ACCUSED ")  # the account's user name, spaced, upper
     wraps, conflicts = _facts(desk, by_username)
     assert desk.user_id("accused") not in wraps
     assert [u for u, _sid in conflicts] == [desk.user_id("accused")]
 
-    unrelated = _report_about(desk, "张伟伟")
+    unrelated, _code = _report_about(desk, "张伟伟")
     wraps, conflicts = _facts(desk, unrelated)
     assert {desk.user_id("accused"), desk.user_id("intake")} <= wraps and conflicts == []
     assert desk.get("accused", f"/workspace/cases/{unrelated}").status_code == 200
+
+
+def test_A2_a_retaliation_report_keeps_the_accused_out_from_its_first_moment(desk: Desk) -> None:
+    """The urgent retaliation case (W12) made from the reporter's follow-up page inherits the
+    original's exclusions: the accused officer gets no key and a 404 there too."""
+    case_id, code = _report_about(desk, REPORTED_AS)
+    client = desk.anonymous()
+    assert sign_in(client, code).status_code == 303
+    _page, csrf, ids = case_page(client)
+    assert ids == [case_id]
+    sent = client.post(
+        "/follow-up/retaliation",
+        data={"_csrf_token": csrf, "case_id": case_id, "text": "I was moved to night shifts."},
+        follow_redirects=False,
+    )
+    assert sent.status_code == 303 and sent.headers["location"].endswith("done=retaliation")
+
+    async def retaliation_case() -> str:
+        async with desk.services.db.read() as s:
+            row = await s.execute(select(Case.id).where(Case.retaliation_of == case_id))
+            return str(row.scalar_one())
+
+    new_id = str(run(desk.client, retaliation_case))
+    wraps, _conflicts = _facts(desk, new_id)
+    assert desk.user_id("accused") not in wraps and desk.user_id("intake") in wraps
+    assert desk.get("accused", f"/workspace/cases/{new_id}").status_code == 404
+    assert new_id not in _lists(desk, "accused")
+    assert desk.get("intake", f"/workspace/cases/{new_id}").status_code == 200
