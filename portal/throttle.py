@@ -3,8 +3,11 @@
 Two budgets:
 * a global token bucket shared by every receipt sign-in (default 120 per minute). When it is
   empty a request waits its turn (up to `max_wait_s`) instead of being refused, so the holder
-  of a right code is slowed, never locked out; past the wait it gets a "busy, try again" page
-  that says nothing about the code;
+  of a right code is slowed, never locked out; when its turn would come later than that it gets
+  the "busy, try again" page at once, which says nothing about the code. The queue is bounded
+  by that maximum wait, and input that is not a well-formed receipt code (wrong length,
+  other characters, a failed check digit) is refused before any token is taken, so cheap
+  junk cannot make the rightful holder wait;
 * a per-form budget: the follow-up form carries a signed attempt counter; after
   `free_attempts` failures each further attempt waits 2^(n - free) seconds (capped). Dropping
   the counter only lands the guesser back on the global budget.
@@ -24,6 +27,11 @@ class Busy(Exception):
 
 
 class TokenBucket:
+    """The global budget in one process. A caller that must wait *reserves* its token (the
+    level goes negative) and sleeps outside the lock, so the wait each caller is told already
+    counts everyone queued before it: no caller ever waits longer than ``max_wait_s``, and one
+    whose turn would come later is refused at once (``Busy``) without joining the queue."""
+
     def __init__(
         self, per_minute: int, *, burst: int | None = None, max_wait_s: float = 20.0
     ) -> None:
@@ -32,24 +40,27 @@ class TokenBucket:
         self.tokens = self.capacity
         self.updated = time.monotonic()
         self.max_wait_s = max_wait_s
-        self._lock = asyncio.Lock()
 
     def _refill(self) -> None:
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
 
+    def reserve(self) -> float:
+        """Reserve a token now; the seconds to wait before using it. Busy if that wait would
+        exceed ``max_wait_s`` (nothing is reserved then)."""
+        self._refill()
+        wait = max(0.0, (1 - self.tokens) / self.rate)
+        if wait > self.max_wait_s:
+            raise Busy
+        self.tokens -= 1
+        return wait
+
     async def take(self) -> None:
-        """Wait for a token (FIFO through the lock); Busy if the wait would be too long."""
-        async with self._lock:
-            self._refill()
-            if self.tokens < 1:
-                wait = (1 - self.tokens) / self.rate
-                if wait > self.max_wait_s:
-                    raise Busy
-                await asyncio.sleep(wait)
-                self._refill()
-            self.tokens -= 1
+        """Wait for a reserved token (served in order); Busy at once if the wait is too long."""
+        wait = self.reserve()  # no await before this: atomic on the event loop
+        if wait > 0:
+            await asyncio.sleep(wait)
 
 
 class AttemptCounter:

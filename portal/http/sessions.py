@@ -7,9 +7,10 @@ Rules this module enforces
   entry for it, and `start_session` always issues a fresh random id and deletes the old
   entry (session fixation). Litestar's stock backend keeps whatever id the cookie names and
   sets a cookie on every response; `PortalSessionBackend` replaces both behaviours.
-* Store entries are sealed with AES-256-GCM under a key derived from the server key, bound
-  to their store key, and filed under HMAC(session id), so a dump of the store (Redis) holds
-  neither readable data nor usable session ids.
+* Store entries are sealed (the installation suite's AEAD) under a key derived from the
+  session id, which only the client's cookie carries, bound to their store key, and filed
+  under HMAC(session id): a dump of the store (Redis), even with the keyring, holds neither
+  readable data (staff private keys, reporters' wrap keys) nor usable session ids.
 * Idle and absolute timeouts per kind (`current_session`).
 
 Handler API
@@ -25,17 +26,12 @@ Values must be JSON-serialisable (store bytes as base64 or hex strings). The key
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
 import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from litestar.datastructures import Cookie, MutableScopeHeaders
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.session.server_side import (
@@ -47,6 +43,8 @@ from litestar.stores.memory import MemoryStore
 from litestar.types import Empty
 from litestar.utils.dataclass import extract_dataclass_items
 
+from crypto.session_seal import file_key_for, open_entry, seal_entry
+from crypto.suites import Suite
 from portal.http.csrf import HasServerKey, derive_secret
 
 if TYPE_CHECKING:
@@ -80,8 +78,6 @@ RESERVED_KEYS = frozenset({"kind", "created_at", "last_seen"})
 _ID_FORMAT = re.compile(rf"[0-9a-f]{{{SESSION_ID_BYTES * 2}}}")
 _LOADED_ID = "portal_session_loaded_id"
 _ROTATE = "portal_session_rotate"
-_SEAL_VERSION = b"\x01"
-_NONCE = 12
 
 
 def _now() -> float:
@@ -116,41 +112,34 @@ class ExpiringMemoryStore(MemoryStore):
 
 
 class SealedStore(Store):
-    """Wraps a store: entries sealed with AES-256-GCM, filed under HMAC(key)."""
+    """Wraps a store: each entry sealed under a key derived from its session id (which only
+    the client's cookie carries) and filed under HMAC(session id), so the store's holder,
+    even with the keyring, can neither open an entry nor name its session (C4,
+    ``crypto.session_seal``)."""
 
-    def __init__(self, inner: Store, seal_key: bytes, id_key: bytes) -> None:
+    def __init__(
+        self, inner: Store, seal_key: bytes, id_key: bytes, suite: Suite = Suite.AES256GCM
+    ) -> None:
         self.inner = inner
-        self._aead = AESGCM(seal_key)
+        self._seal_key = seal_key
         self._id_key = id_key
+        self._suite = suite
 
     def _file_key(self, key: str) -> str:
-        return hmac.new(self._id_key, key.encode(), hashlib.sha256).hexdigest()
-
-    def _seal(self, file_key: str, value: bytes) -> bytes:
-        nonce = os.urandom(_NONCE)
-        aad = _SEAL_VERSION + file_key.encode()
-        return _SEAL_VERSION + nonce + self._aead.encrypt(nonce, value, aad)
-
-    def _open(self, file_key: str, blob: bytes) -> bytes | None:
-        if len(blob) < 1 + _NONCE + 16 or blob[:1] != _SEAL_VERSION:
-            return None
-        nonce, sealed = blob[1 : 1 + _NONCE], blob[1 + _NONCE :]
-        try:
-            return self._aead.decrypt(nonce, sealed, _SEAL_VERSION + file_key.encode())
-        except InvalidTag:
-            return None
+        return file_key_for(self._id_key, key)
 
     async def set(
         self, key: str, value: str | bytes, expires_in: int | timedelta | None = None
     ) -> None:
         data = value.encode() if isinstance(value, str) else value
         file_key = self._file_key(key)
-        await self.inner.set(file_key, self._seal(file_key, data), expires_in=expires_in)
+        blob = seal_entry(self._suite, self._seal_key, key, file_key, data)
+        await self.inner.set(file_key, blob, expires_in=expires_in)
 
     async def get(self, key: str, renew_for: int | timedelta | None = None) -> bytes | None:
         file_key = self._file_key(key)
         blob = await self.inner.get(file_key, renew_for=renew_for)
-        return None if blob is None else self._open(file_key, blob)
+        return None if blob is None else open_entry(self._seal_key, key, file_key, blob)
 
     async def delete(self, key: str) -> None:
         await self.inner.delete(self._file_key(key))
@@ -198,6 +187,7 @@ def session_stores(settings: Settings, keyring: HasServerKey) -> dict[str, Store
         inner,
         seal_key=derive_secret(keyring.server_key, "session-seal/v1"),
         id_key=derive_secret(keyring.server_key, "session-id/v1"),
+        suite=getattr(keyring, "suite", Suite.AES256GCM),
     )
     return {SESSION_STORE: sealed}
 

@@ -323,6 +323,17 @@ async def followup_signin_post(request: Request[Any, Any, Any]) -> Template | Re
     raw = str(form.get("code", ""))
     counter = _counter(services)
     attempts = counter.decode(str(form.get("attempts", "")))
+    try:
+        normalize_receipt(raw)  # the format is public: junk is refused before any token
+    except MalformedReceiptError:
+        return _page(
+            "followup_signin",
+            status=400,
+            attempts=counter.encode(attempts),
+            max_len=RECEIPT_MAX_INPUT,
+            failed=True,
+            malformed=True,
+        )
     delay = counter.delay_for(attempts)
     if delay:
         await asyncio.sleep(delay)

@@ -21,6 +21,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
+from crypto.receipts import damm_is_valid
 from portal.db.models import Case, Category
 from portal.settings import Settings
 from tests.conftest import appoint_readers_via
@@ -446,15 +447,34 @@ def test_wrong_code_gets_one_neutral_answer(
     code = receipt_of(submit(reporter, report_fields()))
     digits = code.replace(" ", "")
     wrong_check = digits[:-1] + str((int(digits[-1]) + 1) % 10)
-    unknown = "0" * 27 + "0"
+    unknown = "0" * 27 + "0"  # well-formed (the check digit holds), matches no report
+    near_miss = digits[:-2] + "".join(
+        next(
+            d + c
+            for d in "0123456789"
+            for c in "0123456789"
+            if d != digits[-2] and damm_is_valid(digits[:-2] + d + c)
+        )
+    )
+    # Every well-formed code that opens nothing gets one neutral answer (R8) ...
     answers = []
-    for typed in (wrong_check, unknown, "hello", "1" * 10, "9" * 60):
+    for typed in (unknown, near_miss):
         r = sign_in(reporter, typed)
         assert r.status_code == 400, typed
         assert "No report was found for this code. Check it and try again." in r.text
         assert "portal_session" not in r.headers.get("set-cookie", "")
         answers.append(re.sub(r'value="[^"]*"', "", r.text))
-    assert len(set(answers)) == 1  # same page whatever the failure
+    assert len(set(answers)) == 1  # same page whatever the code
+    # ... and input that cannot be a code (the format is public) is told so, also neutrally
+    malformed = []
+    for typed in (wrong_check, "hello", "1" * 10, "9" * 60):
+        r = sign_in(reporter, typed)
+        assert r.status_code == 400, typed
+        assert "This is not a receipt code" in r.text
+        assert "No report was found" not in r.text
+        assert "portal_session" not in r.headers.get("set-cookie", "")
+        malformed.append(re.sub(r'value="[^"]*"', "", r.text))
+    assert len(set(malformed)) == 1  # the input is never echoed
     too_long = sign_in(reporter, "1" * 200)
     assert too_long.status_code == 400
 
