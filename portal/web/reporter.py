@@ -190,8 +190,12 @@ def _max_body(settings: Settings) -> int:
 @post("/report", name="report_submit", opt={"exclude_from_csrf": True}, status_code=200)
 async def report_submit(request: Request[Any, Any, Any]) -> Template:
     services = _services(request)
-    # refused before a byte of the body is read: no file reaches the store, no row, no receipt
+    # refused before any part of the body is parsed: no file reaches the store, no row, no
+    # receipt; the body is read and dropped so that the browser receives the page (a server
+    # that answers mid-upload and closes makes browsers show a connection error instead)
     if not (await _channel(services)).open:
+        async for _chunk in request.stream():
+            pass
         return _closed_page()
     uploads = _Uploads(services)
     try:
