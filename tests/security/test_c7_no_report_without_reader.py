@@ -277,3 +277,32 @@ def test_C7_the_only_officer_accused_leaves_nothing_behind(
     assert counts["cases"] == 0 and counts["stored objects"] == 0, counts
     _no_marker_anywhere(settings, marker)
     assert f"what happened {marker}" not in answer.text
+
+
+def test_C7_a_staff_registration_nobody_could_open_is_refused(
+    client: TestClient[Litestar], services: Services
+) -> None:
+    """W2: an intake officer registering a real-name report by phone with no identity custodian
+    appointed gets the form back with the reason; no case, no receipt."""
+    client.headers["accept-language"] = "en"
+    desk = Desk(client, services)
+    desk.add("intake", "intake_officer")
+    form = desk.get("intake", "/workspace/register")
+    token = form.text.split('name="submission_token" value="', 1)[1].split('"', 1)[0]
+    fields = {
+        "submission_token": token,
+        "channel": "phone",
+        "kind": "report",
+        "identity_mode": "real_name",
+        "id_name": "Caller Name",
+        "id_phone": "13800138000",
+        "category": "bribery",
+        "relation": "supplier",
+        "what": "A caller says the warehouse manager sells stock on the side.",
+        "declaration": "yes",
+    }
+    refused = desk.post("intake", "/workspace/register", fields)
+    assert refused.status_code == 400 and "nobody could open this report" in refused.text
+    assert not GROUP_RE.findall(refused.text)
+    counts = _counts(client)
+    assert counts["cases"] == 0 and counts["receipts"] == 0, counts
