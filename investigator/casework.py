@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad, new_case_key
@@ -268,6 +268,14 @@ async def link_subject(
     if subject is None or subject.case_id != case.id:
         raise WorkflowError("No such subject on this case.")
     subject.user_id = user_id
+    # confirming the link proposed at arrival (an automatic conflict naming this subject)
+    # settles the proposal; the account stays excluded, now as the subject itself
+    await session.execute(
+        update(Conflict)
+        .where(Conflict.case_id == case.id, Conflict.subject_id == subject_id)
+        .where(Conflict.user_id == user_id)
+        .values(subject_id=None)
+    )
     await session.flush()
     removed = await revoke_user(session, case.id, user_id)
     await audit.record(

@@ -9,10 +9,11 @@ Principal
 
 The originals rule (A2) comes before everything else
     A person named as a subject of a case (``subjects.user_id``) or who declared a conflict
-    (``conflicts``) is *excluded* from that case: every case-level action is refused, whatever
-    their roles, team membership or key wraps. ``excluded_case_ids_clause`` must be ANDed into
-    every case listing, search, count, drill-down, notification and assignment query
-    (precomputed statistics subtract ``excluded_case_ids`` instead). Because
+    (``conflicts``; also written automatically at arrival when an accused person's name matches
+    the account, ``portal.arrival``) is *excluded* from that case: every case-level action is
+    refused, whatever their roles, team membership or key wraps. ``excluded_case_ids_clause``
+    must be ANDed into every case listing, search, count, drill-down, notification and
+    assignment query (precomputed statistics subtract ``excluded_case_ids`` instead). Because
     the check reads the tables on every request, adding a subject revokes access at once.
     Destroyed cases (``cases.destroyed_on`` set) allow no case-level action at all.
 

@@ -37,10 +37,20 @@ from crypto.receipts import (
 from crypto.recipients import wrap_for_recipient
 from crypto.suites import Suite, hkdf, keyed_hash, suite_by_id
 from portal import clock
+from portal.arrival import (
+    NoReader,
+    Recipients,
+    arrival_midnight,
+    automatic_conflicts,
+    can_open_wraps,
+    normalise_name,
+    recipients,
+)
 from portal.db.models import (
     Case,
     CaseCounter,
     CaseEvent,
+    Conflict,
     EvidenceFile,
     Identity,
     KeyWrap,
@@ -111,7 +121,7 @@ def _token_key(services: Services, token: str) -> bytes:
 
 def subject_fingerprint(services: Services, name: str) -> bytes | None:
     """Keyed fingerprint of a normalised name for the repeat-subject ledger (W14)."""
-    norm = "".join(name.split()).casefold()
+    norm = normalise_name(name)
     if not norm:
         return None
     return hmac.new(
@@ -173,7 +183,9 @@ def grant_user(
     )
 
 
-def _identity_doc(identity: IdentityInput) -> dict[str, str]:
+def _identity_doc(identity: IdentityInput | None) -> dict[str, str]:
+    if identity is None or identity.is_empty():
+        return {}
     return {
         "name": identity.name,
         "phone": identity.phone,
@@ -183,20 +195,47 @@ def _identity_doc(identity: IdentityInput) -> dict[str, str]:
     }
 
 
+# the complainant's block of a 投诉 is identity (A3): on the 举报 case of a combined submission
+# it is sealed with the reporter's identity, never in the case content
+COMPLAINANT_FIELDS = ("complainant_name", "complainant_phone", "complainant_address")
+
+
+def case_documents(report: ReportInput, kind: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """(content sealed under the case key, identity sealed under the identity key) of the case
+    of this kind made from the submission. The 举报 case of a 举报+投诉 submission holds no
+    complainant identity in its content: name, phone and address join the identity document,
+    read like the reporter's identity (custodians, or an approved request). The 投诉 case keeps
+    its complaint whole: a complaint is handled in the complainant's name (R4)."""
+    content = report.content()
+    identity = _identity_doc(report.identity)
+    complaint = content.get("complaint")
+    if kind == "report" and report.kind == "both" and isinstance(complaint, dict):
+        for name in COMPLAINANT_FIELDS:
+            value = complaint.pop(name, "")
+            if value:
+                identity[name] = value
+    return content, identity
+
+
 async def _store_identity(
-    session: AsyncSession, services: Services, case_id: str, identity: IdentityInput
+    session: AsyncSession,
+    services: Services,
+    case_id: str,
+    doc: dict[str, str],
+    custodians: list[User],
 ) -> None:
+    """Seal ``doc`` under a fresh identity key wrapped for ``custodians`` (never empty: C7)."""
+    if not custodians:
+        raise NoReader("no identity custodian could open this identity")
     ikey = new_case_key()
     session.add(
         Identity(
             case_id=case_id,
-            sealed=seal_json(
-                ikey, _identity_doc(identity), field_aad(case_id, "identity"), services
-            ),
+            sealed=seal_json(ikey, doc, field_aad(case_id, "identity"), services),
             added_on=clock.today(),
         )
     )
-    for custodian in await identity_custodians(session):
+    for custodian in custodians:
         grant_user(session, case_id, "identity", ikey, custodian, services.keyring.suite)
 
 
@@ -286,7 +325,10 @@ async def submit(
 ) -> tuple[str, list[str]]:
     """Commit the case(s), files and wraps in one transaction; return (receipt code, numbers).
 
-    Raises DuplicateSubmission if this form token was already used.
+    Raises DuplicateSubmission if this form token was already used, and ``NoReader`` (nothing
+    stored) when the case key or the identity key would be wrapped for nobody (C7): the
+    recipients are the enabled intake officers and identity custodians with a key pair, less
+    every account an accused person's name matches (an automatic conflict, A2).
     """
     code = generate_receipt()
     secrets_ = await derive(services, normalize_receipt(code))
@@ -310,11 +352,13 @@ async def submit(
             await forget_expired_nonces(s)
             receipt = Receipt(id=new_id(), lookup_token=secrets_.lookup_token, created_on=today)
             s.add(receipt)
-            readers = await intake_readers(s)
+            arrival = await recipients(s, report)
+            arrival.check(report)
             first_id: str | None = None
             for kind, target in zip(report.case_kinds, targets, strict=True):
                 number = await allocate_case_number(s, today)
                 numbers.append(number)
+                content, identity_doc = case_documents(report, kind)
                 case = Case(
                     id=target.case_id,
                     number=number,
@@ -327,18 +371,17 @@ async def submit(
                     stage="received",
                     received_on=today,
                     content=seal_json(
-                        target.case_key,
-                        report.content(),
-                        field_aad(target.case_id, "content"),
-                        services,
+                        target.case_key, content, field_aad(target.case_id, "content"), services
                     ),
                     suite=services.keyring.suite.value,
                 )
                 s.add(case)
                 await s.flush()
                 first_id = first_id or target.case_id
+                subject_ids: list[str] = []
                 for subj in report.subjects:
                     sid = new_id()
+                    subject_ids.append(sid)
                     s.add(
                         Subject(
                             id=sid,
@@ -356,8 +399,12 @@ async def submit(
                             fingerprint=subject_fingerprint(services, subj.name),
                         )
                     )
-                if report.identity is not None and not report.identity.is_empty():
-                    await _store_identity(s, services, target.case_id, report.identity)
+                await s.flush()
+                s.add_all(automatic_conflicts(target.case_id, subject_ids, arrival.matches, today))
+                if identity_doc:
+                    await _store_identity(
+                        s, services, target.case_id, identity_doc, arrival.custodians
+                    )
                 s.add(
                     KeyWrap(
                         case_id=target.case_id,
@@ -371,15 +418,23 @@ async def submit(
                         ),
                     )
                 )
-                for reader in readers:
-                    grant_user(
-                        s, target.case_id, "case", target.case_key, reader, services.keyring.suite
-                    )
+                _wrap_for_readers(
+                    s, target.case_id, target.case_key, arrival, services.keyring.suite
+                )
                 add_event(s, target.case_id, "received", public=True)
             s.add_all(_file_rows(stored, "reporter"))
     except IntegrityError:
         raise DuplicateSubmission(await replay_receipt(services, token)) from None
     return code, numbers
+
+
+def _wrap_for_readers(
+    session: AsyncSession, case_id: str, key: bytes, arrival: Recipients, suite: Suite
+) -> None:
+    if not arrival.case_readers:  # checked before anything was added; kept next to the wraps
+        raise NoReader("no intake officer could open this report")
+    for reader in arrival.case_readers:
+        grant_user(session, case_id, "case", key, reader, suite)
 
 
 async def replay_receipt(services: Services, token: str) -> str | None:
@@ -650,9 +705,16 @@ async def reporter_add_files(
 async def reporter_add_identity(
     services: Services, access: ReporterAccess, identity: IdentityInput
 ) -> None:
+    from investigator.policy import excluded_user_ids
+
     async with services.db.write() as s:
         keys = await reporter_case_keys(s, access)
+        custodians = [u for u in await identity_custodians(s) if can_open_wraps(u)]
         for case_id in keys:
+            excluded = await excluded_user_ids(s, case_id)
+            readers = [u for u in custodians if u.id not in excluded]
+            if not readers:  # an identity nobody could open is not taken (C7)
+                raise NoReader("no identity custodian could open this identity")
             existing = await s.get(Identity, case_id)
             if existing is not None:
                 await s.execute(
@@ -660,7 +722,7 @@ async def reporter_add_identity(
                 )
                 await s.delete(existing)
                 await s.flush()
-            await _store_identity(s, services, case_id, identity)
+            await _store_identity(s, services, case_id, _identity_doc(identity), readers)
             case = await s.get(Case, case_id)
             if case is not None:
                 case.anonymous = False
@@ -756,7 +818,19 @@ async def report_retaliation(
         if reader_ids:
             for u in (await s.execute(select(User).where(User.id.in_(reader_ids)))).scalars():
                 readers[u.id] = u
-        for user in readers.values():
+        # whoever the original excludes (its accused, its conflicts) is excluded from the
+        # retaliation case too, from its first moment, and gets no key (A2)
+        from investigator.policy import excluded_user_ids
+
+        excluded = await excluded_user_ids(s, original.id)
+        s.add_all(
+            Conflict(case_id=new.case_id, user_id=uid, declared_at=arrival_midnight(today))
+            for uid in sorted(excluded)
+        )
+        readable = [u for u in readers.values() if can_open_wraps(u) and u.id not in excluded]
+        if not readable:  # a case nobody could open is not taken (C7)
+            raise NoReader("no staff member could open this retaliation report")
+        for user in readable:
             grant_user(s, new.case_id, "case", new.case_key, user, services.keyring.suite)
         add_event(s, new.case_id, "received", public=True)
         add_event(s, original.id, "retaliation_reported", public=True)

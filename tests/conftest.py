@@ -26,6 +26,7 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -174,3 +175,76 @@ def get_csrf_token(client: TestClient[Litestar], path: str = "/") -> str:
 @pytest.fixture
 def csrf_token() -> Callable[[TestClient[Litestar], str], str]:
     return get_csrf_token
+
+
+# --- readers: no report is taken that nobody can open (C7) -------------------------------------
+
+READER_PASSWORD = "reader horse battery staple 42"
+
+
+async def appoint_readers(services: object, *, custodian: bool = True) -> list[str]:
+    """Create the staff a report needs to be taken at all (issue 13, point 4): an enabled intake
+    officer (``reader-intake``) unless one exists, and an identity custodian
+    (``reader-custodian``) unless one exists or ``custodian`` is False. Tests that set up their
+    own staff before submitting keep exactly their staff: only a missing role is filled.
+    Returns the user names created."""
+    from sqlalchemy import select
+
+    from investigator.staff import add_user
+    from portal.db.models import User
+
+    svc: Any = services
+    async with svc.db.read() as s:
+        users = (await s.execute(select(User).where(User.disabled.is_(False)))).scalars()
+        roles = {r for u in users for r in u.roles.split(",")}
+    wanted = [("reader-intake", "intake_officer")]
+    if custodian:
+        wanted.append(("reader-custodian", "identity_custodian"))
+    made: list[str] = []
+    for username, role in wanted:
+        if role not in roles:
+            await add_user(
+                svc.db,
+                svc.argon2,
+                username=username,
+                display_name=username,
+                roles=role,
+                password=READER_PASSWORD,
+            )
+            made.append(username)
+    return made
+
+
+def appoint_readers_via(client: TestClient[Litestar]) -> list[str]:
+    """``appoint_readers`` for the app behind a TestClient, on the app's event loop."""
+    services = client.app.state["services"]
+    made: list[str] = client.blocking_portal.call(lambda: appoint_readers(services))
+    return made
+
+
+@pytest.fixture
+def readers(client: TestClient[Litestar]) -> list[str]:
+    """An intake officer and an identity custodian exist (created unless already there)."""
+    return appoint_readers_via(client)
+
+
+def appoint_readers_cli(env: dict[str, str]) -> None:
+    """``appoint_readers`` for a server run as a subprocess: `portal user add` right after
+    `portal init`, so that the reports a test sends there are taken (C7)."""
+    import subprocess
+    import sys
+
+    for username, role in (
+        ("reader-intake", "intake_officer"),
+        ("reader-custodian", "identity_custodian"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "portal.cli", "user", "add", username, "--roles", role],
+            env=env,
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, f"user add failed:\n{done.stdout}\n{done.stderr}"

@@ -114,6 +114,25 @@ async def team_candidates(session: AsyncSession, case_id: str) -> list[User]:
     return list((await session.execute(stmt)).scalars())
 
 
+@dataclass
+class ProposedLink:
+    """An automatic conflict found at arrival: an accused person's name matched this staff
+    account, which got no key; linking the subject to it is proposed to intake."""
+
+    subject_id: str
+    user: User
+
+
+async def proposed_links(session: AsyncSession, case_id: str) -> list[ProposedLink]:
+    rows = await session.execute(
+        select(Conflict.subject_id, User)
+        .join(User, User.id == Conflict.user_id)
+        .where(Conflict.case_id == case_id, Conflict.subject_id.is_not(None))
+        .order_by(User.display_name)
+    )
+    return [ProposedLink(str(subject_id), user) for subject_id, user in rows.all()]
+
+
 async def _active_staff(session: AsyncSession) -> list[User]:
     stmt = select(User).where(User.disabled.is_(False)).order_by(User.display_name)
     return list((await session.execute(stmt)).scalars())
@@ -228,6 +247,8 @@ async def case_page_context(
         "categories": categories,
         "candidates": await team_candidates(session, case.id) if may["manage_team"] else [],
         "link_choices": await _active_staff(session) if may["subjects"] else [],
+        # the flag for intake: shown to whoever may name and link the accused
+        "proposals": await proposed_links(session, case.id) if may["subjects"] else [],
         "packages": await _packages(session, case.id, staff),
         "my_requests": my_requests,
         "error": None,

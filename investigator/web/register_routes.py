@@ -23,12 +23,17 @@ from investigator.policy import can
 from investigator.web.case_common import not_found, page, read_form, services_of
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal import cases
+from portal.arrival import NoReader
 from portal.intake import KINDS, RELATIONS, parse_report
 from portal.msgid import _
 from portal.services import Services
 
 CHANNELS: tuple[str, ...] = ("phone", "wechat", "official_account", "email", "letter", "visit")
 CHOOSE_CHANNEL = _("Choose how the report was received.")
+NO_READER = _(
+    "Not registered: nobody could open this report (no intake officer or, for a name given, "
+    "no identity custodian who is not named in it). Nothing was stored."
+)
 SUBJECT_ROWS = 3
 
 
@@ -92,6 +97,11 @@ async def register_submit(request: Request[Any, Any, Any]) -> Template:
     try:
         code, numbers = await cases.submit(
             services, parsed.report, targets, [], token, channel=channel
+        )
+    except NoReader:
+        errors = {"form": NO_READER}
+        return await _form_page(
+            services, staff, fields=fields, errors=errors, token=token or None, status=400
         )
     except cases.DuplicateSubmission as dup:
         if dup.receipt is None:

@@ -181,13 +181,19 @@ class Subject(Base):
 
 
 class Conflict(Base):
-    """A declared conflict of interest (回避): the user never sees the case."""
+    """A conflict of interest (回避): the user never sees the case.
+
+    Declared by the user, or found automatically at arrival (``subject_id`` set): an accused
+    person's name matched this staff account, which got no key; the link of that subject to
+    the account is proposed to intake until someone confirms it (``subject_id`` then cleared).
+    An automatic one is dated to the day of arrival (midnight UTC: R9)."""
 
     __tablename__ = "conflicts"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
     declared_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    subject_id: Mapped[str | None] = mapped_column(ForeignKey("subjects.id"), nullable=True)
     __table_args__ = (UniqueConstraint("case_id", "user_id"),)
 
 

@@ -18,7 +18,8 @@ from litestar.utils.scope.state import ScopeState
 
 from crypto.errors import MalformedReceiptError
 from crypto.receipts import RECEIPT_MAX_INPUT, format_receipt, normalize_receipt
-from portal import cases, redis_state, reporter_contact
+from portal import arrival, cases, redis_state, reporter_contact
+from portal.db.engine import DatabaseUnavailable
 from portal.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
 from portal.http.csrf import verify_csrf_token
 from portal.http.sessions import current_session, end_session, start_session
@@ -43,10 +44,24 @@ def _page(name: str, status: int = 200, **context: Any) -> Template:
 # --- public pages ------------------------------------------------------------------------------
 
 
+async def _channel(services: Services) -> arrival.ChannelState:
+    async with services.db.read() as s:
+        return await arrival.channel_state(s)
+
+
+def _closed_page() -> Template:
+    """No report is taken that nobody could open (C7): nothing of it was stored."""
+    return _page("closed", status=503)
+
+
 @get("/", name="landing")
 async def landing(request: Request[Any, Any, Any]) -> Template:
-    settings = _services(request).settings
-    return _page("landing", onion=settings.onion_address)
+    services = _services(request)
+    try:
+        channel: arrival.ChannelState | None = await _channel(services)
+    except DatabaseUnavailable:  # the landing page needs no database: it just cannot tell
+        channel = None
+    return _page("landing", onion=services.settings.onion_address, channel=channel)
 
 
 @get("/help", name="help")
@@ -72,7 +87,11 @@ async def _form_context(services: Services, **extra: Any) -> dict[str, Any]:
 
 @get("/report/new", name="report_form")
 async def report_form(request: Request[Any, Any, Any]) -> Template:
-    return _page("report_form", **await _form_context(_services(request)))
+    services = _services(request)
+    channel = await _channel(services)
+    if not channel.open:
+        return _closed_page()
+    return _page("report_form", **await _form_context(services, channel=channel))
 
 
 # --- the streaming submission ------------------------------------------------------------------
@@ -171,6 +190,13 @@ def _max_body(settings: Settings) -> int:
 @post("/report", name="report_submit", opt={"exclude_from_csrf": True}, status_code=200)
 async def report_submit(request: Request[Any, Any, Any]) -> Template:
     services = _services(request)
+    # refused before any part of the body is parsed: no file reaches the store, no row, no
+    # receipt; the body is read and dropped so that the browser receives the page (a server
+    # that answers mid-upload and closes makes browsers show a connection error instead)
+    if not (await _channel(services)).open:
+        async for _chunk in request.stream():
+            pass
+        return _closed_page()
     uploads = _Uploads(services)
     try:
         result = await uploads.read(request)
@@ -197,6 +223,9 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
         )
         return _page("report_form", status=400, **context)
     report = parsed.report
+    if not (await _channel(services)).accepts(report):
+        await uploads.discard_all(result)
+        return _closed_page()
     targets = uploads.targets or cases.new_targets(report.case_kinds)
     # the first file may have come before `kind` was read as both: keep kinds and keys aligned
     targets = targets[: len(report.case_kinds)]
@@ -215,6 +244,11 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
         if dup.receipt is None:
             return _page("duplicate", status=409)
         code = dup.receipt
+    except arrival.NoReader:  # e.g. every intake officer is accused: no receipt, nothing kept
+        await uploads.discard_all(result)
+        for f in stored:
+            await services.files.delete(f.storage_key)
+        return _closed_page()
     except BaseException:
         await uploads.discard_all(result)
         for f in stored:
@@ -439,7 +473,10 @@ async def followup_identity(request: Request[Any, Any, Any]) -> Redirect | Templ
             notice="",
             max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024),
         )
-    await cases.reporter_add_identity(_services(request), access, identity)
+    try:
+        await cases.reporter_add_identity(_services(request), access, identity)
+    except arrival.NoReader:
+        return _done("identity_closed")
     return _done("identity")
 
 
@@ -473,6 +510,8 @@ async def followup_retaliation(request: Request[Any, Any, Any]) -> Redirect:
         )
     except cases.NotYours:
         raise NotFoundException from None
+    except arrival.NoReader:
+        return _done("closed")
     return _done("retaliation")
 
 

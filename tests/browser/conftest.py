@@ -29,6 +29,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import appoint_readers_cli
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +114,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         timeout=60,
     )
     assert init.returncode == 0, f"portal init failed:\n{init.stdout}\n{init.stderr}"
+    appoint_readers_cli(env)  # reports are taken only once somebody can open them (C7)
     log = data / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -27,6 +27,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import appoint_readers_cli
 from tests.portal.test_reporter_journeys import multipart, report_fields
 
 pytestmark = pytest.mark.slow
@@ -125,6 +126,7 @@ def test_sigkill_mid_submission_loses_nothing_served_and_leaves_nothing_half_sto
     env = _env(data, _free_port())
     log = tmp_path / "server.log"
     subprocess.run([PORTAL, "init"], env=env, check=True, capture_output=True, timeout=120)
+    appoint_readers_cli(env)  # reports are taken only once somebody can open them (C7)
     base = f"http://127.0.0.1:{env['PORTAL_PORT']}"
     server = _start(env, log)
     form = httpx.get(base + "/report/new").text

@@ -45,6 +45,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import appoint_readers_cli
 from tests.faults.test_kill_restart import _file_count
 from tests.portal.test_reporter_journeys import (
     CSRF_RE,
@@ -538,6 +539,7 @@ def test_postgres_restart_under_load(private_postgres: PrivatePostgres, tmp_path
         check=False,
     )
     assert init.returncode == 0, init.stdout + init.stderr
+    appoint_readers_cli(env)  # reports are taken only once somebody can open them (C7)
     log = tmp_path / "serve.log"
     server = _start_portal(env, log)
     base = f"http://127.0.0.1:{env['PORTAL_PORT']}"

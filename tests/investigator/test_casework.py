@@ -19,6 +19,7 @@ from investigator.staff import add_user
 from portal.db.models import Case, KeyWrap, User
 from portal.intake import parse_report
 from portal.services import Services
+from tests.conftest import appoint_readers
 
 PW = "correct horse battery staple 42"
 
@@ -62,6 +63,7 @@ async def submit_real_name(services: Services) -> tuple[str, str]:
     )
     assert parsed.report is not None, parsed.errors
     targets = cases.new_targets(["report"])
+    await appoint_readers(services)  # a report is taken only once somebody can open it (C7)
     code, _ = await cases.submit(services, parsed.report, targets, [], "token-casework-abcdefgh")
     return targets[0].case_id, code
 

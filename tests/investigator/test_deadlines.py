@@ -36,6 +36,7 @@ from portal.db.models import (
 from portal.intake import parse_report
 from portal.services import Services
 from portal.settings import Settings, SettingsError
+from tests.conftest import appoint_readers
 from tests.investigator.ws_helpers import Desk, run, submit_case
 
 PW = "correct horse battery staple 42"
@@ -87,6 +88,7 @@ async def submit(services: Services, token: str, *, anonymous: bool = False) -> 
     parsed = parse_report(fields, ["bribery"])
     assert parsed.report is not None, parsed.errors
     targets = cases.new_targets(["report"])
+    await appoint_readers(services, custodian=not anonymous)  # only readers make a report (C7)
     await cases.submit(services, parsed.report, targets, [], token)
     return targets[0].case_id
 

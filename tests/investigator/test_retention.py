@@ -37,6 +37,7 @@ from portal.db.models import (
 from portal.evidence import EvidenceSink, StoredFile, read_plaintext
 from portal.intake import parse_report
 from portal.services import Services
+from tests.conftest import appoint_readers
 from tests.investigator.test_casework import staff
 from tests.portal.test_cli import env, portal  # noqa: F401  (env: a data directory for the CLI)
 
@@ -82,6 +83,7 @@ async def submit(services: Services, text: str, *, file_text: bytes = b"") -> tu
         ).open()
         await sink.write(file_text)
         stored += await sink.close()
+    await appoint_readers(services)  # a report is taken only once somebody can open it (C7)
     code, _ = await cases.submit(
         services, parsed.report, targets, stored, "tok-" + secrets.token_hex(8)
     )

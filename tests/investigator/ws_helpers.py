@@ -24,6 +24,7 @@ from portal.db.models import AuditEntry
 from portal.evidence import EvidenceSink, StoredFile
 from portal.intake import parse_report
 from portal.services import Services
+from tests.conftest import appoint_readers
 from tests.investigator.conftest import Browser, Staff, create_staff, form_token
 
 _CASE_LINK = re.compile(r'href="/workspace/cases/([0-9a-f]{32})"')
@@ -60,7 +61,11 @@ async def submit_case(
     token: str,
     what: str = REPORT_TEXT,
 ) -> tuple[str, str]:
-    """A report through the reporter's commit path; returns (case_id, receipt code)."""
+    """A report through the reporter's commit path; returns (case_id, receipt code).
+
+    A report is taken only once somebody can open it (C7): the intake officer and identity
+    custodian it needs are appointed first when the test has none (``appoint_readers``)."""
+    await appoint_readers(services, custodian=real_name)
     fields = {
         "kind": ["report"],
         "identity_mode": ["real_name" if real_name else "anonymous"],

@@ -10,9 +10,11 @@ import pytest
 from sqlalchemy import func, select
 
 import portal.cases as cases
-from portal.db.models import Case, KeyWrap, Receipt
+from portal.arrival import NoReader
+from portal.db.models import Case, KeyWrap, Receipt, SubmissionNonce
 from portal.intake import parse_report
 from portal.services import Services
+from tests.conftest import appoint_readers
 
 
 def _report(kind: str = "report") -> Any:
@@ -37,10 +39,13 @@ def _report(kind: str = "report") -> Any:
 
 async def _submit(services: Services, token: str, kind: str = "report") -> tuple[str, list[str]]:
     report = _report(kind)
+    await appoint_readers(services)  # a report is taken only once somebody can open it (C7)
     return await cases.submit(services, report, cases.new_targets(report.case_kinds), [], token)
 
 
 async def test_concurrent_allocation_gives_distinct_numbers(services: Services) -> None:
+    await appoint_readers(services)  # once, before the concurrent submissions
+
     async def one(i: int) -> list[str]:
         return (await _submit(services, f"token-{i:04d}-abcdefghijkl"))[1]
 
@@ -115,11 +120,23 @@ async def test_receipt_lookup_is_an_index(services: Services) -> None:
     assert ("lookup_token",) in cols
 
 
-async def test_wraps_only_for_receipt_when_no_staff(services: Services) -> None:
+async def test_no_staff_no_case_and_no_receipt(services: Services) -> None:
+    """C7 at the case layer: with no staff account that could open it, the commit is refused
+    and rolled back whole (no case, receipt, wrap or nonce); once an intake officer exists,
+    the case key is wrapped for the receipt and for that officer."""
+    report = _report("report")
+    with pytest.raises(NoReader):
+        await cases.submit(
+            services, report, cases.new_targets(report.case_kinds), [], "token-none-abcdefghijkl"
+        )
+    async with services.db.read() as s:
+        for table in (Case, Receipt, KeyWrap, SubmissionNonce):
+            count = (await s.execute(select(func.count()).select_from(table))).scalar_one()
+            assert count == 0, table.__tablename__
     await _submit(services, "token-wraps-abcdefghijkl")
     async with services.db.read() as s:
         wraps = (await s.execute(select(KeyWrap))).scalars().all()
-    assert len(wraps) == 1 and wraps[0].receipt_id is not None
+    assert sorted(w.receipt_id is not None for w in wraps) == [False, True]
 
 
 async def test_a_nonce_keeps_no_time_after_its_window(services: Services) -> None:

@@ -92,7 +92,7 @@ def _assert_unavailable_page(response: Any, port: int) -> None:
 
 
 def test_reporter_pages_answer_503_and_recover_without_restart(
-    client: TestClient[Litestar], outage: Outage
+    client: TestClient[Litestar], outage: Outage, readers: list[str]
 ) -> None:
     outage.begin()
     page = client.get("/report/new")

@@ -13,6 +13,7 @@ from crypto.suites import Suite
 from portal.evidence import EvidenceSink
 from portal.services import Services
 from portal.storage import LocalFileStore, new_storage_key
+from tests.conftest import appoint_readers
 from tests.portal.test_cases import _report
 
 DAY = 24 * 3600
@@ -41,6 +42,7 @@ async def _recorded_file(services: Services, age_s: float) -> str:
     ).open()
     await sink.write(os.urandom(1000))
     stored = await sink.close()
+    await appoint_readers(services)  # reports are taken only once somebody can open them
     await cases.submit(services, report, targets, stored, f"sweep-{new_storage_key()}")
     assert isinstance(services.files, LocalFileStore)
     when = time.time() - age_s

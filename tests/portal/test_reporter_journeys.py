@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from crypto.receipts import damm_is_valid
 from portal.db.models import Case, Category
 from portal.settings import Settings
+from tests.conftest import appoint_readers_via
 
 CSRF_RE = re.compile(r'name="_csrf_token"\s+value="([^"]+)"')
 TOKEN_RE = re.compile(r'name="submission_token" value="([^"]+)"')
@@ -73,7 +74,11 @@ def multipart(parts: Sequence[Part]) -> tuple[bytes, dict[str, str]]:
 
 
 def form_tokens(client: TestClient[Litestar]) -> tuple[str, str]:
-    """(csrf token, submission token) from a fresh report form."""
+    """(csrf token, submission token) from a fresh report form.
+
+    A report is taken only once somebody can open it (C7): the intake officer and identity
+    custodian a report needs are appointed first, unless the test made its own."""
+    appoint_readers_via(client)
     page = client.get("/report/new")
     assert page.status_code == 200
     csrf = CSRF_RE.search(page.text)
@@ -283,7 +288,7 @@ def test_help_page_names_the_other_channels(reporter: TestClient[Litestar]) -> N
 
 
 def test_form_has_csrf_first_then_token_then_text_and_files_last(
-    reporter: TestClient[Litestar], with_categories: None
+    reporter: TestClient[Litestar], with_categories: None, readers: list[str]
 ) -> None:
     page = reporter.get("/report/new")
     assert page.status_code == 200

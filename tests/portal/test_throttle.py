@@ -11,6 +11,7 @@ import pytest
 import portal.cases as cases
 from portal.services import Services
 from portal.throttle import AttemptCounter, Busy, TokenBucket
+from tests.conftest import appoint_readers
 
 
 async def test_bucket_delays_instead_of_refusing_then_says_busy() -> None:
@@ -55,6 +56,7 @@ async def test_malformed_unknown_and_wrong_codes_take_the_same_time(services: Se
         ["bribery"],
     )
     assert parsed.report is not None
+    await appoint_readers(services)  # reports are taken only once somebody can open them
     code, _ = await cases.submit(
         services, parsed.report, cases.new_targets(["report"]), [], "token-timing-abcdefghijkl"
     )
