@@ -206,6 +206,7 @@ async def appoint_readers(services: object, *, custodian: bool = True) -> list[s
             await add_user(
                 svc.db,
                 svc.argon2,
+                pepper=svc.keyring.password_pepper,
                 username=username,
                 display_name=username,
                 roles=role,
