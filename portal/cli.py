@@ -20,8 +20,10 @@ from investigator.staff import (
     reset_two_step_by_name,
     set_disabled,
 )
+from portal.assets import AssetError
 from portal.db.engine import Database
 from portal.db.migrate import upgrade_to_head
+from portal.i18n import CatalogError
 from portal.services import argon2_params
 from portal.settings import Settings, SettingsError
 
@@ -100,13 +102,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from portal.app import create_app
-
     settings = _settings()
     try:
+        from portal.app import create_app
+
         app = create_app(settings)
     except CryptoError as exc:
         raise CliError(f"{exc} (run `portal init` first)") from exc
+    except (CatalogError, AssetError) as exc:
+        raise CliError(str(exc)) from exc
     print(f"serving on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(
         app,
