@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import LargeBinary, delete, exists, func, select, update
@@ -323,9 +324,16 @@ class RunReport:
     identities: list[str] = field(default_factory=list)  # case numbers
 
 
-async def run(services: Services, *, dry_run: bool = False) -> RunReport:
-    """The daily job: what is due, and (unless ``dry_run``) do it."""
+async def run(
+    services: Services,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> RunReport:
+    """The daily job: what is due, and (unless ``dry_run``) do it. ``progress(label, done,
+    total)`` hears of each case gone through."""
     report = RunReport()
+    step = progress or (lambda _label, _done, _total: None)
     today = clock.today()
     async with services.db.read() as s:
         due = await due_destructions(s, today)
@@ -342,7 +350,8 @@ async def run(services: Services, *, dry_run: bool = False) -> RunReport:
                 )
             )
         ).all()
-    for item in due:
+    for done, item in enumerate(due):
+        step("cases due for destruction", done, len(due))
         if not item.ready:
             report.waiting.append(item.number)
             continue
@@ -353,14 +362,17 @@ async def run(services: Services, *, dry_run: bool = False) -> RunReport:
                 report.waiting.append(item.number)
                 continue
         report.destroyed.append(item.number)
+    step("cases due for destruction", len(due), len(due))
     destroyed = set(report.destroyed)
-    for case_id, number in ids:
+    for done, (case_id, number) in enumerate(ids):
+        step("identities due to expire", done, len(ids))
         if number in destroyed:
             continue
         if not dry_run:
             async with services.db.write() as s:
                 await expire_identity(s, case_id)
         report.identities.append(number)
+    step("identities due to expire", len(ids), len(ids))
     if not dry_run:
         async with services.db.write() as s:
             await audit.record(

@@ -104,6 +104,7 @@ def compile_catalogs(
         with po.open("rb") as fh:
             catalog = read_po(fh, locale=locale, domain=DOMAIN)
         _atomic_write(mo, lambda out, c=catalog: write_mo(out, c))
+        os.chmod(mo, 0o644)  # public text, read by whichever user serves
         done.append(locale)
     return done
 
