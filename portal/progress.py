@@ -50,8 +50,8 @@ class Progress:
                 self._end_line()
             self.stream.flush()
             return
-        tenth = percent // 10
-        if done >= total or tenth > self._last_tenth.get(label, -1):
+        tenth = 11 if done >= total else percent // 10  # 11: the end, printed once
+        if tenth > self._last_tenth.get(label, -1):
             self._last_tenth[label] = tenth
             print(text, file=self.stream, flush=True)
 

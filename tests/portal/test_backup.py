@@ -173,9 +173,11 @@ def test_migrate_data_sqlite_and_local_files_to_postgresql_and_s3(
     local_objects = {p.name: p.read_bytes() for p in local.files_dir.rglob("*") if p.is_file()}
     target_db = pg_databases()
 
-    out = portal(source, "migrate-data", "--to-database", target_db, "--to-s3")
+    out = portal(source, "migrate-data", "--to-database", target_db, "--to-s3", "--progress")
     assert out.returncode == 0, out.stderr
     assert "rows in" in out.stdout and f"files: {len(local_objects)} objects" in out.stdout
+    n = len(local_objects)
+    assert f"files: {n}/{n} (100%)" in out.stderr and "tables: 0/" in out.stderr
 
     from portal.s3store import S3Config, make_client
 

@@ -178,3 +178,13 @@ def test_a_missing_database_and_keyring_fail(env: dict[str, str]) -> None:  # no
         assert lines["database schema"].startswith("FAIL database schema: not checked")
     assert lines["keyring"].startswith("FAIL keyring: ")
     assert "portal init" in lines["keyring"]
+
+
+def test_retention_progress_on_stderr_when_asked(ready: dict[str, str]) -> None:
+    quiet = portal(ready, "retention", "run", "--dry-run")
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    shown = portal(ready, "retention", "run", "--dry-run", "--progress")
+    assert shown.returncode == 0, shown.stderr
+    assert "cases due for destruction: 0/0 (100%)" in shown.stderr
+    assert "identities due to expire: 0/0 (100%)" in shown.stderr
+    assert "retention: would destroy 0 case(s)" in shown.stdout
