@@ -216,15 +216,17 @@ async def check_smtp(ctx: CheckContext) -> CheckResult:
         await anyio.to_thread.run_sync(Mailer(settings).probe_sync)
     except MailError as exc:
         return _fail(name, f"{exc}: check PORTAL_SMTP_HOST, _PORT, _STARTTLS, _USER, _PASSWORD")
-    return _ok(name, f"{settings.smtp_host}:{settings.smtp_port} accepts a connection and login")
+    steps = ["a connection"]
+    steps += ["STARTTLS"] if settings.smtp_starttls else []
+    steps += ["the login"] if settings.smtp_user else []
+    return _ok(name, f"{settings.smtp_host}:{settings.smtp_port} accepts {', '.join(steps)}")
 
 
-async def _active_with_role(ctx: CheckContext, role: str) -> int:
+async def _active_with_role(db: Database, role: str) -> int:
     from investigator.roles import roles_of
     from portal.db.models import User
 
-    assert ctx.db is not None
-    async with ctx.db.read() as session:
+    async with db.read() as session:
         stored = (await session.execute(select(User.roles).where(User.disabled.is_(False)))).all()
     return sum(1 for (roles,) in stored if role in roles_of(roles))
 
@@ -233,7 +235,7 @@ def _role_check(name: str, role: str, why: str) -> Check:
     async def check(ctx: CheckContext) -> CheckResult:
         if not ctx.database_ok or ctx.db is None:
             return _no_database(name)
-        count = await _active_with_role(ctx, role)
+        count = await _active_with_role(ctx.db, role)
         if count == 0:
             return _fail(name, f"no active account has this role: {why}")
         return _ok(name, f"{count} active")

@@ -75,7 +75,8 @@ class Mailer:
         """Connect, STARTTLS and log in as a send would, then quit (`portal check`);
         ``MailError`` when the server cannot be used."""
         s = self.settings
-        assert s.smtp_host
+        if not s.smtp_host:
+            raise MailError("no mail server configured (PORTAL_SMTP_HOST)")
         try:
             with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT_S) as smtp:
                 self._open(smtp)

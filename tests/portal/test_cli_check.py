@@ -155,6 +155,28 @@ def test_an_unreachable_redis_fails_without_showing_the_password(
     assert "s3cret-pw" not in out.stdout + out.stderr
 
 
+def test_a_working_mail_server_passes(ready: dict[str, str]) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.portal.scaleout_fixtures import free_port
+
+    class Sink:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            return "250 OK"
+
+    port = free_port()
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp = {"PORTAL_SMTP_HOST": "127.0.0.1", "PORTAL_SMTP_PORT": str(port)}
+        out = portal({**ready, **smtp, "PORTAL_SMTP_STARTTLS": "0"}, "check")
+    finally:
+        controller.stop()
+    assert out.returncode == 0, out.stdout
+    line = _lines(out.stdout)["mail server"]
+    assert line == f"OK   mail server: 127.0.0.1:{port} accepts a connection"
+
+
 def test_an_unreachable_mail_server_fails(ready: dict[str, str]) -> None:
     out = portal({**ready, "PORTAL_SMTP_HOST": "127.0.0.1", "PORTAL_SMTP_PORT": "1"}, "check")
     assert out.returncode == 1
