@@ -1,4 +1,8 @@
-"""The `portal` command line: init, serve, migrate, user add/list/disable."""
+"""The `portal` command line: init, serve, migrate, check, users, audit, jobs, backups.
+
+Exit status: 0 done; 1 the command ran and found a problem (`check`, `audit verify`, `notify
+run`); 2 refused or could not run (arguments, settings, secrets, backups) - see README.md.
+"""
 
 from __future__ import annotations
 

@@ -266,3 +266,36 @@ def test_progress_goes_to_stderr_only_when_asked(tmp_path: Path) -> None:
     out = portal(fresh, "restore", "--progress", str(tmp_path / "b2"))
     assert out.returncode == 0, out.stderr
     assert "backup verified" in out.stderr and f"files: {objects}/{objects}" in out.stderr
+
+
+def test_progress_is_shown_on_a_terminal(tmp_path: Path) -> None:
+    source = _settings(tmp_path / "live")
+    make_installation(source)
+    master, terminal = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "portal.cli", "backup", str(tmp_path / "b")],
+            env=_env(source),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+        )
+        os.close(terminal)
+        stdout, _ = proc.communicate(timeout=180)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    objects = len(json.loads((tmp_path / "b" / "manifest.json").read_text())["objects"])
+    # a count rewrites its own line on a terminal
+    assert f"\rfiles: {objects}/{objects} (100%)".encode() in shown
+    assert b"database: sqlite copy" in shown
+    assert "backup: done" in stdout
