@@ -2,7 +2,13 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two stamps: the runtime install (`make run`) and the one with the test tools (`make test`,
+# a superset, so it satisfies `make run` too). Both go stale when the build inputs change.
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+BUILD_INPUTS := pyproject.toml setup.py
+# The checkout's compiled catalogues (a build step; the server only reads them).
+MO := $(patsubst %.po,%.mo,$(wildcard portal/locale/*/LC_MESSAGES/messages.po))
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
@@ -12,15 +18,24 @@ help:
 	@echo "make run    - set up and serve the portal on http://127.0.0.1:8000 (SQLite, ./var)"
 	@echo "make test   - set up and run lint, type checks and the whole test suite"
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): $(BUILD_INPUTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
+$(TEST_STAMP): $(BUILD_INPUTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+	@touch $(RUN_STAMP) $(TEST_STAMP)
 
-venv: $(STAMP)
+%.mo: %.po | $(RUN_STAMP)
+	$(BIN)/python -m portal.i18n compile
 
-run: $(STAMP)
+venv: $(TEST_STAMP)
+
+run: $(RUN_STAMP) $(MO)
 	$(BIN)/portal init
 	exec $(BIN)/portal serve
 
@@ -32,25 +47,25 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi; }
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 # bandit against the reviewed baseline and pip-audit (see .ci/security for the rules)
-security: $(STAMP)
+security: $(TEST_STAMP)
 	BIN=$(BIN) .ci/security
 
 # The whole suite on the embedded default (SQLite); set PORTAL_TEST_DATABASE_URL to run the
 # database tests on PostgreSQL instead (see .ci/run).
-test: $(STAMP) browser lint security
+test: $(TEST_STAMP) $(MO) browser lint security
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test-postgres: $(STAMP)
+test-postgres: $(TEST_STAMP) $(MO)
 	PORTAL_TEST_DATABASE_URL=$(PG_URL) $(BIN)/python -m pytest -q --ignore=tests/crypto --ignore=tests/browser $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python bench/run_all.py --small
 
 clean-data:

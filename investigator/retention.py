@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import LargeBinary, delete, exists, func, select, update
@@ -325,9 +326,16 @@ class RunReport:
     identities: list[str] = field(default_factory=list)  # case numbers
 
 
-async def run(services: Services, *, dry_run: bool = False) -> RunReport:
-    """The daily job: what is due, and (unless ``dry_run``) do it."""
+async def run(
+    services: Services,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> RunReport:
+    """The daily job: what is due, and (unless ``dry_run``) do it. ``progress(label, done,
+    total)`` hears of each case gone through."""
     report = RunReport()
+    step = progress or (lambda _label, _done, _total: None)
     today = clock.today()
     async with services.db.read() as s:
         due = await due_destructions(s, today)
@@ -344,7 +352,8 @@ async def run(services: Services, *, dry_run: bool = False) -> RunReport:
                 )
             )
         ).all()
-    for item in due:
+    for done, item in enumerate(due):
+        step("cases due for destruction", done, len(due))
         if not item.ready:
             report.waiting.append(item.number)
             continue
@@ -355,8 +364,10 @@ async def run(services: Services, *, dry_run: bool = False) -> RunReport:
                 report.waiting.append(item.number)
                 continue
         report.destroyed.append(item.number)
+    step("cases due for destruction", len(due), len(due))
     destroyed = set(report.destroyed)
-    for case_id, number in ids:
+    for done, (case_id, number) in enumerate(ids):
+        step("identities due to expire", done, len(ids))
         if number in destroyed:
             continue
         if not dry_run:
@@ -365,6 +376,8 @@ async def run(services: Services, *, dry_run: bool = False) -> RunReport:
         report.identities.append(number)
     if report.identities and not dry_run:
         await services.db.checkpoint()  # the expired identities' pages leave the WAL too
+
+    step("identities due to expire", len(ids), len(ids))
     if not dry_run:
         async with services.db.write() as s:
             await audit.record(

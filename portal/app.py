@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, Router, get
@@ -10,6 +9,7 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
+from portal.assets import static_dir
 from portal.db.engine import RETRY_AFTER_S
 from portal.http.csrf import OriginCheckMiddleware, csrf_config
 from portal.http.errors import exception_handlers
@@ -17,12 +17,12 @@ from portal.http.headers import SecurityHeadersMiddleware
 from portal.http.i18n import LocaleMiddleware, language_router
 from portal.http.sessions import session_middleware, session_stores
 from portal.http.templating import template_config
+from portal.i18n import require_compiled
 from portal.logs import configure_logging
 from portal.services import Services, build_services
 from portal.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT / "static"
+STATIC_DIR = static_dir()  # the package data when installed, else the checkout
 # Evidence uploads stream past this limit on their own routes (see portal.http.upload).
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     settings = settings or Settings.from_env()
     services = services or build_services(settings)
     configure_logging(settings)
+    require_compiled()  # translations are compiled at build time, never here
 
     route_handlers: list[object] = [
         healthz,

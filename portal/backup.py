@@ -2,7 +2,9 @@
 
 A backup is a directory:
 
-    manifest.json      format, schema revision, database kind, every object's SHA-256
+    manifest.json      format, schema revision, database kind, every object's SHA-256, and
+                       an HMAC-SHA256 over all of it under a key derived from the
+                       installation's server key (HKDF, label "backup-manifest/v1")
     portal.db          SQLite: a consistent copy made with the sqlite3 backup API; also the
                        form of a PostgreSQL backup when pg_dump is missing (a logical copy
                        through SQLAlchemy, read in one REPEATABLE READ transaction)
@@ -19,34 +21,44 @@ its own is useless to whoever steals it; keep the two apart (different media, di
 custodians) so that one lost copy never gives both.
 
 Restore goes into an empty installation: an empty database (SQLite file absent, or a
-PostgreSQL database without tables) and an empty file store.
+PostgreSQL database without tables) and an empty file store, whose secrets are restored first
+(`portal restore --secrets`): the manifest's MAC is checked with them before anything is read,
+so a manifest altered to match altered files (or a backup from another installation) is
+refused.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.engine import make_url
 
+from crypto.errors import KeyringError
+from crypto.keyring import keyring_exists, load_keyring
 from portal.db.engine import Database
 from portal.db.migrate import current_revision, upgrade_to_head
 from portal.migrate_data import copy_database, copy_files
+from portal.progress import Progress
 from portal.settings import Settings
 from portal.storage import FileStore, LocalFileStore
 
-FORMAT = "portal-backup/1"
+FORMAT = "portal-backup/2"  # /1 had no MAC: refused
 MANIFEST = "manifest.json"
+MAC_FIELD = "mac"
+_MAC_LABEL = b"whistle-portal/backup-manifest/v1"
 
 
 class BackupError(Exception):
@@ -83,6 +95,9 @@ def _libpq(url: str) -> tuple[str, dict[str, str]]:
 
 def _sqlite_copy(src: Path, dst: Path) -> None:
     """The sqlite3 online backup API: a consistent copy even while the portal writes."""
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)
+    os.close(fd)
     source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
     target = sqlite3.connect(dst)
     try:
@@ -91,6 +106,37 @@ def _sqlite_copy(src: Path, dst: Path) -> None:
         target.close()
         source.close()
     os.chmod(dst, 0o600)
+
+
+def manifest_key(settings: Settings) -> bytes:
+    """The manifest's MAC key: HKDF-SHA256 of the server key with its own label."""
+    if not keyring_exists(settings.keyring_dir):
+        raise BackupError(
+            f"no installation secrets in {settings.keyring_dir}: restore them first "
+            "(`portal restore --secrets SECRETS_BACKUP`), the backup is checked with them"
+        )
+    try:
+        keyring = load_keyring(settings.keyring_dir)
+    except KeyringError as exc:
+        raise BackupError(str(exc)) from exc
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_MAC_LABEL).derive(
+        keyring.server_key
+    )
+
+
+def _mac(key: bytes, manifest: dict[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != MAC_FIELD}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hmac.new(key, canonical.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def _check_mac(key: bytes, manifest: dict[str, Any]) -> None:
+    given = manifest.get(MAC_FIELD)
+    if not isinstance(given, str) or not hmac.compare_digest(given, _mac(key, manifest)):
+        raise BackupError(
+            "the backup manifest fails its authentication check: it was altered, or it "
+            "belongs to another installation's secrets; nothing was restored"
+        )
 
 
 def _sha256_file(path: Path) -> str:
@@ -107,9 +153,10 @@ async def backup(
     dest: Path,
     *,
     logical: bool = False,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> BackupResult:
-    say = progress or (lambda _m: None)
+    show = progress or Progress.off()
+    key = manifest_key(settings)
     _private_dir(dest)
     db = Database(settings.database_url)
     try:
@@ -149,12 +196,12 @@ async def backup(
         target = f"sqlite+aiosqlite:///{(dest / name).as_posix()}"
         await copy_database(settings.database_url, target)
         os.chmod(dest / name, 0o600)
-    say(f"database: {kind} copy in {dest / name}")
+    show.note(f"database: {kind} copy in {dest / name}")
 
     out = LocalFileStore(dest / "files")
     out.ensure()
-    objects, size = await copy_files(files, out)
-    say(f"files: {objects} objects, {size} bytes (ciphertext)")
+    objects, size = await copy_files(files, out, show)
+    show.note(f"files: {objects} objects, {size} bytes (ciphertext)")
 
     def digests() -> dict[str, str]:
         return {p.name: _sha256_file(p) for p in sorted(out.objects.glob("*/*"))}
@@ -169,31 +216,38 @@ async def backup(
         "objects": await anyio.to_thread.run_sync(digests),
         "secrets_included": False,
     }
-    (dest / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    manifest[MAC_FIELD] = _mac(key, manifest)
+    fd = os.open(dest / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(json.dumps(manifest, indent=1, sort_keys=True))
     os.chmod(dest / MANIFEST, 0o600)
     return BackupResult(path=dest, database=kind, objects=objects, bytes=size)
 
 
-def read_manifest(src: Path) -> dict[str, Any]:
+def read_manifest(src: Path, key: bytes) -> dict[str, Any]:
+    """The manifest, once its MAC verifies under ``key`` (see ``manifest_key``)."""
     try:
-        manifest: dict[str, Any] = json.loads((src / MANIFEST).read_text())
+        manifest = json.loads((src / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise BackupError(f"{src} is not a portal backup (no readable {MANIFEST})") from exc
+    if not isinstance(manifest, dict):
+        raise BackupError(f"{src} is not a portal backup ({MANIFEST} is not an object)")
     if manifest.get("format") != FORMAT:
         raise BackupError(f"{src}: unknown backup format {manifest.get('format')!r}")
+    _check_mac(key, manifest)
     return manifest
 
 
-def verify_backup(src: Path) -> dict[str, Any]:
-    """Check every checksum in the manifest; returns the manifest."""
-    manifest = read_manifest(src)
+def verify_backup(src: Path, key: bytes) -> dict[str, Any]:
+    """Check the manifest's MAC, then every checksum in it; returns the manifest."""
+    manifest = read_manifest(src, key)
     if _sha256_file(src / manifest["database_file"]) != manifest["database_sha256"]:
         raise BackupError("the database copy does not match its checksum")
     store = LocalFileStore(src / "files")
-    for key, digest in manifest["objects"].items():
-        path = store.objects / key[:2] / key
+    for name, digest in manifest["objects"].items():
+        path = store.objects / name[:2] / name
         if not path.is_file() or _sha256_file(path) != digest:
-            raise BackupError(f"object {key} is missing or damaged")
+            raise BackupError(f"object {name} is missing or damaged")
     return manifest
 
 
@@ -229,12 +283,14 @@ async def restore(
     files: FileStore,
     src: Path,
     *,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> BackupResult:
-    """Restore a backup into this (empty) installation's database and file store."""
-    say = progress or (lambda _m: None)
-    manifest = await anyio.to_thread.run_sync(verify_backup, src)
-    say(f"backup verified: {len(manifest['objects'])} objects, schema {manifest['schema']}")
+    """Restore a backup into this (empty) installation's database and file store; its
+    secrets must be in place already (the manifest is authenticated with them)."""
+    show = progress or Progress.off()
+    key = manifest_key(settings)
+    manifest = await anyio.to_thread.run_sync(verify_backup, src, key)
+    show.note(f"backup verified: {len(manifest['objects'])} objects, schema {manifest['schema']}")
     if not await _database_is_empty(settings.database_url):
         raise BackupError("the database is not empty: restore only into a new installation")
     if await files.keys():
@@ -273,12 +329,12 @@ async def restore(
     else:  # a SQLite copy into PostgreSQL: row by row
         await copy_database(f"sqlite+aiosqlite:///{db_file.as_posix()}", settings.database_url)
     await anyio.to_thread.run_sync(upgrade_to_head, settings.database_url)
-    say("database: restored")
+    show.note("database: restored")
     ensure = getattr(files, "ensure", None)
     if ensure is not None:
         await anyio.to_thread.run_sync(ensure)
-    objects, size = await copy_files(LocalFileStore(src / "files"), files)
-    say(f"files: {objects} objects restored")
+    objects, size = await copy_files(LocalFileStore(src / "files"), files, show)
+    show.note(f"files: {objects} objects restored")
     return BackupResult(path=src, database=manifest["database"], objects=objects, bytes=size)
 
 

@@ -1,4 +1,8 @@
-"""The `portal` command line: init, serve, migrate, user add/list/disable."""
+"""The `portal` command line: init, serve, migrate, check, users, audit, jobs, backups.
+
+Exit status: 0 done; 1 the command ran and found a problem (`check`, `audit verify`, `notify
+run`); 2 refused or could not run (arguments, settings, secrets, backups) - see README.md.
+"""
 
 from __future__ import annotations
 
@@ -36,8 +40,11 @@ from portal.binding import (
     record_binding,
     recorded_fingerprint,
 )
+from portal.assets import AssetError
 from portal.db.engine import Database
 from portal.db.migrate import upgrade_to_head
+from portal.i18n import CatalogError
+from portal.progress import Progress
 from portal.services import argon2_params
 from portal.settings import Settings, SettingsError
 
@@ -209,14 +216,16 @@ def _bound(settings: Settings) -> Keyring:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from portal.app import create_app
-
     settings = _settings()
     try:
         _bound(settings)
+        from portal.app import create_app
+
         app = create_app(settings)
     except CryptoError as exc:
         raise CliError(f"{exc} (run `portal init` first)") from exc
+    except (CatalogError, AssetError) as exc:
+        raise CliError(str(exc)) from exc
     print(f"serving on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(
         app,
@@ -382,8 +391,9 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         services = build_services(settings)
+        show = Progress.for_cli(args.progress)
         try:
-            report = await retention_run(services, dry_run=args.dry_run)
+            report = await retention_run(services, dry_run=args.dry_run, progress=show.step)
         finally:
             await services.close()
         verb = "would destroy" if args.dry_run else "destroyed"
@@ -447,7 +457,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
             print("keep them apart from the data backups (another medium, another custodian)")
             return 0
         result = asyncio.run(
-            backup(settings, file_store(settings), dest, logical=args.logical, progress=print)
+            backup(
+                settings,
+                file_store(settings),
+                dest,
+                logical=args.logical,
+                progress=Progress.for_cli(args.progress),
+            )
         )
     except BackupError as exc:
         raise CliError(str(exc)) from exc
@@ -473,10 +489,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
             print(f"installation secrets: {count} files restored to {settings.keyring_dir}")
             if _database_has_schema(settings):  # the database came first: bind it now
                 _record_binding(settings, load_keyring(settings.keyring_dir))
+            else:
+                print("now restore the data: `portal restore BACKUP`")
             return 0
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(settings.data_dir, 0o700)
-        result = asyncio.run(restore(settings, file_store(settings), src, progress=print))
+        result = asyncio.run(
+            restore(settings, file_store(settings), src, progress=Progress.for_cli(args.progress))
+        )
     except BackupError as exc:
         raise CliError(str(exc)) from exc
     print(f"restore: done ({result.database}, {result.objects} objects)")
@@ -516,7 +536,10 @@ def cmd_migrate_data(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(
             migrate_installation(
-                settings, to_database=args.to_database, to_s3=args.to_s3, progress=print
+                settings,
+                to_database=args.to_database,
+                to_s3=args.to_s3,
+                progress=Progress.for_cli(args.progress),
             )
         )
     except MigrateError as exc:
@@ -527,12 +550,48 @@ def cmd_migrate_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress on stderr even when it is not a terminal",
+    )
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Is this installation ready? One line per check; exit 1 when any fails."""
+    from portal.checks import run_checks
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"FAIL settings: {exc}")
+        return 1
+    print("OK   settings: valid")
+    results = asyncio.run(run_checks(settings))
+    for result in results:
+        print(result.line())
+    failed = sum(1 for r in results if not r.ok)
+    print(f"{failed} check(s) failed" if failed else "all checks passed")
+    return 1 if failed else 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("whistle-portal")
+    except PackageNotFoundError:  # a bare checkout, never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="portal",
         description="Whistleblower portal and investigator workspace. Settings come from the "
         "environment (PORTAL_DATA_DIR, DATABASE_URL, PORTAL_HOST, PORTAL_PORT, ...).",
     )
+    p.add_argument("--version", action="version", version=f"portal {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = sub.add_parser("init", help="create the data directory, secrets, schema and first admin")
@@ -550,6 +609,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(func=cmd_migrate)
+
+    check = sub.add_parser(
+        "check", help="check settings, database, Redis, files, keyring, calendar, mail, staff"
+    )
+    check.set_defaults(func=cmd_check)
 
     user = sub.add_parser("user", help="manage staff accounts")
     usub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
@@ -589,6 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="perform the due destructions (two approvals) and identity expiries"
     )
     rrun.add_argument("--dry-run", action="store_true", help="list what is due, change nothing")
+    _progress_flag(rrun)
     rrun.set_defaults(func=cmd_retention_run)
 
     bak = sub.add_parser("backup", help="back up the database and files (encrypted) to DEST")
@@ -599,10 +664,12 @@ def build_parser() -> argparse.ArgumentParser:
     bak.add_argument(
         "--logical", action="store_true", help="PostgreSQL: a row copy instead of pg_dump"
     )
+    _progress_flag(bak)
     bak.set_defaults(func=cmd_backup)
     res = sub.add_parser("restore", help="restore a backup into an empty installation")
     res.add_argument("src", metavar="SRC", help="a directory written by `portal backup`")
     res.add_argument("--secrets", action="store_true", help="SRC is a secrets backup (--secrets)")
+    _progress_flag(res)
     res.set_defaults(func=cmd_restore)
     mig = sub.add_parser(
         "migrate-data", help="copy this installation to PostgreSQL (and S3), undecrypted"
@@ -611,6 +678,7 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument(
         "--to-s3", action="store_true", help="copy the files to the PORTAL_S3_* bucket too"
     )
+    _progress_flag(mig)
     mig.set_defaults(func=cmd_migrate_data)
 
     notify = sub.add_parser("notify", help="staff notifications and reporters' news mails")
@@ -621,6 +689,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # whatever this process creates (database, store objects, backups, secrets) is private
+    os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -2,15 +2,17 @@
 
 Source strings are English: `{{ _("...") }}` in templates, `_("...")` / `gettext(...)` in
 Python. Catalogues live in portal/locale/<lang>/LC_MESSAGES/messages.po; the compiled .mo
-files are build products (gitignored) that `translations()` compiles on first use whenever
-they are missing or older than the .po.
+files are build products (gitignored), compiled when the package is built (setup.py: the
+wheel, and the checkout at `pip install -e .`), by `make run` / `make test` when a .po
+changed, and by the test session. At run time they are only read: `translations()` never
+writes, and `create_app` refuses to start without them (`catalog_problems`).
 
 Workflow after adding strings::
 
     .venv/bin/python -m portal.i18n update     # extract, merge new msgids into all three .po
     # fill in msgstr for zh_CN and zh_TW (en may stay empty: the English source is used)
     .venv/bin/python -m portal.i18n check      # what tests/portal/test_i18n.py enforces
-    .venv/bin/python -m portal.i18n compile    # optional: translations() does it on demand
+    .venv/bin/python -m portal.i18n compile    # the checkout's .mo (make run/test do it too)
 """
 
 from __future__ import annotations
@@ -32,9 +34,12 @@ from babel.messages.pofile import read_po, write_po
 __all__ = [
     "DEFAULT_LOCALE",
     "LOCALES",
+    "CatalogError",
+    "catalog_problems",
     "check_catalogs",
     "compile_catalogs",
     "extract_messages",
+    "require_compiled",
     "translations",
     "update_catalogs",
 ]
@@ -54,12 +59,16 @@ _lock = threading.Lock()
 _cache: dict[str, gettext.NullTranslations] = {}
 
 
-def _po_path(locale: str) -> Path:
-    return LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+class CatalogError(Exception):
+    """The compiled translations are missing or older than their catalogues."""
 
 
-def _mo_path(locale: str) -> Path:
-    return _po_path(locale).with_suffix(".mo")
+def _po_path(locale: str, base: Path | None = None) -> Path:
+    return (base or LOCALE_DIR) / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def _mo_path(locale: str, base: Path | None = None) -> Path:
+    return _po_path(locale, base).with_suffix(".mo")
 
 
 def _read_catalog(locale: str) -> Catalog:
@@ -79,19 +88,47 @@ def _atomic_write(path: Path, writer: object) -> None:
         raise
 
 
-def compile_catalogs(force: bool = False) -> list[str]:
-    """Compile each .po whose .mo is missing or stale; returns the locales compiled."""
+def compile_catalogs(
+    force: bool = False, *, source: Path | None = None, target: Path | None = None
+) -> list[str]:
+    """Compile each .po under ``source`` whose .mo under ``target`` (both: LOCALE_DIR) is
+    missing or stale (every one with ``force``); returns the locales compiled. A build step:
+    the package build (setup.py), `make`, the test session; never the serving process."""
     done: list[str] = []
     for locale in LOCALES:
-        po, mo = _po_path(locale), _mo_path(locale)
+        po, mo = _po_path(locale, source), _mo_path(locale, target)
         if not po.exists():
             continue
         if not force and mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
             continue
-        catalog = _read_catalog(locale)
-        _atomic_write(mo, lambda fh, c=catalog: write_mo(fh, c))
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=locale, domain=DOMAIN)
+        _atomic_write(mo, lambda out, c=catalog: write_mo(out, c))
+        os.chmod(mo, 0o644)  # public text, read by whichever user serves
         done.append(locale)
     return done
+
+
+def catalog_problems() -> list[str]:
+    """Why the translations cannot be served as they are (empty: fine). A .mo must exist for
+    every locale with a catalogue (an installed package ships only the .mo) and, in a
+    checkout, be no older than its .po."""
+    problems: list[str] = []
+    fix = "run `python -m portal.i18n compile` (or reinstall the package)"
+    for locale in REQUIRED_LOCALES:
+        po, mo = _po_path(locale), _mo_path(locale)
+        if not mo.exists():
+            problems.append(f"compiled translations missing: {mo}: {fix}")
+        elif po.exists() and mo.stat().st_mtime < po.stat().st_mtime:
+            problems.append(f"compiled translations older than {po}: {fix}")
+    return problems
+
+
+def require_compiled() -> None:
+    """Raise CatalogError (one line with the fix) unless every catalogue is compiled."""
+    problems = catalog_problems()
+    if problems:
+        raise CatalogError(problems[0])
 
 
 def translations(locale: str) -> gettext.NullTranslations:
@@ -105,8 +142,7 @@ def translations(locale: str) -> gettext.NullTranslations:
         cached = _cache.get(locale)
         if cached is not None:
             return cached
-        compile_catalogs()
-        mo = _mo_path(locale)
+        mo = _mo_path(locale)  # read only: compiled at build time (see the module docstring)
         result: gettext.NullTranslations
         if mo.exists():
             with mo.open("rb") as fh:

@@ -61,18 +61,36 @@ class Mailer:
     def configured(self) -> bool:
         return bool(self.settings.smtp_host)
 
+    def _open(self, smtp: smtplib.SMTP) -> None:
+        """EHLO, STARTTLS (certificate checked) and login, as configured."""
+        s = self.settings
+        smtp.ehlo()
+        if s.smtp_starttls:
+            smtp.starttls(context=self._tls or ssl.create_default_context())
+            smtp.ehlo()
+        if s.smtp_user:
+            smtp.login(s.smtp_user, s.smtp_password or "")
+
+    def probe_sync(self) -> None:
+        """Connect, STARTTLS and log in as a send would, then quit (`portal check`);
+        ``MailError`` when the server cannot be used."""
+        s = self.settings
+        if not s.smtp_host:
+            raise MailError("no mail server configured (PORTAL_SMTP_HOST)")
+        try:
+            with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT_S) as smtp:
+                self._open(smtp)
+                smtp.noop()
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailError(f"SMTP {s.smtp_host}:{s.smtp_port}: {type(exc).__name__}") from exc
+
     def _send_sync(self, mails: Sequence[Mail]) -> list[str]:
         s = self.settings
         assert s.smtp_host
         refused: list[str] = []
         try:
             with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=SMTP_TIMEOUT_S) as smtp:
-                smtp.ehlo()
-                if s.smtp_starttls:
-                    smtp.starttls(context=self._tls or ssl.create_default_context())
-                    smtp.ehlo()
-                if s.smtp_user:
-                    smtp.login(s.smtp_user, s.smtp_password or "")
+                self._open(smtp)
                 for mail in mails:
                     try:
                         smtp.send_message(build_message(s, mail))

@@ -17,7 +17,6 @@ objects are ciphertext streams; their keys are kept).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from portal.db.engine import Database
 from portal.db.migrate import head_revision, upgrade_to_head
 from portal.db.models import Base
+from portal.progress import Progress
 from portal.storage import FileStore
 
 BATCH = 500
@@ -109,7 +109,7 @@ async def copy_database(
     src_url: str,
     dst_url: str,
     *,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> CopyReport:
     """Copy every row from ``src_url`` into the empty database at ``dst_url``."""
     if src_url == dst_url:
@@ -133,10 +133,9 @@ async def copy_database(
         await source.dispose()
 
 
-async def _copy_rows(
-    src: AsyncConnection, dst_url: str, progress: Callable[[str], None] | None
-) -> CopyReport:
+async def _copy_rows(src: AsyncConnection, dst_url: str, progress: Progress | None) -> CopyReport:
     report = CopyReport()
+    show = progress or Progress.off()
     engine = create_async_engine(dst_url)
     if dst_url.startswith("sqlite"):
         from portal.db.engine import _sqlite_setup
@@ -147,7 +146,9 @@ async def _copy_rows(
             await _assert_empty(dst)
             for table in reversed(tables()):  # seed rows from the migrations give way
                 await dst.execute(table.delete())
-            for table in tables():
+            everything = tables()
+            for done, table in enumerate(everything):
+                show.step("tables", done, len(everything))
                 selfrefs = _self_refs(table)
                 pk = [c.name for c in table.primary_key.columns]
                 later: list[dict[str, Any]] = []
@@ -170,8 +171,7 @@ async def _copy_rows(
                     values = {k: v for k, v in ref.items() if k not in pk}
                     await dst.execute(update(table).where(*where).values(**values))
                 report.rows[table.name] = count
-                if progress:
-                    progress(f"  {table.name}: {count} rows")
+            show.step("tables", len(everything), len(everything))
             if dst.dialect.name == "postgresql":
                 await _fix_sequences(dst)
             # verify: the same number of rows on both sides
@@ -186,10 +186,15 @@ async def _copy_rows(
     return report
 
 
-async def copy_files(src: FileStore, dst: FileStore) -> tuple[int, int]:
+async def copy_files(
+    src: FileStore, dst: FileStore, progress: Progress | None = None
+) -> tuple[int, int]:
     """Copy every object byte for byte (ciphertext stays ciphertext); (objects, bytes)."""
     objects = size = 0
-    for key in await src.keys():
+    keys = await src.keys()
+    show = progress or Progress.off()
+    show.step("files", 0, len(keys))
+    for key in keys:
         writer = await dst.writer(key)
         try:
             async for chunk in src.read(key):
@@ -199,6 +204,7 @@ async def copy_files(src: FileStore, dst: FileStore) -> tuple[int, int]:
             await writer.abort()
             raise
         objects += 1
+        show.step("files", objects, len(keys))
     return objects, size
 
 
@@ -207,7 +213,7 @@ async def migrate_installation(
     *,
     to_database: str,
     to_s3: bool = False,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> CopyReport:
     """`portal migrate-data`: the current database (and local files) into ``to_database``
     (and the S3 bucket named by PORTAL_S3_*). Nothing is decrypted; the source is left as it
@@ -229,5 +235,5 @@ async def migrate_installation(
         ensure = getattr(target, "ensure", None)
         if ensure is not None:
             await anyio.to_thread.run_sync(ensure)
-        report.objects, report.bytes = await copy_files(source, target)
+        report.objects, report.bytes = await copy_files(source, target, progress)
     return report

@@ -1,8 +1,10 @@
 """The file store: holds ciphertext streams only, under random keys (never a file name).
 
 `LocalFileStore` is the embedded default. A write goes to `incoming/KEY.part` and becomes
-visible under `objects/` only on `commit()` (fsync + atomic rename), so an interrupted upload
-leaves at most a `.part` file, which `cleanup_incoming()` removes at start-up.
+visible under `objects/` only on `commit()` (fsync + atomic rename + fsync of the folder that
+received it, so the rename itself survives a power cut), so an interrupted upload leaves at
+most a `.part` file, which `cleanup_incoming()` removes at start-up. Objects are created 0600
+and folders 0700, whatever the process umask.
 """
 
 from __future__ import annotations
@@ -26,6 +28,25 @@ class StoreError(Exception):
 
 def new_storage_key() -> str:
     return secrets.token_hex(20)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename into (or an entry created in) ``directory`` durable."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _private_dir(directory: Path) -> bool:
+    """Create ``directory`` 0700 if missing; True when it was created."""
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        return False
+    os.chmod(directory, 0o700)  # mkdir's mode is masked by the umask
+    return True
 
 
 def _check_key(key: str) -> str:
@@ -57,7 +78,9 @@ class _LocalWriter:
         self.key = key
         self._part = part
         self._final = final
-        self._fh = open(part, "xb")  # noqa: SIM115 - closed in commit/abort
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        os.fchmod(fd, 0o600)  # the creation mode is masked by the umask
+        self._fh = os.fdopen(fd, "wb")
         self._size = 0
 
     async def write(self, data: bytes) -> None:
@@ -70,8 +93,11 @@ class _LocalWriter:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
-            self._final.parent.mkdir(parents=True, exist_ok=True)
+            shard = self._final.parent
+            if _private_dir(shard):
+                fsync_dir(shard.parent)
             os.replace(self._part, self._final)
+            fsync_dir(shard)
 
         await anyio.to_thread.run_sync(finish)
         return self._size
@@ -98,7 +124,7 @@ class LocalFileStore:
 
     def ensure(self) -> None:
         for d in (self.root, self.incoming, self.objects):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(d, 0o700)
 
     def _path(self, key: str) -> Path:

@@ -37,6 +37,14 @@ from portal.settings import Settings
 BASE_URL = "https://testserver.local"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A build step before the session: compile the checkout's catalogues whose .po changed
+    (the serving code only reads .mo files; see portal.i18n)."""
+    from portal.i18n import compile_catalogs
+
+    compile_catalogs()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Browser journeys run last: Playwright's sync API keeps an event loop running in the main
     thread until the session ends, and no async test may run after it has started."""

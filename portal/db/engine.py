@@ -14,6 +14,7 @@ parameters or the DSN).
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -130,6 +131,25 @@ def _wal_checkpoint(path: str, attempts: int = 50) -> bool:
         conn.close()
 
 
+def private_sqlite_file(url: str) -> None:
+    """Create the SQLite file (mode 0600) before SQLite does: SQLite gives the -wal and -shm
+    files the mode of the database file, so all three stay private whatever the umask. A
+    missing folder is left for SQLite to report."""
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = os.path.abspath(name)
+    if not os.path.isdir(os.path.dirname(path)):
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 class Database:
     """Two session factories over one database: `write()` and `read()`.
 
@@ -141,6 +161,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
+            private_sqlite_file(url)
             self.engine = create_async_engine(url, echo=echo)
             _sqlite_setup(self.engine, immediate=True)
             self.read_engine = create_async_engine(url, echo=echo)

@@ -16,13 +16,14 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
+from portal.assets import templates_dir
 from portal.http.i18n import current_locale, locale_of
 from portal.i18n import DEFAULT_LOCALE, LOCALES, translations
 from portal.settings import Settings
 
 __all__ = ["TEMPLATES_DIR", "build_environment", "template_config"]
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+TEMPLATES_DIR = templates_dir()  # the package data when installed, else the checkout
 
 HTML_LANG = {"zh_CN": "zh-Hans-CN", "zh_TW": "zh-Hant-TW", "en": "en"}
 # Each language named in itself, so a reader finds their own in any UI language.

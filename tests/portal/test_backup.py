@@ -5,6 +5,7 @@ receipt code."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -112,10 +113,14 @@ def test_sqlite_backup_restores_into_an_empty_data_dir(tmp_path: Path) -> None:
     assert portal(source, "backup", str(dest)).returncode == 2
 
     fresh = _settings(tmp_path / "restored")
+    # the manifest is authenticated with the secrets: they come back first
     out = portal(fresh, "restore", str(dest))
-    assert out.returncode == 0, out.stderr
-    assert "restore --secrets" in out.stdout
+    assert out.returncode == 2
+    assert "restore --secrets" in out.stderr and "Traceback" not in out.stderr
     out = portal(fresh, "restore", "--secrets", str(secrets_dest))
+    assert out.returncode == 0, out.stderr
+    assert "portal restore BACKUP" in out.stdout
+    out = portal(fresh, "restore", str(dest))
     assert out.returncode == 0, out.stderr
     _assert_readable(fresh, code)
     # restoring over a live installation is refused
@@ -128,9 +133,12 @@ def test_damaged_backup_is_refused(tmp_path: Path) -> None:
     make_installation(source)
     dest = tmp_path / "backup"
     assert portal(source, "backup", str(dest)).returncode == 0
+    assert portal(source, "backup", "--secrets", str(tmp_path / "sec")).returncode == 0
     victim = next(p for p in (dest / "files" / "objects").rglob("*") if p.is_file())
     victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
-    out = portal(_settings(tmp_path / "restored"), "restore", str(dest))
+    fresh = _settings(tmp_path / "restored")
+    assert portal(fresh, "restore", "--secrets", str(tmp_path / "sec")).returncode == 0
+    out = portal(fresh, "restore", str(dest))
     assert out.returncode == 2 and "damaged" in out.stderr
 
 
@@ -150,9 +158,9 @@ def test_postgresql_backup_restores_into_a_new_database(
     assert portal(source, "backup", "--secrets", str(tmp_path / "sec")).returncode == 0
 
     fresh = _settings(tmp_path / "restored", pg_databases())
+    assert portal(fresh, "restore", "--secrets", str(tmp_path / "sec")).returncode == 0
     out = portal(fresh, "restore", str(dest))
     assert out.returncode == 0, out.stderr
-    assert portal(fresh, "restore", "--secrets", str(tmp_path / "sec")).returncode == 0
     _assert_readable(fresh, code)
 
 
@@ -165,9 +173,11 @@ def test_migrate_data_sqlite_and_local_files_to_postgresql_and_s3(
     local_objects = {p.name: p.read_bytes() for p in local.files_dir.rglob("*") if p.is_file()}
     target_db = pg_databases()
 
-    out = portal(source, "migrate-data", "--to-database", target_db, "--to-s3")
+    out = portal(source, "migrate-data", "--to-database", target_db, "--to-s3", "--progress")
     assert out.returncode == 0, out.stderr
     assert "rows in" in out.stdout and f"files: {len(local_objects)} objects" in out.stdout
+    n = len(local_objects)
+    assert f"files: {n}/{n} (100%)" in out.stderr and "tables: 0/" in out.stderr
 
     from portal.s3store import S3Config, make_client
 
@@ -188,3 +198,104 @@ def test_migrate_data_sqlite_and_local_files_to_postgresql_and_s3(
     # the destination is no longer empty: a second run is refused
     again = portal(source, "migrate-data", "--to-database", target_db)
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def _tree_modes(tree: Path) -> dict[str, int]:
+    return {str(p.relative_to(tree)): p.stat().st_mode & 0o777 for p in tree.rglob("*")}
+
+
+def test_tampered_manifest_is_refused_with_one_line(tmp_path: Path) -> None:
+    """Issue 14: the manifest carries an HMAC under a key derived from the keyring, so files
+    altered together with their checksums, or a backup from another installation, are
+    refused before anything is restored."""
+    source = _settings(tmp_path / "live")
+    make_installation(source)
+    dest, sec = tmp_path / "backup", tmp_path / "sec"
+    assert portal(source, "backup", str(dest)).returncode == 0
+    assert portal(source, "backup", "--secrets", str(sec)).returncode == 0
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert len(manifest["mac"]) == 64
+
+    # every file of the backup is private (whatever the umask of whoever reads it later)
+    for name, mode in _tree_modes(dest).items():
+        assert mode == (0o700 if (dest / name).is_dir() else 0o600), (name, oct(mode))
+
+    # an object replaced and its checksum updated to match: consistent, but not authentic
+    victim = next(p for p in (dest / "files" / "objects").rglob("*") if p.is_file())
+    forged = b"\0" * victim.stat().st_size
+    victim.write_bytes(forged)
+    manifest["objects"][victim.name] = hashlib.sha256(forged).hexdigest()
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+
+    fresh = _settings(tmp_path / "restored")
+    assert portal(fresh, "restore", "--secrets", str(sec)).returncode == 0
+    out = portal(fresh, "restore", str(dest))
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert "manifest fails its authentication check" in out.stderr
+    assert not (fresh.data_dir / "portal.db").exists()  # nothing was restored
+    if fresh.files_dir.exists():
+        assert not [p for p in fresh.files_dir.rglob("*") if p.is_file()]
+
+    # an authentic backup restored with another installation's secrets: refused the same way
+    other = _settings(tmp_path / "other")
+    make_installation(other)
+    good = tmp_path / "good-backup"
+    assert portal(source, "backup", str(good)).returncode == 0
+    stranger = _settings(tmp_path / "stranger")
+    assert portal(other, "backup", "--secrets", str(tmp_path / "other-sec")).returncode == 0
+    assert portal(stranger, "restore", "--secrets", str(tmp_path / "other-sec")).returncode == 0
+    out = portal(stranger, "restore", str(good))
+    assert out.returncode == 2 and "authentication check" in out.stderr
+
+
+def test_progress_goes_to_stderr_only_when_asked(tmp_path: Path) -> None:
+    source = _settings(tmp_path / "live")
+    make_installation(source)
+    quiet = portal(source, "backup", str(tmp_path / "b1"))
+    assert quiet.returncode == 0 and quiet.stderr == ""  # not a terminal: no progress
+    shown = portal(source, "backup", "--progress", str(tmp_path / "b2"))
+    assert shown.returncode == 0, shown.stderr
+    objects = len(json.loads((tmp_path / "b2" / "manifest.json").read_text())["objects"])
+    assert f"files: {objects}/{objects} (100%)" in shown.stderr
+    assert "files: 0/" in shown.stderr
+    assert "backup: done" in shown.stdout and "backup: done" not in shown.stderr
+    fresh = _settings(tmp_path / "restored")
+    assert portal(source, "backup", "--secrets", str(tmp_path / "sec")).returncode == 0
+    assert portal(fresh, "restore", "--secrets", str(tmp_path / "sec")).returncode == 0
+    out = portal(fresh, "restore", "--progress", str(tmp_path / "b2"))
+    assert out.returncode == 0, out.stderr
+    assert "backup verified" in out.stderr and f"files: {objects}/{objects}" in out.stderr
+
+
+def test_progress_is_shown_on_a_terminal(tmp_path: Path) -> None:
+    source = _settings(tmp_path / "live")
+    make_installation(source)
+    master, terminal = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "portal.cli", "backup", str(tmp_path / "b")],
+            env=_env(source),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            text=True,
+        )
+        os.close(terminal)
+        stdout, _ = proc.communicate(timeout=180)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0
+    objects = len(json.loads((tmp_path / "b" / "manifest.json").read_text())["objects"])
+    # a count rewrites its own line on a terminal
+    assert f"\rfiles: {objects}/{objects} (100%)".encode() in shown
+    assert b"database: sqlite copy" in shown
+    assert "backup: done" in stdout

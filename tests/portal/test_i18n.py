@@ -158,3 +158,28 @@ def test_unknown_language_sets_no_cookie(client: TestClient, csrf_token) -> None
         follow_redirects=False,
     )
     assert response.status_code == 303 and "lang=" not in response.headers.get("set-cookie", "")
+
+
+def test_serving_never_compiles_and_refuses_stale_catalogues(monkeypatch, tmp_path: Path) -> None:
+    """Issue 14: translations are compiled at build time; the serving process only reads them
+    (an installed package may be read-only) and refuses to start on missing or stale ones."""
+    locale_dir = tmp_path / "locale"
+    shutil.copytree(i18n.LOCALE_DIR, locale_dir, ignore=shutil.ignore_patterns("*.mo"))
+    monkeypatch.setattr(i18n, "LOCALE_DIR", locale_dir)
+    i18n.clear_cache()
+    try:
+        with pytest.raises(i18n.CatalogError, match=r"portal\.i18n compile"):
+            i18n.require_compiled()
+        translations("zh_CN")
+        assert not list(locale_dir.rglob("*.mo"))  # nothing compiled at run time
+        i18n.clear_cache()
+        i18n.compile_catalogs()
+        i18n.require_compiled()
+        assert translations("zh_CN").gettext("Page not found") == "页面不存在"
+        po = locale_dir / "zh_CN" / "LC_MESSAGES" / "messages.po"
+        future = time.time() + 100
+        os.utime(po, (future, future))
+        with pytest.raises(i18n.CatalogError, match="older than"):
+            i18n.require_compiled()
+    finally:
+        i18n.clear_cache()
