@@ -46,7 +46,7 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     )
 
 
-@get("/readyz", opt={"skip_session": True}, include_in_schema=False)
+@get("/readyz", opt={"skip_session": True, "exclude_from_csrf": True}, include_in_schema=False)
 async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
     """Readiness: 200 when the database, Redis (if configured), the file store and the keyring
     can all be used; else 503 with Retry-After and the failed components named."""

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
+import time
+import traceback
 from collections.abc import Sequence
 
 from crypto.errors import CryptoError
@@ -24,6 +27,7 @@ from portal.db.engine import Database
 from portal.db.migrate import upgrade_to_head
 from portal.services import argon2_params
 from portal.settings import Settings, SettingsError
+from portal.startup import StartupError, check_database, check_listen, explain
 
 
 class CliError(Exception):
@@ -107,6 +111,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings)
     except CryptoError as exc:
         raise CliError(f"{exc} (run `portal init` first)") from exc
+    asyncio.run(check_database(settings.database_url))  # reachable, migrated: else one line
+    check_listen(settings.host, settings.port)
     print(f"serving on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(
         app,
@@ -355,6 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Whistleblower portal and investigator workspace. Settings come from the "
         "environment (PORTAL_DATA_DIR, DATABASE_URL, PORTAL_HOST, PORTAL_PORT, ...).",
     )
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an unexpected error (default: one line with the fix)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = sub.add_parser("init", help="create the data directory, secrets, schema and first admin")
@@ -440,14 +451,52 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _database_url() -> str | None:
+    try:
+        return Settings.from_env().database_url
+    except SettingsError:
+        return None
+
+
+# scheduled jobs whose runs are counted for the metrics (portal.metrics)
+_JOBS = {cmd_notify_run: "notify", cmd_retention_run: "retention"}
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    job = _JOBS.get(args.func)
+    if job is None or getattr(args, "dry_run", False):
+        result: int = args.func(args)
+        return result
+    from portal.metrics import record_job_run
+
+    started, ok = time.monotonic(), False
+    try:
+        result = args.func(args)
+        ok = result == 0
+        return result
+    finally:
+        with contextlib.suppress(OSError, SettingsError):  # counting never fails a run
+            record_job_run(
+                Settings.from_env().data_dir, job, ok=ok, duration_s=time.monotonic() - started
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every failure is one line on stderr naming the setting, host or file and the fix;
+    `--debug` adds the traceback of an unexpected one."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        result: int = args.func(args)
-        return result
-    except (CliError, StaffError, RoleError, CryptoError, SettingsError) as exc:
+        return _run_command(args)
+    except (CliError, StaffError, RoleError, CryptoError, SettingsError, StartupError) as exc:
         print(f"portal: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the operator gets one line, --debug the rest
+        if args.debug:
+            traceback.print_exc()
+        print(f"portal: error: {explain(exc, _database_url())}", file=sys.stderr)
         return 2
 
 

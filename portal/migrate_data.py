@@ -137,7 +137,7 @@ async def _copy_rows(
     src: AsyncConnection, dst_url: str, progress: Callable[[str], None] | None
 ) -> CopyReport:
     report = CopyReport()
-    engine = create_async_engine(dst_url)
+    engine = create_async_engine(dst_url, hide_parameters=True)
     if dst_url.startswith("sqlite"):
         from portal.db.engine import _sqlite_setup
 

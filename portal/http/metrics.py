@@ -79,7 +79,12 @@ def metrics_response(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-@get("/metrics", name="metrics", opt={"skip_session": True}, include_in_schema=False)
+@get(
+    "/metrics",
+    name="metrics",
+    opt={"skip_session": True, "exclude_from_csrf": True},
+    include_in_schema=False,
+)
 async def metrics_endpoint(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Mounted only when PORTAL_SERVE=workspace (see `portal.app.create_app`)."""
     return metrics_response(request)
