@@ -160,9 +160,7 @@ async def check_database(url: str) -> None:
     revision = await _schema_revision(url)
     head = head_revision()
     if revision is None:
-        raise StartupError(
-            f"database at {database_place(url)} has no schema: run `portal migrate`"
-        )
+        raise StartupError(f"database at {database_place(url)} has no schema: run `portal migrate`")
     if revision == head:
         return
     if revision in _known_revisions():
@@ -227,6 +225,5 @@ def explain(error: BaseException, url: str | None) -> str:
                 "again with --debug for the details"
             )
     return (
-        f"unexpected {type(error).__name__}; run the command again with --debug for the "
-        "traceback"
+        f"unexpected {type(error).__name__}; run the command again with --debug for the traceback"
     )
