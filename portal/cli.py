@@ -27,7 +27,7 @@ from portal.db.engine import Database
 from portal.db.migrate import upgrade_to_head
 from portal.services import argon2_params
 from portal.settings import Settings, SettingsError
-from portal.startup import StartupError, check_database, check_listen, explain
+from portal.startup import StartupError, check_database, check_files, check_listen, explain
 
 
 class CliError(Exception):
@@ -112,6 +112,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except CryptoError as exc:
         raise CliError(f"{exc} (run `portal init` first)") from exc
     asyncio.run(check_database(settings.database_url))  # reachable, migrated: else one line
+    if not settings.s3_bucket:
+        check_files(settings.files_dir)
     check_listen(settings.host, settings.port)
     print(f"serving on http://{settings.host}:{settings.port}", flush=True)
     uvicorn.run(

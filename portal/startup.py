@@ -4,6 +4,7 @@
 
 * `check_database(url)`: the database answers and its schema is the one this version needs
   ("database has no schema: run `portal migrate`", an older schema, a newer one);
+* `check_files(folder)`: the local file store can be written;
 * `check_listen(host, port)`: the address is free ("cannot listen on HOST:PORT ...");
 * `explain(error, url)`: any other exception met while starting (a database that cannot be
   reached during `portal migrate`, say) turned into one line.
@@ -25,6 +26,7 @@ from sqlalchemy.engine import make_url
 __all__ = [
     "StartupError",
     "check_database",
+    "check_files",
     "check_listen",
     "database_place",
     "explain",
@@ -172,6 +174,21 @@ async def check_database(url: str) -> None:
         f"database at {database_place(url)} has schema {revision}, which this version of the "
         f"portal does not know (newest: {head}): install the matching portal version"
     )
+
+
+def check_files(files_dir: Path) -> None:
+    """The local file store's folder can be created and written (`PORTAL_DATA_DIR`)."""
+    probe = files_dir / ".start-probe"
+    try:
+        files_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as error:
+        raise StartupError(
+            f"cannot write to the file store {files_dir} (PORTAL_DATA_DIR): "
+            f"{error.strerror or type(error).__name__}; give the portal's user write access "
+            "or correct PORTAL_DATA_DIR"
+        ) from None
 
 
 def check_listen(host: str, port: int) -> None:

@@ -6,6 +6,7 @@ the real command in a subprocess."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -163,6 +164,15 @@ def test_a_port_in_use(initialised: dict[str, str]) -> None:
 def test_bad_settings(env: dict[str, str], name: str, value: str, needle: str) -> None:
     for command in ("serve", "migrate", "init"):
         _one_line(portal({**env, name: value}, command), needle)
+
+
+def test_a_file_store_that_cannot_be_written(initialised: dict[str, str]) -> None:
+    files = Path(initialised["PORTAL_DATA_DIR"]) / "files"
+    shutil.rmtree(files, ignore_errors=True)
+    files.write_text("a file where the folder should be")  # not writable as a folder, even by root
+    _one_line(
+        portal(initialised, "serve"), f"cannot write to the file store {files}", "PORTAL_DATA_DIR"
+    )
 
 
 def test_no_keyring(env: dict[str, str]) -> None:
