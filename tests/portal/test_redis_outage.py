@@ -202,3 +202,30 @@ def test_with_the_right_password_everything_works(client: TestClient[Litestar]) 
     answer = _follow_up(client, "en")
     assert answer.status_code == 400  # a wrong code, evaluated: Redis answered
     assert "Temporarily unavailable" not in answer.text
+
+
+async def test_the_outage_and_its_end_are_logged_once_each(
+    private_redis: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    from portal.outage import RedisUnavailable
+    from portal.redis_state import redis_client, redis_guard
+
+    down = redis_client(_url("closed", private_redis))
+    up = redis_client(_url("right-password", private_redis))
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(3):
+                with pytest.raises(RedisUnavailable):
+                    async with redis_guard():
+                        await down.ping()
+            for _ in range(2):
+                async with redis_guard():
+                    assert await up.ping()
+    finally:
+        await down.aclose()
+        await up.aclose()
+    lines = [r.getMessage() for r in caplog.records if r.name == "portal.outage"]
+    assert len(lines) == 2, lines
+    assert lines[0] == "redis unavailable (ConnectionError)"
+    assert lines[1].startswith("redis available again after ")
+    assert lines[1].endswith("(3 requests refused meanwhile)")
