@@ -67,6 +67,9 @@ async def redis_guard() -> AsyncIterator[None]:
     try:
         yield
     except RedisError as error:
+        if type(error).__name__ == "MaxConnectionsError":
+            # every pooled connection is busy: this instance is overloaded, Redis is not down
+            raise RedisOverloaded(error) from None
         note_outage(RedisUnavailable.component, type(error).__name__)
         raise RedisUnavailable(error) from None
     except OSError as error:  # a socket error redis-py did not wrap
@@ -74,6 +77,10 @@ async def redis_guard() -> AsyncIterator[None]:
         raise RedisUnavailable(error) from None
     else:
         note_success(RedisUnavailable.component)
+
+
+class RedisOverloaded(RedisUnavailable):
+    """No free connection in this instance's pool (not an outage: not logged)."""
 
 
 def redis_client(url: str) -> Any:
@@ -110,10 +117,13 @@ class RedisTokenBucket:
         """Wait for a token shared with every instance; Busy if the wait would be too long,
         `RedisUnavailable` while Redis cannot be used (no code is evaluated while the shared
         budget is unknown: fail closed, with a 503 that says "try again later")."""
-        async with redis_guard():
-            raw = await self._script(
-                keys=[self.key], args=[self.rate, self.capacity, self.max_wait_s]
-            )
+        try:
+            async with redis_guard():
+                raw = await self._script(
+                    keys=[self.key], args=[self.rate, self.capacity, self.max_wait_s]
+                )
+        except RedisOverloaded:
+            raise Busy from None  # more callers at once than connections: the budget is busy
         wait = float(raw.decode() if isinstance(raw, bytes) else raw)
         if wait < 0:
             raise Busy
