@@ -11,14 +11,18 @@ from litestar.static_files import create_static_files_router
 
 from portal.assets import static_dir
 from portal.db.engine import RETRY_AFTER_S
-from portal.http.csrf import OriginCheckMiddleware, csrf_config
+from portal.http.csrf import OriginCheckMiddleware, csrf_config, csrf_middleware
+from portal.http.disconnect import DisconnectMiddleware
 from portal.http.errors import exception_handlers
 from portal.http.headers import SecurityHeadersMiddleware
 from portal.http.i18n import LocaleMiddleware, language_router
+from portal.http.metrics import MetricsMiddleware, metrics_endpoint
 from portal.http.sessions import session_middleware, session_stores
+from portal.http.store_guard import guard_stores
 from portal.http.templating import template_config
 from portal.i18n import require_compiled
 from portal.logs import configure_logging
+from portal.readiness import check_readiness
 from portal.services import Services, build_services
 from portal.settings import Settings
 
@@ -29,12 +33,29 @@ DEFAULT_MAX_BODY = 1024 * 1024
 
 @get("/healthz", opt={"skip_session": True}, include_in_schema=False)
 async def healthz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
-    """200 when the database answers, 503 (with Retry-After) while it does not."""
+    """Liveness: 200 when the database answers, 503 (with Retry-After) while it does not.
+    `/readyz` checks every helper."""
     services: Services = request.app.state["services"]
     if await services.db.ping():
         return Response({"status": "ok"}, media_type=MediaType.JSON)
     return Response(
         {"status": "unavailable", "database": "unavailable"},
+        status_code=503,
+        media_type=MediaType.JSON,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
+@get("/readyz", opt={"skip_session": True, "exclude_from_csrf": True}, include_in_schema=False)
+async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, object]]:
+    """Readiness: 200 when the database, Redis (if configured), the file store and the keyring
+    can all be used; else 503 with Retry-After and the failed components named."""
+    services: Services = request.app.state["services"]
+    readiness = await check_readiness(services)
+    if readiness.ready:
+        return Response(readiness.as_json(), media_type=MediaType.JSON)
+    return Response(
+        readiness.as_json(),
         status_code=503,
         media_type=MediaType.JSON,
         headers={"Retry-After": str(RETRY_AFTER_S)},
@@ -49,6 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     route_handlers: list[object] = [
         healthz,
+        readyz,
         language_router(),
         create_static_files_router(
             path="/static",
@@ -65,6 +87,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         from investigator.web.routes import workspace_router
 
         route_handlers.append(workspace_router(settings))
+    if settings.serve == "workspace":  # the internal listener: Prometheus scrapes it
+        route_handlers.append(metrics_endpoint)
 
     async def on_startup(app: Litestar) -> None:
         from portal.binding import ensure_bound
@@ -85,17 +109,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def on_shutdown(app: Litestar) -> None:
         await services.close()
 
+    csrf = csrf_config(settings, services.keyring)
     return Litestar(
         route_handlers=route_handlers,  # type: ignore[arg-type]
-        state=State({"services": services, "settings": settings}),
+        state=State({"services": services, "settings": settings, "csrf_config": csrf}),
         middleware=[
+            MetricsMiddleware,
+            DisconnectMiddleware,
             DefineMiddleware(SecurityHeadersMiddleware, settings=settings),
             OriginCheckMiddleware,
             LocaleMiddleware,
             session_middleware(settings),
+            csrf_middleware(csrf),  # innermost, where Litestar puts its own
         ],
-        stores=session_stores(settings, services.keyring),
-        csrf_config=csrf_config(settings, services.keyring),
+        stores=guard_stores(
+            session_stores(settings, services.keyring), redis=settings.redis_url is not None
+        ),
         template_config=template_config(settings),
         exception_handlers=exception_handlers(settings),
         openapi_config=None,

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
+import time
+import traceback
 from collections.abc import Sequence
 
 from crypto.errors import CryptoError
@@ -31,6 +34,7 @@ from investigator.staff import (
     reset_two_step_by_name,
     set_disabled,
 )
+from portal.assets import AssetError
 from portal.binding import (
     BindingError,
     bound_keyring,
@@ -40,13 +44,13 @@ from portal.binding import (
     record_binding,
     recorded_fingerprint,
 )
-from portal.assets import AssetError
 from portal.db.engine import Database
 from portal.db.migrate import upgrade_to_head
 from portal.i18n import CatalogError
 from portal.progress import Progress
 from portal.services import argon2_params
 from portal.settings import Settings, SettingsError
+from portal.startup import StartupError, check_database, check_files, check_listen, explain
 
 
 class CliError(Exception):
@@ -217,6 +221,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings()
+    asyncio.run(check_database(settings.database_url))  # reachable, migrated: else one line
+    if not settings.s3_bucket:
+        check_files(settings.files_dir)
+    check_listen(settings.host, settings.port)
     try:
         _bound(settings)
         from portal.app import create_app
@@ -592,6 +600,11 @@ def build_parser() -> argparse.ArgumentParser:
         "environment (PORTAL_DATA_DIR, DATABASE_URL, PORTAL_HOST, PORTAL_PORT, ...).",
     )
     p.add_argument("--version", action="version", version=f"portal {_version()}")
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full traceback of an unexpected error (default: one line with the fix)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = sub.add_parser("init", help="create the data directory, secrets, schema and first admin")
@@ -688,16 +701,62 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _database_url() -> str | None:
+    try:
+        return Settings.from_env().database_url
+    except SettingsError:
+        return None
+
+
+# scheduled jobs whose runs are counted for the metrics (portal.metrics)
+_JOBS = {cmd_notify_run: "notify", cmd_retention_run: "retention"}
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    job = _JOBS.get(args.func)
+    if job is None or getattr(args, "dry_run", False):
+        result: int = args.func(args)
+        return result
+    from portal.metrics import record_job_run
+
+    started, ok = time.monotonic(), False
+    try:
+        result = args.func(args)
+        ok = result == 0
+        return result
+    finally:
+        with contextlib.suppress(OSError, SettingsError):  # counting never fails a run
+            record_job_run(
+                Settings.from_env().data_dir, job, ok=ok, duration_s=time.monotonic() - started
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every failure is one line on stderr naming the setting, host or file and the fix;
+    `--debug` adds the traceback of an unexpected one."""
     # whatever this process creates (database, store objects, backups, secrets) is private
     os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        result: int = args.func(args)
-        return result
-    except (CliError, StaffError, RoleError, CryptoError, SettingsError, BindingError) as exc:
+        return _run_command(args)
+    except (
+        CliError,
+        StaffError,
+        RoleError,
+        CryptoError,
+        SettingsError,
+        BindingError,
+        StartupError,
+    ) as exc:
         print(f"portal: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the operator gets one line, --debug the rest
+        if args.debug:
+            traceback.print_exc()
+        print(f"portal: error: {explain(exc, _database_url())}", file=sys.stderr)
         return 2
 
 

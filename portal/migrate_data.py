@@ -136,7 +136,7 @@ async def copy_database(
 async def _copy_rows(src: AsyncConnection, dst_url: str, progress: Progress | None) -> CopyReport:
     report = CopyReport()
     show = progress or Progress.off()
-    engine = create_async_engine(dst_url)
+    engine = create_async_engine(dst_url, hide_parameters=True)
     if dst_url.startswith("sqlite"):
         from portal.db.engine import _sqlite_setup
 

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from investigator.throttle import ThrottlePolicy
+from portal.outage import RedisUnavailable, note_outage, note_success
 from portal.settings import Settings
 from portal.throttle import Busy
 
@@ -55,6 +58,31 @@ return tostring(wait)
 """
 
 
+@asynccontextmanager
+async def redis_guard() -> AsyncIterator[None]:
+    """Redis unreachable, timed out or refusing our password leaves as `RedisUnavailable`
+    (503 with Retry-After, never 429 or 500); the outage and the recovery are logged once."""
+    from redis.exceptions import RedisError
+
+    try:
+        yield
+    except RedisError as error:
+        if type(error).__name__ == "MaxConnectionsError":
+            # every pooled connection is busy: this instance is overloaded, Redis is not down
+            raise RedisOverloaded(error) from None
+        note_outage(RedisUnavailable.component, type(error).__name__)
+        raise RedisUnavailable(error) from None
+    except OSError as error:  # a socket error redis-py did not wrap
+        note_outage(RedisUnavailable.component, type(error).__name__)
+        raise RedisUnavailable(error) from None
+    else:
+        note_success(RedisUnavailable.component)
+
+
+class RedisOverloaded(RedisUnavailable):
+    """No free connection in this instance's pool (not an outage: not logged)."""
+
+
 def redis_client(url: str) -> Any:
     """An asyncio Redis client with timeouts (a stalled Redis must not hang requests)."""
     from redis.asyncio import Redis
@@ -86,16 +114,16 @@ class RedisTokenBucket:
         self._script = client.register_script(_TAKE)
 
     async def take(self) -> None:
-        """Wait for a token shared with every instance; Busy if the wait would be too long."""
-        from redis.exceptions import RedisError
-
+        """Wait for a token shared with every instance; Busy if the wait would be too long,
+        `RedisUnavailable` while Redis cannot be used (no code is evaluated while the shared
+        budget is unknown: fail closed, with a 503 that says "try again later")."""
         try:
-            raw = await self._script(
-                keys=[self.key], args=[self.rate, self.capacity, self.max_wait_s]
-            )
-        except RedisError:
-            # Fail closed, politely: no code is evaluated while the shared budget is unknown.
-            raise Busy from None
+            async with redis_guard():
+                raw = await self._script(
+                    keys=[self.key], args=[self.rate, self.capacity, self.max_wait_s]
+                )
+        except RedisOverloaded:
+            raise Busy from None  # more callers at once than connections: the budget is busy
         wait = float(raw.decode() if isinstance(raw, bytes) else raw)
         if wait < 0:
             raise Busy
@@ -127,29 +155,33 @@ class RedisSigninThrottle:
         return f"{self.prefix}signin:global:{window}"
 
     async def delay_for(self, key: str) -> float:
-        gkey = await self._global_key()
-        failures, global_count = await self.client.mget(self._account_key(key), gkey)
+        async with redis_guard():
+            gkey = await self._global_key()
+            failures, global_count = await self.client.mget(self._account_key(key), gkey)
         delay = self.policy.account_delay(int(failures or 0))
         if int(global_count or 0) > self.policy.global_budget:
             delay += self.policy.global_delay
         return delay
 
     async def record_failure(self, key: str) -> None:
-        gkey = await self._global_key()
         akey = self._account_key(key)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.incr(akey)
-            pipe.expire(akey, int(self.policy.forget_after_s))
-            pipe.incr(gkey)
-            pipe.expire(gkey, int(self.policy.global_window_s * 2) + 1)
-            await pipe.execute()
+        async with redis_guard():
+            gkey = await self._global_key()
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.incr(akey)
+                pipe.expire(akey, int(self.policy.forget_after_s))
+                pipe.incr(gkey)
+                pipe.expire(gkey, int(self.policy.global_window_s * 2) + 1)
+                await pipe.execute()
 
     async def record_success(self, key: str) -> None:
-        await self.client.delete(self._account_key(key))
+        async with redis_guard():
+            await self.client.delete(self._account_key(key))
 
     async def failures(self, key: str) -> int:
         """Recent failures on ``key`` (for tests and diagnostics)."""
-        return int(await self.client.get(self._account_key(key)) or 0)
+        async with redis_guard():
+            return int(await self.client.get(self._account_key(key)) or 0)
 
 
 # --- choosing by settings -------------------------------------------------------------------

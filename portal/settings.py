@@ -68,6 +68,8 @@ class Settings:
     # notifications: new-case counts are batched in slots of this many hours (R9); exports cap
     notify_batch_hours: int = 4
     export_max_mb: int = 256
+    # readiness (/readyz) fails when the file store's file system has less free space than this
+    min_free_bytes: int = 512 * 1024 * 1024
     extra: Mapping[str, str] = field(default_factory=dict)
 
     # --- derived -----------------------------------------------------------------
@@ -143,6 +145,7 @@ class Settings:
             retention_audit_years=_int(e, "PORTAL_RETENTION_AUDIT_YEARS", 3, 3, 100),
             notify_batch_hours=_int(e, "PORTAL_NOTIFY_BATCH_HOURS", 4, 1, 24),
             export_max_mb=_int(e, "PORTAL_EXPORT_MAX_MB", 256, 1, 4096),
+            min_free_bytes=_int(e, "PORTAL_MIN_FREE_MB", 512, 0, 10_000_000) * 1024 * 1024,
             deadline_profile=_choice(e, "PORTAL_DEADLINE_PROFILE", ("cn", "eu"), "cn"),
             deadline_rules=_deadline_rules(e),
             s3_bucket=e.get("PORTAL_S3_BUCKET") or None,
@@ -193,6 +196,8 @@ class Settings:
                 "PORTAL_S3_ACCESS_KEY and PORTAL_S3_SECRET_KEY go together (or set neither to "
                 "use the machine's own credentials)"
             )
+        if self.min_free_bytes < 0:
+            raise SettingsError("PORTAL_MIN_FREE_MB must not be negative")
         if self.reward_min > self.reward_max:
             raise SettingsError("PORTAL_REWARD_MIN must not be above PORTAL_REWARD_MAX")
         if self.onion_address is not None and not self.onion_address.endswith(".onion"):

@@ -15,6 +15,7 @@ from investigator.web.directory_routes import directory_handlers
 from investigator.web.export_routes import export_handlers
 from investigator.web.guards import redirect_to_signin
 from investigator.web.handling_routes import handling_handlers
+from investigator.web.metrics_routes import metrics_handlers
 from investigator.web.notify_routes import notify_handlers
 from investigator.web.protection_routes import protection_handlers
 from investigator.web.reward_routes import reward_handlers
@@ -42,6 +43,7 @@ def workspace_router(settings: Settings) -> Router:
             *statistics_handlers,
             *admin_handlers,
             *directory_handlers,
+            *metrics_handlers,
         ],
         exception_handlers={NotAuthorizedException: redirect_to_signin},
     )

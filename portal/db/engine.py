@@ -162,14 +162,15 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             private_sqlite_file(url)
-            self.engine = create_async_engine(url, echo=echo)
+            self.engine = create_async_engine(url, echo=echo, hide_parameters=True)
             _sqlite_setup(self.engine, immediate=True)
-            self.read_engine = create_async_engine(url, echo=echo)
+            self.read_engine = create_async_engine(url, echo=echo, hide_parameters=True)
             _sqlite_setup(self.read_engine, immediate=False)
         else:
             self.engine = create_async_engine(
                 url,
                 echo=echo,
+                hide_parameters=True,  # no SQL parameters in any error text or log
                 pool_size=10,
                 max_overflow=10,
                 pool_pre_ping=True,  # a connection a restart left dead is replaced at checkout

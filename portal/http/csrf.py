@@ -14,6 +14,11 @@ For other engineers
   disk in plaintext) with `opt={"exclude_from_csrf": True}`; the handler must then read the
   `_csrf_token` field, which the form sends before any file, and call
   `verify_csrf_token(request, submitted)`; refuse with 403 when it returns False.
+* `PortalCSRFMiddleware` is Litestar's middleware with one fix: a token or cookie holding a
+  non-ASCII character is a mismatch (403), not a `TypeError` from `hmac.compare_digest` (500
+  and an ERROR traceback that any stranger could repeat). The app installs it with
+  `csrf_middleware(config)` and keeps the config in `app.state["csrf_config"]` (Litestar's own
+  `csrf_config=` would add the unfixed middleware).
 * `OriginCheckMiddleware` refuses state-changing requests that a browser marks as cross-site
   (`Sec-Fetch-Site`) or that carry a foreign `Origin`, before any body is read.
 """
@@ -29,6 +34,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from litestar.config.csrf import CSRFConfig
 from litestar.exceptions import PermissionDeniedException
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -40,7 +47,9 @@ __all__ = [
     "CSRF_FIELD",
     "HasServerKey",
     "OriginCheckMiddleware",
+    "PortalCSRFMiddleware",
     "csrf_config",
+    "csrf_middleware",
     "derive_secret",
     "verify_csrf_token",
 ]
@@ -84,6 +93,29 @@ def csrf_config(settings: Settings, keyring: HasServerKey) -> CSRFConfig:
     )
 
 
+def _ascii(value: object) -> bool:
+    return isinstance(value, str) and value.isascii()
+
+
+class PortalCSRFMiddleware(CSRFMiddleware):
+    """Litestar's double-submit check; malformed (non-ASCII) values simply do not match."""
+
+    def _csrf_tokens_match(self, request_csrf_token: str, cookie_csrf_token: str) -> bool:
+        if not (_ascii(request_csrf_token) and _ascii(cookie_csrf_token)):
+            return False
+        return super()._csrf_tokens_match(request_csrf_token, cookie_csrf_token)
+
+
+def csrf_middleware(config: CSRFConfig) -> DefineMiddleware:
+    """The CSRF middleware; list it last (innermost) among the app's middleware."""
+    return DefineMiddleware(PortalCSRFMiddleware, config=config)
+
+
+def _config_of(request: Request[Any, Any, Any]) -> CSRFConfig | None:
+    config = request.app.state.get("csrf_config") or request.app.csrf_config
+    return config if isinstance(config, CSRFConfig) else None
+
+
 def _random_part(token: str, secret: str) -> str | None:
     """The random half of a well-formed token whose HMAC verifies, else None."""
     if len(token) != _TOKEN_LENGTH:
@@ -101,7 +133,7 @@ def verify_csrf_token(request: Request[Any, Any, Any], submitted: str) -> bool:
     """The check Litestar's CSRF middleware performs: the submitted token and the cookie are
     both authentic (HMAC under the app secret) and carry the same random value. Constant time.
     """
-    config = request.app.csrf_config
+    config = _config_of(request)
     if config is None or not isinstance(submitted, str):
         return False
     cookie = request.cookies.get(config.cookie_name)

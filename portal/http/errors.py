@@ -9,6 +9,9 @@
 * `DatabaseUnavailable` (the database is down, restarting or overloaded) is 503 with
   Retry-After and the "temporarily unavailable, try again" page; portal.db.engine logs the
   outage once, so it is not logged per request here.
+* `ServiceUnavailable` (Redis unreachable or refusing the password, the file store's disk
+  full) is the same 503 page with Retry-After, never 429 or 500; `portal.outage` logs the
+  outage once. An ENOSPC/EDQUOT `OSError` escaping a handler is treated as a full store.
 * Security headers are added here too: errors raised before routing or inside Litestar's own
   middleware (CSRF, body size) do not pass through `SecurityHeadersMiddleware`.
 * In development mode with PORTAL_DEBUG=1, unexpected exceptions show Litestar's debug page
@@ -29,8 +32,10 @@ from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 
 from portal.db.engine import RETRY_AFTER_S, DatabaseUnavailable
+from portal.http.disconnect import client_gone
 from portal.http.headers import security_headers
 from portal.http.i18n import locale_of
+from portal.outage import ServiceUnavailable, StorageFull, is_disk_full, note_outage
 from portal.settings import Settings
 
 __all__ = ["PAGES", "exception_handlers"]
@@ -65,7 +70,7 @@ def _page_for(status: int) -> int:
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
     path = request.scope.get("path", "")
-    if path == "/healthz" or path.startswith("/healthz/"):
+    if path in ("/healthz", "/readyz") or path.startswith(("/healthz/", "/readyz/")):
         return True
     accept = request.headers.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
@@ -127,6 +132,10 @@ def exception_handlers(settings: Settings) -> dict[int | type[Exception], Handle
     def http_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         assert isinstance(exc, HTTPException)
         status = exc.status_code
+        if status >= 500 and client_gone(request.scope):
+            # not our error: the client closed the connection mid-body (nobody reads this)
+            logger.info("client disconnected before the request body was complete")
+            return _response(settings, request, 400)
         if status >= 500:
             logger.error("HTTP %s raised (%s)", status, type(exc).__name__, exc_info=exc)
         response = _response(settings, request, status)
@@ -135,17 +144,31 @@ def exception_handlers(settings: Settings) -> dict[int | type[Exception], Handle
         return response
 
     def unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        if isinstance(exc, ServiceUnavailable):
+            component = exc.component
+        elif isinstance(exc, DatabaseUnavailable):
+            component = "database"
+        else:
+            component = StorageFull.component
+        request.scope.setdefault("state", {})["portal_unavailable"] = component  # for metrics
         response = _response(settings, request, HTTP_503_SERVICE_UNAVAILABLE)
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
 
     def unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        if client_gone(request.scope):
+            logger.info("client disconnected before the request body was complete")
+            return _response(settings, request, 400)
+        if is_disk_full(exc):
+            note_outage(StorageFull.component, type(exc).__name__)
+            return unavailable(request, exc)
         logger.error("unhandled exception (%s)", type(exc).__name__, exc_info=exc)
         return _response(settings, request, HTTP_500_INTERNAL_SERVER_ERROR)
 
     handlers: dict[int | type[Exception], Handler] = {
         HTTPException: http_error,
         DatabaseUnavailable: unavailable,
+        ServiceUnavailable: unavailable,
     }
     if not (settings.debug and settings.mode == "development"):
         handlers[Exception] = unexpected

@@ -8,7 +8,8 @@ and at most one network chunk of it at a time.
 
 Rules: the CSRF token field must come before any file part (a file part before a verified
 token is refused), text fields are small and strict UTF-8, a file over the per-file limit
-answers 413, and on any error every sink already opened is aborted (nothing half-stored).
+answers 413, and on any error every sink already opened is aborted (nothing half-stored). A
+full disk (ENOSPC/EDQUOT) leaves as `portal.outage.StorageFull` (503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any, Protocol
 
 from litestar import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
+
+from portal.outage import StorageFull, is_disk_full, note_outage
 
 CSRF_FIELD = "_csrf_token"
 MAX_FIELD_BYTES = 64 * 1024
@@ -266,6 +269,9 @@ async def read_multipart(
             raise UploadError(400, "The upload was interrupted. Nothing was saved.") from None
         if exc.__class__.__module__.startswith("python_multipart"):
             raise UploadError(400, "The form was not sent correctly. Please try again.") from None
+        if is_disk_full(exc):  # 503 "try again later", logged once per outage
+            note_outage(StorageFull.component, type(exc).__name__)
+            raise StorageFull(exc) from None
         raise
     return result
 

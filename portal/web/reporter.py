@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
@@ -18,7 +19,7 @@ from litestar.utils.scope.state import ScopeState
 
 from crypto.errors import MalformedReceiptError
 from crypto.receipts import RECEIPT_MAX_INPUT, format_receipt, normalize_receipt
-from portal import arrival, cases, redis_state, reporter_contact
+from portal import arrival, cases, metrics, redis_state, reporter_contact
 from portal.db.engine import DatabaseUnavailable
 from portal.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
 from portal.http.csrf import verify_csrf_token
@@ -254,6 +255,8 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
         for f in stored:
             await services.files.delete(f.storage_key)
         raise
+    else:
+        metrics.SUBMISSIONS.inc()
     return _page("receipt", code=code)
 
 
@@ -341,10 +344,13 @@ async def followup_signin_post(request: Request[Any, Any, Any]) -> Template | Re
     delay = counter.delay_for(attempts)
     if delay:
         await asyncio.sleep(delay)
+    waited = time.perf_counter()
     try:
-        await _global_bucket(services).take()
+        await _global_bucket(services).take()  # RedisUnavailable: 503, never 429
     except Busy:
         return _page("busy", status=429)
+    finally:
+        metrics.RECEIPT_QUEUE_WAIT.observe(time.perf_counter() - waited)
     access = await cases.sign_in_with_receipt(services, raw)
     if access is None:
         return _page(

@@ -95,11 +95,12 @@ def test_settings_choose_redis_or_memory(tmp_path: Path, redis_prefix: str) -> N
     assert kwargs["socket_timeout"] == 5 and kwargs["socket_connect_timeout"] == 5
 
 
-async def test_an_unreachable_redis_fails_closed_as_busy() -> None:
+async def test_an_unreachable_redis_fails_closed_as_unavailable() -> None:
+    from portal.outage import RedisUnavailable
     from tests.portal.scaleout_fixtures import free_port
 
     client = redis_client(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     bucket = RedisTokenBucket(client, 60, key="portal:unreachable")
-    with pytest.raises(Busy):  # the "busy, try again" page: no code is evaluated
+    with pytest.raises(RedisUnavailable):  # 503 "try again later": no code is evaluated
         await bucket.take()
     await client.aclose()
