@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from crypto.errors import CryptoError
 from crypto.keyring import create_keyring, keyring_exists, pin_receipt_params
@@ -20,8 +21,9 @@ from investigator.staff import (
     reset_two_step_by_name,
     set_disabled,
 )
+from portal.db import runlock
 from portal.db.engine import Database
-from portal.db.migrate import upgrade_to_head
+from portal.db.migrate import upgrade_to_head, upgrade_unlocked
 from portal.services import argon2_params
 from portal.settings import Settings, SettingsError
 
@@ -44,14 +46,37 @@ def _ensure_data_dirs(settings: Settings) -> None:
     os.chmod(settings.files_dir, 0o700)
 
 
+def _waiting(what: str) -> Callable[[], None]:
+    def say() -> None:
+        print(f"{what}: another instance is migrating the database; waiting for it", flush=True)
+
+    return say
+
+
 def cmd_init(args: argparse.Namespace) -> int:
-    """Idempotent: creates what is missing, never overwrites secrets."""
+    """Idempotent: creates what is missing, never overwrites secrets. The whole of it holds the
+    migrate lock, so instances started together create one keyring, schema and administrator."""
     settings = _settings()
     _ensure_data_dirs(settings)
+
+    async def init() -> None:
+        async with runlock.hold(
+            settings.database_url, "migrate", wait=True, on_wait=_waiting("init")
+        ):
+            _init_secrets(settings, args.suite)
+            upgrade = await asyncio.to_thread(upgrade_unlocked, settings.database_url)
+            print(upgrade.line())
+            await _first_admin(settings, args.admin)
+
+    asyncio.run(init())
+    return 0
+
+
+def _init_secrets(settings: Settings, suite_name: str) -> None:
     if keyring_exists(settings.keyring_dir):
         print(f"installation secrets: kept ({settings.keyring_dir})")
     else:
-        suite = suite_by_name(args.suite)
+        suite = suite_by_name(suite_name)
         self_test(suite)
         create_keyring(settings.keyring_dir, suite)
         print(f"installation secrets: created in {settings.keyring_dir} (back them up apart)")
@@ -60,40 +85,35 @@ def cmd_init(args: argparse.Namespace) -> int:
         f"receipt codes: Argon2id m={pinned.memory_kib} KiB t={pinned.iterations} "
         f"p={pinned.lanes} (pinned in the keyring)"
     )
-    upgrade_to_head(settings.database_url)
-    print("database: migrated to the latest schema")
+
+
+async def _first_admin(settings: Settings, username: str) -> None:
     db = Database(settings.database_url)
-
-    async def first_admin() -> None:
-        try:
-            if await count_users(db) > 0:
-                print("first administrator: exists already")
-                return
-            new = await add_user(
-                db,
-                argon2_params(settings),
-                username=args.admin,
-                display_name="Administrator",
-                roles=["administrator"],
-            )
-            print()
-            print("=" * 64)
-            print(f"  First administrator: {new.user.username}")
-            print(f"  One-time password:   {new.one_time_password}")
-            print("  Shown once. Sign in at /workspace and choose a new password.")
-            print("=" * 64)
-            print()
-        finally:
-            await db.dispose()
-
-    asyncio.run(first_admin())
-    return 0
+    try:
+        if await count_users(db) > 0:
+            print("first administrator: exists already")
+            return
+        new = await add_user(
+            db,
+            argon2_params(settings),
+            username=username,
+            display_name="Administrator",
+            roles=["administrator"],
+        )
+        print()
+        print("=" * 64)
+        print(f"  First administrator: {new.user.username}")
+        print(f"  One-time password:   {new.one_time_password}")
+        print("  Shown once. Sign in at /workspace and choose a new password.")
+        print("=" * 64)
+        print()
+    finally:
+        await db.dispose()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = _settings()
-    upgrade_to_head(settings.database_url)
-    print("database: migrated to the latest schema")
+    print(upgrade_to_head(settings.database_url, on_wait=_waiting("migrate")).line())
     return 0
 
 
@@ -108,17 +128,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except CryptoError as exc:
         raise CliError(f"{exc} (run `portal init` first)") from exc
     print(f"serving on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        server_header=False,
-        date_header=False,
-        access_log=False,
-        proxy_headers=False,
-        log_config=None,
-    )
+    uvicorn.run(app, **serve_options(settings))
     return 0
+
+
+# Connection limits for `portal serve`. Slow clients are the proxy's job (nginx's
+# client_header_timeout / client_body_timeout, deploy/nginx/portal.conf.template); uvicorn
+# still closes idle keep-alive connections quickly and bounds what it buffers per request.
+KEEP_ALIVE_S = 5
+MAX_INCOMPLETE_EVENT_BYTES = 16 * 1024
+GRACEFUL_SHUTDOWN_S = 30
+
+
+def serve_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options: no server/date header, no access log; X-Forwarded-* believed only
+    from PORTAL_TRUSTED_PROXIES."""
+    trusted = list(settings.trusted_proxies)
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "server_header": False,
+        "date_header": False,
+        "access_log": False,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+        "h11_max_incomplete_event_size": MAX_INCOMPLETE_EVENT_BYTES,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        "log_config": None,
+    }
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
@@ -235,11 +273,16 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     settings = _settings()
 
     async def run() -> int:
-        services = build_services(settings)
         try:
-            report = await retention_run(services, dry_run=args.dry_run)
-        finally:
-            await services.close()
+            async with runlock.hold(settings.database_url, "retention"):
+                services = build_services(settings)
+                try:
+                    report = await retention_run(services, dry_run=args.dry_run)
+                finally:
+                    await services.close()
+        except runlock.LockBusy:
+            print("retention: another retention run holds the lock; this one did nothing")
+            return 0
         verb = "would destroy" if args.dry_run else "destroyed"
         print(f"retention: {verb} {len(report.destroyed)} case(s): {' '.join(report.destroyed)}")
         print(
@@ -262,11 +305,16 @@ def cmd_notify_run(args: argparse.Namespace) -> int:
     settings = _settings()
 
     async def run() -> int:
-        services = build_services(settings)
         try:
-            report = await notify_run(services)
-        finally:
-            await services.close()
+            async with runlock.hold(settings.database_url, "notify"):
+                services = build_services(settings)
+                try:
+                    report = await notify_run(services)
+                finally:
+                    await services.close()
+        except runlock.LockBusy:
+            print("notify: another notify run holds the lock; this one did nothing")
+            return 0
         print(
             f"notify: {report.notices} notice(s) queued, {report.deadline_notices} deadline "
             f"notice(s); {report.staff_mails} staff mail(s), {report.reporter_mails} reporter "
