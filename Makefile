@@ -32,12 +32,15 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi; }
 
-# nginx for the reverse-proxy test (tests/deploy): Debian's nginx-light, installed only when
+# nginx for the reverse-proxy test (tests/deploy): Debian's nginx-light (+ envsubst and openssl
+# for the proxy's entrypoint script), installed only when
 # missing and when we are allowed to; on CI (CI=true) that test fails without it.
 nginx:
-	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	@{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 && \
+	  command -v envsubst >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq nginx-light gettext-base openssl >/dev/null; \
 	  else echo "nginx missing: the proxy test will be skipped (apt-get install nginx-light)"; fi; }
 
 lint: $(STAMP)

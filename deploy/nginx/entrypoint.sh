@@ -1,7 +1,12 @@
 #!/bin/sh
 # The proxy's start: a self-signed certificate when none is mounted, the upstream lists, the
 # body limit from the portal's own limits, then nginx in the foreground.
+# `entrypoint.sh render` stops after writing the configuration (the CI test uses that, with
+# PORTAL_PROXY_TEMPLATE / PORTAL_PROXY_OUTPUT pointing at its own files).
 set -eu
+
+: "${PORTAL_PROXY_TEMPLATE:=/etc/nginx/portal.conf.template}"
+: "${PORTAL_PROXY_OUTPUT:=/etc/nginx/conf.d/default.conf}"
 
 : "${PORTAL_SERVER_NAME:=localhost}"
 : "${NGINX_HTTP_LISTEN:=8080}"
@@ -41,6 +46,7 @@ export PORTAL_SERVER_NAME NGINX_HTTP_LISTEN NGINX_PUBLIC_LISTEN NGINX_WORKSPACE_
   NGINX_CERT NGINX_CERT_KEY NGINX_BODY_LIMIT NGINX_CLIENT_TIMEOUT \
   REPORTER_UPSTREAM_SERVERS WORKSPACE_UPSTREAM_SERVERS
 envsubst '${PORTAL_SERVER_NAME} ${NGINX_HTTP_LISTEN} ${NGINX_PUBLIC_LISTEN} ${NGINX_WORKSPACE_LISTEN} ${NGINX_CERT} ${NGINX_CERT_KEY} ${NGINX_BODY_LIMIT} ${NGINX_CLIENT_TIMEOUT} ${REPORTER_UPSTREAM_SERVERS} ${WORKSPACE_UPSTREAM_SERVERS}' \
-  < /etc/nginx/portal.conf.template > /etc/nginx/conf.d/default.conf
+  < "$PORTAL_PROXY_TEMPLATE" > "$PORTAL_PROXY_OUTPUT"
+if [ "${1:-}" = render ]; then exit 0; fi
 nginx -t -q
 exec nginx -g 'daemon off;'

@@ -14,7 +14,6 @@ nginx absent: skipped with the reason, except on CI (CI=true), where it is a fai
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import re
 import shutil
@@ -37,9 +36,10 @@ from tests.portal.test_reporter_journeys import form_tokens, receipt_of, report_
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "nginx" / "portal.conf.template"
+ENTRYPOINT = ROOT / "deploy" / "nginx" / "entrypoint.sh"
 MAX_FILE_MB = 2
 MAX_FILES = 1
-# as deploy/nginx/entrypoint.sh computes it: the portal's request limit + 1 MB
+# what deploy/nginx/entrypoint.sh must compute: the portal's request limit + 1 MB
 BODY_LIMIT_MB = MAX_FILE_MB * MAX_FILES + 3
 CLIENT_TIMEOUT_S = 2
 MiB = 1024 * 1024
@@ -47,57 +47,45 @@ REDIS_URL = "redis://127.0.0.1:6379/11"
 
 
 def nginx_binary() -> str:
+    """nginx, plus envsubst and openssl for the proxy's entrypoint script."""
     found = shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None
     )
-    if found:
+    missing = [n for n in ("envsubst", "openssl") if shutil.which(n) is None]
+    if found and not missing:
         return found
-    reason = "nginx is not installed (apt-get install nginx-light; `make test` does it as root)"
+    reason = (
+        f"{', '.join(([] if found else ['nginx']) + missing)} not installed "
+        "(apt-get install nginx-light gettext-base openssl; `make test` does it as root)"
+    )
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI: {reason}")
     pytest.skip(reason)
 
 
-def render(template: str, values: dict[str, str]) -> str:
-    """envsubst with an explicit list, as the entrypoint runs it."""
-    out = template
-    for name, value in values.items():
-        out = out.replace("${" + name + "}", value)
-    left = re.findall(r"\$\{[A-Z_]+\}", out)
-    assert not left, f"placeholders without a value: {left}"
-    return out
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
+def render_with_entrypoint(conf: Path, values: dict[str, str]) -> str:
+    """The compose proxy's own start script, stopped before it starts nginx: it makes the
+    self-signed certificate, the upstream lists and the body limit, and runs envsubst."""
+    out = conf / "portal.conf"
+    run = subprocess.run(
+        ["sh", str(ENTRYPOINT), "render"],
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PORTAL_PROXY_TEMPLATE": str(TEMPLATE),
+            "PORTAL_PROXY_OUTPUT": str(out),
+            "NGINX_CERT_DIR": str(conf / "certs"),
+            **values,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
-    crt, pem = directory / "portal.crt", directory / "portal.key"
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    pem.chmod(0o600)
-    return crt, pem
+    assert run.returncode == 0, run.stderr
+    text = out.read_text(encoding="utf-8")
+    assert not re.findall(r"\$\{[A-Z_]+\}", text), "placeholders left without a value"
+    assert f"client_max_body_size {BODY_LIMIT_MB}m;" in text
+    return run.stdout
 
 
 @dataclass
@@ -188,27 +176,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         conf = base / "nginx"
         conf.mkdir()
-        crt, key = self_signed(conf)
         http_port, public_port, workspace_port = free_port(), free_port(), free_port()
-        servers = " ".join(f"server 127.0.0.1:{p} max_fails=1 fail_timeout=10s;" for p in ports)
-        (conf / "portal.conf").write_text(
-            render(
-                TEMPLATE.read_text(encoding="utf-8"),
-                {
-                    "PORTAL_SERVER_NAME": "localhost",
-                    "NGINX_HTTP_LISTEN": f"127.0.0.1:{http_port}",
-                    "NGINX_PUBLIC_LISTEN": f"127.0.0.1:{public_port}",
-                    "NGINX_WORKSPACE_LISTEN": f"127.0.0.1:{workspace_port}",
-                    "NGINX_CERT": str(crt),
-                    "NGINX_CERT_KEY": str(key),
-                    "NGINX_BODY_LIMIT": f"{BODY_LIMIT_MB}m",
-                    "NGINX_CLIENT_TIMEOUT": str(CLIENT_TIMEOUT_S),
-                    "REPORTER_UPSTREAM_SERVERS": servers,
-                    "WORKSPACE_UPSTREAM_SERVERS": servers,
-                },
-            ),
-            encoding="utf-8",
+        upstreams = " ".join(f"127.0.0.1:{p}" for p in ports)
+        said = render_with_entrypoint(
+            conf,
+            {
+                "PORTAL_SERVER_NAME": "localhost",
+                "NGINX_HTTP_LISTEN": f"127.0.0.1:{http_port}",
+                "NGINX_PUBLIC_LISTEN": f"127.0.0.1:{public_port}",
+                "NGINX_WORKSPACE_LISTEN": f"127.0.0.1:{workspace_port}",
+                "NGINX_CLIENT_TIMEOUT": str(CLIENT_TIMEOUT_S),
+                "PORTAL_MAX_FILE_MB": str(MAX_FILE_MB),
+                "PORTAL_MAX_FILES": str(MAX_FILES),
+                "PORTAL_UPSTREAMS": upstreams,
+                "WORKSPACE_UPSTREAMS": upstreams,
+            },
         )
+        assert "creating a self-signed one for localhost" in said
+        assert (conf / "certs" / "portal.key").stat().st_mode & 0o077 == 0
         temp = "\n".join(
             f"    {kind}_temp_path {conf / kind};"
             for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
