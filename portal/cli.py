@@ -133,8 +133,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 # Connection limits for `portal serve`. Slow clients are the proxy's job (nginx's
-# client_header_timeout / client_body_timeout, deploy/nginx/portal.conf.template); uvicorn
-# still closes idle keep-alive connections quickly and bounds what it buffers per request.
+# client_header_timeout / client_body_timeout, deploy/nginx/portal.conf.template): uvicorn
+# has no header or body read timeout. It still closes idle keep-alive connections after 5 s,
+# and bounds an unfinished request head when it runs the h11 parser.
 KEEP_ALIVE_S = 5
 MAX_INCOMPLETE_EVENT_BYTES = 16 * 1024
 GRACEFUL_SHUTDOWN_S = 30
