@@ -12,7 +12,7 @@ MO := $(patsubst %.po,%.mo,$(wildcard portal/locale/*/LC_MESSAGES/messages.po))
 PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres lint security venv browser bench clean-data help
+.PHONY: run test test-sqlite test-postgres lint security venv browser nginx bench clean-data help
 
 help:
 	@echo "make run    - set up and serve the portal on http://127.0.0.1:8000 (SQLite, ./var)"
@@ -47,6 +47,17 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi; }
 
+# nginx for the reverse-proxy test (tests/deploy): Debian's nginx-light (+ envsubst and openssl
+# for the proxy's entrypoint script), installed only when
+# missing and when we are allowed to; on CI (CI=true) that test fails without it.
+nginx:
+	@{ command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1 && \
+	  command -v envsubst >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq nginx-light gettext-base openssl >/dev/null; \
+	  else echo "nginx missing: the proxy test will be skipped (apt-get install nginx-light)"; fi; }
+
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -59,7 +70,7 @@ security: $(TEST_STAMP)
 
 # The whole suite on the embedded default (SQLite); set PORTAL_TEST_DATABASE_URL to run the
 # database tests on PostgreSQL instead (see .ci/run).
-test: $(TEST_STAMP) $(MO) browser lint security
+test: $(TEST_STAMP) $(MO) browser nginx lint security
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-postgres: $(TEST_STAMP) $(MO)

@@ -13,7 +13,8 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from crypto.errors import CryptoError
 from crypto.keyring import (
@@ -44,8 +45,9 @@ from portal.binding import (
     record_binding,
     recorded_fingerprint,
 )
+from portal.db import runlock
 from portal.db.engine import Database
-from portal.db.migrate import upgrade_to_head
+from portal.db.migrate import upgrade_to_head, upgrade_unlocked
 from portal.i18n import CatalogError
 from portal.progress import Progress
 from portal.services import argon2_params
@@ -86,6 +88,13 @@ def _refuse_claimed_database(settings: Settings) -> None:
         raise BindingError(missing_message(settings.keyring_dir))
 
 
+def _waiting(what: str) -> Callable[[], None]:
+    def say() -> None:
+        print(f"{what}: another instance is migrating the database; waiting for it", flush=True)
+
+    return say
+
+
 def _keyring_for_init(settings: Settings, suite_name: str) -> Keyring:
     if keyring_exists(settings.keyring_dir):
         print(f"installation secrets: kept ({settings.keyring_dir})")
@@ -113,50 +122,62 @@ def _record_binding(settings: Settings, keyring: Keyring) -> None:
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Idempotent: creates what is missing, never overwrites secrets, and never creates secrets
-    over a database that already belongs to a keyring (C7)."""
+    over a database that already belongs to a keyring (C7). The whole of it holds the migrate
+    lock, so instances started together create one keyring, schema and administrator."""
     settings = _settings()
     _ensure_data_dirs(settings)
+
+    async def init() -> None:
+        async with runlock.hold(
+            settings.database_url, "migrate", wait=True, on_wait=_waiting("init")
+        ):
+            await asyncio.to_thread(_init_locked, settings, args.suite, args.admin)
+
+    asyncio.run(init())
+    return 0
+
+
+def _init_locked(settings: Settings, suite_name: str, admin: str) -> None:
+    """`portal init` under the migrate lock (run in a worker thread: it has its own loops)."""
     # checked before anything is migrated or created
     if keyring_exists(settings.keyring_dir):
         asyncio.run(_check_existing(settings))  # an existing keyring must be this database's
     else:
         _refuse_claimed_database(settings)
-    upgrade_to_head(settings.database_url)
-    print("database: migrated to the latest schema")
-    keyring = _keyring_for_init(settings, args.suite)
+    print(upgrade_unlocked(settings.database_url).line())
+    keyring = _keyring_for_init(settings, suite_name)
     pinned = pin_receipt_params(settings.keyring_dir, argon2_params(settings))
     print(
         f"receipt codes: Argon2id m={pinned.memory_kib} KiB t={pinned.iterations} "
         f"p={pinned.lanes} (pinned in the keyring)"
     )
     _record_binding(settings, keyring)
-    db = _db(settings)
+    asyncio.run(_first_admin(settings, admin, keyring))
 
-    async def first_admin() -> None:
-        try:
-            if await count_users(db) > 0:
-                print("first administrator: exists already")
-                return
-            new = await add_user(
-                db,
-                argon2_params(settings),
-                pepper=load_keyring(settings.keyring_dir).password_pepper,
-                username=args.admin,
-                display_name="Administrator",
-                roles=["administrator"],
-            )
-            print()
-            print("=" * 64)
-            print(f"  First administrator: {new.user.username}")
-            print(f"  One-time password:   {new.one_time_password}")
-            print("  Shown once. Sign in at /workspace and choose a new password.")
-            print("=" * 64)
-            print()
-        finally:
-            await db.dispose()
 
-    asyncio.run(first_admin())
-    return 0
+async def _first_admin(settings: Settings, username: str, keyring: Keyring) -> None:
+    db = Database(settings.database_url)
+    try:
+        if await count_users(db) > 0:
+            print("first administrator: exists already")
+            return
+        new = await add_user(
+            db,
+            argon2_params(settings),
+            pepper=keyring.password_pepper,
+            username=username,
+            display_name="Administrator",
+            roles=["administrator"],
+        )
+        print()
+        print("=" * 64)
+        print(f"  First administrator: {new.user.username}")
+        print(f"  One-time password:   {new.one_time_password}")
+        print("  Shown once. Sign in at /workspace and choose a new password.")
+        print("=" * 64)
+        print()
+    finally:
+        await db.dispose()
 
 
 async def _check_existing(settings: Settings) -> None:
@@ -182,8 +203,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         keyring = load_keyring(settings.keyring_dir)
     else:
         asyncio.run(_refuse_missing(settings))
-    upgrade_to_head(settings.database_url)
-    print("database: migrated to the latest schema")
+    print(upgrade_to_head(settings.database_url, on_wait=_waiting("migrate")).line())
     if keyring is None:
         print(
             f"keyring fingerprint: not recorded (no secrets in {settings.keyring_dir}; "
@@ -235,17 +255,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (CatalogError, AssetError) as exc:
         raise CliError(str(exc)) from exc
     print(f"serving on http://{settings.host}:{settings.port}", flush=True)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        server_header=False,
-        date_header=False,
-        access_log=False,
-        proxy_headers=False,
-        log_config=None,
-    )
+    uvicorn.run(app, **serve_options(settings))
     return 0
+
+
+# Connection limits for `portal serve`. Slow clients are the proxy's job (nginx's
+# client_header_timeout / client_body_timeout, deploy/nginx/portal.conf.template): uvicorn
+# has no header or body read timeout. It still closes idle keep-alive connections after 5 s,
+# and bounds an unfinished request head when it runs the h11 parser.
+KEEP_ALIVE_S = 5
+MAX_INCOMPLETE_EVENT_BYTES = 16 * 1024
+GRACEFUL_SHUTDOWN_S = 30
+
+
+def serve_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options: no server/date header, no access log; X-Forwarded-* believed only
+    from PORTAL_TRUSTED_PROXIES."""
+    trusted = list(settings.trusted_proxies)
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "server_header": False,
+        "date_header": False,
+        "access_log": False,
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or None,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+        "h11_max_incomplete_event_size": MAX_INCOMPLETE_EVENT_BYTES,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        "log_config": None,
+    }
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
@@ -398,12 +437,17 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
     _bound(settings)
 
     async def run() -> int:
-        services = build_services(settings)
-        show = Progress.for_cli(args.progress)
         try:
-            report = await retention_run(services, dry_run=args.dry_run, progress=show.step)
-        finally:
-            await services.close()
+            async with runlock.hold(settings.database_url, "retention"):
+                services = build_services(settings)
+                show = Progress.for_cli(args.progress)
+                try:
+                    report = await retention_run(services, dry_run=args.dry_run, progress=show.step)
+                finally:
+                    await services.close()
+        except runlock.LockBusy:
+            print("retention: another retention run holds the lock; this one did nothing")
+            return 0
         verb = "would destroy" if args.dry_run else "destroyed"
         print(f"retention: {verb} {len(report.destroyed)} case(s): {' '.join(report.destroyed)}")
         print(
@@ -427,15 +471,20 @@ def cmd_notify_run(args: argparse.Namespace) -> int:
     _bound(settings)
 
     async def run() -> int:
-        services = build_services(settings)
         try:
-            report = await notify_run(services)
-            # every tick anchors the audit head (A5), even when no request appended anything
-            from investigator.audit_anchor import anchor_head
+            async with runlock.hold(settings.database_url, "notify"):
+                services = build_services(settings)
+                try:
+                    report = await notify_run(services)
+                    # every tick anchors the audit head (A5), even when no request appended
+                    from investigator.audit_anchor import anchor_head
 
-            await anchor_head(services.db, settings.data_dir)
-        finally:
-            await services.close()
+                    await anchor_head(services.db, settings.data_dir)
+                finally:
+                    await services.close()
+        except runlock.LockBusy:
+            print("notify: another notify run holds the lock; this one did nothing")
+            return 0
         print(
             f"notify: {report.notices} notice(s) queued, {report.deadline_notices} deadline "
             f"notice(s); {report.staff_mails} staff mail(s), {report.reporter_mails} reporter "

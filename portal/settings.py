@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -32,6 +33,9 @@ class Settings:
     port: int = 8000
     serve: Serve = "both"
     onion_address: str | None = None
+    # reverse proxies whose X-Forwarded-Proto/-For uvicorn believes (IPs or networks); none
+    # by default, so a client cannot claim a scheme or address of its choosing
+    trusted_proxies: tuple[str, ...] = ()
     max_file_bytes: int = 200 * 1024 * 1024
     max_files_per_submission: int = 20
     argon2_profile: Literal["production", "test"] = "production"
@@ -112,6 +116,7 @@ class Settings:
             port=_int(e, "PORTAL_PORT", 8000, 1, 65535),
             serve=_choice(e, "PORTAL_SERVE", _SERVES, "both"),
             onion_address=e.get("PORTAL_ONION_ADDRESS") or None,
+            trusted_proxies=_address_list(e, "PORTAL_TRUSTED_PROXIES"),
             max_file_bytes=_int(e, "PORTAL_MAX_FILE_MB", 200, 1, 100_000) * 1024 * 1024,
             max_files_per_submission=_int(e, "PORTAL_MAX_FILES", 20, 1, 200),
             argon2_profile=_choice(
@@ -202,6 +207,21 @@ class Settings:
             raise SettingsError("PORTAL_REWARD_MIN must not be above PORTAL_REWARD_MAX")
         if self.onion_address is not None and not self.onion_address.endswith(".onion"):
             raise SettingsError("PORTAL_ONION_ADDRESS must be a host name ending in .onion")
+
+
+def _address_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """`10.0.0.5, 172.28.1.0/24` -> ("10.0.0.5", "172.28.1.0/24"); each must parse."""
+    raw = env.get(name) or ""
+    out: list[str] = []
+    for item in raw.replace(",", " ").split():
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"{name} takes IP addresses or networks (10.0.0.5, 172.28.1.0/24), not {item!r}"
+            ) from None
+        out.append(item)
+    return tuple(out)
 
 
 def _redis_has_password(url: str) -> bool:

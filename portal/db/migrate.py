@@ -1,14 +1,21 @@
-"""Alembic, driven from code: `portal migrate` and `portal init` call `upgrade_to_head`."""
+"""Alembic, driven from code: `portal migrate` and `portal init` call `upgrade_to_head`.
+
+Every upgrade holds the "migrate" run lock (portal.db.runlock): two instances starting
+together on a fresh database migrate one after the other, and the second finds nothing to do.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 
+from portal.db import runlock
 from portal.db.engine import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -22,9 +29,49 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade_to_head(url: str) -> None:
-    """Apply every migration (sync: call it outside a running event loop or in a thread)."""
+@dataclass(frozen=True)
+class Upgrade:
+    before: str | None
+    after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def line(self) -> str:
+        """What `portal migrate` prints."""
+        if not self.changed:
+            return f"database: already at the latest schema ({self.after}), nothing to do"
+        return f"database: migrated from {self.before or 'an empty database'} to {self.after}"
+
+
+def upgrade_to_head(url: str, *, on_wait: Callable[[], None] | None = None) -> Upgrade:
+    """Apply every migration under the migrate lock, waiting for a concurrent migration to
+    finish first (sync: call it outside a running event loop or in a thread)."""
+    return asyncio.run(upgrade_locked(url, on_wait=on_wait))
+
+
+async def upgrade_locked(url: str, *, on_wait: Callable[[], None] | None = None) -> Upgrade:
+    async with runlock.hold(url, "migrate", wait=True, on_wait=on_wait):
+        return await asyncio.to_thread(upgrade_unlocked, url)
+
+
+def upgrade_unlocked(url: str) -> Upgrade:
+    """Only for a caller that holds the migrate lock (runs its own event loop: use a thread)."""
+    before = _revision_of(url)
     command.upgrade(alembic_config(url), "head")
+    return Upgrade(before=before, after=_revision_of(url))
+
+
+def _revision_of(url: str) -> str | None:
+    async def read() -> str | None:
+        db = Database(url)
+        try:
+            return await current_revision(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
 
 
 async def current_revision(db: Database) -> str | None:
