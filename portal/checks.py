@@ -185,6 +185,30 @@ async def check_keyring(ctx: CheckContext) -> CheckResult:
     return _ok(name, f"{ctx.settings.keyring_dir} loads (suite {keyring.suite.label})")
 
 
+async def check_keyring_binding(ctx: CheckContext) -> CheckResult:
+    """The keyring is the one whose fingerprint the database recorded (C7)."""
+    from crypto.keyring import keyring_fingerprint
+    from portal.binding import mismatch_message, recorded_fingerprint
+
+    name = "keyring binding"
+    if ctx.db is None or not ctx.database_ok:
+        return _no_database(name)
+    try:
+        keyring = await anyio.to_thread.run_sync(load_keyring, ctx.settings.keyring_dir)
+    except CryptoError:
+        return _fail(name, "no keyring to compare (see the keyring line)")
+    recorded = await recorded_fingerprint(ctx.db)
+    if recorded is None:
+        return _fail(
+            name,
+            "the database has no keyring fingerprint yet: run `portal migrate` with this "
+            "installation's own secrets in place",
+        )
+    if recorded != keyring_fingerprint(keyring):
+        return _fail(name, mismatch_message(ctx.settings.keyring_dir))
+    return _ok(name, "the secrets belong to this database")
+
+
 async def check_calendar(ctx: CheckContext) -> CheckResult:
     name = "working-day calendar"
     from investigator.calendar import WorkCalendar, load_calendar
@@ -280,6 +304,7 @@ CHECKS: list[Check] = [
     check_redis,
     check_file_store,
     check_keyring,
+    check_keyring_binding,
     check_calendar,
     check_smtp,
     check_intake_officers,

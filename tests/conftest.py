@@ -187,7 +187,7 @@ def csrf_token() -> Callable[[TestClient[Litestar], str], str]:
 
 # --- readers: no report is taken that nobody can open (C7) -------------------------------------
 
-READER_PASSWORD = "reader horse battery staple 42"
+READER_PASSWORD = "opal lantern drift meadow 42"
 
 
 async def appoint_readers(services: object, *, custodian: bool = True) -> list[str]:

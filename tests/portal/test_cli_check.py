@@ -86,6 +86,7 @@ def test_a_ready_installation_passes_every_check(ready: dict[str, str]) -> None:
         "redis",
         "file store",
         "keyring",
+        "keyring binding",
         "working-day calendar",
         "mail server",
         "intake officers",
@@ -95,6 +96,21 @@ def test_a_ready_installation_passes_every_check(ready: dict[str, str]) -> None:
     assert all(line.startswith("OK") for line in lines.values()), out.stdout
     assert "127.0.0.1:6379 answers" in lines["redis"]
     assert "all checks passed" in out.stdout
+
+
+def test_another_installations_server_key_fails_the_binding_check(
+    ready: dict[str, str],
+) -> None:
+    """C7: secrets that are not the database's are a FAIL line naming the restore."""
+    import os
+
+    key = Path(ready["PORTAL_DATA_DIR"]) / "secrets" / "server.key"
+    key.chmod(0o600)
+    key.write_bytes(os.urandom(32))
+    out = portal(ready, "check")
+    assert out.returncode == 1, out.stdout + out.stderr
+    line = _lines(out.stdout)["keyring binding"]
+    assert line.startswith("FAIL") and "portal restore --secrets" in line, line
 
 
 def test_a_fresh_installation_lists_what_the_administrator_must_do(
