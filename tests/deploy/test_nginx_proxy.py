@@ -30,7 +30,7 @@ from typing import Any, cast
 import httpx
 import pytest
 
-from tests.conftest import _drop_everything
+from tests.conftest import _drop_everything, appoint_readers_cli
 from tests.portal.scaleout_fixtures import free_port, redis_available
 from tests.portal.test_reporter_journeys import form_tokens, receipt_of, report_fields, submit
 
@@ -155,6 +155,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         check=False,
     )
     assert init.returncode == 0, init.stderr.decode()
+    appoint_readers_cli(env)  # a report is taken only once somebody can open it (C7)
 
     procs: list[subprocess.Popen[bytes]] = []
     logs = base / "logs"
