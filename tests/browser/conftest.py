@@ -93,7 +93,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"portal serve did not answer /healthz in {START_TIMEOUT_S}s")
 
 
-def _serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _serve(tmp_path_factory: pytest.TempPathFactory, *, readers: bool = True) -> Iterator[str]:
+    """A portal server; ``readers``: an intake officer and a custodian exist (C7)."""
     data = tmp_path_factory.mktemp("browser-portal")
     port = _free_port()
     env = {
@@ -114,7 +115,8 @@ def _serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         timeout=60,
     )
     assert init.returncode == 0, f"portal init failed:\n{init.stdout}\n{init.stderr}"
-    appoint_readers_cli(env)  # reports are taken only once somebody can open them (C7)
+    if readers:
+        appoint_readers_cli(env)  # reports are taken only once somebody can open them (C7)
     log = data / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -54,7 +54,7 @@ ONE_TIME_SHAPE = re.compile(r"\S{8,}")
 @pytest.fixture
 def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh portal (no staff account yet) for this test only."""
-    yield from _serve(tmp_path_factory)
+    yield from _serve(tmp_path_factory, readers=False)
 
 
 @pytest.fixture
