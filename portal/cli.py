@@ -52,7 +52,14 @@ from portal.i18n import CatalogError
 from portal.progress import Progress
 from portal.services import argon2_params
 from portal.settings import Settings, SettingsError
-from portal.startup import StartupError, check_database, check_files, check_listen, explain
+from portal.startup import (
+    StartupError,
+    check_database,
+    check_files,
+    check_listen,
+    check_reachable,
+    explain,
+)
 
 
 class CliError(Exception):
@@ -126,6 +133,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     lock, so instances started together create one keyring, schema and administrator."""
     settings = _settings()
     _ensure_data_dirs(settings)
+    asyncio.run(check_reachable(settings.database_url))  # else one line, before anything
 
     async def init() -> None:
         async with runlock.hold(
@@ -197,6 +205,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """Refuses secrets that are not the database's (before changing anything); records the
     fingerprint of an installation set up before the binding existed."""
     settings = _settings()
+    asyncio.run(check_reachable(settings.database_url))  # else one line, before anything
     keyring: Keyring | None = None
     if keyring_exists(settings.keyring_dir):
         asyncio.run(_check_existing(settings))

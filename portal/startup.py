@@ -148,6 +148,12 @@ def _known_revisions() -> set[str]:
     return {rev.revision for rev in script.walk_revisions()}
 
 
+async def check_reachable(url: str) -> None:
+    """PostgreSQL answers (a SQLite file is created by the command itself); else one line."""
+    if not url.startswith("sqlite"):
+        await _schema_revision(url)
+
+
 async def check_database(url: str) -> None:
     """The database answers and holds the schema this version needs; else `StartupError`."""
     from portal.db.migrate import head_revision

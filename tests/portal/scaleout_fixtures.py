@@ -136,7 +136,7 @@ def make_installation(settings: Settings) -> str:
     from portal.app import create_app
     from portal.db.migrate import upgrade_in_thread
     from portal.services import build_services
-    from tests.conftest import BASE_URL
+    from tests.conftest import BASE_URL, _run, bind_database
     from tests.portal.test_reporter_journeys import (
         case_page,
         receipt_of,
@@ -145,8 +145,9 @@ def make_installation(settings: Settings) -> str:
         submit,
     )
 
-    create_keyring(settings.keyring_dir)
+    keyring = create_keyring(settings.keyring_dir)
     upgrade_in_thread(settings.database_url)
+    _run(bind_database(settings, keyring))  # what `portal init` does (C7)
     services = build_services(settings)
     with TestClient(create_app(settings, services), base_url=BASE_URL) as client:
         client.headers["accept-language"] = "en"

@@ -164,6 +164,15 @@ def test_the_installed_wheel_serves_read_only(installed: Path, tmp_path: Path) -
     init = _run([str(bindir / "portal"), "init"], env=env, cwd=cwd, timeout=300)
     assert init.returncode == 0, init.stdout + init.stderr
     assert "One-time password" in init.stdout
+    # the report form opens only once somebody could read a report (C7)
+    for name, role in (("olga", "intake_officer"), ("ivan", "identity_custodian")):
+        added = _run(
+            [str(bindir / "portal"), "user", "add", name, "--roles", role],
+            env=env,
+            cwd=cwd,
+            timeout=300,
+        )
+        assert added.returncode == 0, added.stdout + added.stderr
 
     proc = subprocess.Popen(
         [str(bindir / "portal"), "serve"],

@@ -26,7 +26,7 @@ from crypto.receipts import generate_receipt
 from portal.db.models import Case
 from portal.services import Services
 from portal.settings import Settings
-from tests.conftest import _run, appoint_readers
+from tests.conftest import _run, appoint_readers, bind_database
 from tests.portal.scaleout_fixtures import (
     EVIDENCE,
     REDIS_URL,
@@ -111,8 +111,9 @@ def shared(
         **s3_bucket,
     )
     settings.validate()
-    create_keyring(settings.keyring_dir)
+    keyring = create_keyring(settings.keyring_dir)
     upgrade_in_thread(settings.database_url)
+    _run(bind_database(settings, keyring))  # what `portal init` does (C7)
 
     async def appoint() -> None:  # reports are taken only once somebody can open them (C7)
         from portal.services import build_services

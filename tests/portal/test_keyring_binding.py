@@ -236,24 +236,21 @@ def test_restore_keeps_the_binding(
             else f"sqlite+aiosqlite:///{(tmp_path / name / 'portal.db').as_posix()}",
         }
 
-    # database first, then the wrong secrets: refused before anything is copied
+    # the right secrets first (the backup manifest's MAC is keyed from them), then the data
     one = fresh("r1")
-    assert portal(one, "restore", str(tmp_path / "bak")).returncode == 0
-    wrong = portal(one, "restore", "--secrets", str(tmp_path / "other-sec"))
-    _one_line_refusal(wrong, "do not belong to this database")
-    assert not (tmp_path / "r1" / "secrets").exists()
     right = portal(one, "restore", "--secrets", str(tmp_path / "sec"))
     assert right.returncode == 0, right.stderr
-    assert "keyring fingerprint: matches" in right.stdout
+    restored = portal(one, "restore", str(tmp_path / "bak"))
+    assert restored.returncode == 0, restored.stderr
     assert portal(one, "user", "list").returncode == 0
     _app_start(Settings.from_env(one))
 
-    # the wrong secrets first, then the database: the restore says so, nothing serves
+    # the wrong secrets first, then the database: the restore refuses it, nothing serves
     two = fresh("r2")
     assert portal(two, "restore", "--secrets", str(tmp_path / "other-sec")).returncode == 0
     out = portal(two, "restore", str(tmp_path / "bak"))
-    _one_line_refusal(out, "do not belong to this database")
-    _one_line_refusal(portal(two, "serve"), "do not belong to this database")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert portal(two, "serve").returncode != 0
 
 
 def test_a_missing_or_empty_database_is_refused_in_one_line(
@@ -264,7 +261,7 @@ def test_a_missing_or_empty_database_is_refused_in_one_line(
     assert portal(env, "init").returncode == 0
     if env["DATABASE_URL"].startswith("sqlite"):
         gone = {**env, "DATABASE_URL": f"sqlite+aiosqlite:///{(tmp_path / 'gone.db').as_posix()}"}
-        _one_line_refusal(portal(gone, "serve"), "no database", "portal restore")
+        _one_line_refusal(portal(gone, "serve"), "does not exist", "portal init")
         assert not (tmp_path / "gone.db").exists()
     else:
         empty = {**env, "DATABASE_URL": request.getfixturevalue("pg_databases")()}

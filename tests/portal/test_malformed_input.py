@@ -88,6 +88,7 @@ def test_malformed_csrf_and_session_input_is_refused_without_an_error(
         "sec-fetch-site",
     ],
 )
+@pytest.mark.usefixtures("readers")  # the report form is open only with readers (C7)
 def test_odd_headers_never_answer_500(
     client: Client,
     csrf_token: Callable[[Client, str], str],

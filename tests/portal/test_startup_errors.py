@@ -176,7 +176,8 @@ def test_a_file_store_that_cannot_be_written(initialised: dict[str, str]) -> Non
 
 
 def test_no_keyring(env: dict[str, str]) -> None:
-    _one_line(portal(env, "serve"), "Keyring directory", "portal init")
+    # nothing initialised: the first thing missing (the database, then the keyring) is named
+    _one_line(portal(env, "serve"), "portal init")
 
 
 async def test_sql_parameters_never_reach_an_error_text(tmp_path: Path) -> None:
