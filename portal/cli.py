@@ -807,6 +807,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         BindingError,
         StartupError,
     ) as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"portal: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
