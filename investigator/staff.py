@@ -183,12 +183,13 @@ async def change_roles(
 KEY_ROLES = ("intake_officer", "identity_custodian")
 MISSING_ROLE_WARNINGS = {
     "intake_officer": _(
-        "There is no active intake officer: a report arriving now can be opened by nobody in "
-        "the centre. Create one on the staff accounts page before reporters use the portal."
+        "There is no active intake officer: the portal refuses every report until one exists. "
+        "Create one on the staff accounts page before reporters use the portal."
     ),
     "identity_custodian": _(
-        "There is no active identity custodian: the identity of a real-name reporter arriving "
-        "now can be read by nobody. Create one on the staff accounts page."
+        "There is no active identity custodian: the portal refuses reports that carry a name "
+        "until one exists (anonymous reports are still taken). Create one on the staff accounts "
+        "page."
     ),
 }
 
