@@ -168,7 +168,10 @@ async def check_database(url: str) -> None:
     revision = await _schema_revision(url)
     head = head_revision()
     if revision is None:
-        raise StartupError(f"database at {database_place(url)} has no schema: run `portal migrate`")
+        raise StartupError(
+            f"database at {database_place(url)} has no schema: run `portal migrate` (or "
+            "`portal init` for a new installation)"
+        )
     if revision == head:
         return
     if revision in _known_revisions():
