@@ -38,6 +38,7 @@ from portal.settings import Settings
 from tests.conftest import _drop_everything
 from tests.investigator.test_notify import free_port, staff
 from tests.investigator.ws_helpers import submit_case
+from tests.portal.test_cli import portal
 
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -50,17 +51,6 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
-
-
-def portal(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "portal.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
