@@ -10,7 +10,8 @@ Principal
 The originals rule (A2) comes before everything else
     A person named as a subject of a case (``subjects.user_id``) or who declared a conflict
     (``conflicts``; also written automatically at arrival when an accused person's name matches
-    the account, ``portal.arrival``) is *excluded* from that case: every case-level action is
+    the account, ``portal.reporter.arrival``) is *excluded* from that case: every case-level
+    action is
     refused, whatever their roles, team membership or key wraps. ``excluded_case_ids_clause``
     must be ANDed into every case listing, search, count, drill-down, notification and
     assignment query (precomputed statistics subtract ``excluded_case_ids`` instead). Because
@@ -77,14 +78,14 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
     propose_reward    lead (W11: the team proposes, others decide)
     approve_reward    approver who is not a member, while the stage is ``concluded`` or
                       ``archived`` (the second decision is the reward officer's; the two
-                      must be different people: ``investigator.rewards``)
+                      must be different people: ``investigator.domain.rewards``)
     manage_protection member; or intake_officer while the stage is an intake stage (risk
                       assessment at triage, protection plan, leniency records, W12)
     archive           lead; or intake_officer for a case closed without a team (stage
                       ``rejected`` or ``transferred``) (W13)
     legal_hold        approver who is not a member, while the stage is ``archived``
     approve_destruction  approver who is not a member, while the stage is ``archived``
-                      (two different ones are needed: ``investigator.retention``)
+                      (two different ones are needed: ``investigator.domain.retention``)
     manage_deadline   member (stop and restart the clock, ask for the one extension, W10)
     approve_extension approver who is not a member, while the handling clock can run
                       (``EXTENSION_STAGES``: the one extension of a deadline, W10)
@@ -120,7 +121,16 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.db.models import Case, Conflict, KeyWrap, Subject, TeamMember, TransferPackage
+from investigator.roles import roles_of
+from portal.kernel.db.models import (
+    Case,
+    Conflict,
+    KeyWrap,
+    Subject,
+    TeamMember,
+    TransferPackage,
+    User,
+)
 
 INTAKE_STAGES: frozenset[str] = frozenset({"received", "triage", "accepted"})
 APPROVAL_STAGES: frozenset[str] = frozenset({"approval"})
@@ -441,3 +451,31 @@ async def excluded_user_ids(session: AsyncSession, case_id: str) -> set[str]:
     conflicts = select(Conflict.user_id).where(Conflict.case_id == case_id)
     rows = (await session.execute(subjects.union(conflicts))).scalars()
     return {str(u) for u in rows if u}
+
+
+async def _is_member(session: AsyncSession, case_id: str, user_id: str) -> bool:
+    stmt = select(exists().where(TeamMember.case_id == case_id, TeamMember.user_id == user_id))
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def deciders(session: AsyncSession, case_id: str, role: str) -> list[User]:
+    """Enabled staff with ``role`` who may decide on the case (a reward's approval or payment,
+    W11): not on its team, not a subject of it, not conflicted."""
+    excluded = await excluded_user_ids(session, case_id)
+    users = (await session.execute(select(User).where(User.disabled.is_(False)))).scalars()
+    out = []
+    for user in users:
+        if role not in roles_of(user.roles) or user.id in excluded:
+            continue
+        if await _is_member(session, case_id, user.id):
+            continue
+        out.append(user)
+    return out
+
+
+async def may_decide(session: AsyncSession, case_id: str, user_id: str) -> bool:
+    """Whether ``user_id`` may take a decision on the case that its team must not take itself
+    (a reward, W11): not on the team, not a subject, not conflicted."""
+    if user_id in await excluded_user_ids(session, case_id):
+        return False
+    return not await _is_member(session, case_id, user_id)

@@ -18,14 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crypto.envelope import field_aad
 from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
-from investigator import audit
-from investigator.casefile import CaseDetail, NoKey, case_detail, open_identity
-from investigator.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
+from investigator.domain.casefile import CaseDetail, NoKey, case_detail, open_identity
+from investigator.domain.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
 from investigator.policy import may_act_on_package, permissions
 from investigator.web.case_common import key_or_none, share_with_custodians
 from investigator.web.guards import StaffPrincipal
-from portal.cases import PUBLIC_STAGES, open_json
-from portal.db.models import (
+from portal.case.sealing import open_json
+from portal.case.stage import PUBLIC_STAGES
+from portal.kernel import audit
+from portal.kernel.db.models import (
     Case,
     Category,
     Conflict,
@@ -37,7 +38,7 @@ from portal.db.models import (
     TransferPackage,
     User,
 )
-from portal.services import Services
+from portal.kernel.services import Services
 
 PERMISSIONS = (
     "triage",
