@@ -203,7 +203,9 @@ async def _fill(services: Services, desk: Desk, world: World) -> None:
                     extension_days=5, handler_id=uid("lead"),
                 ),
                 # a deadline already met does not count as the current one
-                deadline(D, "initial_review", d(2026, 10, 9), d(2026, 10, 14), met_on=d(2026, 10, 12)),
+                deadline(
+                    D, "initial_review", d(2026, 10, 9), d(2026, 10, 14), met_on=d(2026, 10, 12)
+                ),
                 deadline(E, "initial_review", d(2026, 10, 23), d(2026, 10, 28)),
                 deadline(F, "investigation", d(2026, 10, 26), d(2026, 11, 20)),
                 Conflict(case_id=E.id, user_id=uid("intake2")),

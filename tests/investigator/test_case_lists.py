@@ -32,7 +32,7 @@ def world(client: TestClient[Litestar], services: Services) -> World:
 
 def rows(html: str) -> dict[str, str]:
     """case number -> the rest of its row, in page order."""
-    return {number: rest for number, rest in _ROW.findall(html)}
+    return dict(_ROW.findall(html))
 
 
 def letters(world: World, path: str, who: str = "intake") -> list[str]:
