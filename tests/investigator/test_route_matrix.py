@@ -142,6 +142,7 @@ ROLE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, int]]] = [
     ("GET", "/workspace/cases", "/workspace/cases", {},
      only(intake_officer=200, investigator=200, team_lead=200, approver=200)),
     ("GET", "/workspace/inbox", "/workspace/inbox", {}, only(intake_officer=200)),
+    ("GET", "/workspace/waiting", "/workspace/waiting", {}, {"*": 200}),
     ("GET", "/workspace/register", "/workspace/register", {}, only(intake_officer=200)),
     ("GET", "/workspace/cases/new", "/workspace/cases/new", {}, only(intake_officer=200)),
     ("POST", "/workspace/register", "/workspace/register", {}, only(intake_officer=400)),
@@ -172,6 +173,7 @@ TABLE_MODULES = frozenset(
         "investigator.web.transfer_routes",
         "investigator.web.identity_routes",
         "investigator.web.register_routes",
+        "investigator.web.waiting_routes",
     }
 )
 PUBLIC = {
