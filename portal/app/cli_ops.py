@@ -116,10 +116,9 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Walk the audit hash chain (A5) and check it against its anchors (the data directory's
     anchor file, or --anchor FILE|ID:HASH|HASH); exit 1 when it is broken, truncated or
     rewritten. A verified head is anchored again."""
-    from portal.kernel.audit import head, verify
+    from portal.kernel.audit import anchor_head, head, verify
     from portal.kernel.audit_anchor import (
         AnchorError,
-        anchor_head,
         anchor_path,
         parse_anchor,
         read_anchors,
@@ -222,7 +221,7 @@ def cmd_notify_run(args: argparse.Namespace) -> int:
                 try:
                     report = await notify_run(services)
                     # every tick anchors the audit head (A5), even when no request appended
-                    from portal.kernel.audit_anchor import anchor_head
+                    from portal.kernel.audit import anchor_head
 
                     await anchor_head(services.db, settings.data_dir)
                 finally:
