@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Subquery,
+    ScalarSelect,
     and_,
     case,
     exists,
@@ -142,12 +142,14 @@ def deadline_view(
     )
 
 
-def _current_due() -> Subquery:
+def _current_due() -> ScalarSelect[dt.date]:
+    """The due date of the case's current deadline (correlated: read per case, by index, only
+    when a sort or filter needs it)."""
     return (
-        select(CaseDeadline.case_id, func.min(CaseDeadline.due_on).label("due"))
-        .where(CaseDeadline.met_on.is_(None))
-        .group_by(CaseDeadline.case_id)
-        .subquery()
+        select(func.min(CaseDeadline.due_on))
+        .where(CaseDeadline.case_id == Case.id, CaseDeadline.met_on.is_(None))
+        .correlate(Case)
+        .scalar_subquery()
     )
 
 
@@ -205,7 +207,7 @@ async def case_page(
         where.append(overdue_clause(today, now))
     if query.due_within is not None:
         until = provisional(cal).add_working_days(today, query.due_within)
-        where.append(and_(due.c.due >= today, due.c.due <= until))
+        where.append(due.between(today, until))
 
     category_name = _CATEGORY_NAME.get(locale, Category.name_zh_cn)
     keys: dict[str, Any] = {
@@ -215,19 +217,16 @@ async def case_page(
         "category": func.coalesce(category_name, Case.category),
         "severity": _ordered(SEVERITIES, Case.severity),
         "stage": _ordered(list(PUBLIC_STAGES), Case.stage),
-        "due": due.c.due,
+        "due": due,
     }
-    stmt = (
-        select(Case)
-        .outerjoin(due, due.c.case_id == Case.id)
-        .outerjoin(Category, Category.code == Case.category)
-        .where(*where)
-    )
+    stmt = select(Case).where(*where)
+    if query.sort == "category":
+        stmt = stmt.outerjoin(Category, Category.code == Case.category)
     if query.sort in keys:
         key = keys[query.sort]
         first = key.desc() if query.descending else key.asc()
         # cases without a deadline (or a severity) come last either way
-        unset = {"due": due.c.due.is_(None), "severity": Case.severity.is_(None)}
+        unset = {"due": due.is_(None), "severity": Case.severity.is_(None)}
         if query.sort in unset:
             stmt = stmt.order_by(unset[query.sort])
         stmt = stmt.order_by(first, Case.number.desc())
@@ -240,13 +239,7 @@ async def case_page(
     )
     has_next, cases = len(found) > per_page, found[:per_page]
 
-    count_inner = (
-        select(Case.id)
-        .outerjoin(due, due.c.case_id == Case.id)
-        .where(*where)
-        .limit(COUNT_CAP + 1)
-        .subquery()
-    )
+    count_inner = select(Case.id).where(*where).limit(COUNT_CAP + 1).subquery()
     total = int((await session.execute(select(func.count()).select_from(count_inner))).scalar_one())
 
     current = await _current_deadlines(session, [c.id for c in cases])

@@ -4,6 +4,7 @@ list, count and filter result. The world is in ``tests/investigator/list_world.p
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 
@@ -12,8 +13,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import event
 
+from portal.kernel.db.models import Case
 from portal.kernel.services import Services
-from tests.investigator.list_world import World, add_plain_cases, build, fix_clock
+from tests.investigator.list_world import World, add_plain_cases, build, deadline, fix_clock
 from tests.investigator.ws_helpers import Desk, case_ids_on, run
 
 _ROW = re.compile(r"<tr>\s*<td><a href=\"/workspace/cases/[0-9a-f]{32}\">(\d+)</a>(.*?)</tr>", re.S)
@@ -235,3 +237,23 @@ def test_a_page_costs_the_same_queries_whatever_its_length(world: World) -> None
     assert len(seen) == few, seen
     deadline_reads = [q for q in seen if "FROM case_deadlines" in q and "min(" not in q]
     assert len(deadline_reads) == 1, deadline_reads
+
+
+def test_a_deadline_in_a_year_the_calendar_lacks_is_counted_monday_to_friday(world: World) -> None:
+    """2027 is not in the working-day calendar yet: the deadline is still shown, its days
+    counted Monday to Friday and marked provisional, never left out."""
+
+    async def due_in_2027() -> None:
+        async with world.desk.services.db.write() as s:
+            case = await s.get(Case, world.ids["C"])
+            assert case is not None
+            s.add(deadline(case, "initial_review", dt.date(2026, 12, 28), dt.date(2027, 1, 5)))
+
+    run(world.desk.client, due_in_2027)
+    page = world.desk.get("intake", "/workspace/inbox")
+    c = rows(page.text)[world.numbers["C"]]
+    assert "2027-01-05" in c and "(provisional)" in c and 'class="badge badge-ok"' in c
+    # 2026-11-03 .. 2026-12-31 on the calendar (43), then 2027-01-01 .. 01-05 Monday to Friday (3)
+    assert re.search(r'class="days-left">46\b', c), c
+    a = rows(page.text)[world.numbers["A"]]
+    assert "(provisional)" not in a
