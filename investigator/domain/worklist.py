@@ -97,13 +97,20 @@ class CasePage:
 
 @dataclass(frozen=True)
 class _Provisional(WorkCalendar):
-    """The calendar, with Monday to Friday for the years it does not know."""
+    """The calendar, with Monday to Friday for the years it does not know; each day's answer is
+    remembered (a page asks about the same few weeks fifty times)."""
+
+    known: dict[dt.date, bool] = field(default_factory=dict, compare=False)
 
     def is_workday(self, day: dt.date) -> bool:
-        try:
-            return super().is_workday(day)
-        except CalendarYearMissing:
-            return day.weekday() < 5
+        answer = self.known.get(day)
+        if answer is None:
+            try:
+                answer = super().is_workday(day)
+            except CalendarYearMissing:
+                answer = day.weekday() < 5
+            self.known[day] = answer
+        return answer
 
 
 def provisional(cal: WorkCalendar) -> WorkCalendar:
@@ -127,7 +134,7 @@ def deadline_view(
 ) -> DeadlineView:
     """How a running deadline reads in a list."""
     missing = _years_missing(cal, d.starts_on, max(d.due_on, today))
-    counting = provisional(cal) if missing else cal
+    counting = cal if isinstance(cal, _Provisional) else provisional(cal)
     if deadlines.is_overdue(d, today, now):
         state = "overdue"
     else:
@@ -190,7 +197,7 @@ async def case_page(
     """One page of the cases the principal may open, filtered and sorted as asked."""
     now = clock.now()
     today = today or now.date()
-    cal = await load_calendar(session)
+    cal = provisional(await load_calendar(session))  # one memo for the page
     due = _current_due()
     where: list[ColumnElement[bool]] = [await visible_cases_clause(principal)]
     if query.stages:
@@ -206,7 +213,7 @@ async def case_page(
     if query.overdue:
         where.append(overdue_clause(today, now))
     if query.due_within is not None:
-        until = provisional(cal).add_working_days(today, query.due_within)
+        until = cal.add_working_days(today, query.due_within)
         where.append(due.between(today, until))
 
     category_name = _CATEGORY_NAME.get(locale, Category.name_zh_cn)
