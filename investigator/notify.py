@@ -114,6 +114,9 @@ REPORTER_EVENTS = frozenset(
         "rehandling_requested",
         "retaliation_reported",
         "reward_claimed",
+        "identity_corrected",
+        "rights_asked:withdraw_report",
+        "rights_asked:withdraw_identity",
     }
 )
 APPROVAL_ACTIONS = {

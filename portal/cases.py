@@ -223,8 +223,11 @@ async def _store_identity(
     case_id: str,
     doc: dict[str, str],
     custodians: list[User],
+    reporter: tuple[str, ReceiptSecrets] | None = None,
 ) -> None:
-    """Seal ``doc`` under a fresh identity key wrapped for ``custodians`` (never empty: C7)."""
+    """Seal ``doc`` under a fresh identity key wrapped for ``custodians`` (never empty: C7)
+    and, when ``reporter`` (receipt id, its secrets) is given, for the reporter's receipt too,
+    so that they can read and correct what is held about them (issue 18; docs/security.md)."""
     if not custodians:
         raise NoReader("no identity custodian could open this identity")
     ikey = new_case_key()
@@ -237,6 +240,21 @@ async def _store_identity(
     )
     for custodian in custodians:
         grant_user(session, case_id, "identity", ikey, custodian, services.keyring.suite)
+    if reporter is not None:
+        receipt_id, secrets_ = reporter
+        session.add(
+            KeyWrap(
+                case_id=case_id,
+                scope="identity",
+                receipt_id=receipt_id,
+                wrapped=wrap_with_receipt(
+                    secrets_,
+                    ikey,
+                    wrap_aad(case_id, "identity", receipt_id),
+                    suite=services.keyring.suite,
+                ),
+            )
+        )
 
 
 def add_event(
@@ -403,7 +421,12 @@ async def submit(
                 s.add_all(automatic_conflicts(target.case_id, subject_ids, arrival.matches, today))
                 if identity_doc:
                     await _store_identity(
-                        s, services, target.case_id, identity_doc, arrival.custodians
+                        s,
+                        services,
+                        target.case_id,
+                        identity_doc,
+                        arrival.custodians,
+                        reporter=(receipt.id, secrets_),
                     )
                 s.add(
                     KeyWrap(
@@ -722,7 +745,14 @@ async def reporter_add_identity(
                 )
                 await s.delete(existing)
                 await s.flush()
-            await _store_identity(s, services, case_id, _identity_doc(identity), readers)
+            await _store_identity(
+                s,
+                services,
+                case_id,
+                _identity_doc(identity),
+                readers,
+                reporter=(access.receipt_id, access.secrets()),
+            )
             case = await s.get(Case, case_id)
             if case is not None:
                 case.anonymous = False
