@@ -113,9 +113,12 @@ async def _identity_key(
         return None
 
 
-async def my_identities(services: Services, access: ReporterAccess) -> dict[str, IdentityView]:
-    """For each case the receipt opens: whether an identity is held, and its values when the
-    receipt opens it (decrypted for this request only, like the rest of the follow-up page)."""
+async def my_identities(
+    services: Services, access: ReporterAccess, *, open_values: bool = False
+) -> dict[str, IdentityView]:
+    """For each case the receipt opens: whether an identity is held and the receipt opens it,
+    and, with ``open_values`` (the reporter asked to see them), its values, decrypted for this
+    request only, like the rest of the follow-up page."""
     out: dict[str, IdentityView] = {}
     async with services.db.read() as s:
         for case_id in await reporter_case_keys(s, access):
@@ -126,6 +129,9 @@ async def my_identities(services: Services, access: ReporterAccess) -> dict[str,
             ikey = await _identity_key(s, access, case_id)
             if ikey is None:
                 out[case_id] = IdentityView(held=True, readable=False)
+                continue
+            if not open_values:
+                out[case_id] = IdentityView(held=True, readable=True)
                 continue
             doc = open_json(ikey, identity.sealed, field_aad(case_id, "identity"))
             days = (

@@ -43,10 +43,17 @@ async def privacy_notice(request: Request[Any, Any, Any]) -> Template:
     return Template(template_name="portal/privacy.html", context={"org": values})
 
 
-async def rights_context(services: Services, access: ReporterAccess) -> dict[str, Any]:
-    """What the follow-up page shows about the reporter's data and requests."""
+async def rights_context(
+    services: Services, access: ReporterAccess, *, show_identity: bool = False
+) -> dict[str, Any]:
+    """What the follow-up page shows about the reporter's data and requests. The identity's
+    values are decrypted only when the reporter asks to see them (``?show=identity``), so the
+    page they usually open, maybe on a shared screen, never carries their name."""
     return {
-        "identities": await reporter_rights.my_identities(services, access),
+        "show_identity": show_identity,
+        "identities": await reporter_rights.my_identities(
+            services, access, open_values=show_identity
+        ),
         "rights_requests": await reporter_rights.my_requests(services, access),
     }
 
@@ -66,8 +73,8 @@ async def followup_identity_correct(request: Request[Any, Any, Any]) -> Redirect
     identity, errors = parse_identity(fields)
     if identity is None:
         return await followup_page(
-            request, access, status=400, correction_errors=errors, correction_fields=fields,
-            correction_case=case_id,
+            request, access, status=400, show_identity=True, correction_errors=errors,
+            correction_fields=fields, correction_case=case_id,
         )  # fmt: skip
     try:
         await reporter_rights.correct_identity(_services(request), access, case_id, identity)

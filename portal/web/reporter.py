@@ -398,6 +398,7 @@ async def followup_page(
     *,
     status: int = 200,
     notice: str = "",
+    show_identity: bool = False,
     **extra: Any,
 ) -> Template:
     """The follow-up page: the reporter's cases, their personal data and rights requests."""
@@ -413,7 +414,7 @@ async def followup_page(
         max_file_mb=services.settings.max_file_bytes // (1024 * 1024),
         notice=notice,
         has_notify_address=await reporter_contact.has_address(services, access.receipt_id),
-        **await rights_context(services, access),
+        **await rights_context(services, access, show_identity=show_identity),
         **extra,
     )
 
@@ -421,7 +422,12 @@ async def followup_page(
 @get("/follow-up/case", name="followup_case")
 async def followup_case(request: Request[Any, Any, Any]) -> Template:
     access = _require(request)
-    return await followup_page(request, access, notice=request.query_params.get("done", ""))
+    return await followup_page(
+        request,
+        access,
+        notice=request.query_params.get("done", ""),
+        show_identity=request.query_params.get("show") == "identity",
+    )
 
 
 def _done(what: str) -> Redirect:
