@@ -167,9 +167,11 @@ def test_reporter_reads_and_corrects_the_identity_custodian_sees_the_change(desk
         other = client.post(
             "/follow-up/identity/correct",
             data={
-                "_csrf_token": csrf, "case_id": "0" * 32, "id_name": "X",
+                "_csrf_token": csrf,
+                "case_id": "0" * 32,
+                "id_name": "X",
                 "id_phone": "13800000000",
-            },  # fmt: skip
+            },
         )
         assert other.status_code == 404
     rows = _rows(desk, select(IdentityCorrection).where(IdentityCorrection.case_id == case_id))
