@@ -6,7 +6,7 @@
                               names of the changed values)
     GET  /workspace/poster    an A4 poster to print: what can be reported, that anonymity is
                               protected, how to follow up, the portal address and its QR code
-                              (drawn on the server, ``investigator.poster``)
+                              (drawn on the server, ``investigator.domain.poster``)
 
 Policy: ``manage_settings`` (administrator); everybody else gets 404 like every refusal.
 """
@@ -18,11 +18,10 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.response import Template
 
-from investigator import audit
-from investigator.poster import qr_svg
+from investigator.domain.poster import qr_svg
 from investigator.web.case_common import page, read_form, services_of, staff_who_can
 from investigator.web.guards import StaffPrincipal
-from portal import org_settings
+from portal.kernel import audit, org_settings
 
 FIELDS = (
     "handler_name",

@@ -11,8 +11,9 @@
                                                         ``identity.view``)
 
 A request is listed and decided only when policy grants its deciding action on its case
-(``investigator.rights.DECIDING_ACTION``): withdrawing the report, an approver not on the team;
-withdrawing the identity, an identity custodian not on the team. Everybody else gets 404.
+(``investigator.domain.rights.DECIDING_ACTION``): withdrawing the report, an approver not on
+the team; withdrawing the identity, an identity custodian not on the team. Everybody else gets
+404.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from investigator import audit, rights
-from investigator.casework import WorkflowError
+from investigator.domain import rights
+from investigator.domain.casework import WorkflowError
 from investigator.web.case_common import (
     Refused,
     field,
@@ -35,8 +36,9 @@ from investigator.web.case_common import (
     staff_who_can,
 )
 from investigator.web.guards import StaffPrincipal
-from portal.db.models import RightsRequest
-from portal.msgid import _
+from portal.kernel import audit
+from portal.kernel.db.models import RightsRequest
+from portal.kernel.msgid import _
 
 CHOOSE = _("Choose to grant or to refuse the request.")
 

@@ -4,8 +4,8 @@
     POST /follow-up/identity/correct   correct the identity held about the reporter
     POST /follow-up/rights             ask to withdraw the report or the identity
 
-The domain is ``portal.reporter_rights`` and ``portal.org_settings``; these handlers only read
-forms and answer with a redirect to the follow-up page and a notice (``?done=``).
+The domain is ``portal.reporter.rights`` and ``portal.kernel.org_settings``; these handlers
+only read forms and answer with a redirect to the follow-up page and a notice (``?done=``).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from portal import org_settings, reporter_rights
-from portal.cases import NotYours, ReporterAccess
-from portal.db.engine import DatabaseUnavailable
-from portal.intake import parse_identity
-from portal.services import Services
+from portal.case.access import NotYours, ReporterAccess
+from portal.kernel import org_settings
+from portal.kernel.db.engine import DatabaseUnavailable
+from portal.kernel.services import Services
+from portal.reporter import rights as reporter_rights
+from portal.reporter.intake import parse_identity
 
 
 def _services(request: Request[Any, Any, Any]) -> Services:

@@ -20,8 +20,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from portal.db.models import AuditEntry, OrgSetting
-from portal.services import Services
+from portal.kernel.db.models import AuditEntry, OrgSetting
+from portal.kernel.services import Services
 from tests.investigator.ws_helpers import Desk, run
 
 HANDLER = "示例集团有限公司 Example Group Co., Ltd."
@@ -124,8 +124,8 @@ def test_settings_are_validated_audited_and_shown_in_every_language(desk: Desk) 
 
 
 def test_archive_applies_the_administrators_retention(desk: Desk) -> None:
-    from investigator.retention import archive
-    from portal.db.models import Case, Identity
+    from investigator.domain.retention import archive
+    from portal.kernel.db.models import Case, Identity
     from tests.investigator.ws_helpers import submit_case
 
     assert desk.post("admin", "/workspace/privacy", VALID).status_code == 200

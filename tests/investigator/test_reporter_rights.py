@@ -21,7 +21,8 @@ from sqlalchemy import select
 
 from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
-from portal.db.models import (
+from portal.case.rights import reply_key_aad
+from portal.kernel.db.models import (
     AuditEntry,
     Case,
     Identity,
@@ -29,8 +30,7 @@ from portal.db.models import (
     KeyWrap,
     RightsRequest,
 )
-from portal.reporter_rights import reply_key_aad
-from portal.services import Services
+from portal.kernel.services import Services
 from tests.investigator.conftest import form_token
 from tests.investigator.ws_helpers import Desk, run
 from tests.portal.test_reporter_journeys import (
@@ -287,7 +287,7 @@ def test_withdrawal_requests_are_decided_outside_the_team_and_the_reason_reaches
 
 
 async def _add_member(desk: Desk, case_id: str, name: str) -> None:
-    from portal.db.models import TeamMember
+    from portal.kernel.db.models import TeamMember
 
     async with desk.services.db.write() as s:
         s.add(

@@ -2,9 +2,9 @@
 
 The documents a company files must say what the system does: every staff role of
 investigator/roles.py has a one-page handbook in both languages; the retention schedule names
-the defaults and the legal floors the code applies (portal/settings.py, portal/org_settings.py)
-and the code refuses anything below those floors; the deployment guide keeps system logs the
-6 months the schedule promises.
+the defaults and the legal floors the code applies (portal/kernel/settings.py,
+portal/kernel/org_settings.py) and the code refuses anything below those floors; the
+deployment guide keeps system logs the 6 months the schedule promises.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from investigator.roles import ROLES
-from portal import org_settings
-from portal.settings import Settings, SettingsError
+from portal.kernel import org_settings
+from portal.kernel.settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "docs" / "compliance"
