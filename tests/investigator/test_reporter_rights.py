@@ -28,6 +28,7 @@ from portal.kernel.db.models import (
     Identity,
     IdentityCorrection,
     KeyWrap,
+    PendingNotice,
     RightsRequest,
 )
 from portal.kernel.services import Services
@@ -218,6 +219,21 @@ def test_withdrawal_requests_are_decided_outside_the_team_and_the_reason_reaches
     requests = {r.kind: r for r in _rows(desk, select(RightsRequest))}
     assert set(requests) == {"withdraw_report", "withdraw_identity"}
     report_req, identity_req = requests["withdraw_report"], requests["withdraw_identity"]
+
+    # the deciders are told (a count in their notification mail): approvers for the report,
+    # custodians for the identity, nobody else
+    from investigator.domain import notify
+
+    run(desk.client, lambda: notify.collect(desk.services))
+    told = {
+        (n.user_id, n.case_id)
+        for n in _rows(desk, select(PendingNotice).where(PendingNotice.kind == "rights_request"))
+    }
+    assert told == {
+        (desk.user_id("approver"), case_id),
+        (desk.user_id("approver2"), case_id),
+        (desk.user_id("custodian"), case_id),
+    }
 
     # each kind reaches its own decider only
     approver_list = desk.get("approver", "/workspace/rights-requests")
