@@ -141,6 +141,8 @@ def test_reporter_reads_and_corrects_the_identity_custodian_sees_the_change(desk
         )
         assert bad.status_code == 400
         assert "Enter a phone number with digits only." in bad.text
+        assert 'href="#c-id_phone"' in bad.text and 'value="x!"' in bad.text  # nothing lost
+        assert re.search(r'id="c-id_phone"[^>]*aria-invalid="true"', bad.text)
         same = client.post(
             "/follow-up/identity/correct",
             data={
