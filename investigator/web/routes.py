@@ -23,8 +23,10 @@ from investigator.web.guards import (
 from investigator.web.handling_routes import handling_handlers
 from investigator.web.metrics_routes import metrics_handlers
 from investigator.web.notify_routes import notify_handlers
+from investigator.web.privacy_routes import privacy_handlers
 from investigator.web.protection_routes import protection_handlers
 from investigator.web.reward_routes import reward_handlers
+from investigator.web.rights_routes import rights_handlers
 from investigator.web.statistics_routes import statistics_handlers
 from investigator.web.waiting_routes import waiting_handlers
 from portal.kernel.redis_state import signin_throttle
@@ -52,6 +54,8 @@ def workspace_router(settings: Settings) -> Router:
             *admin_handlers,
             *directory_handlers,
             *metrics_handlers,
+            *privacy_handlers,
+            *rights_handlers,
         ],
         guards=[staff_guard],
         dependencies={
