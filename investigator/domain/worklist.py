@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     ScalarSelect,
+    Subquery,
     and_,
     case,
     exists,
@@ -160,6 +161,16 @@ def _current_due() -> ScalarSelect[dt.date]:
     )
 
 
+def _current_dues() -> Subquery:
+    """Every case's current due date (case_id, due), for sorting a whole list by it."""
+    return (
+        select(CaseDeadline.case_id.label("case_id"), func.min(CaseDeadline.due_on).label("due"))
+        .where(CaseDeadline.met_on.is_(None))
+        .group_by(CaseDeadline.case_id)
+        .subquery()
+    )
+
+
 def overdue_clause(today: dt.date, now: dt.datetime) -> ColumnElement[bool]:
     """Cases with a running deadline past due: ``deadlines.is_overdue`` in SQL."""
     late = or_(
@@ -176,7 +187,7 @@ def overdue_clause(today: dt.date, now: dt.datetime) -> ColumnElement[bool]:
 
 
 def _ordered(values: Sequence[str], column: Any) -> ColumnElement[int]:
-    return case({v: i for i, v in enumerate(values)}, value=column, else_=len(values))
+    return case({v: i for i, v in enumerate(values)}, value=column)  # NULL when unknown
 
 
 _CATEGORY_NAME = {
@@ -198,7 +209,11 @@ async def case_page(
     now = clock.now()
     today = today or now.date()
     cal = provisional(await load_calendar(session))  # one memo for the page
-    due = _current_due()
+    # sorting by deadline reads every due date at once (one aggregate joined, which
+    # PostgreSQL hashes); a filter on the list order reads them case by case, by index
+    by_due = query.sort == "due"
+    current_due = _current_dues()
+    due: Any = current_due.c.due if by_due else _current_due()
     where: list[ColumnElement[bool]] = [await visible_cases_clause(principal)]
     if query.stages:
         where.append(Case.stage.in_(query.stages))
@@ -226,16 +241,18 @@ async def case_page(
         "stage": _ordered(list(PUBLIC_STAGES), Case.stage),
         "due": due,
     }
-    stmt = select(Case).where(*where)
+    stmt = select(Case)
+    if by_due:
+        stmt = stmt.outerjoin(current_due, current_due.c.case_id == Case.id)
+    stmt = stmt.where(*where)
     if query.sort == "category":
         stmt = stmt.outerjoin(Category, Category.code == Case.category)
     if query.sort in keys:
         key = keys[query.sort]
         first = key.desc() if query.descending else key.asc()
         # cases without a deadline (or a severity) come last either way
-        unset = {"due": due.is_(None), "severity": Case.severity.is_(None)}
-        if query.sort in unset:
-            stmt = stmt.order_by(unset[query.sort])
+        if query.sort in ("due", "severity"):
+            first = first.nulls_last()
         stmt = stmt.order_by(first, Case.number.desc())
     else:
         stmt = stmt.order_by(Case.urgent.desc(), Case.received_on.desc(), Case.number.desc())
@@ -246,7 +263,10 @@ async def case_page(
     )
     has_next, cases = len(found) > per_page, found[:per_page]
 
-    count_inner = select(Case.id).where(*where).limit(COUNT_CAP + 1).subquery()
+    counted = select(Case.id)
+    if by_due and query.due_within is not None:
+        counted = counted.outerjoin(current_due, current_due.c.case_id == Case.id)
+    count_inner = counted.where(*where).limit(COUNT_CAP + 1).subquery()
     total = int((await session.execute(select(func.count()).select_from(count_inner))).scalar_one())
 
     current = await _current_deadlines(session, [c.id for c in cases])
