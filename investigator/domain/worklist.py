@@ -25,7 +25,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    ScalarSelect,
     Subquery,
     and_,
     case,
@@ -150,17 +149,6 @@ def deadline_view(
     )
 
 
-def _current_due() -> ScalarSelect[dt.date]:
-    """The due date of the case's current deadline (correlated: read per case, by index, only
-    when a sort or filter needs it)."""
-    return (
-        select(func.min(CaseDeadline.due_on))
-        .where(CaseDeadline.case_id == Case.id, CaseDeadline.met_on.is_(None))
-        .correlate(Case)
-        .scalar_subquery()
-    )
-
-
 def _current_dues() -> Subquery:
     """Every case's current due date (case_id, due), for sorting a whole list by it."""
     return (
@@ -168,6 +156,16 @@ def _current_dues() -> Subquery:
         .where(CaseDeadline.met_on.is_(None))
         .group_by(CaseDeadline.case_id)
         .subquery()
+    )
+
+
+def due_between(first: dt.date, last: dt.date) -> ColumnElement[bool]:
+    """Cases whose current deadline falls in [first, last]: one due then, none earlier (two
+    semi-joins, which the databases run over the deadlines in one pass)."""
+    running = and_(CaseDeadline.case_id == Case.id, CaseDeadline.met_on.is_(None))
+    return and_(
+        exists().where(running, CaseDeadline.due_on.between(first, last)),
+        ~exists().where(running, CaseDeadline.due_on < first),
     )
 
 
@@ -209,11 +207,10 @@ async def case_page(
     now = clock.now()
     today = today or now.date()
     cal = provisional(await load_calendar(session))  # one memo for the page
-    # sorting by deadline reads every due date at once (one aggregate joined, which
-    # PostgreSQL hashes); a filter on the list order reads them case by case, by index
+    # sorting by deadline reads every due date at once: one aggregate joined (hashed by
+    # PostgreSQL); the filters are semi-joins (``due_between``, ``overdue_clause``)
     by_due = query.sort == "due"
     current_due = _current_dues()
-    due: Any = current_due.c.due if by_due else _current_due()
     where: list[ColumnElement[bool]] = [await visible_cases_clause(principal)]
     if query.stages:
         where.append(Case.stage.in_(query.stages))
@@ -229,7 +226,7 @@ async def case_page(
         where.append(overdue_clause(today, now))
     if query.due_within is not None:
         until = cal.add_working_days(today, query.due_within)
-        where.append(due.between(today, until))
+        where.append(due_between(today, until))
 
     category_name = _CATEGORY_NAME.get(locale, Category.name_zh_cn)
     keys: dict[str, Any] = {
@@ -239,7 +236,7 @@ async def case_page(
         "category": func.coalesce(category_name, Case.category),
         "severity": _ordered(SEVERITIES, Case.severity),
         "stage": _ordered(list(PUBLIC_STAGES), Case.stage),
-        "due": due,
+        "due": current_due.c.due,
     }
     stmt = select(Case)
     if by_due:
@@ -263,10 +260,7 @@ async def case_page(
     )
     has_next, cases = len(found) > per_page, found[:per_page]
 
-    counted = select(Case.id)
-    if by_due and query.due_within is not None:
-        counted = counted.outerjoin(current_due, current_due.c.case_id == Case.id)
-    count_inner = counted.where(*where).limit(COUNT_CAP + 1).subquery()
+    count_inner = select(Case.id).where(*where).limit(COUNT_CAP + 1).subquery()
     total = int((await session.execute(select(func.count()).select_from(count_inner))).scalar_one())
 
     current = await _current_deadlines(session, [c.id for c in cases])
