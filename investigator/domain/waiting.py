@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from investigator.domain.worklist import overdue_clause
+from investigator.domain.worklist import current_dues, overdue_clause
 from investigator.policy import Principal, case_action_clause, visible_cases_clause
 from portal.kernel import clock
 from portal.kernel.db.models import (
@@ -218,23 +218,19 @@ async def _report_backs(s: AsyncSession, p: Principal) -> list[Item]:
 
 
 async def _overdue(s: AsyncSession, p: Principal, today: dt.date) -> list[Item]:
-    first_due = (
-        select(func.min(CaseDeadline.due_on))
-        .where(CaseDeadline.case_id == Case.id, CaseDeadline.met_on.is_(None))
-        .correlate(Case)
-        .scalar_subquery()
-    )
+    due = current_dues()
     rows = (
         await s.execute(
-            select(Case.id, Case.number, first_due.label("due"))
+            select(Case.id, Case.number, due.c.due)
+            .join(due, due.c.case_id == Case.id)
             .where(await visible_cases_clause(p), overdue_clause(today, clock.now()))
-            .order_by(first_due, Case.number)
+            .order_by(due.c.due, Case.number)
             .limit(LIMIT)
         )
     ).all()
     return [
-        Item(cid, number, "overdue", due, due=True, href=_case_href(cid, "/deadlines"))
-        for cid, number, due in rows
+        Item(cid, number, "overdue", when, due=True, href=_case_href(cid, "/deadlines"))
+        for cid, number, when in rows
     ]
 
 

@@ -149,7 +149,7 @@ def deadline_view(
     )
 
 
-def _current_dues() -> Subquery:
+def current_dues() -> Subquery:
     """Every case's current due date (case_id, due), for sorting a whole list by it."""
     return (
         select(CaseDeadline.case_id.label("case_id"), func.min(CaseDeadline.due_on).label("due"))
@@ -210,7 +210,7 @@ async def case_page(
     # sorting by deadline reads every due date at once: one aggregate joined (hashed by
     # PostgreSQL); the filters are semi-joins (``due_between``, ``overdue_clause``)
     by_due = query.sort == "due"
-    current_due = _current_dues()
+    current_due = current_dues()
     where: list[ColumnElement[bool]] = [await visible_cases_clause(principal)]
     if query.stages:
         where.append(Case.stage.in_(query.stages))
