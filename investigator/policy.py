@@ -39,6 +39,8 @@ Role-level actions, ``can(principal, action)``:
     manage_calendar       administrator (working-day calendar overrides, W10)
     review_rewards        approver, reward_officer (the list of reward proposals, W11)
     manage_archive        approver (the archive list, legal holds, destruction approvals, W13)
+    archive_closed        intake_officer (the list of cases closed without a team, rejected or
+                          transferred, waiting to be archived: W13)
     ====================  ==================================================================
 
 Case-level actions, ``may_act_on_case(session, principal, case_id, action)``; every row
@@ -81,8 +83,10 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
                       must be different people: ``investigator.domain.rewards``)
     manage_protection member; or intake_officer while the stage is an intake stage (risk
                       assessment at triage, protection plan, leniency records, W12)
-    archive           lead; or intake_officer for a case closed without a team (stage
-                      ``rejected`` or ``transferred``) (W13)
+    archive           while the case is closed (``ARCHIVE_STAGES``: ``concluded``, ``rejected``,
+                      ``transferred``): lead; or intake_officer for a case closed without a
+                      team (stage ``rejected`` or ``transferred``) (W13). Never for a reopened
+                      case, which is being handled again
     legal_hold        approver who is not a member, while the stage is ``archived``
     approve_destruction  approver who is not a member, while the stage is ``archived``
                       (two different ones are needed: ``investigator.domain.retention``)
@@ -108,6 +112,13 @@ destroyed cases apply as for the case itself:
     receive_package   department_liaison of the package's department who may ``view_transfer``
                       the case: reading it, exporting it, reporting back (反馈)
     ================  ==========================================================================
+
+What a page offers, ``offered(session, principal, case_id)``: the case-level actions above
+that the principal may take *and* whose form can succeed in the case's present stage
+(``OFFER_STAGES``), plus the page's own form names (``accept``, ``reject``, ``classify`` for
+``triage``). A page shows a button only for an offered action, so nobody meets a button that
+always fails; the handlers still ask ``may_act_on_case`` and the workflow modules check the
+stage again.
 
 Never, whatever the case: the administrator and auditor roles grant no case content; the
 department_liaison role never grants ``view``. An unknown action is refused.
@@ -139,6 +150,14 @@ EXTENSION_STAGES: frozenset[str] = frozenset(
     {"accepted", "investigating", "approval", "handling", "implementing", "reopened"}
 )
 CLOSED_STAGES: frozenset[str] = frozenset({"concluded", "archived"})
+# closed but not yet archived: what ``archive`` needs (a transferred case also needs every
+# transfer package reported back: ``investigator.domain.retention.is_closed``)
+ARCHIVE_STAGES: frozenset[str] = frozenset({"concluded", "rejected", "transferred"})
+# the stages in which the case is being worked on (neither closed nor archived)
+WORKING_STAGES: frozenset[str] = frozenset(
+    {"received", "triage", "accepted", "investigating", "approval", "handling", "implementing",
+     "reopened"}
+)
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"administrator"}),
@@ -157,6 +176,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "manage_calendar": frozenset({"administrator"}),
     "review_rewards": frozenset({"approver", "reward_officer"}),
     "manage_archive": frozenset({"approver"}),
+    "archive_closed": frozenset({"intake_officer"}),
 }
 
 CASE_ACTIONS: frozenset[str] = frozenset(
@@ -361,6 +381,8 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
     if action == "manage_protection":
         return member or intake
     if action == "archive":
+        if facts.stage not in ARCHIVE_STAGES:
+            return False
         return lead or (
             principal.has("intake_officer") and facts.stage in ("rejected", "transferred")
         )
@@ -401,6 +423,55 @@ async def permissions(
         action: facts is not None and action in CASE_ACTIONS and _decide(principal, facts, action)
         for action in actions
     }
+
+
+# the page forms of one policy action (a form name -> the action that grants it)
+FORM_ACTIONS: dict[str, str] = {"accept": "triage", "reject": "triage", "classify": "triage"}
+
+# the stages in which an offered form can succeed; an action not listed is offered in every
+# stage the policy allows it
+OFFER_STAGES: dict[str, frozenset[str]] = {
+    "accept": frozenset({"received", "triage"}),
+    "reject": frozenset({"received", "triage"}),
+    "classify": INTAKE_STAGES,
+    "manage_team": WORKING_STAGES,
+    "manage_subjects": WORKING_STAGES,
+    "transfer": WORKING_STAGES,
+    "add_note": WORKING_STAGES | ARCHIVE_STAGES,
+    "message_reporter": WORKING_STAGES | ARCHIVE_STAGES,
+    "request_identity": WORKING_STAGES | ARCHIVE_STAGES,
+    "archive": ARCHIVE_STAGES,
+}
+
+
+async def _open_packages(session: AsyncSession, case_id: str) -> bool:
+    stmt = select(
+        exists().where(TransferPackage.case_id == case_id, TransferPackage.reported_on.is_(None))
+    )
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def offered(session: AsyncSession, principal: Principal, case_id: str) -> frozenset[str]:
+    """The case-level actions (and page forms) the principal may use on the case *now*: the
+    policy allows them and the case's stage lets them succeed. Pages show exactly these."""
+    facts = await _facts(session, principal, case_id)
+    if facts is None:
+        return frozenset()
+    out: set[str] = set()
+    for name in (*CASE_ACTIONS, *FORM_ACTIONS):
+        action = FORM_ACTIONS.get(name, name)
+        if not _decide(principal, facts, action):
+            continue
+        stages = OFFER_STAGES.get(name)
+        if stages is not None and facts.stage not in stages:
+            continue
+        out.add(name)
+    # a transferred case is closed only once every department has reported back
+    if "archive" in out and facts.stage == "transferred" and await _open_packages(
+        session, case_id
+    ):
+        out.discard("archive")
+    return frozenset(out)
 
 
 async def may_act_on_package(

@@ -43,7 +43,7 @@ from investigator.web.case_common import (
     share_with_intake,
     to_case,
 )
-from investigator.web.case_page import case_page_context
+from investigator.web.case_page import case_page_context, team_candidates
 from investigator.web.guards import StaffPrincipal
 from portal.case.events import add_event
 from portal.case.messages import add_message
@@ -200,6 +200,17 @@ async def team_add(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
         if not checked(form, "declared_no_conflict"):
             raise Refused(_("The member must declare that they have no conflict of interest."))
         user = await _active_user(s, field(form, "user_id", 64))
+        seated = (
+            await s.execute(
+                select(TeamMember.id).where(
+                    TeamMember.case_id == case.id, TeamMember.user_id == user.id
+                )
+            )
+        ).first()
+        if seated is None and user.id not in {u.id for u in await team_candidates(s, case.id)}:
+            # only staff with an investigative role join a team; the same words as for anyone
+            # who cannot be added (never say that someone is a subject)
+            raise Refused(_("This person cannot be added to the team."))
         key = await _key(s, staff, case)
         await casework.add_member(
             s, case, key, staff.user_id, user, function, declared_no_conflict=True
@@ -227,7 +238,7 @@ async def team_remove(
         if not user_id or seat is None:
             raise Refused(CHOOSE_MEMBER)
         await casework.remove_member(s, case, staff.user_id, user_id)
-        return await _after_exclusion(s, staff, case) or to_case(case.id)
+        return await _after_exclusion(s, staff, case, "left_team") or to_case(case.id)
 
     return await run_action(request, case_id, ("manage_team",), work)
 
@@ -238,7 +249,7 @@ async def conflict(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
         if not checked(form, "confirm"):
             raise Refused(CONFIRM_CONFLICT)
         await casework.declare_conflict(s, case.id, staff.user_id)
-        return Redirect(path="/workspace/cases", status_code=303)
+        return Redirect(path="/workspace/cases?done=conflict", status_code=303)
 
     return await run_action(request, case_id, ("view",), work)
 

@@ -20,7 +20,8 @@ from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
 from investigator.domain.casefile import CaseDetail, NoKey, case_detail, open_identity
 from investigator.domain.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
-from investigator.policy import may_act_on_package, permissions
+from investigator.policy import CASE_ACTIONS, FORM_ACTIONS, may_act_on_package, offered
+from investigator.roles import INVESTIGATIVE_ROLES, roles_of
 from investigator.web.case_common import key_or_none, share_with_custodians
 from investigator.web.guards import StaffPrincipal
 from portal.case.sealing import open_json
@@ -39,20 +40,6 @@ from portal.kernel.db.models import (
     User,
 )
 from portal.kernel.services import Services
-
-PERMISSIONS = (
-    "triage",
-    "manage_team",
-    "transfer",
-    "manage_subjects",
-    "add_note",
-    "message_reporter",
-    "request_identity",
-    "view_original",
-    "view_identity",
-    "export_case",
-    "archive",
-)
 
 
 @dataclass
@@ -99,8 +86,9 @@ def open_package(package: TransferPackage, pkey: bytes) -> tuple[str, str | None
 
 
 async def team_candidates(session: AsyncSession, case_id: str) -> list[User]:
-    """Active staff who may join: not on the team, not a subject, not conflicted. The page
-    never says why someone is missing from the list."""
+    """Active staff with an investigative role (``INVESTIGATIVE_ROLES``) who may join: not on
+    the team, not a subject, not conflicted. The page never says why someone is missing from
+    the list; ``team/add`` refuses anyone else."""
     excluded = (
         select(Subject.user_id).where(Subject.case_id == case_id, Subject.user_id.is_not(None))
     ).union(
@@ -112,7 +100,8 @@ async def team_candidates(session: AsyncSession, case_id: str) -> list[User]:
         .where(User.disabled.is_(False), User.id.not_in(excluded))
         .order_by(User.display_name)
     )
-    return list((await session.execute(stmt)).scalars())
+    users = (await session.execute(stmt)).scalars()
+    return [u for u in users if not INVESTIGATIVE_ROLES.isdisjoint(roles_of(u.roles))]
 
 
 @dataclass
@@ -174,8 +163,12 @@ async def _packages(
 async def case_page_context(
     services: Services, session: AsyncSession, staff: StaffPrincipal, case: Case
 ) -> dict[str, Any]:
-    may = await permissions(session, staff.policy(), case.id, PERMISSIONS)
+    # what the page offers comes from the policy alone (``offered``): a form is shown only for
+    # an action this person may take in this stage
+    offers = await offered(session, staff.policy(), case.id)
+    may = {name: name in offers for name in (*CASE_ACTIONS, *FORM_ACTIONS)}
     may["subjects"] = may["manage_subjects"]
+    may["triage"] = may["accept"] or may["reject"] or may["classify"]
     key = await key_or_none(session, staff, case.id)
     detail: CaseDetail | None = None
     identity: dict[str, str] | None = None
@@ -253,4 +246,5 @@ async def case_page_context(
         "packages": await _packages(session, case.id, staff),
         "my_requests": my_requests,
         "error": None,
+        "saved_notice": None,
     }

@@ -148,6 +148,8 @@ ROLE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, int]]] = [
     ("GET", "/workspace/transfers", "/workspace/transfers", {}, only(department_liaison=200)),
     ("GET", "/workspace/identity-requests", "/workspace/identity-requests", {},
      only(identity_custodian=200)),
+    # cases closed without a team, waiting to be archived (W13): intake officers
+    ("GET", "/workspace/closed", "/workspace/closed", {}, only(intake_officer=200)),
 ]  # fmt: skip
 
 # The sign-in flow, checked without a session (tests/investigator/test_auth.py covers it in
