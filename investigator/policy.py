@@ -155,8 +155,16 @@ CLOSED_STAGES: frozenset[str] = frozenset({"concluded", "archived"})
 ARCHIVE_STAGES: frozenset[str] = frozenset({"concluded", "rejected", "transferred"})
 # the stages in which the case is being worked on (neither closed nor archived)
 WORKING_STAGES: frozenset[str] = frozenset(
-    {"received", "triage", "accepted", "investigating", "approval", "handling", "implementing",
-     "reopened"}
+    {
+        "received",
+        "triage",
+        "accepted",
+        "investigating",
+        "approval",
+        "handling",
+        "implementing",
+        "reopened",
+    }
 )
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
@@ -467,9 +475,7 @@ async def offered(session: AsyncSession, principal: Principal, case_id: str) -> 
             continue
         out.add(name)
     # a transferred case is closed only once every department has reported back
-    if "archive" in out and facts.stage == "transferred" and await _open_packages(
-        session, case_id
-    ):
+    if "archive" in out and facts.stage == "transferred" and await _open_packages(session, case_id):
         out.discard("archive")
     return frozenset(out)
 

@@ -297,7 +297,9 @@ async def record_payment(
     if reward.status != "approved":
         raise WorkflowError(_("Only an approved reward can be paid."))
     if reward.claimed_on is None:
-        raise WorkflowError(_("The reporter has not claimed the reward yet: it is paid after the claim."))
+        raise WorkflowError(
+            _("The reporter has not claimed the reward yet: it is paid after the claim.")
+        )
     if not reference.strip():
         raise WorkflowError(_("Give the payment reference."))
     try:

@@ -34,8 +34,8 @@ from investigator.web.case_common import (
     Form,
     Refused,
     allowed,
-    case_for,
     away_if_unseen,
+    case_for,
     case_post,
     confirmed,
     field,
@@ -47,8 +47,8 @@ from investigator.web.case_common import (
 )
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.case.errors import WorkflowError
-from portal.kernel import clock
 from portal.case.stage import PUBLIC_STAGES
+from portal.kernel import clock
 from portal.kernel.db.models import ArchiveRecord, Case
 from portal.kernel.msgid import _
 

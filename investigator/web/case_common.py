@@ -92,6 +92,7 @@ def confirmed(redirect: Redirect) -> Redirect:
     joiner = "&" if "?" in path else "?"
     return Redirect(path=f"{path}{joiner}{SAVED}=1{hash_mark}{anchor}", status_code=303)
 
+
 Form = dict[str, list[str]]
 # the work of a form posted on a case: returns where to go, or None for the default
 CaseWork = Callable[[AsyncSession, StaffPrincipal, Case, Form], Awaitable[Redirect | None]]

@@ -412,7 +412,8 @@ def test_anonymous_report_to_rated_outcome(
     team.locator("#f-function").select_option("member")
     team.locator("#f-declared").check()
     press(staff, "/team/add")
-    expect(staff).to_have_url(re.compile(re.escape(case_path) + r"(\?saved=\w+)?$"))  # the lead still sees it
+    # the lead still sees it
+    expect(staff).to_have_url(re.compile(re.escape(case_path) + r"(\?saved=\w+)?$"))
     expect(staff.locator("#team ul")).to_contain_text(f"{inv.name} · {tr('Member')}")
     staff.locator(f"a[href='{case_path}/investigation']").click()
     expect(staff.locator("h1")).to_have_text(tr("Investigation of case %(number)s", number=number))

@@ -105,12 +105,14 @@ def _assert_offered_forms_are_allowed(desk: Desk, name: str, case_id: str) -> li
     page = desk.get(name, f"/workspace/cases/{case_id}")
     assert page.status_code == 200
     forms = _forms(page.text, case_id)
+    stage = run(desk.client, lambda: _stage(desk.services, case_id))
     for path in forms:
         action = _action_of(path)
-        assert run(
+        granted = run(
             desk.client,
             lambda a=action: _allowed(desk.services, desk.user_id(name), case_id, a),
-        ), f"{name} is offered {path} on a {run(desk.client, lambda: _stage(desk.services, case_id))} case, which the policy refuses ({action})"
+        )
+        assert granted, f"{name} is offered {path} on a {stage} case; policy refuses {action}"
     return forms
 
 

@@ -113,7 +113,8 @@ def test_approvals_needed_by_amount(services: Services) -> None:
         {"PORTAL_MODE": "test", "PORTAL_REWARD_APPROVALS": "5000:1,20000:2,3"}
     )
     assert [rewards.approvals_needed(tiered, a) for a in (5000, 5001, 20001)] == [1, 2, 3]
-    assert Settings.from_env({"PORTAL_MODE": "test", "PORTAL_REWARD_APPROVALS": "2"}).reward_approvals == ((None, 2),)
+    always_two = Settings.from_env({"PORTAL_MODE": "test", "PORTAL_REWARD_APPROVALS": "2"})
+    assert always_two.reward_approvals == ((None, 2),)
     for bad in ("10000:1", "a:1,2", "10000:1,5000:2,3", "10000:0,2", "10000:1,9"):
         with pytest.raises(SettingsError):
             Settings.from_env({"PORTAL_MODE": "test", "PORTAL_REWARD_APPROVALS": bad})
