@@ -64,6 +64,7 @@ STAGE_WORDS = {
     "feedback": _("Feedback to the reporter"),
     "acknowledgement": _("Acknowledgement of receipt"),
     "eu_feedback": _("Feedback to the reporter (three months)"),
+    "rehandling": _("Re-handling of a reopened case"),
 }
 PAUSE_WORDS = {
     "awaiting_reporter": _("Awaiting the reporter"),

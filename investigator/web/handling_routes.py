@@ -97,6 +97,8 @@ async def _context(
             "measures": handling.MEASURES,
             "outcomes": handling.OUTCOMES,
             "plan_statuses": handling.PLAN_STATUSES,
+            "team": await investigation.team_choices(session, case.id),
+            "rehandling": await handling.rehandling_deadline(session, case.id),
         }
     return context
 
@@ -411,7 +413,7 @@ async def rehandle(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
     async def work(
         s: AsyncSession, staff: StaffPrincipal, case: Case, key: bytes, form: Form
     ) -> None:
-        await handling.resume(s, case, staff.user_id)
+        await handling.resume(s, case, staff.user_id, field(form, "handler_id", 64))
 
     return await _run(request, case_id, "handle", "handling", work)
 
