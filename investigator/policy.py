@@ -115,10 +115,10 @@ destroyed cases apply as for the case itself:
 
 What a page offers, ``offered(session, principal, case_id)``: the case-level actions above
 that the principal may take *and* whose form can succeed in the case's present stage
-(``OFFER_STAGES``), plus the page's own form names (``accept``, ``reject``, ``classify`` for
-``triage``). A page shows a button only for an offered action, so nobody meets a button that
-always fails; the handlers still ask ``may_act_on_case`` and the workflow modules check the
-stage again.
+(``OFFER_STAGES``), plus the page's own form names (``accept``, ``reject``, ``classify``,
+``split`` for ``triage``). A page shows a button only for an offered action, so nobody meets a
+button that always fails; the handlers still ask ``may_act_on_case`` and the workflow modules
+check the stage again.
 
 Never, whatever the case: the administrator and auditor roles grant no case content; the
 department_liaison role never grants ``view``. An unknown action is refused.
@@ -133,7 +133,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.roles import roles_of
-from portal.case.stage import CLOSED, ENDED, INTAKE, TEAM_WORK, Stage, sources_of
+from portal.case.stage import CLOSED, ENDED, INTAKE, TEAM_WORK, UNDER_REVIEW, Stage, sources_of
 from portal.kernel.db.models import (
     Case,
     Conflict,
@@ -453,7 +453,12 @@ async def permissions(
 
 
 # the page forms of one policy action (a form name -> the action that grants it)
-FORM_ACTIONS: dict[str, str] = {"accept": "triage", "reject": "triage", "classify": "triage"}
+FORM_ACTIONS: dict[str, str] = {
+    "accept": "triage",
+    "reject": "triage",
+    "classify": "triage",
+    "split": "triage",
+}
 
 # the stages in which an offered form can succeed; an action not listed is offered in every
 # stage the policy allows it
@@ -464,6 +469,7 @@ OFFER_STAGES: dict[str, frozenset[str]] = {
     "transfer": frozenset(sources_of(Stage.TRANSFERRED, "case.transfer")),
     "archive": ARCHIVE_STAGES,
     "classify": INTAKE_STAGES,
+    "split": frozenset(UNDER_REVIEW),
     "manage_team": WORKING_STAGES,
     "manage_subjects": WORKING_STAGES,
     "add_note": WORKING_STAGES | ARCHIVE_STAGES,

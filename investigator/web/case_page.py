@@ -20,6 +20,7 @@ from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
 from investigator.domain.casefile import CaseDetail, NoKey, case_detail, open_identity
 from investigator.domain.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
+from investigator.domain.split import KINDS as SPLIT_KINDS
 from investigator.policy import (
     CASE_ACTIONS,
     FORM_ACTIONS,
@@ -167,7 +168,7 @@ async def case_page_context(
     offers = await offered(session, staff.policy(), case.id)
     may = {name: name in offers for name in (*CASE_ACTIONS, *FORM_ACTIONS)}
     may["subjects"] = may["manage_subjects"]
-    may["triage"] = may["accept"] or may["reject"] or may["classify"]
+    may["triage"] = may["accept"] or may["reject"] or may["classify"] or may["split"]
     key = await key_or_none(session, staff, case.id)
     detail: CaseDetail | None = None
     identity: dict[str, str] | None = None
@@ -246,4 +247,11 @@ async def case_page_context(
         "my_requests": my_requests,
         "error": None,
         "saved_notice": None,
+        "kinds": SPLIT_KINDS,
+        # the case this one was split from (W3) or belongs with (R3), by number only
+        "linked_number": (
+            await session.execute(select(Case.number).where(Case.id == case.linked_case_id))
+        ).scalar_one_or_none()
+        if case.linked_case_id
+        else None,
     }

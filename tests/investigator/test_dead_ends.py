@@ -30,6 +30,7 @@ FORM_ACTIONS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^classify$"), "triage"),
     (re.compile(r"^accept$"), "triage"),
     (re.compile(r"^reject$"), "triage"),
+    (re.compile(r"^split$"), "triage"),
     (re.compile(r"^team/(add|remove)$"), "manage_team"),
     (re.compile(r"^subjects/add$"), "manage_subjects"),
     (re.compile(r"^subjects/[0-9a-f]{32}/link$"), "manage_subjects"),
@@ -120,13 +121,13 @@ def test_case_page_buttons_follow_the_policy_in_every_stage(desk: Desk) -> None:
     case_id, _code = _new_case(desk, "token-dead-ends-stages-01")
     # intake: triage forms while the case is under review
     forms = _assert_offered_forms_are_allowed(desk, "intake", case_id)
-    assert {"classify", "accept", "reject", "transfer", "note"} <= set(forms)
+    assert {"classify", "accept", "reject", "split", "transfer", "note"} <= set(forms)
     assert "archive" not in forms
     r = desk.post("intake", f"/workspace/cases/{case_id}/accept", {"expected_stage": "received"})
     assert r.status_code == 303
     # accepted: classify still, but no second accept nor a reject that always fails
     forms = _assert_offered_forms_are_allowed(desk, "intake", case_id)
-    assert "classify" in forms and "accept" not in forms and "reject" not in forms
+    assert "classify" in forms and not {"accept", "reject", "split"} & set(forms)
     r = desk.post(
         "intake",
         f"/workspace/cases/{case_id}/team/add",
@@ -322,3 +323,68 @@ async def _originals(services: Services, case_id: str) -> list[str]:
             )
         )
         return [str(r) for r in rows.scalars()]
+
+
+_LOCATION_CASE = re.compile(r"^/workspace/cases/([0-9a-f]{32})\?saved=1$")
+
+
+def test_manual_split_at_triage_makes_two_linked_cases(desk: Desk) -> None:
+    """W3 with R3: one report becomes two cases, each with its number, the same exclusions,
+    followed by the reporter with the one receipt."""
+    desk.add("intake2", "intake_officer")
+    case_id, code = _new_case(desk, "token-dead-ends-split-01")
+    number = run(desk.client, lambda: _case(desk.services, case_id)).number
+    # another intake officer withdraws from the report (回避) before the split
+    r = desk.post("intake2", f"/workspace/cases/{case_id}/conflict", {"confirm": "yes"})
+    assert r.status_code == 303
+    page = desk.get("intake", f"/workspace/cases/{case_id}")
+    assert f'action="/workspace/cases/{case_id}/split"' in page.text
+    form = {"kind": "complaint", "category": "bribery", "expected_stage": "received"}
+    empty = desk.post("intake", f"/workspace/cases/{case_id}/split", form | {"part": " "})
+    assert empty.status_code == 400 and "Describe the part" in empty.text
+    r = desk.post(
+        "intake",
+        f"/workspace/cases/{case_id}/split",
+        form | {"part": "The supplier's late deliveries: a complaint of its own."},
+    )
+    assert r.status_code == 303, r.text
+    found = _LOCATION_CASE.match(r.headers["location"])
+    assert found is not None
+    new_id = found.group(1)
+    assert new_id != case_id
+    new = run(desk.client, lambda: _case(desk.services, new_id))
+    assert new.linked_case_id == case_id and new.number != number
+    assert (new.kind, new.stage, new.received_on) == (
+        "complaint",
+        "received",
+        _received(desk, case_id),
+    )
+    shown = desk.get("intake", r.headers["location"])
+    assert shown.status_code == 200 and "Your changes were saved." in shown.text
+    assert "late deliveries" in shown.text and number in shown.text
+    assert "采购部负责人" in shown.text  # the persons named come along
+    # the same exclusions: the officer who withdrew sees neither case
+    assert desk.get("intake2", f"/workspace/cases/{case_id}").status_code == 404
+    assert desk.get("intake2", f"/workspace/cases/{new_id}").status_code == 404
+    # the reporter follows both with the one receipt
+    reporter = desk.anonymous()
+    assert sign_in(reporter, code).status_code == 303
+    follow, _csrf, ids = case_page(reporter)
+    assert set(ids) >= {case_id, new_id}
+    assert "Your report was split into two cases" in follow.text
+    # once accepted, no split is offered, and a stale form is refused
+    desk.post("intake", f"/workspace/cases/{new_id}/accept", {"expected_stage": "received"})
+    assert (
+        f"/workspace/cases/{new_id}/split"
+        not in desk.get("intake", f"/workspace/cases/{new_id}").text
+    )
+    stale = desk.post(
+        "intake",
+        f"/workspace/cases/{new_id}/split",
+        form | {"expected_stage": "accepted", "part": "x"},
+    )
+    assert stale.status_code == 400 and "Only a case under review can be split" in stale.text
+
+
+def _received(desk: Desk, case_id: str) -> Any:
+    return run(desk.client, lambda: _case(desk.services, case_id)).received_on

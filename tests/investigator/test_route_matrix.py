@@ -76,6 +76,11 @@ CASE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, Expect]]] = [
      {"reason": "?"},
      {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
       "subject": NONE}),
+    # a manual split at triage (W3): intake officers while the case is under review
+    ("POST", "/workspace/cases/{case_id:str}/split", "/workspace/cases/{case}/split",
+     {"category": "?"},
+     {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
+      "subject": NONE}),
     ("POST", "/workspace/cases/{case_id:str}/team/add", "/workspace/cases/{case}/team/add",
      {"function": "?"},
      {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
