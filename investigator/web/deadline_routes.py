@@ -41,6 +41,7 @@ from investigator.web.case_common import (
     case_for,
     case_key,
     case_post,
+    confirmed,
     field,
     key_or_none,
     not_found,
@@ -203,7 +204,7 @@ async def calendar_edit(request: Request[Any, Any, Any]) -> Template | Redirect:
             return await _calendar_page(
                 request, staff, day.year, _("Choose working day or rest day."), 400
             )
-    return Redirect(path=f"/workspace/calendar?year={day.year}", status_code=303)
+    return confirmed(Redirect(path=f"/workspace/calendar?year={day.year}", status_code=303))
 
 
 # --- a case's deadlines -----------------------------------------------------------------------
