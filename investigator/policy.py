@@ -79,8 +79,8 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
     manage_reward     reward_officer who is not a member (payment, the reporter's claim)
     propose_reward    lead (W11: the team proposes, others decide)
     approve_reward    approver who is not a member, while the stage is ``concluded`` or
-                      ``archived`` (the second decision is the reward officer's; the two
-                      must be different people: ``investigator.domain.rewards``)
+                      ``archived`` (as many different approvers as the amount needs, never
+                      the proposer: ``investigator.domain.rewards``)
     manage_protection member; or intake_officer while the stage is an intake stage (risk
                       assessment at triage, protection plan, leniency records, W12)
     archive           while the case is closed (``ARCHIVE_STAGES``: ``concluded``, ``rejected``,
