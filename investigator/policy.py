@@ -116,9 +116,9 @@ destroyed cases apply as for the case itself:
 What a page offers, ``offered(session, principal, case_id)``: the case-level actions above
 that the principal may take *and* whose form can succeed in the case's present stage
 (``OFFER_STAGES``), plus the page's own form names (``accept``, ``reject``, ``classify``,
-``split`` for ``triage``). A page shows a button only for an offered action, so nobody meets a
-button that always fails; the handlers still ask ``may_act_on_case`` and the workflow modules
-check the stage again.
+``split`` for ``triage``; ``add_step``, ``add_record`` for ``investigate``). A page shows a
+button only for an offered action, so nobody meets a button that always fails; the handlers
+still ask ``may_act_on_case`` and the workflow modules check the stage again.
 
 Never, whatever the case: the administrator and auditor roles grant no case content; the
 department_liaison role never grants ``view``. An unknown action is refused.
@@ -458,6 +458,8 @@ FORM_ACTIONS: dict[str, str] = {
     "reject": "triage",
     "classify": "triage",
     "split": "triage",
+    "add_step": "investigate",
+    "add_record": "investigate",
 }
 
 # the stages in which an offered form can succeed; an action not listed is offered in every
@@ -470,6 +472,9 @@ OFFER_STAGES: dict[str, frozenset[str]] = {
     "archive": ARCHIVE_STAGES,
     "classify": INTAKE_STAGES,
     "split": frozenset(UNDER_REVIEW),
+    # investigation steps and records are written while the team works on the case
+    "add_step": TEAM_WORK_STAGES,
+    "add_record": TEAM_WORK_STAGES,
     "manage_team": WORKING_STAGES,
     "manage_subjects": WORKING_STAGES,
     "add_note": WORKING_STAGES | ARCHIVE_STAGES,

@@ -138,6 +138,9 @@ def test_case_page_buttons_follow_the_policy_in_every_stage(desk: Desk) -> None:
     forms = _assert_offered_forms_are_allowed(desk, "lead", case_id)
     assert {"team/add", "subjects/add", "note", "message"} <= set(forms)
     assert "archive" not in forms
+    investigation = desk.get("lead", f"/workspace/cases/{case_id}/investigation").text
+    assert f'action="/workspace/cases/{case_id}/investigation/steps"' in investigation
+    assert f'action="/workspace/cases/{case_id}/investigation/records"' in investigation
     # concluded: the lead may archive, and the button works
     run(
         desk.client,
@@ -146,6 +149,16 @@ def test_case_page_buttons_follow_the_policy_in_every_stage(desk: Desk) -> None:
     )  # fmt: skip
     forms = _assert_offered_forms_are_allowed(desk, "lead", case_id)
     assert "archive" in forms and "team/add" not in forms and "transfer" not in forms
+    # no investigation step or record on a concluded case: the form would always fail
+    investigation = desk.get("lead", f"/workspace/cases/{case_id}/investigation").text
+    assert "/investigation/steps\"" not in investigation
+    assert "/investigation/records\"" not in investigation
+    refused = desk.post(
+        "lead",
+        f"/workspace/cases/{case_id}/investigation/steps",
+        {"title": "x", "owner_id": desk.user_id("lead"), "due_on": "2999-01-01"},
+    )
+    assert refused.status_code in (400, 409)
     # reopened: the policy refuses archiving, and the page offers no archive button
     run(desk.client, lambda: _set(desk.services, case_id, stage="reopened"))
     assert not run(
