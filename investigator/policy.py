@@ -41,6 +41,8 @@ Role-level actions, ``can(principal, action)``:
     manage_archive        approver (the archive list, legal holds, destruction approvals, W13)
     archive_closed        intake_officer (the list of cases closed without a team, rejected or
                           transferred, waiting to be archived: W13)
+    decide_rights         approver, identity_custodian (the list of reporters' withdrawal
+                          requests, issue 18; each request is decided per case, below)
     ====================  ==================================================================
 
 Case-level actions, ``may_act_on_case(session, principal, case_id, action)``; every row
@@ -68,6 +70,9 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
                       accused, link them to a staff account: which excludes that account)
     request_identity  member (the request then needs an identity custodian's decision)
     decide_identity   identity_custodian who is not a member (four eyes)
+    decide_withdrawal approver who is not a member, at any stage (a reporter's request to
+                      withdraw the report, issue 18; a request to withdraw the identity is
+                      ``decide_identity``)
     view_identity     identity_custodian; or a member holding an identity key wrap
                       (``key_wraps.scope = 'identity'``), i.e. whose request was approved
     approve_plan      approver who is not a member (nobody approves their own team's plan),
@@ -187,6 +192,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "review_rewards": frozenset({"approver", "reward_officer"}),
     "manage_archive": frozenset({"approver"}),
     "archive_closed": frozenset({"intake_officer"}),
+    "decide_rights": frozenset({"approver", "identity_custodian"}),
 }
 
 CASE_ACTIONS: frozenset[str] = frozenset(
@@ -201,6 +207,7 @@ CASE_ACTIONS: frozenset[str] = frozenset(
         "manage_subjects",
         "request_identity",
         "decide_identity",
+        "decide_withdrawal",
         "view_identity",
         "approve_plan",
         "investigate",
@@ -389,6 +396,8 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
         return member
     if action == "decide_identity":
         return principal.has("identity_custodian") and not member
+    if action == "decide_withdrawal":
+        return principal.has("approver") and not member
     if action == "view_identity":
         return principal.has("identity_custodian") or (member and facts.identity_wrap)
     if action == "approve_plan":

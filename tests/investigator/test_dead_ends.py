@@ -151,8 +151,8 @@ def test_case_page_buttons_follow_the_policy_in_every_stage(desk: Desk) -> None:
     assert "archive" in forms and "team/add" not in forms and "transfer" not in forms
     # no investigation step or record on a concluded case: the form would always fail
     investigation = desk.get("lead", f"/workspace/cases/{case_id}/investigation").text
-    assert "/investigation/steps\"" not in investigation
-    assert "/investigation/records\"" not in investigation
+    assert '/investigation/steps"' not in investigation
+    assert '/investigation/records"' not in investigation
     refused = desk.post(
         "lead",
         f"/workspace/cases/{case_id}/investigation/steps",

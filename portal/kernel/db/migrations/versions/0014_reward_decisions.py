@@ -2,14 +2,14 @@
 depends on the amount (issue 16 point 6)
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0011 (0010 on the branch; chained after main's 0011 at the merge)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
