@@ -49,7 +49,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
 from investigator.domain.calendar import CalendarYearMissing, WorkCalendar, load_calendar
-from investigator.policy import Principal, excluded_case_ids_clause, visible_cases_clause
+from investigator.policy import (
+    Principal,
+    acts_as,
+    excluded_case_ids_clause,
+    visible_cases_clause,
+)
 from investigator.roles import roles_of
 from portal.case.events import add_event
 from portal.case.sealing import seal_json
@@ -553,8 +558,12 @@ async def request_extension(
 
 
 async def may_approve_extension(session: AsyncSession, case_id: str, user: User) -> bool:
-    """An approver who is not on the case's team, not a subject and not conflicted."""
-    if user.disabled or "approver" not in roles_of(user.roles):
+    """An approver who is not on the case's team, not a subject and not conflicted (on an
+    independent case, an independent reviewer: ``policy.acts_as``)."""
+    independent = bool(
+        (await session.execute(select(Case.independent).where(Case.id == case_id))).scalar()
+    )
+    if user.disabled or not acts_as(roles_of(user.roles), "approver", independent):
         return False
     stmt = select(
         exists().where(TeamMember.case_id == case_id, TeamMember.user_id == user.id)

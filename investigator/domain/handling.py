@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
-from investigator.policy import Principal, is_excluded
+from investigator.policy import Principal, acts_as, is_excluded
 from investigator.roles import roles_of
 from portal.case.errors import WorkflowError
 from portal.case.events import add_event
@@ -233,8 +233,10 @@ async def save_plan(
     return row
 
 
-async def _approvers_for(session: AsyncSession, case_id: str) -> list[User]:
-    """Active approvers who may decide on this case: not on its team, not excluded."""
+async def _approvers_for(session: AsyncSession, case: Case) -> list[User]:
+    """Active approvers who may decide on this case: not on its team, not excluded (on an
+    independent case, the independent reviewers: ``policy.acts_as``)."""
+    case_id = case.id
     members = set(
         (
             await session.execute(select(TeamMember.user_id).where(TeamMember.case_id == case_id))
@@ -243,7 +245,7 @@ async def _approvers_for(session: AsyncSession, case_id: str) -> list[User]:
     out = []
     for user in (await session.execute(select(User).where(User.disabled.is_(False)))).scalars():
         roles = roles_of(user.roles)
-        if "approver" not in roles or user.id in members:
+        if not acts_as(roles, "approver", case.independent) or user.id in members:
             continue
         if await is_excluded(session, Principal(user.id, roles, user.department_id), case_id):
             continue
@@ -273,7 +275,7 @@ async def submit_plan(session: AsyncSession, case: Case, key: bytes, actor: str)
         ).scalars()
     )
     granted = 0
-    for approver in await _approvers_for(session, case.id):
+    for approver in await _approvers_for(session, case):
         if approver.id not in have:
             grant_user(session, case.id, "case", key, approver, case_suite(case))
             granted += 1
@@ -315,7 +317,7 @@ async def decide_plan(
     ).first()
     if (
         user is None
-        or "approver" not in roles_of(user.roles)
+        or not acts_as(roles_of(user.roles), "approver", case.independent)
         or member is not None
         or plan.author_id == approver
         or await is_excluded(

@@ -253,6 +253,7 @@ async def submit(
                     reporter_relation=report.relation,
                     anonymous=report.anonymous,
                     stage="received",
+                    independent=arrival.independent,
                     received_on=today,
                     content=seal_json(
                         target.case_key, content, field_aad(target.case_id, "content"), services
