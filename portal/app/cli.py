@@ -33,6 +33,7 @@ from investigator.domain.staff import (
     list_users,
     reset_two_step_by_name,
     set_disabled,
+    set_independent_reviewer,
 )
 from investigator.roles import ROLES, RoleError
 from portal.kernel.assets import AssetError
@@ -312,6 +313,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
                 roles=args.roles,
                 email=args.email,
                 department=args.department,
+                owner=True,
             )
         finally:
             await db.dispose()
@@ -320,6 +322,31 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _cmd_reviewer(args: argparse.Namespace, appointed: bool) -> int:
+    settings = _settings()
+    _bound(settings)
+    db = _db(settings)
+
+    async def run() -> None:
+        try:
+            user = await set_independent_reviewer(db, args.username, appointed)
+        finally:
+            await db.dispose()
+        print(f"user {user.username} now has the roles {user.roles or '(none)'}")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_user_appoint_reviewer(args: argparse.Namespace) -> int:
+    """The owner appoints an independent reviewer (audit committee, supervisory board)."""
+    return _cmd_reviewer(args, True)
+
+
+def cmd_user_revoke_reviewer(args: argparse.Namespace) -> int:
+    return _cmd_reviewer(args, False)
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
@@ -695,6 +722,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--email")
     add.add_argument("--department", help="department (required for department_liaison)")
     add.set_defaults(func=cmd_user_add)
+    ap = usub.add_parser(
+        "appoint-reviewer",
+        help="make an account an independent reviewer (audit committee or supervisory board: "
+        "reads the reports about the 法审风控中心 itself; audited)",
+    )
+    ap.add_argument("username")
+    ap.set_defaults(func=cmd_user_appoint_reviewer)
+    rv = usub.add_parser("revoke-reviewer", help="take the independent reviewer role (audited)")
+    rv.add_argument("username")
+    rv.set_defaults(func=cmd_user_revoke_reviewer)
     lst = usub.add_parser("list", help="list staff accounts")
     lst.set_defaults(func=cmd_user_list)
     dis = usub.add_parser("disable", help="disable a staff account")
