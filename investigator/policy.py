@@ -27,17 +27,20 @@ Role-level actions, ``can(principal, action)``:
     manage_settings       administrator
     read_audit            auditor
     view_statistics       auditor, team_lead, approver
-    triage                intake_officer
+    triage                intake_officer, independent_reviewer
     register_case         intake_officer (reports received by phone, letter, visit... W2)
-    view_inbox            intake_officer
-    list_cases            intake_officer, investigator, team_lead, approver
+    view_inbox            intake_officer, independent_reviewer
+    list_cases            intake_officer, investigator, team_lead, approver,
+                          independent_reviewer
     view_transfers        department_liaison (their own department only)
-    decide_identity       identity_custodian
+    decide_identity       identity_custodian, independent_reviewer
     manage_rewards        reward_officer
-    approve               approver
-    view_overdue          team_lead, approver, intake_officer (the overdue list, W10, W15)
+    approve               approver, independent_reviewer
+    view_overdue          team_lead, approver, intake_officer, independent_reviewer (the
+                          overdue list, W10, W15)
     manage_calendar       administrator (working-day calendar overrides, W10)
-    review_rewards        approver, reward_officer (the list of reward proposals, W11)
+    review_rewards        approver, reward_officer, independent_reviewer (the list of reward
+                          proposals, W11)
     manage_archive        approver (the archive list, legal holds, destruction approvals, W13)
     ====================  ==================================================================
 
@@ -177,7 +180,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "approve": frozenset({"approver", INDEPENDENT_REVIEWER}),
     "view_overdue": frozenset({"team_lead", "approver", "intake_officer", INDEPENDENT_REVIEWER}),
     "manage_calendar": frozenset({"administrator"}),
-    "review_rewards": frozenset({"approver", "reward_officer"}),
+    "review_rewards": frozenset({"approver", "reward_officer", INDEPENDENT_REVIEWER}),
     "manage_archive": frozenset({"approver"}),
 }
 

@@ -14,13 +14,14 @@ branch_labels = None
 depends_on = None
 
 
+# A plain ADD COLUMN, never a batch copy of ``cases``: on SQLite a batch operation rebuilds the
+# table and would drop the statistics triggers on it (migration 0007).
 def upgrade() -> None:
-    with op.batch_alter_table("cases") as batch_op:
-        batch_op.add_column(
-            sa.Column("independent", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    op.add_column(
+        "cases",
+        sa.Column("independent", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("cases") as batch_op:
-        batch_op.drop_column("independent")
+    op.drop_column("cases", "independent")
