@@ -15,6 +15,11 @@ submitted, approved, returned). The plan is one sealed JSON document (aad case+`
 the approver's comments another (aad case+``plan-decision:{id}``). The callers ask
 ``investigator.policy`` first (``handle`` for the lead, ``approve_plan`` for the approver,
 ``investigate`` for the implementation note); the approver rule is checked here as well.
+
+The accused's side (issue 18): a plan records whether the person concerned was heard, by citing
+an investigation record of the kind 被举报人陈述 (``investigation.SUBJECT_STATEMENT``) of the
+same case, or why they were not; a plan with neither can be saved and submitted but not
+approved (``decide_plan`` refuses, the approver returns it with a comment).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
+from investigator.domain.investigation import is_statement_record
 from investigator.policy import Principal, acts_as, is_excluded
 from investigator.roles import roles_of
 from portal.case.errors import WorkflowError
@@ -90,6 +96,13 @@ NOTE_NEEDS_TEXT = _("Write what was done.")
 CHOOSE_OUTCOME = _("Choose the outcome.")
 REPORT_NEEDS_PROCESS = _("Describe how the case was handled.")
 FEEDBACK_NEEDS_TEXT = _("Write the feedback for the reporter in plain words.")
+NO_SUCH_STATEMENT = _(
+    "Choose a record of the statement of the person concerned from this case's investigation."
+)
+PLAN_NEEDS_HEARING = _(
+    "The plan does not say whether the person concerned was heard: cite the record of their "
+    "statement (被举报人陈述), or say why they were not heard. Return it with this comment."
+)
 MEASURES_NEED_APPROVAL = _(
     "A substantiated case is concluded after its approved measures were carried out."
 )
@@ -108,9 +121,15 @@ class PlanInput:
     analysis: str
     persons: list[PersonInput]
     timeline: str
+    # the accused's side: the record of their statement (被举报人陈述, a note id), or why they
+    # were not heard; an approver cannot approve a plan with neither
+    heard_record: str = ""
+    not_heard_reason: str = ""
 
     def document(self) -> dict[str, Any]:
         return {
+            "heard_record": self.heard_record,
+            "not_heard_reason": self.not_heard_reason,
             "analysis": self.analysis,
             "persons": [
                 {
@@ -138,6 +157,13 @@ class PlanView:
     decided_by: str | None = None
     decided_at: dt.datetime | None = None
     comments: str = ""
+    heard_record: str = ""
+    not_heard_reason: str = ""
+
+    @property
+    def hearing_recorded(self) -> bool:
+        """Does the plan say whether the person concerned was heard (or why not)?"""
+        return bool(self.heard_record or self.not_heard_reason.strip())
 
 
 @dataclass
@@ -201,6 +227,8 @@ async def save_plan(
     if case.stage not in PLAN_STAGES:
         raise WorkflowError(NOT_NOW)
     validate_plan(plan)
+    if plan.heard_record and not await is_statement_record(session, case.id, plan.heard_record):
+        raise WorkflowError(NO_SUCH_STATEMENT)
     last = (
         await session.execute(
             select(func.coalesce(func.max(HandlingPlan.version), 0)).where(
@@ -327,6 +355,8 @@ async def decide_plan(
         raise WorkflowError(OWN_PLAN)
     if not approve and not comments.strip():
         raise WorkflowError(RETURN_NEEDS_COMMENTS)
+    if approve and not await _hearing_recorded(session, case.id, key, plan):
+        raise WorkflowError(PLAN_NEEDS_HEARING)
     plan.status = "approved" if approve else "returned"
     plan.decided_by, plan.decided_at = approver, clock.now()
     if comments.strip():
@@ -347,6 +377,18 @@ async def decide_plan(
         detail=f"plan={plan.id} version={plan.version}",
     )
     return plan
+
+
+async def _hearing_recorded(
+    session: AsyncSession, case_id: str, key: bytes, plan: HandlingPlan
+) -> bool:
+    """The plan cites a statement record (被举报人陈述) that is still on the case, or gives a
+    reason why the person concerned was not heard."""
+    doc = open_json(key, plan.sealed, field_aad(case_id, f"plan:{plan.id}"))
+    record = str(doc.get("heard_record", "") or "")
+    if record and await is_statement_record(session, case_id, record):
+        return True
+    return bool(str(doc.get("not_heard_reason", "") or "").strip())
 
 
 async def record_implementation(
@@ -492,6 +534,8 @@ async def handling_state(session: AsyncSession, case_id: str, key: bytes) -> Han
                 decided_by=names.get(plan.decided_by, "?") if plan.decided_by else None,
                 decided_at=plan.decided_at,
                 comments=comments,
+                heard_record=str(doc.get("heard_record", "") or ""),
+                not_heard_reason=str(doc.get("not_heard_reason", "") or ""),
             )
         )
     for note in (
