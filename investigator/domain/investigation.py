@@ -312,9 +312,7 @@ async def is_statement_record(session: AsyncSession, case_id: str, note_id: str)
     """Is ``note_id`` a statement record (被举报人陈述) of this case?"""
     note = await session.get(Note, note_id) if note_id else None
     return (
-        note is not None
-        and note.case_id == case_id
-        and note.kind == f"record:{SUBJECT_STATEMENT}"
+        note is not None and note.case_id == case_id and note.kind == f"record:{SUBJECT_STATEMENT}"
     )
 
 

@@ -568,7 +568,7 @@ def test_an_approver_cannot_approve_a_plan_that_does_not_say_whether_the_accused
                     Note.case_id == case_id, Note.kind.like("record:%")
                 )
             )
-            return {kind: nid for kind, nid in rows.all()}
+            return {str(kind): str(nid) for kind, nid in rows.all()}
 
     ids = run(desk.client, notes)
     wrong = desk.post(
