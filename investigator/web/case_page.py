@@ -20,7 +20,8 @@ from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
 from investigator.domain.casefile import CaseDetail, NoKey, case_detail, open_identity
 from investigator.domain.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
-from investigator.policy import may_act_on_package, permissions
+from investigator.policy import may_act_on_package, may_join_team, permissions
+from investigator.roles import roles_of
 from investigator.web.case_common import key_or_none, share_with_custodians
 from investigator.web.guards import StaffPrincipal
 from portal.case.sealing import open_json
@@ -112,7 +113,15 @@ async def team_candidates(session: AsyncSession, case_id: str) -> list[User]:
         .where(User.disabled.is_(False), User.id.not_in(excluded))
         .order_by(User.display_name)
     )
-    return list((await session.execute(stmt)).scalars())
+    independent = bool(
+        (await session.execute(select(Case.independent).where(Case.id == case_id))).scalar()
+    )
+    # an independent case's team is formed outside the centre (policy.may_join_team)
+    return [
+        u
+        for u in (await session.execute(stmt)).scalars()
+        if may_join_team(roles_of(u.roles), independent)
+    ]
 
 
 @dataclass
