@@ -344,3 +344,41 @@ def test_an_independent_reviewer_is_never_an_intake_officer() -> None:
         parse_roles("independent_reviewer,intake_officer", owner=True)
     with pytest.raises(RoleError):
         parse_roles("independent_reviewer")  # the workspace's parsing: not the owner's
+
+
+def test_an_independent_reviewer_approves_the_plan_and_the_centers_approver_never_sees_it(
+    desk: Desk,
+) -> None:
+    """The whole way to approval: the plan of an independent case is wrapped at submission for
+    the independent reviewers off the team, never for the center's approver (404 throughout),
+    and a reviewer approves it."""
+    _reviewer(desk)
+    case_id = _send(desk)
+    base = f"/workspace/cases/{case_id}"
+    form = {"severity": "high", "risk": "low", "category": "bribery", "department_id": ""}
+    assert desk.post("board", f"{base}/classify", form).status_code == 303
+    assert desk.post("board", f"{base}/accept", {"expected_stage": "triage"}).status_code == 303
+    lead = {"user_id": desk.user_id("outsider"), "function": "lead", "declared_no_conflict": "yes"}
+    assert desk.post("board", f"{base}/team/add", lead).status_code == 303
+    plan = {
+        "analysis": "The head of the center took kickbacks.",
+        "person_name": ["中心负责人"],
+        "person_responsibility": ["direct"],
+        "person_0_measure": ["dismissal"],
+        "person_detail": [""],
+        "timeline": "Within 30 days.",
+        "not_heard_reason": "On leave abroad; written questions were not answered.",
+    }
+    assert desk.post("outsider", f"{base}/handling/plan", plan).status_code == 303
+    assert desk.post("outsider", f"{base}/handling/submit").status_code == 303
+    assert desk.user_id("approver") not in _staff_wraps(desk, case_id)
+    assert desk.get("approver", f"{base}/handling").status_code == 404
+    assert desk.post(
+        "approver", f"{base}/handling/decide", {"decision": "approve"}
+    ).status_code == (404)
+    page = desk.get("board", f"{base}/handling")
+    assert page.status_code == 200 and "Approve the plan" in page.text
+    decided = desk.post("board", f"{base}/handling/decide", {"decision": "approve"})
+    assert decided.status_code == 303, decided.text
+    assert desk.user_id("intake") not in _staff_wraps(desk, case_id)
+    assert desk.user_id("approver") not in _staff_wraps(desk, case_id)
