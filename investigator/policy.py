@@ -41,7 +41,8 @@ Role-level actions, ``can(principal, action)``:
     manage_calendar       administrator (working-day calendar overrides, W10)
     review_rewards        approver, reward_officer, independent_reviewer (the list of reward
                           proposals, W11)
-    manage_archive        approver (the archive list, legal holds, destruction approvals, W13)
+    manage_archive        approver, independent_reviewer (the archive list, legal holds,
+                          destruction approvals, W13: ``role_scope_clause``)
     ====================  ==================================================================
 
 Case-level actions, ``may_act_on_case(session, principal, case_id, action)``; every row
@@ -192,7 +193,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "view_overdue": frozenset({"team_lead", "approver", "intake_officer", INDEPENDENT_REVIEWER}),
     "manage_calendar": frozenset({"administrator"}),
     "review_rewards": frozenset({"approver", "reward_officer", INDEPENDENT_REVIEWER}),
-    "manage_archive": frozenset({"approver"}),
+    "manage_archive": frozenset({"approver", INDEPENDENT_REVIEWER}),
 }
 
 CASE_ACTIONS: frozenset[str] = frozenset(
@@ -263,6 +264,18 @@ def may_manage_account(principal: Principal, account_roles: frozenset[str]) -> b
     enabling, resetting its authenticator)? Administrators only, and never the account of an
     independent reviewer: that role is the installation owner's, on the command line."""
     return can(principal, "manage_users") and INDEPENDENT_REVIEWER not in account_roles
+
+
+def role_scope_clause(principal: Principal, role: str) -> ColumnElement[bool]:
+    """A clause over ``Case``: the cases on which the principal acts as ``role`` (``acts_as``):
+    the center's cases when they hold the role, the independent ones when they are an
+    independent reviewer. For role-wide lists such as the archive (``manage_archive``)."""
+    grants: list[ColumnElement[bool]] = []
+    if role in principal.roles:
+        grants.append(Case.independent.is_(False))
+    if acts_as(principal.roles, role, True):
+        grants.append(Case.independent.is_(True))
+    return or_(false(), *grants)
 
 
 def can(principal: Principal, action: str) -> bool:

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.domain import retention
-from investigator.policy import can, excluded_case_ids_clause
+from investigator.policy import can, excluded_case_ids_clause, role_scope_clause
 from investigator.web.case_common import (
     Form,
     Refused,
@@ -66,6 +66,8 @@ async def _archive_page(
                     Case.stage == "archived",
                     Case.destroyed_on.is_(None),
                     await excluded_case_ids_clause(staff.policy()),
+                    # an independent reviewer keeps the archive of the independent cases only
+                    role_scope_clause(staff.policy(), "approver"),
                 )
                 .order_by(ArchiveRecord.retain_until, Case.number)
             )

@@ -382,3 +382,47 @@ def test_an_independent_reviewer_approves_the_plan_and_the_centers_approver_neve
     assert decided.status_code == 303, decided.text
     assert desk.user_id("intake") not in _staff_wraps(desk, case_id)
     assert desk.user_id("approver") not in _staff_wraps(desk, case_id)
+
+
+def test_the_archive_of_independent_cases_is_the_reviewers_not_the_centers(desk: Desk) -> None:
+    """Legal holds and destruction approvals of an independent case are the independent
+    reviewers' (two of them, as for the center's approvers); the center's archive list never
+    shows it, and the reviewer's shows nothing of the center's."""
+    from portal.kernel.db.models import ArchiveRecord
+
+    _reviewer(desk)
+    ordinary = _send(desk, about_centre="", what="An ordinary report, archived.")
+    independent = _send(desk)
+
+    async def archive() -> dict[str, str]:
+        numbers = {}
+        async with desk.services.db.write() as s:
+            for cid in (ordinary, independent):
+                case = await s.get(Case, cid)
+                assert case is not None
+                case.stage = "archived"  # test set-up: straight to the archive
+                numbers[cid] = case.number
+                s.add(
+                    ArchiveRecord(
+                        case_id=cid,
+                        archived_on=dt.date(2020, 1, 1),
+                        record_class="unsubstantiated",
+                        retain_until=dt.date(2021, 1, 1),
+                    )
+                )
+        return numbers
+
+    numbers = run(desk.client, archive)
+    center = desk.get("approver", "/workspace/archive")
+    board = desk.get("board", "/workspace/archive")
+    assert center.status_code == 200 and board.status_code == 200
+    assert numbers[ordinary] in center.text and numbers[independent] not in center.text
+    assert numbers[independent] in board.text and numbers[ordinary] not in board.text
+    hold = desk.post("approver", f"/workspace/archive/{independent}/hold", {"hold": "on"})
+    assert hold.status_code == 404
+    assert desk.post(
+        "board", f"/workspace/archive/{independent}/hold", {"hold": "on"}
+    ).status_code == (303)
+    assert desk.post(
+        "board", f"/workspace/archive/{ordinary}/hold", {"hold": "on"}
+    ).status_code == (404)
