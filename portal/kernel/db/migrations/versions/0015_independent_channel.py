@@ -2,14 +2,14 @@
 staff, read by independent reviewers only (issue 18)
 
 Revision ID: 0015
-Revises: 0011 (written on 0010; re-chained after main gained 0011)
+Revises: 0014 (written on 0010; re-chained after main gained 0011 and 0014)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
