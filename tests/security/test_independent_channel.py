@@ -240,14 +240,39 @@ def test_the_team_of_an_independent_case_is_formed_outside_the_center(desk: Desk
         assert desk.post(board, f"/workspace/cases/{case_id}/classify", form).status_code == 303
     accepted = desk.post(board, f"/workspace/cases/{case_id}/accept", {"expected_stage": "triage"})
     assert accepted.status_code == 303, accepted.text
+    # an intake officer who investigates too: a team candidate on the center's cases, never
+    # on this one (not offered, refused, no key); the domain refuses it as well
+    desk.add("intake-inv", "intake_officer,investigator")
+    page = desk.get(board, f"/workspace/cases/{case_id}").text
+    picker = page[page.index('id="f-member"') :].split("</select>", 1)[0]
+    assert f'value="{desk.user_id("outsider")}"' in picker
+    assert f'value="{desk.user_id("intake-inv")}"' not in picker
     refused = desk.post(
         board,
         f"/workspace/cases/{case_id}/team/add",
-        {"user_id": desk.user_id("intake"), "function": "lead", "declared_no_conflict": "yes"},
+        {"user_id": desk.user_id("intake-inv"), "function": "lead", "declared_no_conflict": "yes"},
     )
     assert refused.status_code == 400
-    assert "an intake officer cannot join it" in html.unescape(refused.text)
-    assert desk.user_id("intake") not in _staff_wraps(desk, case_id)
+    assert desk.user_id("intake-inv") not in _staff_wraps(desk, case_id)
+
+    async def domain_refuses() -> str:
+        from investigator.domain import casework
+        from portal.case.errors import WorkflowError
+
+        async with desk.services.db.write() as s:
+            case = await s.get(Case, case_id)
+            user = await s.get(User, desk.user_id("intake-inv"))
+            assert case is not None and user is not None
+            try:
+                await casework.add_member(
+                    s, case, b"k" * 32, desk.user_id("board"), user, "member",
+                    declared_no_conflict=True,
+                )  # fmt: skip
+            except WorkflowError as exc:
+                return str(exc)
+            return ""
+
+    assert "an intake officer cannot join it" in run(desk.client, domain_refuses)
     added = desk.post(
         board,
         f"/workspace/cases/{case_id}/team/add",
