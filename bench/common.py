@@ -276,7 +276,7 @@ class PortalServer(ServerProcess):
 
     @property
     def database_path(self) -> Path:
-        return Path(self.env["PORTAL_DATA_DIR"]) / "portal.kernel.db"
+        return Path(self.env["PORTAL_DATA_DIR"]) / "portal.db"
 
     def start(self, timeout_s: float = 60.0) -> PortalServer:
         try:

@@ -459,7 +459,7 @@ def run_one(kind: str, n: int, pg_url: str, repeat: int) -> list[tuple[str, ...]
             t0 = time.perf_counter()
             asyncio.run(load_postgres(url, rows))
         else:
-            path = tmp / "portal.kernel.db"
+            path = tmp / "portal.db"
             url = f"sqlite+aiosqlite:///{path.as_posix()}"
             upgrade_in_thread(url)
             t0 = time.perf_counter()

@@ -113,7 +113,7 @@ class Settings:
             debug=_bool(e, "PORTAL_DEBUG", False),
             data_dir=data_dir,
             database_url=(_secret(e, "DATABASE_URL") or "").strip()
-            or f"sqlite+aiosqlite:///{(data_dir / 'portal.kernel.db').as_posix()}",
+            or f"sqlite+aiosqlite:///{(data_dir / 'portal.db').as_posix()}",
             redis_url=_secret(e, "REDIS_URL"),
             host=e.get("PORTAL_HOST", "127.0.0.1"),
             port=_int(e, "PORTAL_PORT", 8000, 1, 65535),
