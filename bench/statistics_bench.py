@@ -384,10 +384,24 @@ def sign_in(client: TestClient[Any]) -> None:
     assert r.status_code == 303, r.status_code
 
 
+async def bind(url: str, keyring: Any, keyring_dir: Path) -> None:
+    """Record the keyring's fingerprint in the bench database (start-up refuses a database
+    holding cases without one)."""
+    from portal.binding import record_binding
+    from portal.db.engine import Database
+
+    db = Database(url)
+    try:
+        await record_binding(db, keyring, keyring_dir)
+    finally:
+        await db.dispose()
+
+
 def measure(url: str, data_dir: Path, repeat: int) -> dict[str, list[float]]:
     settings = Settings(mode="test", argon2_profile="test", data_dir=data_dir, database_url=url)
     settings.validate()
-    create_keyring(settings.keyring_dir)
+    keyring = create_keyring(settings.keyring_dir)
+    asyncio.run(bind(url, keyring, settings.keyring_dir))  # what `portal init` records
     services = build_services(settings)
     app = create_app(settings, services)
     times: dict[str, list[float]] = {"page": [], "csv": []}
