@@ -189,11 +189,14 @@ def private_redis_prefix(label: str, url: str = REDIS_URL) -> Iterator[str]:
             print(f"Redis keys under {prefix} not deleted: {exc}", file=sys.stderr)
 
 
+_PORTAL = (sys.executable, "-m", "portal.app.cli")
+
+
 def appoint_reader(env: Mapping[str, str], username: str = "bench_reader") -> None:
     """`portal user add USERNAME --roles intake_officer`: the portal takes no report until an
     intake officer exists (an anonymous report needs no identity custodian)."""
     out = subprocess.run(
-        [sys.executable, "-m", "portal.cli", "user", "add", username, "--roles", "intake_officer"],
+        [*_PORTAL, "user", "add", username, "--roles", "intake_officer"],
         cwd=ROOT,
         env=dict(env),
         stdin=subprocess.DEVNULL,
@@ -333,7 +336,7 @@ class PortalServer(ServerProcess):
         )
         env.update(extra_env or {})
         super().__init__(
-            [sys.executable, "-m", "portal.cli", "serve"],
+            [sys.executable, "-m", "portal.app.cli", "serve"],
             port=port,
             env=env,
             ready_path="/healthz",
@@ -342,7 +345,7 @@ class PortalServer(ServerProcess):
 
     @property
     def database_path(self) -> Path:
-        return Path(self.env["PORTAL_DATA_DIR"]) / "portal.db"
+        return Path(self.env["PORTAL_DATA_DIR"]) / "portal.kernel.db"
 
     def _pin_receipt_params(self) -> None:
         secrets_dir = Path(self.env["PORTAL_DATA_DIR"]) / "secrets"
@@ -357,7 +360,7 @@ class PortalServer(ServerProcess):
             if self.receipt_pin:
                 self._pin_receipt_params()
             init = subprocess.run(
-                [sys.executable, "-m", "portal.cli", "init"],
+                [sys.executable, "-m", "portal.app.cli", "init"],
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

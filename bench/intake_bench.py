@@ -59,7 +59,7 @@ from common import (
 from table import Row, add_save_argument, check, info, measured, render, row, save
 
 from crypto.params import LEGACY_RECEIPT_ARGON2, RECEIPT_ARGON2, Argon2Params, derive_key
-from portal.cases import DERIVATION_NICENESS
+from portal.reporter.submission import DERIVATION_NICENESS
 
 CHUNK = 256 * 1024  # bytes per piece of the generated upload body
 
@@ -217,8 +217,9 @@ def argon2_seconds(params: Argon2Params, runs: int = 5) -> tuple[float, float]:
 def argon2_ceiling(params: Argon2Params, threads: int, seconds: float) -> float:
     """Derivations per second this machine does alone: `threads` threads deriving back to back
     for `seconds` (libargon2 releases the GIL), in-process, at the scheduling priority the
-    portal gives its derivation threads (portal.cases.DERIVATION_NICENESS: on a machine shared
-    with other work, a nicer thread gets less of it; on an idle one it changes nothing)."""
+    portal gives its derivation threads (portal.reporter.submission.DERIVATION_NICENESS: on a
+    machine shared with other work, a nicer thread gets less of it; on an idle one it changes
+    nothing)."""
     stop = time.monotonic() + seconds
     done = [0] * threads
 
@@ -255,7 +256,7 @@ def describe(params: Argon2Params) -> str:
 def count_cases(db_path: Path) -> int:
     from sqlalchemy import create_engine, func, select
 
-    from portal.db.models import Case
+    from portal.kernel.db.models import Case
 
     engine = create_engine(f"sqlite:///{db_path}")
     try:
@@ -270,7 +271,7 @@ def insert_synthetic_cases(db_path: Path, how_many: int, start: int, deadline: f
     in batches straight into the server's SQLite file. Stops at `deadline`; returns the count."""
     from sqlalchemy import create_engine, event, insert
 
-    from portal.db.models import Case, KeyWrap, Receipt, new_id
+    from portal.kernel.db.models import Case, KeyWrap, Receipt, new_id
 
     engine = create_engine(f"sqlite:///{db_path}")
 

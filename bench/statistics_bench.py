@@ -53,12 +53,12 @@ from sqlalchemy import update  # noqa: E402
 from table import Row, add_save_argument, check, info, render, save  # noqa: E402
 
 from crypto.keyring import create_keyring  # noqa: E402
-from investigator.staff import add_user  # noqa: E402
+from investigator.domain.staff import add_user  # noqa: E402
 from portal.app import create_app  # noqa: E402
-from portal.db.migrate import upgrade_in_thread  # noqa: E402
-from portal.db.models import User  # noqa: E402
-from portal.services import build_services  # noqa: E402
-from portal.settings import Settings  # noqa: E402
+from portal.app.wiring import build_services  # noqa: E402
+from portal.kernel.db.migrate import upgrade_in_thread  # noqa: E402
+from portal.kernel.db.models import User  # noqa: E402
+from portal.kernel.settings import Settings  # noqa: E402
 
 YEARS = (2022, 2023, 2024, 2025, 2026)
 YEAR = 2025
@@ -314,7 +314,7 @@ ORDER = (
 
 def migration_0007() -> Any:
     """The statistics migration module (its backfill and trigger statements)."""
-    path = ROOT / "portal/db/migrations/versions/0007_statistics.py"
+    path = ROOT / "portal/kernel/db/migrations/versions/0007_statistics.py"
     spec = importlib.util.spec_from_file_location("migration_0007", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -387,8 +387,8 @@ def sign_in(client: TestClient[Any]) -> None:
 async def bind(url: str, keyring: Any, keyring_dir: Path) -> None:
     """Record the keyring's fingerprint in the bench database (start-up refuses a database
     holding cases without one)."""
-    from portal.binding import record_binding
-    from portal.db.engine import Database
+    from portal.kernel.binding import record_binding
+    from portal.kernel.db.engine import Database
 
     db = Database(url)
     try:
@@ -459,7 +459,7 @@ def _run_on(kind: str, n: int, repeat: int, pg_url: str | None) -> list[Row]:
             t0 = time.perf_counter()
             asyncio.run(load_postgres(url, rows))
         else:
-            path = tmp / "portal.db"
+            path = tmp / "portal.kernel.db"
             url = f"sqlite+aiosqlite:///{path.as_posix()}"
             upgrade_in_thread(url)
             t0 = time.perf_counter()

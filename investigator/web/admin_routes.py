@@ -27,9 +27,8 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from investigator import audit, audit_anchor
+from investigator.domain.staff import StaffError, add_user, change_roles, list_users, reset_two_step
 from investigator.roles import ROLES, RoleError
-from investigator.staff import StaffError, add_user, change_roles, list_users, reset_two_step
 from investigator.web.case_common import (
     field,
     not_found,
@@ -39,7 +38,8 @@ from investigator.web.case_common import (
     staff_who_can,
 )
 from investigator.web.guards import StaffPrincipal
-from portal.db.models import AuditEntry, Department, User
+from portal.kernel import audit, audit_anchor
+from portal.kernel.db.models import AuditEntry, Department, User
 
 AUDIT_PAGE = 100
 

@@ -16,10 +16,10 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from portal.assets import templates_dir
 from portal.http.i18n import current_locale, locale_of
-from portal.i18n import DEFAULT_LOCALE, LOCALES, translations
-from portal.settings import Settings
+from portal.kernel.assets import templates_dir
+from portal.kernel.i18n import DEFAULT_LOCALE, LOCALES, translations
+from portal.kernel.settings import Settings
 
 __all__ = ["TEMPLATES_DIR", "build_environment", "template_config"]
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+import portal.reporter.submission as reporter_submission
 from crypto.receipts import generate_receipt, normalize_receipt
-from portal import cases
-from portal.services import Services
+from portal.kernel.services import Services
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice is Linux's")
 
@@ -25,19 +25,19 @@ async def test_derivations_run_in_nicer_threads(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[tuple[str, int]] = []
-    real = cases.derive_receipt_secrets
+    real = reporter_submission.derive_receipt_secrets
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         seen.append((threading.current_thread().name, _nice()))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(cases, "derive_receipt_secrets", recording)
+    monkeypatch.setattr(reporter_submission, "derive_receipt_secrets", recording)
     code = normalize_receipt(generate_receipt())
-    first = await cases.derive(services, code)
-    again = await cases.derive(services, code)
+    first = await reporter_submission.derive(services, code)
+    again = await reporter_submission.derive(services, code)
     assert first.lookup_token == again.lookup_token
     assert len(seen) == 2
     for name, nice in seen:
         assert name.startswith("receipt-argon2")
-        assert nice >= min(19, _nice() + cases.DERIVATION_NICENESS)
+        assert nice >= min(19, _nice() + reporter_submission.DERIVATION_NICENESS)
     assert _nice() < 19  # the serving thread itself was left alone

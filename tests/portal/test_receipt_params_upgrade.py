@@ -19,7 +19,7 @@ from crypto.params import (
     PRODUCTION_ARGON2,
     RECEIPT_ARGON2,
 )
-from portal.settings import Settings
+from portal.kernel.settings import Settings
 from tests.conftest import BASE_URL
 from tests.portal.test_cli import env, portal  # noqa: F401
 from tests.portal.test_reporter_journeys import receipt_of, report_fields, sign_in, submit
@@ -45,7 +45,7 @@ def _init(env: dict[str, str]) -> str:  # noqa: F811
 def _submit_report(env: dict[str, str]) -> tuple[str, object]:  # noqa: F811
     """One report through the real app built from `env`; (receipt code, receipt params used)."""
     from portal.app import create_app
-    from portal.services import build_services
+    from portal.app.wiring import build_services
 
     settings = Settings.from_env(env)
     services = build_services(settings)
@@ -58,7 +58,7 @@ def _submit_report(env: dict[str, str]) -> tuple[str, object]:  # noqa: F811
 
 def _signs_in(env: dict[str, str], code: str) -> bool:  # noqa: F811
     from portal.app import create_app
-    from portal.services import build_services
+    from portal.app.wiring import build_services
 
     settings = Settings.from_env(env)
     services = build_services(settings)

@@ -11,8 +11,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from portal.redis_state import receipt_bucket, signin_throttle
-from portal.settings import Settings, SettingsError
+from portal.kernel.redis_state import receipt_bucket, signin_throttle
+from portal.kernel.settings import Settings, SettingsError
 from tests.portal.scaleout_fixtures import redis_available
 from tests.portal.test_reporter_journeys import receipt_of, report_fields, sign_in, submit
 
