@@ -345,7 +345,10 @@ class PortalServer(ServerProcess):
 
     @property
     def database_path(self) -> Path:
-        return Path(self.env["PORTAL_DATA_DIR"]) / "portal.kernel.db"
+        """The SQLite file the server uses (from its settings, as `portal serve` reads them)."""
+        from portal.kernel.settings import Settings
+
+        return Path(Settings.from_env(self.env).database_url.split("///", 1)[1])
 
     def _pin_receipt_params(self) -> None:
         secrets_dir = Path(self.env["PORTAL_DATA_DIR"]) / "secrets"

@@ -459,7 +459,7 @@ def _run_on(kind: str, n: int, repeat: int, pg_url: str | None) -> list[Row]:
             t0 = time.perf_counter()
             asyncio.run(load_postgres(url, rows))
         else:
-            path = tmp / "portal.kernel.db"
+            path = tmp / "portal.db"
             url = f"sqlite+aiosqlite:///{path.as_posix()}"
             upgrade_in_thread(url)
             t0 = time.perf_counter()
