@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Router
+from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 
 from investigator.domain.auth import StaffAuth
@@ -13,12 +14,19 @@ from investigator.web.case_routes import case_handlers
 from investigator.web.deadline_routes import deadline_handlers
 from investigator.web.directory_routes import directory_handlers
 from investigator.web.export_routes import export_handlers
-from investigator.web.guards import redirect_to_signin
+from investigator.web.guards import (
+    provide_services,
+    provide_staff,
+    redirect_to_signin,
+    staff_guard,
+)
 from investigator.web.handling_routes import handling_handlers
 from investigator.web.metrics_routes import metrics_handlers
 from investigator.web.notify_routes import notify_handlers
+from investigator.web.privacy_routes import privacy_handlers
 from investigator.web.protection_routes import protection_handlers
 from investigator.web.reward_routes import reward_handlers
+from investigator.web.rights_routes import rights_handlers
 from investigator.web.statistics_routes import statistics_handlers
 from portal.kernel.redis_state import signin_throttle
 from portal.kernel.services import argon2_params
@@ -44,6 +52,13 @@ def workspace_router(settings: Settings) -> Router:
             *admin_handlers,
             *directory_handlers,
             *metrics_handlers,
+            *privacy_handlers,
+            *rights_handlers,
         ],
+        guards=[staff_guard],
+        dependencies={
+            "staff": Provide(provide_staff),
+            "services": Provide(provide_services, sync_to_thread=False),
+        },
         exception_handlers={NotAuthorizedException: redirect_to_signin},
     )
