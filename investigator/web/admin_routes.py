@@ -28,7 +28,8 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 
 from investigator.domain.staff import StaffError, add_user, change_roles, list_users, reset_two_step
-from investigator.roles import ROLES, RoleError
+from investigator.policy import may_manage_account
+from investigator.roles import ROLE_LABELS, WORKSPACE_ROLES, RoleError, roles_of
 from investigator.web.case_common import (
     confirmed,
     field,
@@ -49,6 +50,14 @@ async def _admin(request: Request[Any, Any, Any]) -> StaffPrincipal:
     return await staff_who_can(request, "manage_users")
 
 
+def _manageable(staff: StaffPrincipal, user: User | None) -> User:
+    """The account, when the administrator may manage it (policy: never an independent
+    reviewer's, which is the installation owner's); else 404, as for no such account."""
+    if user is None or not may_manage_account(staff.policy(), roles_of(user.roles)):
+        raise not_found()
+    return user
+
+
 async def _users_page(
     request: Request[Any, Any, Any], me: StaffPrincipal, *, status: int = 200, **extra: Any
 ) -> Template:
@@ -67,7 +76,8 @@ async def _users_page(
         "users",
         status=status,
         users=users,
-        roles=ROLES,
+        roles=WORKSPACE_ROLES,
+        role_labels=ROLE_LABELS,
         departments=departments,
         me=me.user_id,
         **context,
@@ -84,7 +94,7 @@ async def users_add(request: Request[Any, Any, Any]) -> Template:
     staff = await _admin(request)
     services = services_of(request)
     form = await read_form(request)
-    roles = [r for r in form.get("roles", []) if r in ROLES]
+    roles = [r for r in form.get("roles", []) if r in WORKSPACE_ROLES]
     try:
         new = await add_user(
             services.db,
@@ -115,9 +125,7 @@ async def _set_disabled(request: Request[Any, Any, Any], user_id: str, disabled:
     if user_id == staff.user_id and disabled:
         raise not_found()  # an administrator cannot lock the last door behind them
     async with services_of(request).db.write() as s:
-        user = await s.get(User, user_id)
-        if user is None:
-            raise not_found()
+        user = _manageable(staff, await s.get(User, user_id))
         user.disabled = disabled
         await audit.record(
             s,
@@ -161,7 +169,8 @@ async def _account_page(
         "account",
         status=status,
         user=user,
-        roles=ROLES,
+        roles=WORKSPACE_ROLES,
+        role_labels=ROLE_LABELS,
         departments=departments,
         error=error,
         form=form,
@@ -173,6 +182,8 @@ async def account_view(request: Request[Any, Any, Any], user_id: FromPath[str]) 
     staff = await _admin(request)
     if user_id == staff.user_id:
         raise not_found()  # another administrator changes an administrator's roles
+    async with services_of(request).db.read() as s:
+        _manageable(staff, await s.get(User, user_id))
     return await _account_page(request, user_id)
 
 
@@ -184,13 +195,11 @@ async def account_roles(
     if user_id == staff.user_id:
         raise not_found()
     form = await read_form(request)
-    roles = [r for r in form.get("roles", []) if r in ROLES]
+    roles = [r for r in form.get("roles", []) if r in WORKSPACE_ROLES]
     department = field(form, "department_id", 64) or None
     try:
         async with services_of(request).db.write() as s:
-            user = await s.get(User, user_id)
-            if user is None:
-                raise not_found()
+            user = _manageable(staff, await s.get(User, user_id))
             await change_roles(s, user, roles, department, actor_user_id=staff.user_id)
     except (StaffError, RoleError) as exc:
         return await _account_page(request, user_id, status=400, error=str(exc), form=form)
@@ -203,9 +212,7 @@ async def users_reset_two_step(request: Request[Any, Any, Any], user_id: FromPat
     if user_id == staff.user_id:
         raise not_found()  # another administrator resets an administrator's authenticator
     async with services_of(request).db.write() as s:
-        user = await s.get(User, user_id)
-        if user is None:
-            raise not_found()
+        user = _manageable(staff, await s.get(User, user_id))
         await reset_two_step(s, user, actor_user_id=staff.user_id)
     return confirmed(Redirect(path="/workspace/users", status_code=303))
 

@@ -75,6 +75,8 @@ async def out_of_scope_help() -> Template:
 
 
 async def _form_context(services: Services, **extra: Any) -> dict[str, Any]:
+    if extra.get("channel") is None:  # the independent option says whether it can be used
+        extra["channel"] = await _channel(services)
     return {
         "categories": await submission.active_categories(services),
         "kinds": KINDS,

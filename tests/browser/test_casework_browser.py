@@ -266,6 +266,7 @@ def write_and_submit_plan(lead: Person, case_path: str, analysis: str, tr: Tr) -
     staff.check("#pm-0-warning")
     staff.check("#pm-0-fine")
     staff.fill("#p-timeline", "Within 30 days.")
+    staff.fill("#p-not-heard", "He left the company and did not answer our letters.")
     press(staff, "/handling/plan")
     expect(staff).to_have_url(re.compile(re.escape(case_path) + r"/handling(\?saved=\w+)?$"))
     draft = staff.locator("article.plan-draft")
