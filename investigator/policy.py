@@ -393,7 +393,13 @@ CLAUSE_ACTIONS: frozenset[str] = frozenset(
 
 
 def _role_clause(principal: Principal, role: str) -> ColumnElement[bool]:
-    return true() if principal.has(role) else false()
+    """``acts_as`` over ``Case``: whether the principal acts as ``role`` on each case, which
+    depends on the case being of the independent channel or not."""
+    inside = acts_as(principal.roles, role, False)
+    outside = acts_as(principal.roles, role, True)
+    if inside == outside:
+        return true() if inside else false()
+    return Case.independent.is_(outside)
 
 
 async def case_action_clause(principal: Principal, action: str) -> ColumnElement[bool]:

@@ -30,7 +30,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from investigator.domain.worklist import current_dues, overdue_clause
-from investigator.policy import Principal, case_action_clause, visible_cases_clause
+from investigator.policy import (
+    INDEPENDENT_REVIEWER,
+    Principal,
+    case_action_clause,
+    visible_cases_clause,
+)
 from portal.kernel import clock
 from portal.kernel.db.models import (
     Case,
@@ -146,32 +151,26 @@ def _not_mine(column: InstrumentedAttribute[str | None], user_id: str) -> Column
 
 
 async def _rewards(s: AsyncSession, p: Principal) -> list[Item]:
-    waits: list[ColumnElement[bool]] = []
-    if p.has("approver"):
-        waits.append(
-            and_(
-                await case_action_clause(p, "approve_reward"),
-                Reward.status == "proposed",
-                Reward.approver_id.is_(None),
-                _not_mine(Reward.officer_id, p.user_id),
-            )
-        )
-    if p.has("reward_officer"):
-        waits.append(
-            and_(
-                await case_action_clause(p, "manage_reward"),
-                or_(
-                    and_(
-                        Reward.status == "proposed",
-                        Reward.officer_id.is_(None),
-                        _not_mine(Reward.approver_id, p.user_id),
-                    ),
-                    Reward.status == "approved",
+    # each clause selects nothing for a person who does not act in that role on the case
+    waits: list[ColumnElement[bool]] = [
+        and_(
+            await case_action_clause(p, "approve_reward"),
+            Reward.status == "proposed",
+            Reward.approver_id.is_(None),
+            _not_mine(Reward.officer_id, p.user_id),
+        ),
+        and_(
+            await case_action_clause(p, "manage_reward"),
+            or_(
+                and_(
+                    Reward.status == "proposed",
+                    Reward.officer_id.is_(None),
+                    _not_mine(Reward.approver_id, p.user_id),
                 ),
-            )
-        )
-    if not waits:
-        return []
+                Reward.status == "approved",
+            ),
+        ),
+    ]
     rows = (
         await s.execute(
             select(Case.id, Case.number, Reward.status, Reward.proposed_on, Reward.decided_on)
@@ -259,11 +258,12 @@ async def _messages(s: AsyncSession, p: Principal) -> list[Item]:
 def sections_for(p: Principal) -> tuple[str, ...]:
     """The sections this person can have anything in (by role; everyone has the others)."""
     out: list[str] = []
-    if p.has("approver"):
+    reviewer = p.has(INDEPENDENT_REVIEWER)  # acts in the centre's roles on independent cases
+    if p.has("approver") or reviewer:
         out.append("approvals")
-    if p.has("identity_custodian"):
+    if p.has("identity_custodian") or reviewer:
         out.append("identity")
-    if p.has("approver") or p.has("reward_officer"):
+    if p.has("approver") or p.has("reward_officer") or reviewer:
         out.append("rewards")
     if p.has("department_liaison"):
         out.append("report_backs")

@@ -17,6 +17,8 @@ Cases (number -> what matters):
     H  concluded, reward proposed by the lead
     I  concluded, reward approved, awaiting payment
     J  transferred to 采购部 with a package for the liaison, not yet reported back
+    K  independent channel, approval, a submitted handling plan; team lead: the independent
+       reviewer approves it, never the centre's approver
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ STAFF = (
     ("rewards", "reward_officer", None),
     ("liaison", "department_liaison", "采购部"),
     ("admin", "administrator", None),
+    ("reviewer", "independent_reviewer", None),
 )
 
 
@@ -188,7 +191,10 @@ async def _fill(services: Services, desk: Desk, world: World) -> None:
             "H": _case(world, "H", "concluded", "web", "fraud", "medium", d(2026, 8, 1)),
             "I": _case(world, "I", "concluded", "web", "fraud", "medium", d(2026, 8, 2)),
             "J": _case(world, "J", "transferred", "web", "fraud", None, d(2026, 10, 26), dept),
+            # about the centre itself (independent channel): approval by an independent reviewer
+            "K": _case(world, "K", "approval", "web", "fraud", "medium", d(2026, 9, 3)),
         }
+        cases["K"].independent = True
         s.add_all(cases.values())
         await s.flush()
         world.ids = {k: c.id for k, c in cases.items()}
@@ -219,6 +225,8 @@ async def _fill(services: Services, desk: Desk, world: World) -> None:
                 plan(cases["G"], uid("lead")),
                 plan(cases["G2"], uid("lead")),
                 Conflict(case_id=cases["G2"].id, user_id=uid("approver")),
+                member(cases["K"], uid("lead"), "lead"),
+                plan(cases["K"], uid("lead")),
                 member(cases["H"], uid("lead"), "lead"),
                 member(cases["I"], uid("lead"), "lead"),
                 reward(cases["H"], uid("lead")),

@@ -66,6 +66,9 @@ def waiting(world: World, who: str) -> dict[str, set[str]]:
         ("lead", {"overdue": set(), "messages": {"D", "F"}}),
         ("inv", {"overdue": set(), "messages": {"D"}}),
         ("admin", {}),
+        # the independent channel: K's plan waits for the reviewer, never the centre's approver
+        ("reviewer", {"approvals": {"K"}, "identity": set(), "rewards": set(),
+                      "overdue": set(), "messages": set()}),
     ],
 )  # fmt: skip
 def test_waiting_for_me_per_role(world: World, who: str, expected: dict[str, set[str]]) -> None:
