@@ -22,7 +22,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator import retention
+from investigator import directory, retention
 from investigator.casework import WorkflowError
 from investigator.policy import can, excluded_case_ids_clause
 from investigator.web.case_common import (
@@ -70,6 +70,7 @@ async def _archive_page(
                 .order_by(ArchiveRecord.retain_until, Case.number)
             )
         ).all()
+        categories = await directory.categories(s)
         items = []
         for case, record in rows:
             approvers = {a.approver_id for a in await retention.approvals(s, case.id)}
@@ -85,7 +86,14 @@ async def _archive_page(
                 }
             )
     return page(
-        "archive", status, staff=staff, items=items, error=error, notice=notice, today=today
+        "archive",
+        status,
+        staff=staff,
+        items=items,
+        categories=categories,
+        error=error,
+        notice=notice,
+        today=today,
     )
 
 
