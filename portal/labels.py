@@ -101,6 +101,10 @@ DEADLINE_STAGES = {
     "acknowledgement": _("Acknowledgement of receipt"),
     "eu_feedback": _("Feedback to the reporter (three months)"),
 }
+PAUSE_REASONS = {
+    "awaiting_reporter": _("Awaiting the reporter"),
+    "external_appraisal": _("External appraisal"),
+}
 # what a workspace notice is about (investigator.notify KINDS and URGENT)
 NOTICE_KINDS = {
     "new_cases": _("New reports"),
@@ -112,7 +116,7 @@ NOTICE_KINDS = {
     "urgent": _("Urgent case"),
 }
 FILE_KINDS = {
-    "original": _("original"),
+    "original": _("Original file"),
     "working": _("working copy, metadata removed"),
     "redacted": _("Redacted copy"),
 }
@@ -276,6 +280,7 @@ GROUPS: dict[str, dict[str, str]] = {
     "function": FUNCTIONS,
     "reward_status": REWARD_STATUSES,
     "deadline_stage": DEADLINE_STAGES,
+    "deadline_pause": PAUSE_REASONS,
     "notice_kind": NOTICE_KINDS,
     "file_kind": FILE_KINDS,
     "event": EVENTS,
