@@ -106,7 +106,7 @@ def _utc_midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
-def _statement(flt: AuditFilter) -> Select[tuple[AuditEntry, str | None, str | None]]:
+def _statement(flt: AuditFilter) -> Select[AuditEntry, str, str]:
     stmt = (
         select(AuditEntry, User.username, Case.number)
         .outerjoin(User, User.id == AuditEntry.actor_user_id)

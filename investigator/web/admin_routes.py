@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get, post

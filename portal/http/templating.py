@@ -90,7 +90,11 @@ def _category_label(context: Mapping[str, Any], code: str | None, categories: An
     for row in rows:
         if row.code == code:
             name: str = (
-                row.name_zh_tw if locale == "zh_TW" else row.name_en if locale == "en" else row.name_zh_cn
+                row.name_zh_tw
+                if locale == "zh_TW"
+                else row.name_en
+                if locale == "en"
+                else row.name_zh_cn
             )
             return name
     return translations(locale).gettext(labels.UNKNOWN)

@@ -114,7 +114,12 @@ def build_world(desk: Desk) -> dict[str, str]:
         base(cases["triaged"]) + "/classify",
         {"category": "bribery", "severity": "critical", "risk": "high", "urgent": "yes"},
     )
-    _post(desk, "wang", base(cases["rejected"]) + "/reject", {"reason": "insufficient", "expected_stage": "received"})
+    _post(
+        desk,
+        "wang",
+        base(cases["rejected"]) + "/reject",
+        {"reason": "insufficient", "expected_stage": "received"},
+    )
     # a team, a plan in approval, an identity request
     team = cases["team"]
     _post(desk, "wang", base(team) + "/accept", {"expected_stage": "received"})
@@ -193,9 +198,10 @@ def untranslated_msgids(locale: str) -> set[str]:
         catalog = read_po(fh)
     out = set()
     for m in catalog:
-        if isinstance(m.id, str) and m.id and "%(" not in m.id and m.string and m.string != m.id:
-            if re.search(r"[A-Za-z]{3}", m.id):
-                out.add(m.id)
+        if not isinstance(m.id, str) or "%(" in m.id or not m.string or m.string == m.id:
+            continue
+        if re.search(r"[A-Za-z]{3}", m.id):
+            out.add(m.id)
     return out
 
 
@@ -245,7 +251,9 @@ def _html(response: Any) -> str | None:
     return str(response.text)
 
 
-def visit_all(desk: Desk, who: str, plain: Iterable[str], per_case: Iterable[str]) -> dict[str, str]:
+def visit_all(
+    desk: Desk, who: str, plain: Iterable[str], per_case: Iterable[str]
+) -> dict[str, str]:
     """path -> HTML of every page ``who`` may open."""
     pages: dict[str, str] = {}
     for path in plain:
@@ -261,7 +269,9 @@ def visit_all(desk: Desk, who: str, plain: Iterable[str], per_case: Iterable[str
             html = _html(desk.get(who, path))
             if html is not None:
                 pages[path] = html
-    for user_id in set(re.findall(r'href="/workspace/users/([0-9a-f]{32})"', "".join(pages.values()))):
+    for user_id in set(
+        re.findall(r'href="/workspace/users/([0-9a-f]{32})"', "".join(pages.values()))
+    ):
         html = _html(desk.get(who, f"/workspace/users/{user_id}"))
         if html is not None:
             pages[f"/workspace/users/{user_id}"] = html
@@ -313,8 +323,12 @@ def test_the_check_catches_a_code_and_an_untranslated_msgid() -> None:
     assert problems_in("<p>Workspace home</p>", "zh_CN", codes, msgids)
     assert problems_in("<p>This text was never marked for translation.</p>", "zh_CN", codes, set())
     # values, attributes and translate="no" data are not visible text
-    assert not problems_in('<input name="x" value="web"><option value="low">低</option>', "zh_CN", codes, msgids)
-    assert not problems_in('<code translate="no">stage=investigation</code>', "zh_CN", codes, msgids)
+    assert not problems_in(
+        '<input name="x" value="web"><option value="low">低</option>', "zh_CN", codes, msgids
+    )
+    assert not problems_in(
+        '<code translate="no">stage=investigation</code>', "zh_CN", codes, msgids
+    )
     # English words that happen to be codes are fine inside English sentences
     assert not problems_in("<p>Reports received by phone.</p>", "en", codes, msgids)
 
@@ -408,4 +422,3 @@ def test_labels_are_translated_in_every_language() -> None:
                     group,
                     code,
                 )
-
