@@ -77,6 +77,7 @@ async def _users_page(
         roles=ROLES,
         departments=departments,
         me=me.user_id,
+        staff=me,
         **context,
     )
 
@@ -153,6 +154,7 @@ async def _account_page(
     error: str = "",
     form: dict[str, list[str]] | None = None,
 ) -> Template:
+    staff = await _admin(request)
     async with services_of(request).db.read() as s:
         user = await s.get(User, user_id)
         if user is None:
@@ -167,6 +169,7 @@ async def _account_page(
     return page(
         "account",
         status=status,
+        staff=staff,
         user=user,
         roles=ROLES,
         departments=departments,
@@ -246,6 +249,7 @@ async def audit_view(request: Request[Any, Any, Any]) -> Template:
     query = flt.query()
     return page(
         "audit",
+        staff=staff,
         entries=entries,
         people=people,
         actions=sorted(AUDIT_ACTIONS),
