@@ -4,8 +4,8 @@ The ten main staff pages are opened in zh_CN and in English by one staff member 
 roles that see them (administrator, intake officer, team lead, approver, auditor), with one
 report in the inbox:
 
-* a full-page screenshot of each is kept under ``test-results/screens/`` (or
-  ``$PORTAL_SCREENSHOT_DIR``; never committed), at 1280 px and, for the case page and the
+* a full-page screenshot of each is kept under ``tests/browser/artifacts/screens/`` (or
+  ``$PORTAL_SCREENSHOT_DIR``; git ignores it), at 1280 px and, for the case page and the
   case list, at 768 px;
 * axe-core (the copy bundled in the ``axe-playwright-python`` test dependency, injected from
   the local file: no CDN) reports no violation on any of them;
@@ -28,13 +28,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import ROOT
+from tests.browser.conftest import ARTIFACTS, ROOT
 from tests.browser.test_reporter_browser import fill_report
 from tests.browser.test_workspace_browser import add_staff, first_sign_in
 
 pytestmark = pytest.mark.browser
 
-SCREENS = Path(os.environ.get("PORTAL_SCREENSHOT_DIR") or ROOT / "test-results" / "screens")
+# not test-results/: pytest-playwright empties that directory when a run starts
+SCREENS = Path(os.environ.get("PORTAL_SCREENSHOT_DIR") or ARTIFACTS / "screens")
 LANGS = ("zh_CN", "en")
 ROLES = "administrator,intake_officer,team_lead,approver,auditor"
 # the ten main staff pages: (slug, path; {case} is the case id)
