@@ -31,7 +31,7 @@ $(TEST_STAMP): $(BUILD_INPUTS)
 	@touch $(RUN_STAMP) $(TEST_STAMP)
 
 %.mo: %.po | $(RUN_STAMP)
-	$(BIN)/python -m portal.i18n compile
+	$(BIN)/python -m portal.kernel.i18n compile
 
 venv: $(TEST_STAMP)
 

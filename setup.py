@@ -4,7 +4,7 @@ The sources stay where the project keeps them (`templates/`, `static/` at the to
 `portal/locale/*/LC_MESSAGES/messages.po`). When a wheel is built they are copied into
 `portal/_data/templates`, `portal/_data/static`, and the catalogues are compiled into
 `portal/locale/*/LC_MESSAGES/messages.mo` next to them, so an installed package serves
-without the checkout and never writes into its own folder (`portal.assets` finds them).
+without the checkout and never writes into its own folder (`portal.kernel.assets` finds them).
 An editable install (`make run`, `make test`) compiles the catalogues in the checkout.
 """
 
@@ -22,8 +22,11 @@ ASSET_DIRS = ("templates", "static")
 
 
 def _compile_catalogs(locale_dir: Path, out_dir: Path) -> list[str]:
-    """portal.i18n.compile_catalogs, loaded from its file (the package is not installed yet)."""
-    spec = importlib.util.spec_from_file_location("_portal_i18n_build", ROOT / "portal/i18n.py")
+    """portal.kernel.i18n.compile_catalogs, loaded from its file (the package is not installed
+    yet)."""
+    spec = importlib.util.spec_from_file_location(
+        "_portal_i18n_build", ROOT / "portal/kernel/i18n.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -267,7 +267,7 @@ class PortalServer(ServerProcess):
         )
         env.update(extra_env or {})
         super().__init__(
-            [sys.executable, "-m", "portal.cli", "serve"],
+            [sys.executable, "-m", "portal.app.cli", "serve"],
             port=port,
             env=env,
             ready_path="/healthz",
@@ -276,12 +276,12 @@ class PortalServer(ServerProcess):
 
     @property
     def database_path(self) -> Path:
-        return Path(self.env["PORTAL_DATA_DIR"]) / "portal.db"
+        return Path(self.env["PORTAL_DATA_DIR"]) / "portal.kernel.db"
 
     def start(self, timeout_s: float = 60.0) -> PortalServer:
         try:
             init = subprocess.run(
-                [sys.executable, "-m", "portal.cli", "init"],
+                [sys.executable, "-m", "portal.app.cli", "init"],
                 cwd=ROOT,
                 env=self.env,
                 stdin=subprocess.DEVNULL,

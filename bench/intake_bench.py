@@ -215,7 +215,7 @@ def argon2_seconds(runs: int = 5) -> tuple[float, float]:
 def count_cases(db_path: Path) -> int:
     from sqlalchemy import create_engine, func, select
 
-    from portal.db.models import Case
+    from portal.kernel.db.models import Case
 
     engine = create_engine(f"sqlite:///{db_path}")
     try:
@@ -230,7 +230,7 @@ def insert_synthetic_cases(db_path: Path, how_many: int, start: int, deadline: f
     in batches straight into the server's SQLite file. Stops at `deadline`; returns the count."""
     from sqlalchemy import create_engine, event, insert
 
-    from portal.db.models import Case, KeyWrap, Receipt, new_id
+    from portal.kernel.db.models import Case, KeyWrap, Receipt, new_id
 
     engine = create_engine(f"sqlite:///{db_path}")
 

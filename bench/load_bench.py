@@ -151,9 +151,9 @@ async def create_staff(database_path: Path, n: int) -> list[str]:
 
     from crypto.keyring import load_keyring
     from crypto.params import PRODUCTION_ARGON2
-    from investigator.staff import add_user
-    from portal.db.engine import Database
-    from portal.db.models import User
+    from investigator.domain.staff import add_user
+    from portal.kernel.db.engine import Database
+    from portal.kernel.db.models import User
 
     db = Database(f"sqlite+aiosqlite:///{database_path.as_posix()}")
     # the server's keyring (PORTAL_DATA_DIR/secrets): account passwords depend on its pepper

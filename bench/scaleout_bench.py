@@ -126,7 +126,7 @@ class Installation:
             capture_output=True,
         )
         done = subprocess.run(
-            [sys.executable, "-m", "portal.cli", "init"],
+            [sys.executable, "-m", "portal.app.cli", "init"],
             env=self.env,
             capture_output=True,
             text=True,
@@ -143,7 +143,7 @@ class Installation:
             for _ in range(n):
                 port = free_port()
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "portal.cli", "serve"],
+                    [sys.executable, "-m", "portal.app.cli", "serve"],
                     env={**self.env, "PORTAL_PORT": str(port)},
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -291,7 +291,7 @@ def sign_in_latency(bases: list[str], codes: list[str], n: int) -> tuple[float, 
 
 
 async def stream_to(store: object, size: int) -> float:
-    from portal.storage import new_storage_key
+    from portal.kernel.storage import new_storage_key
 
     block = os.urandom(MIB)
     writer = await store.writer(new_storage_key())  # type: ignore[attr-defined]
@@ -304,8 +304,8 @@ async def stream_to(store: object, size: int) -> float:
 
 def upload_path(size: int) -> tuple[float, float, float]:
     """(S3 MB/s, local MB/s, peak RSS growth in MiB during the S3 write)."""
-    from portal.s3store import S3Config, S3FileStore
-    from portal.storage import LocalFileStore
+    from portal.kernel.s3store import S3Config, S3FileStore
+    from portal.kernel.storage import LocalFileStore
 
     port = free_port()
     moto = subprocess.Popen(

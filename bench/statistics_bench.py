@@ -50,12 +50,12 @@ from litestar.testing import TestClient  # noqa: E402
 from sqlalchemy import update  # noqa: E402
 
 from crypto.keyring import create_keyring  # noqa: E402
-from investigator.staff import add_user  # noqa: E402
+from investigator.domain.staff import add_user  # noqa: E402
 from portal.app import create_app  # noqa: E402
-from portal.db.migrate import upgrade_in_thread  # noqa: E402
-from portal.db.models import User  # noqa: E402
-from portal.services import build_services  # noqa: E402
-from portal.settings import Settings  # noqa: E402
+from portal.app.wiring import build_services  # noqa: E402
+from portal.kernel.db.migrate import upgrade_in_thread  # noqa: E402
+from portal.kernel.db.models import User  # noqa: E402
+from portal.kernel.settings import Settings  # noqa: E402
 
 YEARS = (2022, 2023, 2024, 2025, 2026)
 YEAR = 2025
@@ -311,7 +311,7 @@ ORDER = (
 
 def migration_0007() -> Any:
     """The statistics migration module (its backfill and trigger statements)."""
-    path = ROOT / "portal/db/migrations/versions/0007_statistics.py"
+    path = ROOT / "portal/kernel/db/migrations/versions/0007_statistics.py"
     spec = importlib.util.spec_from_file_location("migration_0007", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -459,7 +459,7 @@ def run_one(kind: str, n: int, pg_url: str, repeat: int) -> list[tuple[str, ...]
             t0 = time.perf_counter()
             asyncio.run(load_postgres(url, rows))
         else:
-            path = tmp / "portal.db"
+            path = tmp / "portal.kernel.db"
             url = f"sqlite+aiosqlite:///{path.as_posix()}"
             upgrade_in_thread(url)
             t0 = time.perf_counter()

@@ -67,7 +67,16 @@ class BenchError(RuntimeError):
 def add_officer(server: PortalServer) -> str:
     """`portal user add` with the server's environment; the one-time password."""
     out = subprocess.run(
-        [sys.executable, "-m", "portal.cli", "user", "add", USERNAME, "--roles", "intake_officer"],
+        [
+            sys.executable,
+            "-m",
+            "portal.app.cli",
+            "user",
+            "add",
+            USERNAME,
+            "--roles",
+            "intake_officer",
+        ],
         cwd=ROOT,
         env=server.env,
         stdin=subprocess.DEVNULL,
@@ -127,7 +136,7 @@ async def only_case_id(url: str) -> str:
     from sqlalchemy import select
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from portal.db.models import Case
+    from portal.kernel.db.models import Case
 
     engine = create_async_engine(url)
     try:
@@ -145,7 +154,7 @@ async def insert_cases(url: str, how_many: int, deadline: float) -> int:
     from sqlalchemy import insert, text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from portal.db.models import Case, new_id
+    from portal.kernel.db.models import Case, new_id
 
     rnd = random.Random(11)
     today = dt.date.today()

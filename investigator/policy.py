@@ -10,7 +10,8 @@ Principal
 The originals rule (A2) comes before everything else
     A person named as a subject of a case (``subjects.user_id``) or who declared a conflict
     (``conflicts``; also written automatically at arrival when an accused person's name matches
-    the account, ``portal.arrival``) is *excluded* from that case: every case-level action is
+    the account, ``portal.reporter.arrival``) is *excluded* from that case: every case-level
+    action is
     refused, whatever their roles, team membership or key wraps. ``excluded_case_ids_clause``
     must be ANDed into every case listing, search, count, drill-down, notification and
     assignment query (precomputed statistics subtract ``excluded_case_ids`` instead). Because
@@ -77,14 +78,14 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
     propose_reward    lead (W11: the team proposes, others decide)
     approve_reward    approver who is not a member, while the stage is ``concluded`` or
                       ``archived`` (the second decision is the reward officer's; the two
-                      must be different people: ``investigator.rewards``)
+                      must be different people: ``investigator.domain.rewards``)
     manage_protection member; or intake_officer while the stage is an intake stage (risk
                       assessment at triage, protection plan, leniency records, W12)
     archive           lead; or intake_officer for a case closed without a team (stage
                       ``rejected`` or ``transferred``) (W13)
     legal_hold        approver who is not a member, while the stage is ``archived``
     approve_destruction  approver who is not a member, while the stage is ``archived``
-                      (two different ones are needed: ``investigator.retention``)
+                      (two different ones are needed: ``investigator.domain.retention``)
     manage_deadline   member (stop and restart the clock, ask for the one extension, W10)
     approve_extension approver who is not a member, while the handling clock can run
                       (``EXTENSION_STAGES``: the one extension of a deadline, W10)
@@ -117,18 +118,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.db.models import Case, Conflict, KeyWrap, Subject, TeamMember, TransferPackage
-
-INTAKE_STAGES: frozenset[str] = frozenset({"received", "triage", "accepted"})
-APPROVAL_STAGES: frozenset[str] = frozenset({"approval"})
-TRANSFER_STAGES: frozenset[str] = frozenset({"transferred"})
-EXTENSION_STAGES: frozenset[str] = frozenset(
-    {"accepted", "investigating", "approval", "handling", "implementing", "reopened"}
+from investigator.roles import roles_of
+from portal.case.stage import CLOSED, INTAKE, TEAM_WORK, Stage
+from portal.kernel.db.models import (
+    Case,
+    Conflict,
+    KeyWrap,
+    Subject,
+    TeamMember,
+    TransferPackage,
+    User,
 )
-CLOSED_STAGES: frozenset[str] = frozenset({"concluded", "archived"})
+
+# the stage conditions of the rules below, in the case core's own names (portal.case.stage)
+INTAKE_STAGES: frozenset[str] = frozenset(INTAKE)
+APPROVAL_STAGES: frozenset[str] = frozenset({Stage.APPROVAL})
+TRANSFER_STAGES: frozenset[str] = frozenset({Stage.TRANSFERRED})
+EXTENSION_STAGES: frozenset[str] = frozenset(
+    {
+        Stage.ACCEPTED,
+        Stage.INVESTIGATING,
+        Stage.APPROVAL,
+        Stage.HANDLING,
+        Stage.IMPLEMENTING,
+        Stage.REOPENED,
+    }
+)
+CLOSED_STAGES: frozenset[str] = frozenset(CLOSED)
+# the team's working stages: investigation records and handling plans are written only then
+TEAM_WORK_STAGES: frozenset[str] = frozenset(TEAM_WORK)
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"administrator"}),
@@ -240,13 +261,30 @@ async def visible_cases_clause(principal: Principal) -> ColumnElement[bool]:
 
 async def is_excluded(session: AsyncSession, principal: Principal, case_id: str) -> bool:
     """True when the principal is a subject of the case or declared a conflict on it."""
+    return await is_excluded_user(session, case_id, principal.user_id)
+
+
+async def is_excluded_user(session: AsyncSession, case_id: str, user_id: str) -> bool:
+    """The originals rule for one person and one case: a linked subject or a declared (or
+    automatic) conflict is excluded from everything about the case."""
     stmt = select(
         or_(
-            exists().where(Subject.case_id == case_id, Subject.user_id == principal.user_id),
-            exists().where(Conflict.case_id == case_id, Conflict.user_id == principal.user_id),
+            exists().where(Subject.case_id == case_id, Subject.user_id == user_id),
+            exists().where(Conflict.case_id == case_id, Conflict.user_id == user_id),
         )
     )
     return bool((await session.execute(stmt)).scalar())
+
+
+def excluded_or_member_ids(case_id: str) -> Select[tuple[str | None]]:
+    """The user ids a case's team may not be joined by: its linked subjects, its conflicted
+    staff and its present members (a subquery for candidate lists)."""
+    return (
+        select(Subject.user_id).where(Subject.case_id == case_id, Subject.user_id.is_not(None))
+    ).union(
+        select(Conflict.user_id).where(Conflict.case_id == case_id),
+        select(TeamMember.user_id).where(TeamMember.case_id == case_id),
+    )  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -441,3 +479,43 @@ async def excluded_user_ids(session: AsyncSession, case_id: str) -> set[str]:
     conflicts = select(Conflict.user_id).where(Conflict.case_id == case_id)
     rows = (await session.execute(subjects.union(conflicts))).scalars()
     return {str(u) for u in rows if u}
+
+
+async def _is_member(session: AsyncSession, case_id: str, user_id: str) -> bool:
+    stmt = select(exists().where(TeamMember.case_id == case_id, TeamMember.user_id == user_id))
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def deciders(session: AsyncSession, case_id: str, role: str) -> list[User]:
+    """Enabled staff with ``role`` who may decide on the case (a reward's approval or payment,
+    W11): not on its team, not a subject of it, not conflicted."""
+    excluded = await excluded_user_ids(session, case_id)
+    users = (await session.execute(select(User).where(User.disabled.is_(False)))).scalars()
+    out = []
+    for user in users:
+        if role not in roles_of(user.roles) or user.id in excluded:
+            continue
+        if await _is_member(session, case_id, user.id):
+            continue
+        out.append(user)
+    return out
+
+
+async def may_decide(session: AsyncSession, case_id: str, user_id: str) -> bool:
+    """Whether ``user_id`` may take a decision on the case that its team must not take itself
+    (a reward, W11): not on the team, not a subject, not conflicted."""
+    if user_id in await excluded_user_ids(session, case_id):
+        return False
+    return not await _is_member(session, case_id, user_id)
+
+
+async def may_approve_extension(session: AsyncSession, case_id: str, user: User) -> bool:
+    """The one extension of a deadline (W10) is decided by an enabled approver who is not on
+    the case's team, not a subject and not conflicted, while the case is in a stage that
+    allows it (``EXTENSION_STAGES``, as ``approve_extension`` in ``_decide``)."""
+    if user.disabled or "approver" not in roles_of(user.roles):
+        return False
+    stage = (await session.execute(select(Case.stage).where(Case.id == case_id))).scalar()
+    if stage not in EXTENSION_STAGES:
+        return False
+    return await may_decide(session, case_id, user.id)

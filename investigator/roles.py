@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.msgid import _
+from portal.kernel.msgid import _
 
 ROLES: tuple[str, ...] = (
     "administrator",

@@ -32,15 +32,15 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from portal.settings import Settings
+from portal.kernel.settings import Settings
 
 BASE_URL = "https://testserver.local"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """A build step before the session: compile the checkout's catalogues whose .po changed
-    (the serving code only reads .mo files; see portal.i18n)."""
-    from portal.i18n import compile_catalogs
+    (the serving code only reads .mo files; see portal.kernel.i18n)."""
+    from portal.kernel.i18n import compile_catalogs
 
     compile_catalogs()
 
@@ -56,7 +56,7 @@ _CSRF_FIELD = re.compile(r'name="_csrf_token"\s+value="([^"]+)"')
 
 def _database_url(tmp_path: Path) -> str:
     return os.environ.get("PORTAL_TEST_DATABASE_URL") or (
-        f"sqlite+aiosqlite:///{(tmp_path / 'portal.db').as_posix()}"
+        f"sqlite+aiosqlite:///{(tmp_path / 'portal.kernel.db').as_posix()}"
     )
 
 
@@ -76,7 +76,7 @@ async def _drop_everything(url: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from portal.db.models import Base
+    from portal.kernel.db.models import Base
 
     engine = create_async_engine(url)
     try:
@@ -90,15 +90,15 @@ async def _drop_everything(url: str) -> None:
 @pytest.fixture(scope="session")
 def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file per test session; each test copies it (fast)."""
-    from portal.db.migrate import upgrade_in_thread
+    from portal.kernel.db.migrate import upgrade_in_thread
 
-    path = tmp_path_factory.mktemp("db-template") / "portal.db"
+    path = tmp_path_factory.mktemp("db-template") / "portal.kernel.db"
     upgrade_in_thread(f"sqlite+aiosqlite:///{path.as_posix()}")
     return path
 
 
 def _prepare_database(settings: Settings, request: pytest.FixtureRequest) -> None:
-    from portal.db.migrate import upgrade_in_thread
+    from portal.kernel.db.migrate import upgrade_in_thread
 
     if settings.is_sqlite:
         template: Path = request.getfixturevalue("_migrated_sqlite_template")
@@ -135,8 +135,8 @@ def _run(coro: object) -> None:
 
 async def bind_database(settings: Settings, keyring: object) -> None:
     """Record the keyring's fingerprint in the test database, as `portal init` does."""
-    from portal.binding import record_binding
-    from portal.db.engine import Database
+    from portal.kernel.binding import record_binding
+    from portal.kernel.db.engine import Database
 
     db = Database(settings.database_url)
     try:
@@ -148,7 +148,7 @@ async def bind_database(settings: Settings, keyring: object) -> None:
 @pytest.fixture
 def services(settings: Settings, request: pytest.FixtureRequest) -> Iterator[object]:
     from crypto.keyring import create_keyring
-    from portal.services import build_services
+    from portal.app.wiring import build_services
 
     keyring = create_keyring(settings.keyring_dir)
     _prepare_database(settings, request)
@@ -198,8 +198,8 @@ async def appoint_readers(services: object, *, custodian: bool = True) -> list[s
     Returns the user names created."""
     from sqlalchemy import select
 
-    from investigator.staff import add_user
-    from portal.db.models import User
+    from investigator.domain.staff import add_user
+    from portal.kernel.db.models import User
 
     svc: Any = services
     async with svc.db.read() as s:
@@ -248,7 +248,7 @@ def appoint_readers_cli(env: dict[str, str]) -> None:
         ("reader-custodian", "identity_custodian"),
     ):
         done = subprocess.run(
-            [sys.executable, "-m", "portal.cli", "user", "add", username, "--roles", role],
+            [sys.executable, "-m", "portal.app.cli", "user", "add", username, "--roles", role],
             env=env,
             cwd=Path(__file__).resolve().parent.parent,
             capture_output=True,

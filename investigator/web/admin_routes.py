@@ -32,9 +32,9 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from investigator import audit, audit_anchor, audit_log
+from investigator.domain import audit_log
+from investigator.domain.staff import StaffError, add_user, change_roles, list_users, reset_two_step
 from investigator.roles import ROLES, RoleError
-from investigator.staff import StaffError, add_user, change_roles, list_users, reset_two_step
 from investigator.web.case_common import (
     NO_STORE,
     field,
@@ -45,11 +45,11 @@ from investigator.web.case_common import (
     staff_who_can,
 )
 from investigator.web.guards import StaffPrincipal
-from portal import clock
-from portal.db.models import Department, User
 from portal.http.i18n import locale_of
-from portal.i18n import translations
-from portal.labels import AUDIT_ACTIONS
+from portal.kernel import audit, audit_anchor, clock
+from portal.kernel.db.models import Department, User
+from portal.kernel.i18n import translations
+from portal.kernel.labels import AUDIT_ACTIONS
 
 
 async def _admin(request: Request[Any, Any, Any]) -> StaffPrincipal:

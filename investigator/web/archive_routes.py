@@ -22,8 +22,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator import directory, retention
-from investigator.casework import WorkflowError
+from investigator.domain import directory, retention
 from investigator.policy import can, excluded_case_ids_clause
 from investigator.web.case_common import (
     Form,
@@ -39,9 +38,10 @@ from investigator.web.case_common import (
     to_case,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal import clock
-from portal.db.models import ArchiveRecord, Case
-from portal.msgid import _
+from portal.case.errors import WorkflowError
+from portal.kernel import clock
+from portal.kernel.db.models import ArchiveRecord, Case
+from portal.kernel.msgid import _
 
 DESTROYED = _("The case has been destroyed.")
 

@@ -28,15 +28,15 @@ from litestar import Request, get, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Redirect, Template
 
-from investigator import audit, totp
-from investigator.auth import (
+from investigator.domain import totp
+from investigator.domain.auth import (
     MAX_TOTP_FAILURES,
     PasswordRejected,
     SigninFailed,
     StaffAuth,
 )
+from investigator.domain.staff import MISSING_ROLE_WARNINGS, missing_key_roles
 from investigator.policy import can
-from investigator.staff import MISSING_ROLE_WARNINGS, missing_key_roles
 from investigator.web.guards import (
     PASSWORD_PATH,
     SIGNIN_PATH,
@@ -46,7 +46,8 @@ from investigator.web.guards import (
     services_of,
 )
 from portal.http.sessions import current_session, end_session, start_session
-from portal.msgid import _
+from portal.kernel import audit
+from portal.kernel.msgid import _
 
 PENDING_SECONDS = 5 * 60
 _MAX_FIELD = 1024

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
-from investigator import audit, casework
+from investigator.domain import casework
 from investigator.web.case_common import (
     CaseWork,
     Form,
@@ -45,10 +45,13 @@ from investigator.web.case_common import (
 )
 from investigator.web.case_page import case_page_context
 from investigator.web.guards import StaffPrincipal
-from portal.cases import add_event, add_message, seal_json
-from portal.db.models import Case, Category, Department, Note, TeamMember, User, new_id
-from portal.msgid import _
-from portal.services import Services
+from portal.case.events import add_event
+from portal.case.messages import add_message
+from portal.case.sealing import seal_json
+from portal.kernel import audit
+from portal.kernel.db.models import Case, Category, Department, Note, TeamMember, User, new_id
+from portal.kernel.msgid import _
+from portal.kernel.services import Services
 
 STAGE_CHANGED = _("This case changed while you were looking at it. Check the page and try again.")
 CONFIRM_CONFLICT = _("Tick the box to confirm that you have a conflict of interest.")
@@ -59,7 +62,8 @@ SUBJECT_NEEDS_NAME = _("Give at least a name or a department for the person.")
 CHOOSE_CATEGORY = _("Choose a category.")
 CHOOSE_DEPARTMENT = _("Choose a department.")
 
-# investigator.casework's refusals and reject reasons, listed so they are extracted and translated
+# investigator.domain.casework's refusals and reject reasons, listed so they are extracted and
+# translated
 _WORKFLOW_MESSAGES = (
     _("Only a case under review can be accepted."),
     _("Only a case under review can be rejected."),

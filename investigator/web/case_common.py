@@ -13,7 +13,7 @@ missing case and a destroyed case alike, so an answer never confirms that a case
 ``case_post`` is that shape for a form posted on a case: the handler only supplies the work
 and the page that shows a refusal. The case page and every form posted on a case then call
 ``share_with_intake``: a key holder working on an intake-stage case shares its key with the
-intake officers who joined since the report arrived (``investigator.keyshare``). Likewise a
+intake officers who joined since the report arrived (``investigator.domain.keyshare``). Likewise a
 holder of the identity key who reads the identity (the case page) or decides an identity
 request calls ``share_with_custodians``: the identity key goes to the identity custodians
 appointed since.
@@ -29,15 +29,20 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.casefile import NoKey, staff_key
-from investigator.casework import WorkflowError
-from investigator.keyshare import IDENTITY_RULE, INTAKE_RULE, share_identity_key, share_intake_key
+from investigator.domain.casefile import NoKey, staff_key
+from investigator.domain.keyshare import (
+    IDENTITY_RULE,
+    INTAKE_RULE,
+    share_identity_key,
+    share_intake_key,
+)
 from investigator.policy import can, may_act_on_case
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal.db.models import Case
-from portal.intake import clean_text
-from portal.msgid import _
-from portal.services import Services
+from portal.case.errors import WorkflowError
+from portal.kernel.db.models import Case
+from portal.kernel.msgid import _
+from portal.kernel.services import Services
+from portal.kernel.text import clean_text
 
 NO_STORE = {"Cache-Control": "no-store"}
 MAX_FIELD = 20_000
@@ -172,7 +177,7 @@ async def key_or_none(session: AsyncSession, staff: StaffPrincipal, case_id: str
 
 async def share_with_intake(session: AsyncSession, staff: StaffPrincipal, case: Case) -> None:
     """The staff member works on the case: when it is in an intake stage and they hold its key,
-    wrap it for the current intake officers who lack it (``investigator.keyshare``)."""
+    wrap it for the current intake officers who lack it (``investigator.domain.keyshare``)."""
     if not INTAKE_RULE.applies(case):
         return  # outside intake: no key is unwrapped on the way
     key = await key_or_none(session, staff, case.id)
@@ -182,7 +187,7 @@ async def share_with_intake(session: AsyncSession, staff: StaffPrincipal, case: 
 
 async def share_with_custodians(session: AsyncSession, staff: StaffPrincipal, case: Case) -> None:
     """The staff member may view the case's identity and holds its identity key: wrap that key
-    for the current identity custodians who lack it (``investigator.keyshare``)."""
+    for the current identity custodians who lack it (``investigator.domain.keyshare``)."""
     if not IDENTITY_RULE.applies(case):
         return
     if not await may_act_on_case(session, staff.policy(), case.id, "view_identity"):

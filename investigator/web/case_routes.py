@@ -25,8 +25,8 @@ from litestar.params import FromPath
 from litestar.response import Stream, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator import audit, directory
-from investigator.inbox import count_cases, list_cases
+from investigator.domain import directory
+from investigator.domain.inbox import count_cases, list_cases
 from investigator.policy import INTAKE_STAGES, can
 from investigator.web.case_actions import action_handlers
 from investigator.web.case_common import (
@@ -44,9 +44,10 @@ from investigator.web.guards import StaffPrincipal, current_staff
 from investigator.web.identity_routes import identity_handlers
 from investigator.web.register_routes import register_handlers
 from investigator.web.transfer_routes import transfer_handlers
-from portal.cases import PUBLIC_STAGES
-from portal.db.models import EvidenceFile, TransferPackage
-from portal.evidence import read_header, read_plaintext
+from portal.case.evidence import read_header, read_plaintext
+from portal.case.stage import PUBLIC_STAGES
+from portal.kernel import audit
+from portal.kernel.db.models import EvidenceFile, TransferPackage
 
 _NUMBER = re.compile(r"^[0-9]{8,12}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")

@@ -25,9 +25,8 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
-from investigator import audit
-from investigator import deadlines as dl
-from investigator.calendar import (
+from investigator.domain import deadlines as dl
+from investigator.domain.calendar import (
     CalendarYearMissing,
     load_calendar,
     overrides_in,
@@ -50,10 +49,10 @@ from investigator.web.case_common import (
     services_of,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal import clock
-from portal.cases import open_json
-from portal.db.models import Case, CaseDeadline, User
-from portal.msgid import _
+from portal.case.sealing import open_json
+from portal.kernel import audit, clock
+from portal.kernel.db.models import Case, CaseDeadline, User
+from portal.kernel.msgid import _
 
 # the deadline stages and pause reasons in words (msgids; templates translate them)
 STAGE_WORDS = {

@@ -20,8 +20,8 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator import directory
-from investigator.directory import DirectoryError
+from investigator.domain import directory
+from investigator.domain.directory import DirectoryError
 from investigator.web.case_common import (
     checked,
     field,

@@ -6,7 +6,7 @@
 
 Anyone else gets 404, the same answer as for a case that does not exist: a subject or a
 conflicted person (the originals rule) included, whatever their roles. Every export is
-audited with its size; the ZIP is built in memory (``investigator.case_export``).
+audited with its size; the ZIP is built in memory (``investigator.domain.case_export``).
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.params import FromPath
 
-from investigator import audit
-from investigator.case_export import ExportTooLarge, case_archive, package_archive
+from investigator.domain.case_export import ExportTooLarge, case_archive, package_archive
 from investigator.policy import may_act_on_package
 from investigator.web.case_common import case_for, key_or_none, not_found, page, services_of
 from investigator.web.case_page import package_key
 from investigator.web.guards import current_staff
-from portal.db.models import Case, TransferPackage
-from portal.msgid import _
+from portal.kernel import audit
+from portal.kernel.db.models import Case, TransferPackage
+from portal.kernel.msgid import _
 
 TOO_LARGE = _("The export is larger than the configured limit. Ask the administrator to raise it.")
 

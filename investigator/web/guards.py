@@ -23,11 +23,11 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect
 
-from investigator.auth import load_active_user
+from investigator.domain.auth import load_active_user
 from investigator.policy import Principal
 from investigator.roles import roles_of
 from portal.http.sessions import current_session, end_session
-from portal.services import Services
+from portal.kernel.services import Services
 
 SIGNIN_PATH = "/workspace/"
 PASSWORD_PATH = "/workspace/password"  # noqa: S105 - a URL path

@@ -31,8 +31,7 @@ from litestar.response import Redirect, Template
 from litestar.utils.scope.state import ScopeState
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator import audit, handling, investigation
-from investigator.casework import WorkflowError
+from investigator.domain import handling, investigation
 from investigator.web.case_common import (
     NO_KEY,
     Form,
@@ -48,12 +47,14 @@ from investigator.web.case_common import (
     services_of,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal.cases import PUBLIC_STAGES
-from portal.db.models import Case
-from portal.evidence import EvidenceSink, StoredFile, Target
+from portal.case.errors import WorkflowError
+from portal.case.evidence import EvidenceSink, StoredFile, Target
+from portal.case.stage import PUBLIC_STAGES
 from portal.http.csrf import verify_csrf_token
 from portal.http.upload import FilePart, UploadError, read_multipart
-from portal.msgid import _
+from portal.kernel import audit
+from portal.kernel.db.models import Case
+from portal.kernel.msgid import _
 
 Work = Callable[[AsyncSession, StaffPrincipal, Case, bytes, Form], Awaitable[None]]
 

@@ -8,7 +8,7 @@ A request is listed, and may be decided, only when policy grants ``decide_identi
 case: a custodian who is a subject, conflicted, or on the team never sees it. The requester's
 reason is sealed under the case key; it is shown when the custodian holds that key. A
 custodian who holds the identity key and decides (either way) shares it with the custodians
-appointed since the report arrived (``investigator.keyshare``), so they can decide too.
+appointed since the report arrived (``investigator.domain.keyshare``), so they can decide too.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
-from investigator import casework
-from investigator.casefile import NoKey
-from investigator.casework import WorkflowError
+from investigator.domain import casework
+from investigator.domain.casefile import NoKey
 from investigator.policy import can, may_act_on_case
 from investigator.web.case_common import (
     NO_KEY,
@@ -39,9 +38,10 @@ from investigator.web.case_common import (
     share_with_custodians,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal.cases import open_json
-from portal.db.models import Case, IdentityRequest, User
-from portal.msgid import _
+from portal.case.errors import WorkflowError
+from portal.case.sealing import open_json
+from portal.kernel.db.models import Case, IdentityRequest, User
+from portal.kernel.msgid import _
 
 CHOOSE_DECISION = _("Choose to approve or to refuse the request.")
 

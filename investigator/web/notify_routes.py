@@ -7,7 +7,7 @@
     POST /workspace/notifications/duty   the duty roster: who is told about urgent cases at once
                                          (``manage_settings``: administrators), audited
 
-The mails themselves carry counts only (``investigator.notify``).
+The mails themselves carry counts only (``investigator.domain.notify``).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from investigator import notify
+from investigator.domain import notify
 from investigator.policy import can
 from investigator.roles import roles_of
 from investigator.web.case_common import not_found, page, read_form, services_of
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal.db.models import User
-from portal.msgid import _
+from portal.kernel.db.models import User
+from portal.kernel.msgid import _
 
 KIND_LABELS = {
     "new_cases": _("New reports received (counts, sent in batches a few times a day)"),

@@ -18,8 +18,8 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator import protection
-from investigator.casework import RISKS
+from investigator.domain import protection
+from investigator.domain.casework import RISKS
 from investigator.web.case_common import (
     CaseWork,
     Form,
@@ -33,8 +33,8 @@ from investigator.web.case_common import (
     services_of,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal.db.models import Case
-from portal.msgid import _
+from portal.kernel.db.models import Case
+from portal.kernel.msgid import _
 
 BAD_DATE = _("Give the end of monitoring as a date (YYYY-MM-DD), or leave it empty.")
 

@@ -4,8 +4,9 @@ visit, on the reporter's behalf.
     GET  /workspace/register   (also /workspace/cases/new)   the form
     POST /workspace/register                                 commit; show the receipt code once
 
-The same fields and checks as the portal form (``portal.intake.parse_report``) and the same
-commit (``portal.cases.submit``) with the channel recorded; no files here (the reporter can
+The same fields and checks as the portal form (``portal.reporter.intake.parse_report``) and the same
+commit (``portal.reporter.submission.submit``) with the channel recorded; no files here (the
+reporter can
 add evidence later with the receipt code). The receipt code is in the body of the POST
 response only, for the officer to pass on; it is never stored or logged in plaintext.
 """
@@ -18,15 +19,15 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.response import Template
 
-from investigator import audit
+import portal.reporter.submission as reporter_submission
 from investigator.policy import can
 from investigator.web.case_common import not_found, page, read_form, services_of
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal import cases
-from portal.arrival import NoReader
-from portal.intake import KINDS, RELATIONS, parse_report
-from portal.msgid import _
-from portal.services import Services
+from portal.kernel import audit
+from portal.kernel.msgid import _
+from portal.kernel.services import Services
+from portal.reporter.arrival import NoReader
+from portal.reporter.intake import KINDS, RELATIONS, parse_report
 
 CHANNELS: tuple[str, ...] = ("phone", "wechat", "official_account", "email", "letter", "visit")
 CHOOSE_CHANNEL = _("Choose how the report was received.")
@@ -51,7 +52,7 @@ async def _form_page(
         status,
         staff=staff,
         channels=CHANNELS,
-        categories=await cases.active_categories(services),
+        categories=await reporter_submission.active_categories(services),
         kinds=KINDS,
         relations=RELATIONS,
         fields=fields or {},
@@ -81,7 +82,7 @@ async def register_submit(request: Request[Any, Any, Any]) -> Template:
     fields = await read_form(request)
     token = (fields.get("submission_token") or [""])[0]
     channel = (fields.get("channel") or [""])[0]
-    categories = [c.code for c in await cases.active_categories(services)]
+    categories = [c.code for c in await reporter_submission.active_categories(services)]
     parsed = parse_report(fields, categories)
     errors = dict(parsed.errors)
     if channel not in CHANNELS:
@@ -93,9 +94,9 @@ async def register_submit(request: Request[Any, Any, Any]) -> Template:
         return await _form_page(
             services, staff, fields=fields, errors=errors, token=token or None, status=400
         )
-    targets = cases.new_targets(parsed.report.case_kinds)
+    targets = reporter_submission.new_targets(parsed.report.case_kinds)
     try:
-        code, numbers = await cases.submit(
+        code, numbers = await reporter_submission.submit(
             services, parsed.report, targets, [], token, channel=channel
         )
     except NoReader:
@@ -103,7 +104,7 @@ async def register_submit(request: Request[Any, Any, Any]) -> Template:
         return await _form_page(
             services, staff, fields=fields, errors=errors, token=token or None, status=400
         )
-    except cases.DuplicateSubmission as dup:
+    except reporter_submission.DuplicateSubmission as dup:
         if dup.receipt is None:
             return page("register_done", 409, staff=staff, code=None, numbers=[])
         return page("register_done", staff=staff, code=dup.receipt, numbers=[])

@@ -22,7 +22,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator import audit, rewards
+from investigator.domain import rewards
 from investigator.policy import can
 from investigator.web.case_common import (
     CaseWork,
@@ -37,8 +37,9 @@ from investigator.web.case_common import (
     services_of,
 )
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal.db.models import Case
-from portal.msgid import _
+from portal.kernel import audit
+from portal.kernel.db.models import Case
+from portal.kernel.msgid import _
 
 REWARD_ACTIONS = ("propose_reward", "approve_reward", "manage_reward")
 BAD_AMOUNT = _("Give the amounts as whole numbers of RMB.")

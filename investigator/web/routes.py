@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Router
 from litestar.exceptions import NotAuthorizedException
 
-from investigator.auth import StaffAuth
+from investigator.domain.auth import StaffAuth
 from investigator.web.admin_routes import admin_handlers
 from investigator.web.archive_routes import archive_handlers
 from investigator.web.auth_routes import auth_handlers
@@ -20,9 +20,9 @@ from investigator.web.notify_routes import notify_handlers
 from investigator.web.protection_routes import protection_handlers
 from investigator.web.reward_routes import reward_handlers
 from investigator.web.statistics_routes import statistics_handlers
-from portal.redis_state import signin_throttle
-from portal.services import argon2_params
-from portal.settings import Settings
+from portal.kernel.redis_state import signin_throttle
+from portal.kernel.services import argon2_params
+from portal.kernel.settings import Settings
 
 
 def workspace_router(settings: Settings) -> Router:

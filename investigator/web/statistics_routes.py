@@ -14,7 +14,7 @@ Periods: ``period=month|quarter|year|custom`` with ``year``, ``month``, ``quarte
 (everybody else: 404, like any refusal). Every view and every export is audited
 (``statistics.view``, ``statistics.report``, ``statistics.export``). The numbers come from
 plaintext metadata only and never count a case the viewer is excluded from
-(``investigator.statistics``).
+(``investigator.domain.statistics``).
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.response import Template
 
-from investigator import audit, charts, exports
-from investigator import statistics as st
+from investigator.domain import charts, exports
+from investigator.domain import statistics as st
 from investigator.policy import can
 from investigator.web.case_common import NO_STORE, not_found, page, services_of
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal import clock
 from portal.http.i18n import locale_of
-from portal.i18n import translations
-from portal.msgid import _
+from portal.kernel import audit, clock
+from portal.kernel.i18n import translations
+from portal.kernel.msgid import _
 
 _MESSAGES = (
     _("Choose a valid period."),

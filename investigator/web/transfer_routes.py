@@ -33,8 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
 from crypto.recipients import wrap_for_recipient
-from investigator import audit, casework
-from investigator.casework import WorkflowError
+from investigator.domain import casework
 from investigator.policy import can, may_act_on_package
 from investigator.web.case_actions import run_action
 from investigator.web.case_common import (
@@ -48,9 +47,9 @@ from investigator.web.case_common import (
 )
 from investigator.web.case_page import open_package, package_key
 from investigator.web.guards import StaffPrincipal, current_staff
-from portal import clock, metadata
-from portal.db.models import Case, Department, EvidenceFile, PackageWrap, TransferPackage, User
-from portal.evidence import (
+from portal.case import metadata
+from portal.case.errors import WorkflowError
+from portal.case.evidence import (
     EvidenceSink,
     StoredFile,
     Target,
@@ -59,8 +58,17 @@ from portal.evidence import (
 )
 from portal.http.csrf import verify_csrf_token
 from portal.http.upload import FilePart, UploadError, read_multipart
-from portal.msgid import _
-from portal.services import Services
+from portal.kernel import audit, clock
+from portal.kernel.db.models import (
+    Case,
+    Department,
+    EvidenceFile,
+    PackageWrap,
+    TransferPackage,
+    User,
+)
+from portal.kernel.msgid import _
+from portal.kernel.services import Services
 
 BAD_DATE = _("Give the due date as YYYY-MM-DD, today or later.")
 ALREADY_REPORTED = _("The department has already reported back on this transfer.")

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from litestar import Request
     from litestar.types import ASGIApp, Receive, Scope, Send
 
-    from portal.settings import Settings
+    from portal.kernel.settings import Settings
 
 __all__ = [
     "CSRF_FIELD",

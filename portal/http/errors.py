@@ -5,12 +5,12 @@
   one-line JSON body. Neither ever contains the exception text, a path, SQL or a trace.
 * "Does not exist" and "not allowed" are the same `NotFoundException`, so they render the
   same 404: never pass a distinguishing detail and expect it to be shown.
-* Unexpected exceptions are logged (scrubbed by portal.logs) with no request data.
+* Unexpected exceptions are logged (scrubbed by portal.kernel.logs) with no request data.
 * `DatabaseUnavailable` (the database is down, restarting or overloaded) is 503 with
-  Retry-After and the "temporarily unavailable, try again" page; portal.db.engine logs the
+  Retry-After and the "temporarily unavailable, try again" page; portal.kernel.db.engine logs the
   outage once, so it is not logged per request here.
 * `ServiceUnavailable` (Redis unreachable or refusing the password, the file store's disk
-  full) is the same 503 page with Retry-After, never 429 or 500; `portal.outage` logs the
+  full) is the same 503 page with Retry-After, never 429 or 500; `portal.kernel.outage` logs the
   outage once. An ENOSPC/EDQUOT `OSError` escaping a handler is treated as a full store.
 * Security headers are added here too: errors raised before routing or inside Litestar's own
   middleware (CSRF, body size) do not pass through `SecurityHeadersMiddleware`.
@@ -31,12 +31,12 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVI
 from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 
-from portal.db.engine import RETRY_AFTER_S, DatabaseUnavailable
 from portal.http.disconnect import client_gone
 from portal.http.headers import security_headers
 from portal.http.i18n import locale_of
-from portal.outage import ServiceUnavailable, StorageFull, is_disk_full, note_outage
-from portal.settings import Settings
+from portal.kernel.db.engine import RETRY_AFTER_S, DatabaseUnavailable
+from portal.kernel.outage import ServiceUnavailable, StorageFull, is_disk_full, note_outage
+from portal.kernel.settings import Settings
 
 __all__ = ["PAGES", "exception_handlers"]
 

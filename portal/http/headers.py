@@ -16,7 +16,7 @@ from litestar.datastructures import MutableScopeHeaders
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-    from portal.settings import Settings
+    from portal.kernel.settings import Settings
 
 __all__ = ["CSP", "SecurityHeadersMiddleware", "security_headers"]
 

@@ -16,12 +16,12 @@ from litestar import Request, Router, post
 from litestar.datastructures import Cookie
 from litestar.response import Redirect
 
-from portal.i18n import DEFAULT_LOCALE, LOCALES
+from portal.kernel.i18n import DEFAULT_LOCALE, LOCALES
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
 
-    from portal.settings import Settings
+    from portal.kernel.settings import Settings
 
 __all__ = [
     "LANG_COOKIE",

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar import Request, Response, get
 
-from portal import metrics
+from portal.kernel import metrics
 
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send

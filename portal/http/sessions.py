@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.types import Message, ScopeSession
 
-    from portal.settings import Settings
+    from portal.kernel.settings import Settings
 
 __all__ = [
     "SESSION_COOKIE",

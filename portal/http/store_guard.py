@@ -3,7 +3,8 @@
 `litestar.stores.redis.RedisStore` lets a refused connection or a wrong password escape as a
 redis-py error, which the session middleware turns into a 500 and an ERROR traceback at every
 request carrying a session cookie (staff sign-in, a reporter's follow-up). `GuardedStore`
-wraps the app's session store: such errors leave as `portal.outage.RedisUnavailable` (503 with
+wraps the app's session store: such errors leave as `portal.kernel.outage.RedisUnavailable` (503
+with
 Retry-After and the translated "temporarily unavailable" page), logged once per outage.
 """
 
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from litestar.stores.base import Store
 
-from portal.redis_state import redis_guard
+from portal.kernel.redis_state import redis_guard
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -23,7 +24,7 @@ __all__ = ["GuardedStore", "guard_stores"]
 
 
 class GuardedStore(Store):
-    """Delegates every call to ``inner`` inside `portal.redis_state.redis_guard`."""
+    """Delegates every call to ``inner`` inside `portal.kernel.redis_state.redis_guard`."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner

@@ -2,7 +2,7 @@
 
 Templates use `{{ _("English source") }}`, `{{ _("Hello %(name)s", name=x) }}` (newstyle:
 variables are escaped) and `{{ ngettext("%(num)d file", "%(num)d files", n) }}`.
-Filters: `code | label("stage")` (any group of `portal.labels`) and
+Filters: `code | label("stage")` (any group of `portal.kernel.labels`) and
 `code | category_label(categories)` turn internal codes into words; no code is ever shown.
 Globals: `html_lang()`, `current_locale_code()`, `locale_choices`, `onion_address`,
 `csrf_token()`; forms render `{{ csrf_input | safe }}` (see portal.http.csrf).
@@ -18,11 +18,11 @@ from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescap
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
-from portal import labels
-from portal.assets import templates_dir
 from portal.http.i18n import current_locale, locale_of
-from portal.i18n import DEFAULT_LOCALE, LOCALES, translations
-from portal.settings import Settings
+from portal.kernel import labels
+from portal.kernel.assets import templates_dir
+from portal.kernel.i18n import DEFAULT_LOCALE, LOCALES, translations
+from portal.kernel.settings import Settings
 
 __all__ = ["TEMPLATES_DIR", "build_environment", "template_config"]
 

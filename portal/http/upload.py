@@ -9,7 +9,7 @@ and at most one network chunk of it at a time.
 Rules: the CSRF token field must come before any file part (a file part before a verified
 token is refused), text fields are small and strict UTF-8, a file over the per-file limit
 answers 413, and on any error every sink already opened is aborted (nothing half-stored). A
-full disk (ENOSPC/EDQUOT) leaves as `portal.outage.StorageFull` (503 with Retry-After).
+full disk (ENOSPC/EDQUOT) leaves as `portal.kernel.outage.StorageFull` (503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from litestar import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from portal.outage import StorageFull, is_disk_full, note_outage
+from portal.kernel.outage import StorageFull, is_disk_full, note_outage
 
 CSRF_FIELD = "_csrf_token"
 MAX_FIELD_BYTES = 64 * 1024

@@ -19,16 +19,20 @@ from litestar.utils.scope.state import ScopeState
 
 from crypto.errors import MalformedReceiptError
 from crypto.receipts import RECEIPT_MAX_INPUT, format_receipt, normalize_receipt
-from portal import arrival, cases, metrics, redis_state, reporter_contact
-from portal.db.engine import DatabaseUnavailable
-from portal.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
+from portal.case import reporter_contact, sealing
+from portal.case.access import NotYours, ReporterAccess
+from portal.case.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
+from portal.case.stage import PUBLIC_STAGES
 from portal.http.csrf import verify_csrf_token
 from portal.http.sessions import current_session, end_session, start_session
 from portal.http.upload import FilePart, UploadError, UploadResult, read_multipart
-from portal.intake import KINDS, RELATIONS, parse_identity, parse_report
-from portal.services import Services
-from portal.settings import Settings
-from portal.throttle import AttemptCounter, Busy, TokenBucket
+from portal.kernel import metrics, redis_state
+from portal.kernel.db.engine import DatabaseUnavailable
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
+from portal.kernel.throttle import AttemptCounter, Busy, TokenBucket
+from portal.reporter import arrival, followup, submission
+from portal.reporter.intake import KINDS, RELATIONS, parse_identity, parse_report
 
 UPLOAD_SLACK = 2 * 1024 * 1024
 
@@ -72,7 +76,7 @@ async def out_of_scope_help() -> Template:
 
 async def _form_context(services: Services, **extra: Any) -> dict[str, Any]:
     return {
-        "categories": await cases.active_categories(services),
+        "categories": await submission.active_categories(services),
         "kinds": KINDS,
         "relations": RELATIONS,
         "max_file_mb": services.settings.max_file_bytes // (1024 * 1024),
@@ -109,7 +113,7 @@ class _Uploads:
         if self.targets is None:
             kind = (fields.get("kind") or ["report"])[0]
             kinds = ["report", "complaint"] if kind == "both" else ["report"]
-            self.targets = cases.new_targets(kinds)
+            self.targets = submission.new_targets(kinds)
         return self.targets
 
     async def open_sink(self, part: FilePart, fields: dict[str, list[str]]) -> EvidenceSink:
@@ -155,7 +159,7 @@ class _Uploads:
 async def _document_working_copies(
     services: Services, uploads: _Uploads, result: UploadResult
 ) -> list[StoredFile]:
-    from portal import metadata
+    from portal.case import metadata
 
     extra: list[StoredFile] = []
     keys = {t.case_id: t.case_key for t in uploads.targets or []}
@@ -204,7 +208,7 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
     except UploadError as err:
         return _upload_error_page(err)
     try:
-        categories = [c.code for c in await cases.active_categories(services)]
+        categories = [c.code for c in await submission.active_categories(services)]
     except BaseException:  # e.g. the database is down: the sealed uploads must not stay behind
         await uploads.discard_all(result)
         raise
@@ -227,18 +231,18 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
     if not (await _channel(services)).accepts(report):
         await uploads.discard_all(result)
         return _closed_page()
-    targets = uploads.targets or cases.new_targets(report.case_kinds)
+    targets = uploads.targets or submission.new_targets(report.case_kinds)
     # the first file may have come before `kind` was read as both: keep kinds and keys aligned
     targets = targets[: len(report.case_kinds)]
     if len(targets) < len(report.case_kinds):
-        targets += cases.new_targets(report.case_kinds[len(targets) :])
+        targets += submission.new_targets(report.case_kinds[len(targets) :])
     stored = [
         f for _, files in result.files for f in files if f.case_id in {t.case_id for t in targets}
     ]
     try:
         stored += await _document_working_copies(services, uploads, result)
-        code, _numbers = await cases.submit(services, report, targets, stored, token)
-    except cases.DuplicateSubmission as dup:
+        code, _numbers = await submission.submit(services, report, targets, stored, token)
+    except submission.DuplicateSubmission as dup:
         await uploads.discard_all(result)
         for f in stored:
             await services.files.delete(f.storage_key)
@@ -295,16 +299,16 @@ def _global_bucket(services: Services) -> TokenBucket:
 
 def _counter(services: Services) -> AttemptCounter:
     return AttemptCounter(
-        cases._server_subkey(services, "receipt-attempts"),
+        sealing.server_subkey(services, "receipt-attempts"),
         free_attempts=services.settings.receipt_session_budget,
     )
 
 
-def _access(request: Request[Any, Any, Any]) -> cases.ReporterAccess | None:
+def _access(request: Request[Any, Any, Any]) -> ReporterAccess | None:
     data = current_session(request, "reporter")
     if data is None:
         return None
-    return cases.ReporterAccess(
+    return ReporterAccess(
         receipt_id=data["receipt_id"],
         wrap_key=bytes.fromhex(data["wrap_key"]),
         lookup_token=bytes.fromhex(data["lookup_token"]),
@@ -351,7 +355,7 @@ async def followup_signin_post(request: Request[Any, Any, Any]) -> Template | Re
         return _page("busy", status=429)
     finally:
         metrics.RECEIPT_QUEUE_WAIT.observe(time.perf_counter() - waited)
-    access = await cases.sign_in_with_receipt(services, raw)
+    access = await followup.sign_in_with_receipt(services, raw)
     if access is None:
         return _page(
             "followup_signin",
@@ -372,7 +376,7 @@ async def followup_signin_post(request: Request[Any, Any, Any]) -> Template | Re
     return Redirect(path="/follow-up/case", status_code=303)
 
 
-def _require(request: Request[Any, Any, Any]) -> cases.ReporterAccess:
+def _require(request: Request[Any, Any, Any]) -> ReporterAccess:
     access = _access(request)
     if access is None:
         raise _SignInAgain
@@ -390,11 +394,11 @@ def _signin_again(_request: Request[Any, Any, Any], _exc: Exception) -> Response
 @get("/follow-up/case", name="followup_case")
 async def followup_case(request: Request[Any, Any, Any]) -> Template:
     access = _require(request)
-    views = await cases.reporter_view(_services(request), access)
+    views = await followup.reporter_view(_services(request), access)
     return _page(
         "followup",
         cases=views,
-        stages=cases.PUBLIC_STAGES,
+        stages=PUBLIC_STAGES,
         max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024),
         notice=request.query_params.get("done", ""),
         has_notify_address=await reporter_contact.has_address(
@@ -408,7 +412,7 @@ def _done(what: str) -> Redirect:
 
 
 async def _form_text(request: Request[Any, Any, Any], name: str, limit: int = 20_000) -> str:
-    from portal.intake import clean_text
+    from portal.kernel.text import clean_text
 
     form = await request.form()
     return clean_text(str(form.get(name, "")), limit, multiline=True)
@@ -422,8 +426,10 @@ async def followup_message(request: Request[Any, Any, Any]) -> Redirect | Templa
     if not text:
         return _done("empty")
     try:
-        await cases.reporter_reply(_services(request), access, str(form.get("case_id", "")), text)
-    except cases.NotYours:
+        await followup.reporter_reply(
+            _services(request), access, str(form.get("case_id", "")), text
+        )
+    except NotYours:
         raise NotFoundException from None
     return _done("message")
 
@@ -433,7 +439,7 @@ async def followup_evidence(request: Request[Any, Any, Any]) -> Redirect | Templ
     access = _require(request)
     services = _services(request)
     async with services.db.read() as s:
-        keys = await cases.reporter_case_keys(s, access)
+        keys = await followup.reporter_case_keys(s, access)
     uploads = _Uploads(services)
 
     def pick(fields: dict[str, list[str]]) -> list[Target]:
@@ -453,7 +459,7 @@ async def followup_evidence(request: Request[Any, Any, Any]) -> Redirect | Templ
     uploads.targets = pick(result.fields)
     try:
         stored += await _document_working_copies(services, uploads, result)
-        await cases.reporter_add_files(services, access, stored)
+        await followup.reporter_add_files(services, access, stored)
     except BaseException:
         for f in stored:
             await services.files.delete(f.storage_key)
@@ -468,19 +474,19 @@ async def followup_identity(request: Request[Any, Any, Any]) -> Redirect | Templ
     fields = {k: [str(v)] for k, v in form.items()}
     identity, errors = parse_identity(fields)
     if identity is None:
-        views = await cases.reporter_view(_services(request), access)
+        views = await followup.reporter_view(_services(request), access)
         return _page(
             "followup",
             status=400,
             cases=views,
-            stages=cases.PUBLIC_STAGES,
+            stages=PUBLIC_STAGES,
             identity_errors=errors,
             identity_fields=fields,
             notice="",
             max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024),
         )
     try:
-        await cases.reporter_add_identity(_services(request), access, identity)
+        await followup.reporter_add_identity(_services(request), access, identity)
     except arrival.NoReader:
         return _done("identity_closed")
     return _done("identity")
@@ -495,10 +501,10 @@ async def followup_feedback(request: Request[Any, Any, Any]) -> Redirect:
         return _done("empty")
     text = await _form_text(request, "text", 4000)
     try:
-        await cases.reporter_feedback(
+        await followup.reporter_feedback(
             _services(request), access, str(form.get("case_id", "")), kind, text
         )
-    except cases.NotYours:
+    except NotYours:
         raise NotFoundException from None
     return _done("feedback")
 
@@ -511,10 +517,10 @@ async def followup_retaliation(request: Request[Any, Any, Any]) -> Redirect:
     if not text:
         return _done("empty")
     try:
-        await cases.report_retaliation(
+        await followup.report_retaliation(
             _services(request), access, str(form.get("case_id", "")), text
         )
-    except cases.NotYours:
+    except NotYours:
         raise NotFoundException from None
     except arrival.NoReader:
         return _done("closed")
@@ -524,9 +530,9 @@ async def followup_retaliation(request: Request[Any, Any, Any]) -> Redirect:
 @post("/follow-up/reward-claim", name="followup_reward_claim")
 async def followup_reward_claim(request: Request[Any, Any, Any]) -> Redirect:
     """W11: claim an approved reward; details sealed for the reward officers only."""
-    from investigator.casework import WorkflowError
-    from investigator.rewards import reporter_claim
-    from portal.intake import clean_text
+    from portal.case.errors import WorkflowError
+    from portal.kernel.text import clean_text
+    from portal.reporter.rewards import reporter_claim
 
     access = _require(request)
     form = await request.form()
@@ -539,7 +545,7 @@ async def followup_reward_claim(request: Request[Any, Any, Any]) -> Redirect:
             contact=clean_text(str(form.get("contact", "")), 200),
             payment=clean_text(str(form.get("payment", "")), 1000, multiline=True),
         )
-    except cases.NotYours:
+    except NotYours:
         raise NotFoundException from None
     except WorkflowError:
         return _done("empty")

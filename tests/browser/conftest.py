@@ -3,7 +3,8 @@
 * `portal_server` - session: `portal init` then `portal serve` as subprocesses on a free loopback
                     port with a temporary data dir (PORTAL_MODE=test); yields the base URL.
 * `portal_env`    - session: the environment `portal_server` runs with (data dir, database URL),
-                    for running `portal.cli` commands such as `user add` against the live server.
+                    for running `portal.app.cli` commands such as `user add` against the live
+                    server.
 * `browser_type_launch_args` - overrides pytest-playwright's: Debian's /usr/bin/chromium.
 * `js`            - parametrized: every test that uses `page` runs with JavaScript on and off.
 * `page`          - a fresh context (locale zh-CN, so the default catalogue is zh_CN) and page;
@@ -102,12 +103,12 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, *, readers: bool = True) ->
         "PORTAL_DATA_DIR": str(data),
         "PORTAL_MODE": "test",
         "PORTAL_ARGON2_PROFILE": "test",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{(data / 'portal.db').as_posix()}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{(data / 'portal.kernel.db').as_posix()}",
         "PORTAL_HOST": "127.0.0.1",
         "PORTAL_PORT": str(port),
     }
     init = subprocess.run(
-        [sys.executable, "-m", "portal.cli", "init"],
+        [sys.executable, "-m", "portal.app.cli", "init"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -120,7 +121,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, *, readers: bool = True) ->
     log = data / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "portal.cli", "serve"],
+            [sys.executable, "-m", "portal.app.cli", "serve"],
             env=env,
             cwd=ROOT,
             stdout=out,
@@ -147,7 +148,8 @@ def portal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def portal_env(portal_server: str) -> dict[str, str]:
-    """The environment of the running server: `portal.cli` commands run with it act on its data."""
+    """The environment of the running server: `portal.app.cli` commands run with it act on its
+    data."""
     return dict(_SERVER_ENV[portal_server])
 
 

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from investigator.directory import DEPARTMENT_EXISTS
-from investigator.staff import MISSING_ROLE_WARNINGS
+from investigator.domain.directory import DEPARTMENT_EXISTS
+from investigator.domain.staff import MISSING_ROLE_WARNINGS
 from tests.browser.conftest import _SERVER_ENV, PageLog, _serve
 from tests.browser.test_casework_browser import (  # noqa: F401 (the `cast` fixture)
     Cast,

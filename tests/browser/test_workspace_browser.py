@@ -21,7 +21,7 @@ import pyotp
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from portal.i18n import translations
+from portal.kernel.i18n import translations
 from tests.browser.conftest import ROOT, PageLog
 from tests.browser.test_reporter_browser import (
     CJK,
@@ -63,7 +63,7 @@ ENGLISH = Tr("en")
 
 def add_staff(env: dict[str, str], username: str, roles: str, name: str) -> str:
     """`portal user add` against the live server's data; returns the one-time password."""
-    command = [sys.executable, "-m", "portal.cli", "user", "add", username]
+    command = [sys.executable, "-m", "portal.app.cli", "user", "add", username]
     command += ["--roles", roles, "--name", name]
     done = subprocess.run(
         command,

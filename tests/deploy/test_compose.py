@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from portal.cli import serve_options
-from portal.settings import Settings, SettingsError
+from portal.app.cli import serve_options
+from portal.kernel.settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]
 EXACT_TAG = re.compile(r"^[\w./-]+:(?:\d+\.\d+[\w.-]*|RELEASE\.[\w-]+)$")

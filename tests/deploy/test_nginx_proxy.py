@@ -131,7 +131,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("proxy")
     data = base / "data"
     database_url = os.environ.get("PORTAL_TEST_DATABASE_URL") or (
-        f"sqlite+aiosqlite:///{(data / 'portal.db').as_posix()}"
+        f"sqlite+aiosqlite:///{(data / 'portal.kernel.db').as_posix()}"
     )
     if not database_url.startswith("sqlite"):
         asyncio.run(_drop_everything(database_url))
@@ -148,7 +148,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         PORTAL_TRUSTED_PROXIES="127.0.0.1",
     )
     init = subprocess.run(
-        [sys.executable, "-m", "portal.cli", "init"],
+        [sys.executable, "-m", "portal.app.cli", "init"],
         env=env,
         capture_output=True,
         timeout=180,
@@ -166,7 +166,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             out = (logs / f"portal-{i}.log").open("wb")
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "portal.cli", "serve"],
+                    [sys.executable, "-m", "portal.app.cli", "serve"],
                     env={**env, "PORTAL_PORT": str(port)},
                     stdout=out,
                     stderr=subprocess.STDOUT,

@@ -262,7 +262,7 @@ def _portal_env(data: Path, port: int, database_url: str) -> dict[str, str]:
 def _start_portal(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "portal.cli", "serve"],
+            [sys.executable, "-m", "portal.app.cli", "serve"],
             env=env,
             cwd=ROOT,
             stdout=out,
@@ -530,7 +530,7 @@ def test_postgres_restart_under_load(private_postgres: PrivatePostgres, tmp_path
         data, _free_port(), f"postgresql+asyncpg://postgres@127.0.0.1:{cluster.port}/portal"
     )
     init = subprocess.run(
-        [sys.executable, "-m", "portal.cli", "init"],
+        [sys.executable, "-m", "portal.app.cli", "init"],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -626,7 +626,7 @@ def test_postgres_restart_under_load(private_postgres: PrivatePostgres, tmp_path
 
     # the outage is logged as an operational event: once per outage, type names only
     lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
-    db_events = [x["msg"] for x in lines if x.get("logger") == "portal.db"]
+    db_events = [x["msg"] for x in lines if x.get("logger") == "portal.kernel.db"]
     assert any(m.startswith("database unavailable (") for m in db_events), db_events
     assert any(m.startswith("database reachable again after") for m in db_events), db_events
     assert len(db_events) <= 12, db_events  # not one line per refused request

@@ -14,9 +14,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import update
 
-from investigator.staff import add_user
-from portal.db.models import User
-from portal.services import Services
+from investigator.domain.staff import add_user
+from portal.kernel.db.models import User
+from portal.kernel.services import Services
 
 STRONG_PASSWORD = "correct horse battery staple 42"
 _SECRET = re.compile(r'<code class="secret">([A-Z2-7 ]+)</code>')

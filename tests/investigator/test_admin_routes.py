@@ -10,8 +10,8 @@ from litestar.testing import TestClient
 from sqlalchemy import select, text
 
 from investigator.web.guards import StaffPrincipal  # noqa: F401 - the guard under test
-from portal.db.models import AuditEntry, User
-from portal.services import Services
+from portal.kernel.db.models import AuditEntry, User
+from portal.kernel.services import Services
 from tests.investigator.conftest import Browser, Staff, code_for, form_token, in_app_loop
 from tests.investigator.ws_helpers import Desk, run
 from tests.visible import visible_text

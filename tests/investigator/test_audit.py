@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from sqlalchemy import select, text
 
-from investigator import audit
-from portal.db.models import AuditEntry
-from portal.services import Services
+from portal.kernel import audit
+from portal.kernel.db.models import AuditEntry
+from portal.kernel.services import Services
 
 
 async def _append(services: Services, n: int) -> None:
@@ -181,7 +181,7 @@ def test_hash_encoding_is_unambiguous() -> None:
 
 
 def test_cli_audit_verify(services: Services, settings, monkeypatch, capsys) -> None:
-    from portal.cli import main
+    from portal.app.cli import main
 
     monkeypatch.setenv("PORTAL_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("DATABASE_URL", settings.database_url)

@@ -17,11 +17,11 @@ from typing import TypeVar
 import pytest
 from sqlalchemy import select, text
 
-from investigator import audit
-from investigator.audit_anchor import anchor_path, read_anchors
-from portal.db.models import AuditEntry
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel import audit
+from portal.kernel.audit_anchor import anchor_path, read_anchors
+from portal.kernel.db.models import AuditEntry
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.investigator.conftest import Browser, Staff, in_app_loop
 
 T = TypeVar("T")
@@ -36,7 +36,7 @@ def portal(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         DATABASE_URL=settings.database_url,
     )
     return subprocess.run(
-        [sys.executable, "-m", "portal.cli", *args],
+        [sys.executable, "-m", "portal.app.cli", *args],
         env=env,
         capture_output=True,
         text=True,

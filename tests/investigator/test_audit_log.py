@@ -13,9 +13,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from investigator import audit, audit_log
-from portal.db.models import AuditEntry, Case
-from portal.services import Services
+from investigator.domain import audit_log
+from portal.kernel import audit
+from portal.kernel.db.models import AuditEntry, Case
+from portal.kernel.services import Services
 from tests.investigator.ws_helpers import Desk, run, submit_case
 from tests.visible import visible_text
 

@@ -10,11 +10,11 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from crypto.recipients import unlock_with_password, unlock_with_recovery
-from investigator import audit
-from investigator.throttle import MemorySigninThrottle, ThrottlePolicy
-from portal.db.models import AuditEntry, User
 from portal.http.sessions import SESSION_COOKIE
-from portal.services import Services
+from portal.kernel import audit
+from portal.kernel.db.models import AuditEntry, User
+from portal.kernel.services import Services
+from portal.kernel.throttle_policy import MemorySigninThrottle, ThrottlePolicy
 
 from .conftest import STRONG_PASSWORD, Browser, code_for, form_token, in_app_loop
 
@@ -448,7 +448,7 @@ async def test_throttle_memory_is_bounded() -> None:
 
 async def test_delays_apply_and_the_right_password_still_works(services: Services) -> None:
     """A stranger's failures slow the account down but never lock it."""
-    from investigator.auth import SigninFailed, StaffAuth
+    from investigator.domain.auth import SigninFailed, StaffAuth
 
     from .conftest import create_staff
 

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from investigator.calendar import (
+from investigator.domain.calendar import (
     CalendarYearMissing,
     WorkCalendar,
     covered_years,
@@ -16,8 +16,8 @@ from investigator.calendar import (
     remove_override,
     set_override,
 )
-from portal.db.models import AuditEntry
-from portal.services import Services
+from portal.kernel.db.models import AuditEntry
+from portal.kernel.services import Services
 
 D = dt.date
 CAL = WorkCalendar()

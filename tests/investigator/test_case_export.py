@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-import portal.cases as cases
-from investigator import casework
-from investigator.case_export import ExportTooLarge, case_archive
-from portal import clock
-from portal.db.models import AuditEntry, Case, EvidenceFile, User
-from portal.evidence import EvidenceSink, Target
-from portal.services import Services
+import portal.reporter.followup as reporter_followup
+from investigator.domain import casework
+from investigator.domain.case_export import ExportTooLarge, case_archive
+from portal.case.evidence import EvidenceSink, Target
+from portal.kernel import clock
+from portal.kernel.db.models import AuditEntry, Case, EvidenceFile, User
+from portal.kernel.services import Services
 from tests.investigator.ws_helpers import REPORT_TEXT, Desk, run, submit_case
 
 IDENTITY_NAME = "举报人甲"  # submit_case's real-name reporter
@@ -27,10 +27,10 @@ ORIGINAL_ONLY = b"Reporter Name"  # the PNG's tEXt metadata: only in the origina
 
 
 async def _key(services: Services, code: str, case_id: str) -> bytes:
-    access = await cases.sign_in_with_receipt(services, code)
+    access = await reporter_followup.sign_in_with_receipt(services, code)
     assert access is not None
     async with services.db.read() as s:
-        return (await cases.reporter_case_keys(s, access))[case_id]
+        return (await reporter_followup.reporter_case_keys(s, access))[case_id]
 
 
 def _team(desk: Desk, services: Services, client: Any) -> tuple[str, str, bytes]:

@@ -10,8 +10,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from portal.db.models import AuditEntry, Case, EvidenceFile, Subject, User
-from portal.services import Services
+from portal.kernel.db.models import AuditEntry, Case, EvidenceFile, Subject, User
+from portal.kernel.services import Services
 from tests.investigator.ws_helpers import REPORT_TEXT, Desk, case_ids_on, run, submit_case
 
 _RECEIPT = re.compile(r'<span class="receipt-group">([0-9A-Z]+)</span>')

@@ -8,17 +8,19 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import portal.cases as cases
+import portal.case.sealing as case_sealing
+import portal.reporter.followup as reporter_followup
+import portal.reporter.submission as reporter_submission
 from crypto.recipients import unlock_with_password
-from investigator import casework
-from investigator.casefile import NoKey, open_identity, staff_key
-from investigator.inbox import list_cases
+from investigator.domain import casework
+from investigator.domain.casefile import NoKey, open_identity, staff_key
+from investigator.domain.inbox import list_cases
+from investigator.domain.staff import add_user
 from investigator.policy import Principal, can_view_case
 from investigator.roles import roles_of
-from investigator.staff import add_user
-from portal.db.models import Case, KeyWrap, User
-from portal.intake import parse_report
-from portal.services import Services
+from portal.kernel.db.models import Case, KeyWrap, User
+from portal.kernel.services import Services
+from portal.reporter.intake import parse_report
 from tests.conftest import appoint_readers
 
 PW = "correct horse battery staple 42"
@@ -62,9 +64,11 @@ async def submit_real_name(services: Services) -> tuple[str, str]:
         ["bribery"],
     )
     assert parsed.report is not None, parsed.errors
-    targets = cases.new_targets(["report"])
+    targets = reporter_submission.new_targets(["report"])
     await appoint_readers(services)  # a report is taken only once somebody can open it (C7)
-    code, _ = await cases.submit(services, parsed.report, targets, [], "token-casework-abcdefgh")
+    code, _ = await reporter_submission.submit(
+        services, parsed.report, targets, [], "token-casework-abcdefgh"
+    )
     return targets[0].case_id, code
 
 
@@ -231,7 +235,7 @@ async def test_transfer_refused_when_the_liaison_is_a_subject(
     # the liaison can open the package summary, not the case
     from crypto.envelope import field_aad
     from crypto.recipients import unwrap_for_recipient
-    from portal.db.models import PackageWrap, TransferPackage
+    from portal.kernel.db.models import PackageWrap, TransferPackage
 
     async with services.db.read() as s:
         wrap = (
@@ -241,7 +245,7 @@ async def test_transfer_refused_when_the_liaison_is_a_subject(
             okey, wrap.wrapped, field_aad(package_id, f"package-wrap:{other.id}")
         )
         pkg = await s.get(TransferPackage, package_id)
-        assert cases.open_json(
+        assert case_sealing.open_json(
             got, pkg.sealed_summary, field_aad(package_id, "package-summary")
         ) == {"summary": "请核实并报备"}
         with pytest.raises(NoKey):
@@ -266,7 +270,7 @@ async def test_identity_disclosure_flow(services: Services, world: dict[str, Any
         with pytest.raises(NoKey):
             await open_identity(s, case_id, lead.id, lkey)
     async with services.db.write() as s:
-        from portal.db.models import IdentityRequest
+        from portal.kernel.db.models import IdentityRequest
 
         req = await s.get(IdentityRequest, req_id)
         with pytest.raises(casework.WorkflowError):
@@ -276,7 +280,7 @@ async def test_identity_disclosure_flow(services: Services, world: dict[str, Any
         await casework.decide_identity(s, req, custodian.id, ckey, approve=True, tell_reporter=True)
     async with services.db.read() as s:
         assert (await open_identity(s, case_id, lead.id, lkey))["phone"] == "13800000000"
-    access = await cases.sign_in_with_receipt(services, world["code"])
+    access = await reporter_followup.sign_in_with_receipt(services, world["code"])
     assert access is not None
-    view = (await cases.reporter_view(services, access))[0]
+    view = (await reporter_followup.reporter_view(services, access))[0]
     assert "identity_disclosed" in [e.kind for e in view.events]

@@ -12,17 +12,23 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
-import portal.cases as cases
+import portal.case.sealing as case_sealing
+import portal.reporter.submission as reporter_submission
 from crypto.envelope import field_aad
 from crypto.recipients import unlock_with_password
-from investigator import deadlines as dl
-from investigator.calendar import CalendarYearMissing, package_years, remove_override, set_override
-from investigator.casefile import staff_key
+from investigator.domain import deadlines as dl
+from investigator.domain.calendar import (
+    CalendarYearMissing,
+    package_years,
+    remove_override,
+    set_override,
+)
+from investigator.domain.casefile import staff_key
+from investigator.domain.staff import add_user
 from investigator.policy import Principal
 from investigator.roles import roles_of
-from investigator.staff import add_user
-from portal import clock
-from portal.db.models import (
+from portal.kernel import clock
+from portal.kernel.db.models import (
     AuditEntry,
     Case,
     CaseDeadline,
@@ -33,9 +39,9 @@ from portal.db.models import (
     TeamMember,
     User,
 )
-from portal.intake import parse_report
-from portal.services import Services
-from portal.settings import Settings, SettingsError
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings, SettingsError
+from portal.reporter.intake import parse_report
 from tests.conftest import appoint_readers
 from tests.investigator.ws_helpers import Desk, run, submit_case
 
@@ -87,9 +93,9 @@ async def submit(services: Services, token: str, *, anonymous: bool = False) -> 
         fields |= {"id_name": ["举报人甲"], "id_phone": ["13800000000"]}
     parsed = parse_report(fields, ["bribery"])
     assert parsed.report is not None, parsed.errors
-    targets = cases.new_targets(["report"])
+    targets = reporter_submission.new_targets(["report"])
     await appoint_readers(services, custodian=not anonymous)  # only readers make a report (C7)
-    await cases.submit(services, parsed.report, targets, [], token)
+    await reporter_submission.submit(services, parsed.report, targets, [], token)
     return targets[0].case_id
 
 
@@ -120,7 +126,7 @@ async def world(services: Services) -> dict[str, Any]:
         intake, ikey = w["intake"]
         key = await staff_key(s, case_id, intake.id, ikey)
         for who in ("lead", "team_approver"):
-            cases.grant_user(
+            case_sealing.grant_user(
                 s, case_id, "case", key, await s.get(User, w[who][0].id), services.keyring.suite
             )
         case = await s.get(Case, case_id)
@@ -261,7 +267,9 @@ async def test_pauses_move_the_due_date(services: Services, world: dict[str, Any
         note = pauses[0].sealed_note
         assert note is not None and "问举报人".encode() not in note
         key = await staff_key(s, case_id, lead.id, lkey)
-        opened = cases.open_json(key, note, field_aad(case_id, f"deadline-pause:{pauses[0].id}"))
+        opened = case_sealing.open_json(
+            key, note, field_aad(case_id, f"deadline-pause:{pauses[0].id}")
+        )
         assert opened == {"text": "问举报人"}
         audit = (
             (
@@ -323,7 +331,7 @@ async def test_one_extension_of_at_most_30_days_approved_outside_the_team(
         assert [e.kind for e in events if e.public and e.kind == "extended"] == ["extended"]
         msg = (await s.execute(select(Message).where(Message.case_id == case_id))).scalar_one()
         key = await staff_key(s, case_id, lead.id, lkey)
-        opened = cases.open_json(key, msg.sealed, field_aad(case_id, f"message:{msg.id}"))
+        opened = case_sealing.open_json(key, msg.sealed, field_aad(case_id, f"message:{msg.id}"))
         assert opened == {"text": reason}  # the reporter reads the reason
         actions = (await s.execute(select(AuditEntry.action))).scalars().all()
         assert "deadline.extension_requested" in actions
@@ -480,7 +488,7 @@ async def _start(services: Services, case_id: str, lead_id: str, stage: str) -> 
                 intake.sealed_private_by_password, PW, services.keyring.password_pepper
             )
             key = await staff_key(s, case_id, intake.id, ikey)
-            cases.grant_user(s, case_id, "case", key, lead, services.keyring.suite)
+            case_sealing.grant_user(s, case_id, "case", key, lead, services.keyring.suite)
             await dl.on_stage_change(s, case, "received", stage, lead_id)
 
 

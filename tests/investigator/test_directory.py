@@ -8,8 +8,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from portal.db.models import AuditEntry, Case, Category, Department
-from portal.services import Services
+from portal.kernel.db.models import AuditEntry, Case, Category, Department
+from portal.kernel.services import Services
 from tests.investigator.ws_helpers import Desk, run, submit_case
 
 PAGE = "/workspace/directory"

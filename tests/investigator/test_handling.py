@@ -11,15 +11,16 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-import portal.cases as cases
+import portal.case.sealing as case_sealing
+import portal.reporter.followup as reporter_followup
 from crypto.envelope import field_aad
-from investigator import casework, handling
-from investigator.casefile import NoKey, staff_key
-from investigator.casework import WorkflowError
+from investigator.domain import casework, handling
+from investigator.domain.casefile import NoKey, staff_key
 from investigator.policy import may_act_on_case
-from portal import clock
-from portal.db.models import AuditEntry, Case, CaseEvent, HandlingPlan, Message
-from portal.services import Services
+from portal.case.errors import WorkflowError
+from portal.kernel import clock
+from portal.kernel.db.models import AuditEntry, Case, CaseEvent, HandlingPlan, Message
+from portal.kernel.services import Services
 from tests.investigator.test_casework import principal, staff, submit_real_name
 from tests.investigator.ws_helpers import Desk, case_ids_on, run, submit_case
 from tests.portal.test_reporter_journeys import case_page, sign_in
@@ -228,9 +229,9 @@ async def test_conclusion_reaches_the_reporter_and_rehandling_reopens(
             "substantiated",
             dt.date(2026, 3, 2),
         )
-    access = await cases.sign_in_with_receipt(services, team["code"])
+    access = await reporter_followup.sign_in_with_receipt(services, team["code"])
     assert access is not None
-    [view] = await cases.reporter_view(services, access)
+    [view] = await reporter_followup.reporter_view(services, access)
     assert view.stage == "concluded"
     kinds = [e.kind for e in view.events]
     for kind in (
@@ -246,8 +247,12 @@ async def test_conclusion_reaches_the_reporter_and_rehandling_reopens(
     assert view.messages[-1].on == dt.date(2026, 3, 2)  # the same day: within the 2-day deadline
 
     # the survey: answers are shown to the team; re-handling reopens the case for the same team
-    await cases.reporter_feedback(services, access, case_id, "dissatisfied", "Too slow.")
-    await cases.reporter_feedback(services, access, case_id, "rehandling_requested", "Others too.")
+    await reporter_followup.reporter_feedback(
+        services, access, case_id, "dissatisfied", "Too slow."
+    )
+    await reporter_followup.reporter_feedback(
+        services, access, case_id, "rehandling_requested", "Others too."
+    )
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
         assert case.stage == "reopened"
@@ -295,7 +300,7 @@ async def test_unsubstantiated_may_conclude_without_a_plan(
         )
         msg = (await s.execute(select(Message).where(Message.case_id == case_id))).scalars().one()
         assert msg.author == "staff"
-        body = cases.open_json(key, msg.sealed, field_aad(case_id, f"message:{msg.id}"))
+        body = case_sealing.open_json(key, msg.sealed, field_aad(case_id, f"message:{msg.id}"))
         assert body["text"] == "We could not confirm the facts."
         with pytest.raises(WorkflowError):  # concluded: no new plan
             await handling.save_plan(s, services, case, key, lead.id, plan())

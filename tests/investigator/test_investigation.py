@@ -14,14 +14,14 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 
 from crypto.envelope import field_aad
-from investigator import casework, investigation
-from investigator.casefile import staff_key
-from investigator.casework import WorkflowError
-from portal import clock
-from portal.cases import open_json
-from portal.db.models import AuditEntry, Case, EvidenceFile, InvestigationStep, Note
-from portal.evidence import EvidenceSink, StoredFile, Target
-from portal.services import Services
+from investigator.domain import casework, investigation
+from investigator.domain.casefile import staff_key
+from portal.case.errors import WorkflowError
+from portal.case.evidence import EvidenceSink, StoredFile, Target
+from portal.case.sealing import open_json
+from portal.kernel import clock
+from portal.kernel.db.models import AuditEntry, Case, EvidenceFile, InvestigationStep, Note
+from portal.kernel.services import Services
 from tests.investigator.test_casework import staff, submit_real_name
 from tests.investigator.ws_helpers import Desk, run, submit_case
 from tests.portal.test_reporter_journeys import case_page, sign_in

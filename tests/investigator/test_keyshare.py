@@ -23,12 +23,12 @@ from litestar.testing import TestClient
 from sqlalchemy import delete, func, select, update
 
 from crypto.recipients import unlock_with_password
-from investigator.casefile import NoKey, open_identity, staff_key
-from investigator.keyshare import share_identity_key, share_intake_key
+from investigator.domain.casefile import NoKey, open_identity, staff_key
+from investigator.domain.keyshare import share_identity_key, share_intake_key
+from investigator.domain.staff import set_disabled
 from investigator.policy import Principal, may_act_on_case
-from investigator.staff import set_disabled
-from portal import clock
-from portal.db.models import (
+from portal.kernel import clock
+from portal.kernel.db.models import (
     AuditEntry,
     Case,
     Conflict,
@@ -38,7 +38,7 @@ from portal.db.models import (
     TeamMember,
     User,
 )
-from portal.services import Services
+from portal.kernel.services import Services
 from tests.investigator.conftest import STRONG_PASSWORD
 from tests.investigator.ws_helpers import REPORT_TEXT, Desk, run, submit_case
 

@@ -26,14 +26,16 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select, update
 
-import portal.cases as cases
-from investigator import casework, notify
+import portal.case.events as case_events
+import portal.reporter.followup as reporter_followup
+from investigator.domain import casework, notify
 from investigator.policy import Principal
-from portal import clock, reporter_contact
-from portal.db.models import Case, PendingNotice, User
-from portal.mailer import Mail, Mailer, MailError
-from portal.services import Services
-from portal.settings import Settings
+from portal.case import reporter_contact
+from portal.kernel import clock
+from portal.kernel.db.models import Case, PendingNotice, User
+from portal.kernel.mailer import Mail, Mailer, MailError
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.investigator.conftest import create_staff
 from tests.investigator.ws_helpers import submit_case
 
@@ -104,10 +106,10 @@ async def staff(services: Services, name: str, roles: str, *, mail: bool = True)
 
 
 async def case_key(services: Services, code: str, case_id: str) -> bytes:
-    access = await cases.sign_in_with_receipt(services, code)
+    access = await reporter_followup.sign_in_with_receipt(services, code)
     assert access is not None
     async with services.db.read() as s:
-        return (await cases.reporter_case_keys(s, access))[case_id]
+        return (await reporter_followup.reporter_case_keys(s, access))[case_id]
 
 
 async def make_subject(services: Services, case_id: str, code: str, user_id: str) -> None:
@@ -270,9 +272,9 @@ async def test_assignment_reporter_messages_identity_requests_and_preferences(
         quiet_user = await s.get(User, quiet)
         assert quiet_user is not None
         assert await notify.set_prefs(s, quiet_user, []) == "none"
-    access = await cases.sign_in_with_receipt(services, code)
+    access = await reporter_followup.sign_in_with_receipt(services, code)
     assert access is not None
-    await cases.reporter_reply(services, access, case_id, CANARY + " a reply")
+    await reporter_followup.reporter_reply(services, access, case_id, CANARY + " a reply")
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
         assert case is not None
@@ -306,7 +308,7 @@ async def test_reporter_with_an_address_gets_news_only_and_others_nothing(
     intake = await staff(services, "ina", "intake_officer", mail=False)
     with_addr, code1 = await submit_case(services, token="t-r1", what=CANARY)
     without, _code2 = await submit_case(services, token="t-r2", what=CANARY)
-    access = await cases.sign_in_with_receipt(services, code1)
+    access = await reporter_followup.sign_in_with_receipt(services, code1)
     assert access is not None
     await reporter_contact.set_address(services, access.receipt_id, "whistle@example.net")
     await notify.run(services)  # "received" is the reporter's own doing: no news
@@ -330,7 +332,7 @@ async def test_reporter_with_an_address_gets_news_only_and_others_nothing(
     async with services.db.write() as s:
         case = await s.get(Case, with_addr)
         assert case is not None
-        cases.add_event(s, with_addr, "staff_message", public=True, actor=intake)
+        case_events.add_event(s, with_addr, "staff_message", public=True, actor=intake)
     await notify.run(services)
     assert len(box.messages) == 1
     fixed_clock[0] += dt.timedelta(days=1)
@@ -338,7 +340,7 @@ async def test_reporter_with_an_address_gets_news_only_and_others_nothing(
     assert len(box.to("whistle@example.net")) == 2
     # the address is sealed: not in the database in plaintext
     async with services.db.read() as s:
-        from portal.db.models import ReporterContact
+        from portal.kernel.db.models import ReporterContact
 
         row = await s.get(ReporterContact, access.receipt_id)
         assert row is not None and b"whistle" not in row.sealed_address
@@ -519,7 +521,7 @@ def test_reporter_sets_and_removes_the_address_on_the_follow_up_page(
         follow_redirects=True,
     )
     assert "An address is saved" in ok.text and "me@example.net" not in ok.text
-    access = run(client, lambda: cases.sign_in_with_receipt(services, code))
+    access = run(client, lambda: reporter_followup.sign_in_with_receipt(services, code))
     assert run(client, lambda: reporter_contact.has_address(services, access.receipt_id))
     gone = client.post(
         "/follow-up/notify-address",
@@ -533,7 +535,7 @@ def test_reporter_sets_and_removes_the_address_on_the_follow_up_page(
 async def test_deadline_warnings_reach_the_handler_and_superior_unless_excluded(
     services: Services, inbox: tuple[Inbox, int]
 ) -> None:
-    from investigator import deadlines as dl
+    from investigator.domain import deadlines as dl
 
     box = inbox[0]
     now = [dt.datetime(2025, 9, 29, 10, 0, tzinfo=clock.SHANGHAI)]
@@ -608,7 +610,7 @@ def test_portal_notify_run_command(services: Services, inbox: tuple[Inbox, int])
 
     def cli() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "portal.cli", "notify", "run"],
+            [sys.executable, "-m", "portal.app.cli", "notify", "run"],
             env=env,
             capture_output=True,
             text=True,
@@ -629,7 +631,7 @@ def test_portal_notify_run_command(services: Services, inbox: tuple[Inbox, int])
 async def test_an_extension_request_tells_the_approvers_outside_the_team(
     services: Services, inbox: tuple[Inbox, int]
 ) -> None:
-    from investigator import deadlines as dl
+    from investigator.domain import deadlines as dl
 
     box = inbox[0]
     now = [dt.datetime(2025, 9, 29, 10, 0, tzinfo=clock.SHANGHAI)]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from investigator import policy
 from investigator.policy import CASE_ACTIONS, ROLE_ACTIONS, Principal
 from investigator.roles import ROLES
-from portal.db.models import (
+from portal.kernel.db.models import (
     Case,
     Conflict,
     Department,
@@ -22,7 +22,7 @@ from portal.db.models import (
     TransferPackage,
     User,
 )
-from portal.services import Services
+from portal.kernel.services import Services
 
 ALL_ROLES = frozenset(ROLES)
 _numbers = itertools.count(1)

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import portal.cases as cases
-from investigator import protection
-from investigator.casefile import staff_key
-from investigator.casework import WorkflowError
-from investigator.inbox import list_cases
+import portal.reporter.followup as reporter_followup
+from investigator.domain import protection
+from investigator.domain.casefile import staff_key
+from investigator.domain.inbox import list_cases
 from investigator.policy import can_view_case, may_act_on_case
-from portal.db.models import AuditEntry, Case, ProtectionPlan
-from portal.services import Services
+from portal.case.errors import WorkflowError
+from portal.kernel.db.models import AuditEntry, Case, ProtectionPlan
+from portal.kernel.services import Services
 from tests.investigator.test_casework import principal, staff
 from tests.investigator.test_retention import conclude, fixed_clock, submit  # noqa: F401
 
@@ -137,9 +137,11 @@ async def test_retaliation_case_is_visible_to_the_original_team(
     await conclude(services, world, world["case_id"])
     lead = world["lead"][0]
     outsider = world["outsider"][0]
-    access = await cases.sign_in_with_receipt(services, world["code"])
+    access = await reporter_followup.sign_in_with_receipt(services, world["code"])
     assert access is not None
-    new_id = await cases.report_retaliation(services, access, world["case_id"], "I was demoted.")
+    new_id = await reporter_followup.report_retaliation(
+        services, access, world["case_id"], "I was demoted."
+    )
     async with services.db.read() as s:
         new = await s.get(Case, new_id)
         assert new is not None and new.urgent and new.retaliation_of == world["case_id"]

@@ -14,17 +14,19 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-import portal.cases as cases
+import portal.reporter.followup as reporter_followup
+import portal.reporter.submission as reporter_submission
 from crypto.envelope import field_aad, open_sealed
 from crypto.errors import CryptoError
 from crypto.receipts import normalize_receipt, unwrap_with_receipt
 from crypto.recipients import unwrap_for_recipient
-from investigator import casework, retention
-from investigator.casefile import staff_key
-from investigator.casework import WorkflowError
-from portal import clock
-from portal.cases import wrap_aad
-from portal.db.models import (
+from investigator.domain import casework, retention
+from investigator.domain.casefile import staff_key
+from portal.case.errors import WorkflowError
+from portal.case.evidence import EvidenceSink, StoredFile, read_plaintext
+from portal.case.sealing import wrap_aad
+from portal.kernel import clock
+from portal.kernel.db.models import (
     ArchiveRecord,
     AuditEntry,
     Case,
@@ -34,9 +36,8 @@ from portal.db.models import (
     Message,
     Receipt,
 )
-from portal.evidence import EvidenceSink, StoredFile, read_plaintext
-from portal.intake import parse_report
-from portal.services import Services
+from portal.kernel.services import Services
+from portal.reporter.intake import parse_report
 from tests.conftest import appoint_readers
 from tests.investigator.test_casework import staff
 from tests.portal.test_cli import env, portal  # noqa: F401  (env: a data directory for the CLI)
@@ -71,7 +72,7 @@ async def submit(services: Services, text: str, *, file_text: bytes = b"") -> tu
         ["bribery"],
     )
     assert parsed.report is not None, parsed.errors
-    targets = cases.new_targets(["report"])
+    targets = reporter_submission.new_targets(["report"])
     stored: list[StoredFile] = []
     if file_text:
         sink = await EvidenceSink(
@@ -84,7 +85,7 @@ async def submit(services: Services, text: str, *, file_text: bytes = b"") -> tu
         await sink.write(file_text)
         stored += await sink.close()
     await appoint_readers(services)  # a report is taken only once somebody can open it (C7)
-    code, _ = await cases.submit(
+    code, _ = await reporter_submission.submit(
         services, parsed.report, targets, stored, "tok-" + secrets.token_hex(8)
     )
     return targets[0].case_id, code
@@ -252,9 +253,9 @@ async def test_destruction_shreds_the_case(services: Services, world: Any) -> No
         file_text=f"ledger {canary}".encode(),
     )
     other_id, _ = await submit(services, "A different matter that stays.")
-    access = await cases.sign_in_with_receipt(services, code)
+    access = await reporter_followup.sign_in_with_receipt(services, code)
     assert access is not None
-    await cases.reporter_reply(services, access, case_id, f"more {canary}")
+    await reporter_followup.reporter_reply(services, access, case_id, f"more {canary}")
     await conclude(services, world, case_id, "unsubstantiated")
     lead = world["lead"][0]
     # what an attacker keeps: every ciphertext of the case, taken before destruction
@@ -311,7 +312,7 @@ async def test_destruction_shreds_the_case(services: Services, world: Any) -> No
         assert not await services.files.exists(storage_key)
     # every key any remaining wrap yields, for any staff member or the receipt
     private_keys = [pk for _, pk in world.values()]
-    secrets_ = await cases.derive(services, normalize_receipt(code))
+    secrets_ = await reporter_submission.derive(services, normalize_receipt(code))
     found: list[bytes] = []
     for w in remaining:
         reader = w.user_id or w.receipt_id or ""
@@ -386,7 +387,7 @@ def test_archive_and_destruction_through_the_app(client: Any, services: Services
 
     async def name_ap3() -> None:
         from crypto.recipients import unlock_with_password
-        from portal.db.models import User
+        from portal.kernel.db.models import User
         from tests.investigator.conftest import STRONG_PASSWORD
 
         async with services.db.write() as s:

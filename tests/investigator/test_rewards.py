@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-import portal.cases as cases
-from investigator import rewards
-from investigator.casework import WorkflowError
+import portal.reporter.followup as reporter_followup
+from investigator.domain import rewards
 from investigator.policy import may_act_on_case
-from portal.db.models import AuditEntry, Case, CaseEvent, KeyWrap, Reward
-from portal.services import Services
+from portal.case.errors import WorkflowError
+from portal.kernel.db.models import AuditEntry, Case, CaseEvent, KeyWrap, Reward
+from portal.kernel.services import Services
+from portal.reporter import rewards as reporter_rewards
 from tests.investigator.test_casework import principal, staff
 from tests.investigator.test_retention import conclude, fixed_clock, submit  # noqa: F401
 
@@ -140,9 +141,9 @@ async def test_a_refusal_ends_the_proposal_and_the_reporter_sees_it(
     await _decide(services, world, "officer", "reward_officer", False)
     with pytest.raises(WorkflowError):
         await _decide(services, world, "approver", "approver", True)
-    access = await cases.sign_in_with_receipt(services, world["code"])
+    access = await reporter_followup.sign_in_with_receipt(services, world["code"])
     assert access is not None
-    views = await cases.reporter_view(services, access)
+    views = await reporter_followup.reporter_view(services, access)
     assert "reward_refused" in [e.kind for e in views[0].events]
     # the team may propose again
     reward = await _propose(services, world, 3000)
@@ -154,17 +155,17 @@ async def test_reporter_claim_is_sealed_for_reward_officers_only(
 ) -> None:
     await conclude(services, world, world["case_id"])
     await _propose(services, world)
-    access = await cases.sign_in_with_receipt(services, world["code"])
+    access = await reporter_followup.sign_in_with_receipt(services, world["code"])
     assert access is not None
-    with pytest.raises(cases.NotYours):  # nothing to claim before approval
-        await rewards.reporter_claim(
+    with pytest.raises(reporter_followup.NotYours):  # nothing to claim before approval
+        await reporter_rewards.reporter_claim(
             services, access, world["case_id"], name="甲", contact="", payment="6222 0000"
         )
     await _decide(services, world, "approver", "approver", True)
     await _decide(services, world, "officer", "reward_officer", True)
     async with services.db.read() as s:
         audited_before = (await s.execute(select(func.count()).select_from(AuditEntry))).scalar()
-    await rewards.reporter_claim(
+    await reporter_rewards.reporter_claim(
         services, access, world["case_id"], name="举报人甲", contact="138", payment="6222 0000"
     )
     async with services.db.read() as s:
@@ -196,10 +197,10 @@ async def test_reporter_claim_is_sealed_for_reward_officers_only(
 
 async def conclude_as(services: Services, intake_id: str, lead_id: str, case_id: str) -> None:
     from crypto.recipients import unlock_with_password
-    from investigator import casework
-    from investigator.casefile import staff_key
-    from portal import clock
-    from portal.db.models import User
+    from investigator.domain import casework
+    from investigator.domain.casefile import staff_key
+    from portal.kernel import clock
+    from portal.kernel.db.models import User
     from tests.investigator.conftest import STRONG_PASSWORD
 
     async with services.db.write() as s:

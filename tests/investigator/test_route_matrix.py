@@ -28,11 +28,11 @@ from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from investigator import casework
-from portal.db.models import Case, Department, EvidenceFile, User
-from portal.evidence import EvidenceSink, Target
-from portal.services import Services
-from portal.settings import Settings
+from investigator.domain import casework
+from portal.case.evidence import EvidenceSink, Target
+from portal.kernel.db.models import Case, Department, EvidenceFile, User
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.conftest import BASE_URL, _database_url, _prepare_database, _run
 from tests.investigator.ws_helpers import Desk, run, submit_case
 
@@ -223,7 +223,7 @@ async def _package_file(services: Services, case_id: str, package_id: str, pkey:
 
 async def _case_key(services: Services, case_id: str, user: User, password: str) -> bytes:
     from crypto.recipients import unlock_with_password
-    from investigator.casefile import staff_key
+    from investigator.domain.casefile import staff_key
 
     private = unlock_with_password(
         user.sealed_private_by_password, password, services.keyring.password_pepper
@@ -310,7 +310,7 @@ def world(
 ) -> Iterator[World]:
     from crypto.keyring import create_keyring
     from portal.app import create_app
-    from portal.services import build_services
+    from portal.app.wiring import build_services
 
     tmp: Path = tmp_path_factory.mktemp("matrix")
     settings = Settings(

@@ -18,9 +18,9 @@ from litestar.testing import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import delete, func, insert, select, text
 
-from investigator import exports
-from investigator import statistics as st
-from portal.db.models import (
+from investigator.domain import exports
+from investigator.domain import statistics as st
+from portal.kernel.db.models import (
     AuditEntry,
     Case,
     CaseDeadline,
@@ -30,7 +30,7 @@ from portal.db.models import (
     Subject,
     new_id,
 )
-from portal.services import Services
+from portal.kernel.services import Services
 from tests.investigator.ws_helpers import Desk, run, submit_case
 
 D = dt.date
@@ -453,7 +453,8 @@ def test_summaries_follow_every_change(desk: Desk) -> None:
 
     async def recount() -> list[tuple[Any, ...]]:
         path = (
-            Path(__file__).resolve().parents[2] / "portal/db/migrations/versions/0007_statistics.py"
+            Path(__file__).resolve().parents[2]
+            / "portal/kernel/db/migrations/versions/0007_statistics.py"
         )
         spec = importlib.util.spec_from_file_location("m0007", path)
         assert spec is not None and spec.loader is not None

@@ -1,4 +1,4 @@
-"""investigator.totp: codes, the replay rule, sealing and the QR image."""
+"""investigator.domain.totp: codes, the replay rule, sealing and the QR image."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pyotp
 import pytest
 
 from crypto.errors import CryptoError
-from investigator import totp
+from investigator.domain import totp
 
 NOW = 1_700_000_000.0
 

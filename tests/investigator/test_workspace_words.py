@@ -17,7 +17,7 @@ not contain
   translation differs), or an English sentence at all (the world's own data is Chinese).
 
 A second group of tests checks that every code the code base defines has a word in
-``portal.labels`` (events and audit actions are read from the source with ``ast``).
+``portal.kernel.labels`` (events and audit actions are read from the source with ``ast``).
 """
 
 from __future__ import annotations
@@ -35,13 +35,14 @@ from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from investigator import casework, deadlines, handling, notify, rewards
+from investigator.domain import casework, deadlines, handling, notify, rewards
 from investigator.roles import ROLES
 from investigator.web.register_routes import CHANNELS
-from portal import intake, labels
-from portal.cases import PUBLIC_STAGES
-from portal.db.models import AuditEntry, Case, CaseDeadline, CaseEvent, Category
-from portal.services import Services
+from portal.case.stage import PUBLIC_STAGES
+from portal.kernel import labels
+from portal.kernel.db.models import AuditEntry, Case, CaseDeadline, CaseEvent, Category
+from portal.kernel.services import Services
+from portal.reporter import intake
 from tests.investigator.ws_helpers import Desk, case_ids_on, run, submit_case
 from tests.visible import visible_texts
 
@@ -154,7 +155,7 @@ def build_world(desk: Desk) -> dict[str, str]:
 
 
 async def _department_id(services: Services) -> str:
-    from portal.db.models import Department
+    from portal.kernel.db.models import Department
 
     async with services.db.read() as s:
         return str(
@@ -415,7 +416,7 @@ def test_every_code_of_the_code_base_has_a_word(group: str, codes: Iterable[str]
 
 
 def test_labels_are_translated_in_every_language() -> None:
-    from portal.i18n import translations
+    from portal.kernel.i18n import translations
 
     for locale in ("zh_CN", "zh_TW"):
         t = translations(locale).gettext

@@ -19,11 +19,11 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-import portal.cases as cases
-from portal.db.models import AuditEntry
-from portal.evidence import EvidenceSink, StoredFile
-from portal.intake import parse_report
-from portal.services import Services
+import portal.reporter.submission as reporter_submission
+from portal.case.evidence import EvidenceSink, StoredFile
+from portal.kernel.db.models import AuditEntry
+from portal.kernel.services import Services
+from portal.reporter.intake import parse_report
 from tests.conftest import appoint_readers
 from tests.investigator.conftest import Browser, Staff, create_staff, form_token
 
@@ -79,7 +79,7 @@ async def submit_case(
         fields |= {"id_name": ["举报人甲"], "id_phone": ["13800000000"]}
     parsed = parse_report(fields, ["bribery"])
     assert parsed.report is not None, parsed.errors
-    targets = cases.new_targets(["report"])
+    targets = reporter_submission.new_targets(["report"])
     stored: list[StoredFile] = []
     if with_files:
         for name, ctype, data in (
@@ -91,7 +91,7 @@ async def submit_case(
             ).open()
             await sink.write(data)
             stored += await sink.close()
-    code, _ = await cases.submit(services, parsed.report, targets, stored, token)
+    code, _ = await reporter_submission.submit(services, parsed.report, targets, stored, token)
     return targets[0].case_id, code
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from portal.settings import Settings
+from portal.kernel.settings import Settings
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN = os.environ.get("PORTAL_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -42,7 +42,7 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3_bucket(moto_endpoint: str) -> Iterator[dict[str, Any]]:
     """A fresh bucket on the moto server; yields the Settings overrides that select it."""
-    from portal.s3store import S3Config, make_client
+    from portal.kernel.s3store import S3Config, make_client
 
     name = f"portal-{secrets.token_hex(6)}"
     config = S3Config(bucket=name, endpoint=moto_endpoint, access_key="test", secret_key="test")
@@ -134,8 +134,8 @@ def make_installation(settings: Settings) -> str:
 
     from crypto.keyring import create_keyring
     from portal.app import create_app
-    from portal.db.migrate import upgrade_in_thread
-    from portal.services import build_services
+    from portal.app.wiring import build_services
+    from portal.kernel.db.migrate import upgrade_in_thread
     from tests.conftest import BASE_URL, _run, bind_database
     from tests.portal.test_reporter_journeys import (
         case_page,
@@ -178,11 +178,11 @@ def read_case(settings: Settings, code: str) -> tuple[str, list[bytes]]:
     from litestar.testing import TestClient
     from sqlalchemy import select
 
-    from portal import cases
+    import portal.reporter.followup as reporter_followup
     from portal.app import create_app
-    from portal.db.models import EvidenceFile
-    from portal.evidence import read_plaintext
-    from portal.services import build_services
+    from portal.app.wiring import build_services
+    from portal.case.evidence import read_plaintext
+    from portal.kernel.db.models import EvidenceFile
     from tests.conftest import BASE_URL
     from tests.portal.test_reporter_journeys import sign_in
 
@@ -195,10 +195,10 @@ def read_case(settings: Settings, code: str) -> tuple[str, list[bytes]]:
         assert page.status_code == 200
 
         async def files() -> list[bytes]:
-            access = await cases.sign_in_with_receipt(services, code)
+            access = await reporter_followup.sign_in_with_receipt(services, code)
             assert access is not None
             async with services.db.read() as s:
-                keys = await cases.reporter_case_keys(s, access)
+                keys = await reporter_followup.reporter_case_keys(s, access)
                 rows = (
                     await s.execute(
                         select(EvidenceFile).where(

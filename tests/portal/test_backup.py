@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from portal.settings import Settings
+from portal.kernel.settings import Settings
 from tests.portal.scaleout_fixtures import (
     EVIDENCE,
     MESSAGE_TEXT,
@@ -36,7 +36,7 @@ def _settings(data: Path, url: str | None = None, **kw: Any) -> Settings:
         mode="test",
         argon2_profile="test",
         data_dir=data,
-        database_url=url or f"sqlite+aiosqlite:///{(data / 'portal.db').as_posix()}",
+        database_url=url or f"sqlite+aiosqlite:///{(data / 'portal.kernel.db').as_posix()}",
         **kw,
     )
     s.validate()
@@ -63,7 +63,7 @@ def _env(settings: Settings) -> dict[str, str]:
 
 def portal(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "portal.cli", *args],
+        [sys.executable, "-m", "portal.app.cli", *args],
         env=_env(settings),
         capture_output=True,
         text=True,
@@ -179,7 +179,7 @@ def test_migrate_data_sqlite_and_local_files_to_postgresql_and_s3(
     n = len(local_objects)
     assert f"files: {n}/{n} (100%)" in out.stderr and "tables: 0/" in out.stderr
 
-    from portal.s3store import S3Config, make_client
+    from portal.kernel.s3store import S3Config, make_client
 
     raw = make_client(
         S3Config(
@@ -233,7 +233,7 @@ def test_tampered_manifest_is_refused_with_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert "manifest fails its authentication check" in out.stderr
-    assert not (fresh.data_dir / "portal.db").exists()  # nothing was restored
+    assert not (fresh.data_dir / "portal.kernel.db").exists()  # nothing was restored
     if fresh.files_dir.exists():
         assert not [p for p in fresh.files_dir.rglob("*") if p.is_file()]
 
@@ -274,7 +274,7 @@ def test_progress_is_shown_on_a_terminal(tmp_path: Path) -> None:
     master, terminal = os.openpty()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "portal.cli", "backup", str(tmp_path / "b")],
+            [sys.executable, "-m", "portal.app.cli", "backup", str(tmp_path / "b")],
             env=_env(source),
             stdout=subprocess.PIPE,
             stderr=terminal,

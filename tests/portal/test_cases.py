@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-import portal.cases as cases
-from portal.arrival import NoReader
-from portal.db.models import Case, KeyWrap, Receipt, SubmissionNonce
-from portal.intake import parse_report
-from portal.services import Services
+import portal.reporter.followup as reporter_followup
+import portal.reporter.submission as reporter_submission
+from portal.kernel.db.models import Case, KeyWrap, Receipt, SubmissionNonce
+from portal.kernel.services import Services
+from portal.reporter.arrival import NoReader
+from portal.reporter.intake import parse_report
 from tests.conftest import appoint_readers
 
 
@@ -40,7 +41,9 @@ def _report(kind: str = "report") -> Any:
 async def _submit(services: Services, token: str, kind: str = "report") -> tuple[str, list[str]]:
     report = _report(kind)
     await appoint_readers(services)  # a report is taken only once somebody can open it (C7)
-    return await cases.submit(services, report, cases.new_targets(report.case_kinds), [], token)
+    return await reporter_submission.submit(
+        services, report, reporter_submission.new_targets(report.case_kinds), [], token
+    )
 
 
 async def test_concurrent_allocation_gives_distinct_numbers(services: Services) -> None:
@@ -71,34 +74,34 @@ async def test_right_wrong_and_malformed_codes(
 ) -> None:
     code, _ = await _submit(services, "token-receipt-abcdefghijkl")
     calls: list[str] = []
-    real = cases.derive_receipt_secrets
+    real = reporter_submission.derive_receipt_secrets
 
     def counting(*args: Any, **kw: Any) -> Any:
         calls.append("x")
         return real(*args, **kw)
 
-    monkeypatch.setattr(cases, "derive_receipt_secrets", counting)
-    access = await cases.sign_in_with_receipt(services, code.replace(" ", "-"))
+    monkeypatch.setattr(reporter_submission, "derive_receipt_secrets", counting)
+    access = await reporter_followup.sign_in_with_receipt(services, code.replace(" ", "-"))
     assert access is not None and len(calls) == 1
     full_width = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in code)
-    assert await cases.sign_in_with_receipt(services, full_width) is not None
+    assert await reporter_followup.sign_in_with_receipt(services, full_width) is not None
     digits = code.replace(" ", "")
     wrong = digits[:-2] + str((int(digits[-2]) + 1) % 10) + digits[-1]
     calls.clear()
-    assert await cases.sign_in_with_receipt(services, wrong) is None
-    assert await cases.sign_in_with_receipt(services, "1234") is None
+    assert await reporter_followup.sign_in_with_receipt(services, wrong) is None
+    assert await reporter_followup.sign_in_with_receipt(services, "1234") is None
     assert len(calls) == 2, "malformed and wrong codes cost the same one derivation"
     calls.clear()
-    assert await cases.sign_in_with_receipt(services, "1" * 500) is None
+    assert await reporter_followup.sign_in_with_receipt(services, "1" * 500) is None
     assert calls == [], "over-long input is refused before any derivation"
     async with services.db.read() as s:
-        keys = await cases.reporter_case_keys(s, access)
+        keys = await reporter_followup.reporter_case_keys(s, access)
     assert len(keys) == 1
 
 
 async def test_double_submit_creates_one_case_and_replays_the_receipt(services: Services) -> None:
     code, _ = await _submit(services, "token-double-abcdefghijkl")
-    with pytest.raises(cases.DuplicateSubmission) as dup:
+    with pytest.raises(reporter_submission.DuplicateSubmission) as dup:
         await _submit(services, "token-double-abcdefghijkl")
     assert dup.value.receipt == code
     async with services.db.read() as s:
@@ -126,8 +129,12 @@ async def test_no_staff_no_case_and_no_receipt(services: Services) -> None:
     the case key is wrapped for the receipt and for that officer."""
     report = _report("report")
     with pytest.raises(NoReader):
-        await cases.submit(
-            services, report, cases.new_targets(report.case_kinds), [], "token-none-abcdefghijkl"
+        await reporter_submission.submit(
+            services,
+            report,
+            reporter_submission.new_targets(report.case_kinds),
+            [],
+            "token-none-abcdefghijkl",
         )
     async with services.db.read() as s:
         for table in (Case, Receipt, KeyWrap, SubmissionNonce):
@@ -145,8 +152,8 @@ async def test_a_nonce_keeps_no_time_after_its_window(services: Services) -> Non
     POST of that old form still makes no second case."""
     import datetime as dt
 
-    from portal import clock
-    from portal.db.models import SubmissionNonce
+    from portal.kernel import clock
+    from portal.kernel.db.models import SubmissionNonce
 
     start = dt.datetime(2026, 3, 2, 9, 41, 27, 123456, tzinfo=dt.UTC)
     clock.set_clock(lambda: start)
@@ -157,17 +164,21 @@ async def test_a_nonce_keeps_no_time_after_its_window(services: Services) -> Non
         assert nonce.expires_at.second == 0 and nonce.expires_at.microsecond == 0
         # within the window a repeated POST shows the same receipt
         clock.set_clock(lambda: start + dt.timedelta(minutes=14))
-        assert await cases.replay_receipt(services, "token-window-abcdefghijkl") == code
+        assert (
+            await reporter_submission.replay_receipt(services, "token-window-abcdefghijkl") == code
+        )
         # after it, nothing is replayed, and the next submission forgets the old nonce
         clock.set_clock(lambda: start + dt.timedelta(minutes=17))
-        assert await cases.replay_receipt(services, "token-window-abcdefghijkl") is None
+        assert (
+            await reporter_submission.replay_receipt(services, "token-window-abcdefghijkl") is None
+        )
         await _submit(services, "token-other-abcdefghijklmn")
         async with services.db.read() as s:
             rows = list((await s.execute(select(SubmissionNonce))).scalars())
         forgotten = [r for r in rows if r.sealed_receipt is None]
         assert len(rows) == 2 and len(forgotten) == 1
         assert forgotten[0].expires_at.year == 1970
-        with pytest.raises(cases.DuplicateSubmission) as dup:
+        with pytest.raises(reporter_submission.DuplicateSubmission) as dup:
             await _submit(services, "token-window-abcdefghijkl")
         assert dup.value.receipt is None
         async with services.db.read() as s:

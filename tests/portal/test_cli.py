@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from portal.settings import Settings
+from portal.kernel.settings import Settings
 from tests.conftest import _drop_everything, _run
 
 
 def portal(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "portal.cli", *args],
+        [sys.executable, "-m", "portal.app.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -37,7 +37,7 @@ def env(settings: Settings, tmp_path: Path) -> dict[str, str]:
         PORTAL_ARGON2_PROFILE="test",
         DATABASE_URL=settings.database_url
         if not settings.is_sqlite
-        else f"sqlite+aiosqlite:///{data / 'portal.db'}",
+        else f"sqlite+aiosqlite:///{data / 'portal.kernel.db'}",
     )
     return e
 
@@ -116,8 +116,8 @@ def test_receipts_survive_a_change_of_the_shipped_argon2_defaults(
     from crypto.keyring import load_keyring
     from crypto.params import TEST_ARGON2
     from crypto.receipts import derive_receipt_secrets
-    from portal import services as services_module
-    from portal.settings import Settings as S
+    from portal.kernel import services as services_module
+    from portal.kernel.settings import Settings as S
 
     out = portal(env, "init")
     assert out.returncode == 0, out.stderr

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-from investigator.calendar import set_override
-from investigator.notify import set_on_duty
-from investigator.staff import list_users
-from portal import clock
-from portal.db.engine import Database
-from portal.db.migrate import alembic_config, current_revision, head_revision
+from investigator.domain.calendar import set_override
+from investigator.domain.notify import set_on_duty
+from investigator.domain.staff import list_users
+from portal.kernel import clock
+from portal.kernel.db.engine import Database
+from portal.kernel.db.migrate import alembic_config, current_revision, head_revision
 from tests.portal.test_cli import env, portal  # noqa: F401 - the env fixture
 
 REDIS = "redis://127.0.0.1:6379/15"

@@ -6,7 +6,7 @@ from litestar import Litestar, Request, post
 from litestar.testing import TestClient
 
 from portal.http.csrf import cross_site_refusal, csrf_config, verify_csrf_token
-from portal.settings import Settings
+from portal.kernel.settings import Settings
 
 ORIGIN = "https://testserver.local"
 

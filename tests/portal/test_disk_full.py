@@ -19,9 +19,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from portal import outage
-from portal.db.engine import RETRY_AFTER_S
-from portal.settings import Settings
+from portal.kernel import outage
+from portal.kernel.db.engine import RETRY_AFTER_S
+from portal.kernel.settings import Settings
 from tests.portal.test_reporter_journeys import count_cases, form_tokens, report_fields, submit
 
 SIZE = 2 * 1024 * 1024
@@ -91,7 +91,7 @@ def test_an_upload_on_a_full_disk_answers_503_and_stores_nothing(
         assert text in answer.text
     assert _everything_under(settings.files_dir) == []  # no object, no .part left behind
     assert count_cases(client) == 0
-    lines = [r for r in caplog.records if r.name == "portal.outage"]
+    lines = [r for r in caplog.records if r.name == "portal.kernel.outage"]
     assert len(lines) == 1, [r.getMessage() for r in lines]
     assert lines[0].getMessage().startswith("file store unavailable (")
     assert not [r for r in caplog.records if r.name == "portal.errors"]  # no 500 traceback

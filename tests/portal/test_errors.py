@@ -15,7 +15,7 @@ from litestar.params import FromQuery, JSONBody
 from litestar.testing import TestClient
 
 from portal.http.errors import exception_handlers
-from portal.settings import Settings
+from portal.kernel.settings import Settings
 
 LEAKS = ("Traceback", "SECRET-DETAIL", "SELECT", "/etc/", "RuntimeError", 'File "', ".py")
 

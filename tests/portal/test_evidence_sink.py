@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from crypto.suites import Suite
-from portal.evidence import BATCH_SIZE, EvidenceSink, StoredFile, Target, read_plaintext
-from portal.storage import LocalFileStore, StoreWriter
+from portal.case.evidence import BATCH_SIZE, EvidenceSink, StoredFile, Target, read_plaintext
+from portal.kernel.storage import LocalFileStore, StoreWriter
 
 
 def _targets(n: int) -> list[Target]:

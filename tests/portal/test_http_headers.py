@@ -10,7 +10,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.testing import TestClient
 
 from portal.http.headers import CSP, SecurityHeadersMiddleware, security_headers
-from portal.settings import Settings
+from portal.kernel.settings import Settings
 
 EXPECTED = {
     "content-security-policy": CSP,

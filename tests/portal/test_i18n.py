@@ -11,9 +11,9 @@ import pytest
 from babel.messages.pofile import read_po
 from litestar.testing import TestClient
 
-from portal import i18n
 from portal.http.i18n import negotiate_locale, safe_next
-from portal.i18n import LOCALES, check_catalogs, extract_messages, translations
+from portal.kernel import i18n
+from portal.kernel.i18n import LOCALES, check_catalogs, extract_messages, translations
 
 
 def test_every_string_has_a_chinese_translation() -> None:
@@ -28,7 +28,7 @@ def test_every_string_has_a_chinese_translation() -> None:
                 continue
             found = catalog.get(message.id, context=message.context)
             assert found is not None, (
-                f"{locale}: missing {message.id!r} (run python -m portal.i18n update)"
+                f"{locale}: missing {message.id!r} (run python -m portal.kernel.i18n update)"
             )
             strings = found.string if isinstance(found.string, tuple | list) else [found.string]
             assert all(strings), f"{locale}: no translation for {message.id!r}"
@@ -168,7 +168,7 @@ def test_serving_never_compiles_and_refuses_stale_catalogues(monkeypatch, tmp_pa
     monkeypatch.setattr(i18n, "LOCALE_DIR", locale_dir)
     i18n.clear_cache()
     try:
-        with pytest.raises(i18n.CatalogError, match=r"portal\.i18n compile"):
+        with pytest.raises(i18n.CatalogError, match=r"portal\.kernel\.i18n compile"):
             i18n.require_compiled()
         translations("zh_CN")
         assert not list(locale_dir.rglob("*.mo"))  # nothing compiled at run time

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from markupsafe import escape
 
-from portal.i18n import translations
+from portal.kernel.i18n import translations
 from tests.portal.scaleout_fixtures import free_port
 
 pytestmark = pytest.mark.slow
@@ -149,7 +149,7 @@ def test_the_installed_wheel_serves_read_only(installed: Path, tmp_path: Path) -
         [
             str(python),
             "-c",
-            "import portal, portal.assets as a; print(portal.__file__); "
+            "import portal, portal.kernel.assets as a; print(portal.__file__); "
             "print(a.templates_dir()); print(a.static_dir())",
         ],
         env=env,

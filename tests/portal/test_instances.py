@@ -23,9 +23,9 @@ import redis
 from sqlalchemy import select
 
 from crypto.receipts import generate_receipt
-from portal.db.models import Case
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel.db.models import Case
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.conftest import _run, appoint_readers, bind_database
 from tests.portal.scaleout_fixtures import (
     EVIDENCE,
@@ -67,7 +67,7 @@ def _start(settings: Settings) -> Instance:
     import uvicorn
 
     from portal.app import create_app
-    from portal.services import build_services
+    from portal.app.wiring import build_services
 
     services = build_services(settings)
     app = create_app(settings, services)
@@ -99,7 +99,7 @@ def shared(
     redis_prefix: str,
 ) -> Settings:
     from crypto.keyring import create_keyring
-    from portal.db.migrate import upgrade_in_thread
+    from portal.kernel.db.migrate import upgrade_in_thread
 
     settings = Settings(
         mode="test",
@@ -116,7 +116,7 @@ def shared(
     _run(bind_database(settings, keyring))  # what `portal init` does (C7)
 
     async def appoint() -> None:  # reports are taken only once somebody can open them (C7)
-        from portal.services import build_services
+        from portal.app.wiring import build_services
 
         services = build_services(settings)
         try:
@@ -221,19 +221,19 @@ def test_case_numbers_never_collide_under_parallel_submissions(
 def test_a_file_uploaded_through_one_is_readable_through_the_other(
     pair: tuple[Instance, Instance],
 ) -> None:
-    from portal import cases
-    from portal.db.models import EvidenceFile
-    from portal.evidence import read_plaintext
+    import portal.reporter.followup as reporter_followup
+    from portal.case.evidence import read_plaintext
+    from portal.kernel.db.models import EvidenceFile
 
     a, b = pair
     with _browser() as browser:
         code = _submit(browser, a.url, a.url, [("files", ("e.txt", EVIDENCE, "text/plain"))])
 
     async def read_on_b() -> list[bytes]:
-        access = await cases.sign_in_with_receipt(b.services, code)
+        access = await reporter_followup.sign_in_with_receipt(b.services, code)
         assert access is not None
         async with b.services.db.read() as s:
-            keys = await cases.reporter_case_keys(s, access)
+            keys = await reporter_followup.reporter_case_keys(s, access)
             rows = list(
                 (
                     await s.execute(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from portal.intake import clean_text, parse_identity, parse_report
+from portal.kernel.text import clean_text
+from portal.reporter.intake import parse_identity, parse_report
 
 CATS = ["bribery", "other"]
 

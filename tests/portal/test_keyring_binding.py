@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from portal.settings import Settings
+from portal.kernel.settings import Settings
 from tests.conftest import BASE_URL
 from tests.portal.scaleout_fixtures import pg_databases  # noqa: F401  (new PostgreSQL databases)
 from tests.portal.test_cli import env, portal  # noqa: F401  (env: a data directory for the CLI)
@@ -46,8 +46,8 @@ def _one_line_refusal(out: object, *needles: str) -> None:
 
 
 def _fingerprint_row(settings: Settings) -> str | None:
-    from portal.binding import recorded_fingerprint
-    from portal.db.engine import Database
+    from portal.kernel.binding import recorded_fingerprint
+    from portal.kernel.db.engine import Database
 
     async def run() -> str | None:
         db = Database(settings.database_url)
@@ -62,7 +62,7 @@ def _fingerprint_row(settings: Settings) -> str | None:
 def _app_start(settings: Settings) -> None:
     """Start the real app (its lifespan) with this data directory's keyring."""
     from portal.app import create_app
-    from portal.services import build_services
+    from portal.app.wiring import build_services
 
     services = build_services(settings)
     with TestClient(create_app(settings, services), base_url=BASE_URL) as client:
@@ -71,7 +71,7 @@ def _app_start(settings: Settings) -> None:
 
 def _refused_at_start(settings: Settings, needle: str) -> None:
     """The app's start-up fails with the BindingError (Litestar wraps it in a group)."""
-    from portal.binding import BindingError
+    from portal.kernel.binding import BindingError
 
     with pytest.raises(BaseException) as info:
         _app_start(settings)
@@ -142,8 +142,8 @@ def test_init_refuses_new_secrets_over_cases_without_a_fingerprint(
 def _delete_fingerprint(settings: Settings) -> None:
     from sqlalchemy import delete
 
-    from portal.db.engine import Database
-    from portal.db.models import KeyringBinding
+    from portal.kernel.db.engine import Database
+    from portal.kernel.db.models import KeyringBinding
 
     async def run() -> None:
         db = Database(settings.database_url)
@@ -233,7 +233,7 @@ def test_restore_keeps_the_binding(
             "PORTAL_DATA_DIR": str(tmp_path / name),
             "DATABASE_URL": new_database()
             if new_database is not None
-            else f"sqlite+aiosqlite:///{(tmp_path / name / 'portal.db').as_posix()}",
+            else f"sqlite+aiosqlite:///{(tmp_path / name / 'portal.kernel.db').as_posix()}",
         }
 
     # the right secrets first (the backup manifest's MAC is keyed from them), then the data

@@ -10,7 +10,7 @@ import pytest
 from litestar import Litestar, Request, post
 from litestar.testing import TestClient
 
-from portal.logs import RedactionFilter, configure_logging, scrub
+from portal.kernel.logs import RedactionFilter, configure_logging, scrub
 
 XFF = "203.0.113.77"
 IPV6 = "2001:db8::8a2e:370:7334"

@@ -1,4 +1,4 @@
-"""Tests for portal.metadata (R11: identifying metadata stripped from working copies).
+"""Tests for portal.case.metadata (R11: identifying metadata stripped from working copies).
 
 All fixtures are generated in memory here; nothing is written to disk.
 """
@@ -25,7 +25,7 @@ from pypdf.generic import (
     TextStringObject,
 )
 
-from portal.metadata import (
+from portal.case.metadata import (
     MAX_IN_MEMORY_DOCUMENT,
     MetadataError,
     StreamingStripper,

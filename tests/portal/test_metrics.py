@@ -18,8 +18,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from portal.app import create_app
-from portal.metrics import record_job_run
-from portal.settings import Settings
+from portal.kernel.metrics import record_job_run
+from portal.kernel.settings import Settings
 from tests.conftest import BASE_URL
 from tests.investigator.ws_helpers import Desk
 from tests.portal.test_reporter_journeys import (

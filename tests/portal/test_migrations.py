@@ -10,9 +10,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from portal.db.migrate import head_revision, upgrade_in_thread
-from portal.db.models import Base
-from portal.settings import Settings
+from portal.kernel.db.migrate import head_revision, upgrade_in_thread
+from portal.kernel.db.models import Base
+from portal.kernel.settings import Settings
 from tests.conftest import _drop_everything
 
 

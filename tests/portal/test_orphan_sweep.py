@@ -8,11 +8,11 @@ import os
 import time
 from pathlib import Path
 
-import portal.cases as cases
+import portal.reporter.submission as reporter_submission
 from crypto.suites import Suite
-from portal.evidence import EvidenceSink
-from portal.services import Services
-from portal.storage import LocalFileStore, new_storage_key
+from portal.case.evidence import EvidenceSink
+from portal.kernel.services import Services
+from portal.kernel.storage import LocalFileStore, new_storage_key
 from tests.conftest import appoint_readers
 from tests.portal.test_cases import _report
 
@@ -32,7 +32,7 @@ async def _object(store: LocalFileStore, age_s: float) -> str:
 async def _recorded_file(services: Services, age_s: float) -> str:
     """A real submission with one evidence file; its object made `age_s` old."""
     report = _report()
-    targets = cases.new_targets(report.case_kinds)
+    targets = reporter_submission.new_targets(report.case_kinds)
     sink = await EvidenceSink(
         services.files,
         targets,
@@ -43,7 +43,9 @@ async def _recorded_file(services: Services, age_s: float) -> str:
     await sink.write(os.urandom(1000))
     stored = await sink.close()
     await appoint_readers(services)  # reports are taken only once somebody can open them
-    await cases.submit(services, report, targets, stored, f"sweep-{new_storage_key()}")
+    await reporter_submission.submit(
+        services, report, targets, stored, f"sweep-{new_storage_key()}"
+    )
     assert isinstance(services.files, LocalFileStore)
     when = time.time() - age_s
     for f in stored:
@@ -66,7 +68,7 @@ async def test_sweep_on_postgres_takes_old_orphans_only(services: Services) -> N
     recorded_old = await _recorded_file(services, age_s=3 * DAY)
     orphan_old = await _object(store, age_s=2 * DAY)
     orphan_fresh = await _object(store, age_s=60)  # another instance is about to record it
-    assert await cases.sweep_orphans(_as_postgres(services)) == 1
+    assert await reporter_submission.sweep_orphans(_as_postgres(services)) == 1
     left = set(await store.keys())
     assert orphan_old not in left
     assert {recorded_old, orphan_fresh} <= left
@@ -84,7 +86,7 @@ async def test_sweep_on_sqlite_takes_every_orphan(services: Services) -> None:
     assert isinstance(store, LocalFileStore)
     recorded = await _recorded_file(services, age_s=0)
     orphans = {await _object(store, age_s=0), await _object(store, age_s=2 * DAY)}
-    assert await cases.sweep_orphans(services) == 2
+    assert await reporter_submission.sweep_orphans(services) == 2
     left = set(await store.keys())
     assert recorded in left and not orphans & left
 

@@ -24,9 +24,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from crypto.receipts import generate_receipt
-from portal import outage
-from portal.db.engine import RETRY_AFTER_S
-from portal.settings import Settings
+from portal.kernel import outage
+from portal.kernel.db.engine import RETRY_AFTER_S
+from portal.kernel.settings import Settings
 from tests.portal.test_reporter_journeys import ATTEMPTS_RE, CSRF_RE
 
 PASSWORD = "right-" + secrets.token_hex(8)
@@ -137,7 +137,7 @@ def test_follow_up_answers_a_translated_503_and_the_outage_is_logged_once(
     assert "服务暂时不可用" in chinese.text
     _assert_unavailable(taiwan)
     assert "服務暫時無法使用" in taiwan.text
-    lines = [r for r in caplog.records if r.name == "portal.outage"]
+    lines = [r for r in caplog.records if r.name == "portal.kernel.outage"]
     assert len(lines) == 1, [r.getMessage() for r in lines]
     message = lines[0].getMessage()
     assert message.startswith("redis unavailable (") and "Error" in message, message
@@ -176,7 +176,7 @@ def test_a_session_cookie_while_redis_is_down_answers_503(
         for path in ("/workspace/", "/follow-up/case"):
             _assert_unavailable(client.get(path, headers={"accept-language": "en"}))
     assert not [r for r in caplog.records if r.name == "portal.errors"]
-    assert len([r for r in caplog.records if r.name == "portal.outage"]) == 1
+    assert len([r for r in caplog.records if r.name == "portal.kernel.outage"]) == 1
 
 
 @BROKEN
@@ -209,8 +209,8 @@ def test_with_the_right_password_everything_works(client: TestClient[Litestar]) 
 async def test_the_outage_and_its_end_are_logged_once_each(
     private_redis: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from portal.outage import RedisUnavailable
-    from portal.redis_state import redis_client, redis_guard
+    from portal.kernel.outage import RedisUnavailable
+    from portal.kernel.redis_state import redis_client, redis_guard
 
     down = redis_client(_url("closed", private_redis))
     up = redis_client(_url("right-password", private_redis))
@@ -226,7 +226,7 @@ async def test_the_outage_and_its_end_are_logged_once_each(
     finally:
         await down.aclose()
         await up.aclose()
-    lines = [r.getMessage() for r in caplog.records if r.name == "portal.outage"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "portal.kernel.outage"]
     assert len(lines) == 2, lines
     assert lines[0] == "redis unavailable (ConnectionError)"
     assert lines[1].startswith("redis available again after ")

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from investigator.throttle import ThrottlePolicy
-from portal.redis_state import (
+from portal.kernel.redis_state import (
     RedisSigninThrottle,
     RedisTokenBucket,
     receipt_bucket,
     redis_client,
     signin_throttle,
 )
-from portal.settings import Settings
-from portal.throttle import Busy, TokenBucket
+from portal.kernel.settings import Settings
+from portal.kernel.throttle import Busy, TokenBucket
+from portal.kernel.throttle_policy import ThrottlePolicy
 from tests.portal.scaleout_fixtures import REDIS_URL, redis_prefix
 
 
@@ -96,7 +96,7 @@ def test_settings_choose_redis_or_memory(tmp_path: Path, redis_prefix: str) -> N
 
 
 async def test_an_unreachable_redis_fails_closed_as_unavailable() -> None:
-    from portal.outage import RedisUnavailable
+    from portal.kernel.outage import RedisUnavailable
     from tests.portal.scaleout_fixtures import free_port
 
     client = redis_client(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there

@@ -26,8 +26,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from portal.db.models import Base
-from portal.settings import Settings
+from portal.kernel.db.models import Base
+from portal.kernel.settings import Settings
 from tests.portal.test_reporter_journeys import (
     Part,
     case_page,

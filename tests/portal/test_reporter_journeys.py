@@ -22,8 +22,8 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 
 from crypto.receipts import damm_is_valid
-from portal.db.models import Case, Category
-from portal.settings import Settings
+from portal.kernel.db.models import Case, Category
+from portal.kernel.settings import Settings
 from tests.conftest import appoint_readers_via
 
 CSRF_RE = re.compile(r'name="_csrf_token"\s+value="([^"]+)"')

@@ -27,14 +27,14 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
-from investigator import notify
-from portal import clock
-from portal.db import runlock
-from portal.db.engine import Database
-from portal.db.migrate import current_revision, head_revision, upgrade_unlocked
-from portal.db.models import User
-from portal.services import Services
-from portal.settings import Settings
+from investigator.domain import notify
+from portal.kernel import clock
+from portal.kernel.db import runlock
+from portal.kernel.db.engine import Database
+from portal.kernel.db.migrate import current_revision, head_revision, upgrade_unlocked
+from portal.kernel.db.models import User
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.conftest import _drop_everything
 from tests.investigator.test_notify import free_port, staff
 from tests.investigator.ws_helpers import submit_case
@@ -55,7 +55,7 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "portal.cli", *args],
+        [sys.executable, "-m", "portal.app.cli", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -190,7 +190,8 @@ def _fresh(settings: Settings) -> Settings:
     if settings.is_sqlite:
         data = settings.data_dir / "fresh"
         return settings.with_overrides(
-            data_dir=data, database_url=f"sqlite+aiosqlite:///{(data / 'portal.db').as_posix()}"
+            data_dir=data,
+            database_url=f"sqlite+aiosqlite:///{(data / 'portal.kernel.db').as_posix()}",
         )
     asyncio.run(_drop_everything(settings.database_url))
     return settings

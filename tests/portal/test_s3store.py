@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from portal import s3store
-from portal.s3store import PART_SIZE, S3Config, S3FileStore, make_client
-from portal.services import build_services, file_store
-from portal.settings import Settings, SettingsError
-from portal.storage import StoreError, new_storage_key
+from portal.app.wiring import build_services
+from portal.kernel import s3store
+from portal.kernel.s3store import PART_SIZE, S3Config, S3FileStore, make_client
+from portal.kernel.services import file_store
+from portal.kernel.settings import Settings, SettingsError
+from portal.kernel.storage import StoreError, new_storage_key
 from tests.portal.scaleout_fixtures import moto_endpoint, s3_bucket
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -21,7 +21,7 @@ from portal.http.sessions import (
     session_stores,
     start_session,
 )
-from portal.settings import Settings
+from portal.kernel.settings import Settings
 
 NO_CSRF = {"exclude_from_csrf": True}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portal.settings import Settings, SettingsError
+from portal.kernel.settings import Settings, SettingsError
 
 BASE = {"PORTAL_MODE": "test", "PORTAL_ARGON2_PROFILE": "test", "PORTAL_DATA_DIR": "/tmp/x"}
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from portal.db.engine import Database
-from portal.db.migrate import head_revision
+from portal.kernel.db.engine import Database
+from portal.kernel.db.migrate import head_revision
 from tests.portal.test_cli import portal
 
 PASSWORD = "pw-CANARY-7731"
@@ -37,7 +37,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         PORTAL_DATA_DIR=str(data),
         PORTAL_MODE="test",
         PORTAL_ARGON2_PROFILE="test",
-        DATABASE_URL=f"sqlite+aiosqlite:///{data / 'portal.db'}",
+        DATABASE_URL=f"sqlite+aiosqlite:///{data / 'portal.kernel.db'}",
         PORTAL_PORT=str(_free_port()),
     )
     return e
@@ -107,7 +107,7 @@ def test_a_missing_sqlite_file(initialised: dict[str, str], tmp_path: Path) -> N
 def test_an_older_schema(initialised: dict[str, str], tmp_path: Path) -> None:
     from alembic import command
 
-    from portal.db.migrate import alembic_config
+    from portal.kernel.db.migrate import alembic_config
 
     older = tmp_path / "older.db"
     url = f"sqlite+aiosqlite:///{older}"
@@ -123,7 +123,7 @@ def test_an_older_schema(initialised: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_an_unknown_newer_schema(initialised: dict[str, str]) -> None:
-    path = Path(initialised["PORTAL_DATA_DIR"]) / "portal.db"
+    path = Path(initialised["PORTAL_DATA_DIR"]) / "portal.kernel.db"
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     _one_line(portal(initialised, "serve"), "schema 9999", "install the matching portal version")

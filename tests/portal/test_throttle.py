@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-import portal.cases as cases
-from portal.services import Services
-from portal.throttle import AttemptCounter, Busy, TokenBucket
+import portal.reporter.followup as reporter_followup
+import portal.reporter.submission as reporter_submission
+from portal.kernel.services import Services
+from portal.kernel.throttle import AttemptCounter, Busy, TokenBucket
 from tests.conftest import appoint_readers
 
 
@@ -42,7 +43,7 @@ def test_attempt_counter_is_signed_and_bounded() -> None:
 
 async def test_malformed_unknown_and_wrong_codes_take_the_same_time(services: Services) -> None:
     """Each kind of bad code costs one derivation: medians within a generous tolerance."""
-    from portal.intake import parse_report
+    from portal.reporter.intake import parse_report
 
     parsed = parse_report(
         {
@@ -57,8 +58,12 @@ async def test_malformed_unknown_and_wrong_codes_take_the_same_time(services: Se
     )
     assert parsed.report is not None
     await appoint_readers(services)  # reports are taken only once somebody can open them
-    code, _ = await cases.submit(
-        services, parsed.report, cases.new_targets(["report"]), [], "token-timing-abcdefghijkl"
+    code, _ = await reporter_submission.submit(
+        services,
+        parsed.report,
+        reporter_submission.new_targets(["report"]),
+        [],
+        "token-timing-abcdefghijkl",
     )
     digits = code.replace(" ", "")
     wrong = digits[:-2] + str((int(digits[-2]) + 3) % 10) + digits[-1]
@@ -67,7 +72,7 @@ async def test_malformed_unknown_and_wrong_codes_take_the_same_time(services: Se
     for _ in range(15):
         for name, raw in inputs.items():
             t = time.perf_counter()
-            await cases.sign_in_with_receipt(services, raw)
+            await reporter_followup.sign_in_with_receipt(services, raw)
             samples[name].append(time.perf_counter() - t)
     med = {k: statistics.median(v) for k, v in samples.items()}
     base = med["right"]

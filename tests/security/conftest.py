@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from portal.services import Services
+from portal.kernel.services import Services
 from tests.investigator.ws_helpers import Desk
 from tests.portal.test_reporter_journeys import (
     case_page,

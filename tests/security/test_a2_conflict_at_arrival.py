@@ -16,8 +16,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select, update
 
-from portal.db.models import Case, Conflict, KeyWrap, Subject, User
-from portal.services import Services
+from portal.kernel.db.models import Case, Conflict, KeyWrap, Subject, User
+from portal.kernel.services import Services
 from tests.investigator.ws_helpers import Desk, case_ids_on, run
 from tests.portal.test_reporter_journeys import (
     case_page,

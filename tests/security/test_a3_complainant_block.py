@@ -17,9 +17,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from portal.db.models import AuditEntry, Case, CaseEvent, IdentityRequest
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel.db.models import AuditEntry, Case, CaseEvent, IdentityRequest
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.investigator.ws_helpers import Desk, run
 from tests.portal.test_reporter_canary import (
     _dump_database,

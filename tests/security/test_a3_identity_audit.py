@@ -15,9 +15,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from investigator import audit
-from portal.db.models import AuditEntry, IdentityRequest
-from portal.services import Services
+from portal.kernel import audit
+from portal.kernel.db.models import AuditEntry, IdentityRequest
+from portal.kernel.services import Services
 from tests.investigator.ws_helpers import Desk, run, submit_case
 
 _DECIDE = re.compile(r"/identity-requests/([0-9a-f]{32})/decide")

@@ -22,8 +22,8 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 
 from crypto.suites import Suite
-from portal.db.models import User
-from portal.services import Services
+from portal.kernel.db.models import User
+from portal.kernel.services import Services
 from tests.investigator.conftest import Browser, create_staff
 from tests.investigator.ws_helpers import run
 

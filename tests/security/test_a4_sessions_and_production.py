@@ -21,8 +21,8 @@ from litestar.testing import TestClient
 
 import portal.http.sessions as sessions
 from portal.http.sessions import SESSION_COOKIE
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.conftest import BASE_URL
 from tests.investigator.conftest import Browser, code_for, create_staff
 from tests.investigator.ws_helpers import run

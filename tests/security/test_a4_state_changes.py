@@ -22,7 +22,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 from sqlalchemy import func, select
 
-from portal.db.models import Base
+from portal.kernel.db.models import Base
 from tests.portal.test_reporter_journeys import multipart, run_db
 from tests.security.conftest import World
 

@@ -23,9 +23,9 @@ from crypto.keyring import create_keyring
 from crypto.passwords import generate_password, verify_password
 from crypto.recipients import reseal_private_key, unlock_with_password
 from crypto.suites import Suite
-from investigator.staff import add_user
-from portal.db.models import AuditEntry, User
-from portal.services import Services
+from investigator.domain.staff import add_user
+from portal.kernel.db.models import AuditEntry, User
+from portal.kernel.services import Services
 from tests.investigator.conftest import Browser, Staff, create_staff, form_token
 from tests.investigator.ws_helpers import REPORT_TEXT, Desk, run, submit_case
 

@@ -26,8 +26,8 @@ from crypto.keyring import load_keyring
 from crypto.session_seal import file_key_for, open_entry
 from portal.http.csrf import derive_secret
 from portal.http.sessions import SESSION_COOKIE
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.portal.scaleout_fixtures import redis_available
 from tests.security.conftest import make_world
 

@@ -20,10 +20,10 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import LargeBinary, select
 
-from portal import clock
-from portal.db.models import Base, Case, KeyWrap, Receipt
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel import clock
+from portal.kernel.db.models import Base, Case, KeyWrap, Receipt
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.investigator.test_rewards import conclude_as
 from tests.investigator.ws_helpers import Desk, run
 from tests.portal.test_reporter_canary import _letters

@@ -30,8 +30,9 @@ from crypto.receipts import (
 )
 from crypto.recipients import unlock_with_password, unlock_with_recovery
 from crypto.suites import Suite, self_test
-from portal.cases import wrap_aad
-from portal.db.models import (
+from portal.case.reporter_contact import open_address
+from portal.case.sealing import wrap_aad
+from portal.kernel.db.models import (
     Case,
     Identity,
     KeyWrap,
@@ -41,9 +42,8 @@ from portal.db.models import (
     SubmissionNonce,
     User,
 )
-from portal.reporter_contact import open_address
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.conftest import _prepare_database, _run
 from tests.investigator.conftest import Browser
 from tests.investigator.ws_helpers import Desk
@@ -65,7 +65,7 @@ NEW_PASSWORD = "lantern orchard 93 copper"
 def services(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Services]:
     """The shared fixture, with the keyring created for the 国密 suite."""
     from crypto.keyring import create_keyring
-    from portal.services import build_services
+    from portal.app.wiring import build_services
 
     try:
         self_test(Suite.SM4GCM)

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from crypto.errors import SuiteUnavailableError
 from crypto.suites import Suite, self_test
-from portal.db.models import Case, EvidenceFile, Message
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel.db.models import Case, EvidenceFile, Message
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.conftest import _prepare_database, _run
 from tests.investigator.ws_helpers import Desk
 from tests.portal.test_reporter_journeys import (
@@ -43,7 +43,7 @@ WHAT = "The warehouse manager sells stock on the side every Friday."
 def services(settings: Settings, request: pytest.FixtureRequest) -> Iterator[Services]:
     """The shared fixture, with the keyring created for the 国密 suite."""
     from crypto.keyring import create_keyring
-    from portal.services import build_services
+    from portal.app.wiring import build_services
 
     try:
         self_test(Suite.SM4GCM)

@@ -20,7 +20,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import func, select, update
 
-from portal.db.models import (
+from portal.kernel.db.models import (
     Case,
     EvidenceFile,
     Identity,
@@ -29,8 +29,8 @@ from portal.db.models import (
     SubmissionNonce,
     User,
 )
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.conftest import get_csrf_token
 from tests.investigator.ws_helpers import Desk, run
 from tests.portal.test_reporter_canary import _files_under, _hits, _letters, _needles

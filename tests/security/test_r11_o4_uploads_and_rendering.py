@@ -23,8 +23,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.investigator.test_case_routes import form_with_team
 from tests.portal.test_reporter_journeys import (
     case_page,

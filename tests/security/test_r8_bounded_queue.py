@@ -22,9 +22,9 @@ from litestar.testing import TestClient
 
 import portal.web.reporter as reporter_routes
 from crypto.receipts import RECEIPT_MAX_INPUT, generate_receipt
-from portal.redis_state import RedisTokenBucket, redis_client
-from portal.services import Services
-from portal.throttle import Busy, TokenBucket
+from portal.kernel.redis_state import RedisTokenBucket, redis_client
+from portal.kernel.services import Services
+from portal.kernel.throttle import Busy, TokenBucket
 from tests.portal.scaleout_fixtures import REDIS_URL, redis_prefix  # noqa: F401
 from tests.portal.test_reporter_journeys import (
     ATTEMPTS_RE,

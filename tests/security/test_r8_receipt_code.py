@@ -24,11 +24,11 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-import portal.cases as cases
+import portal.reporter.followup as reporter_followup
 from crypto.params import Argon2Params
 from crypto.receipts import RECEIPT_MAX_INPUT, damm_check_digit, generate_receipt
-from portal.services import Services
-from portal.settings import Settings
+from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 from tests.portal.test_reporter_journeys import (
     ATTEMPTS_RE,
     CSRF_RE,
@@ -94,13 +94,13 @@ def test_R8_over_long_codes_are_refused_before_any_derivation(
     reporter: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = cases.derive
+    real = reporter_followup.derive
 
     async def counting(services: Services, normalized: str) -> Any:
         calls.append(normalized)
         return await real(services, normalized)
 
-    monkeypatch.setattr(cases, "derive", counting)
+    monkeypatch.setattr(reporter_followup, "derive", counting)  # the receipt door
     for raw in ("1" * (RECEIPT_MAX_INPUT + 1), "1234 " * 200, "9" * 60_000):
         page = reporter.get("/follow-up")
         answer = reporter.post(
@@ -118,7 +118,7 @@ def test_R8_over_long_codes_are_refused_before_any_derivation(
     # costs exactly one derivation
     well_formed = (generate_receipt(), generate_receipt())
     for raw in ("abc", "1" * 27, _typo(well_formed[0]), *well_formed):
-        assert cases.sign_in_with_receipt is not None
+        assert reporter_followup.sign_in_with_receipt is not None
         page = reporter.get("/follow-up")
         reporter.post(
             "/follow-up",
@@ -222,7 +222,7 @@ def test_R8_a_burst_of_wrong_codes_slows_the_form_but_the_right_code_still_signs
     import types
 
     import portal.web.reporter as reporter_routes
-    from portal.throttle import AttemptCounter
+    from portal.kernel.throttle import AttemptCounter
 
     slept: list[float] = []
 

@@ -24,9 +24,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import Date, DateTime, or_, select
 
-from portal import clock
-from portal.db.models import Base
-from portal.services import Services
+from portal.kernel import clock
+from portal.kernel.db.models import Base
+from portal.kernel.services import Services
 from tests.portal.test_reporter_journeys import (
     case_page,
     multipart,

@@ -1,0 +1,153 @@
+"""Who receives a new report's keys when it arrives (C7, A2). Framework-free.
+
+* **No report without a reader (C7).** A case key is wrapped only for enabled staff accounts
+  holding a key pair. The public portal takes no report until at least one enabled intake
+  officer with a key pair exists, and no real-name report (nor a complainant's details) until
+  an identity custodian with one exists too (``channel_state``). At commit time the same
+  question is asked again on the recipients actually computed: if nobody would hold the case
+  key (or the identity key of an identity given), ``NoReader`` is raised and the whole
+  submission is rolled back, so no receipt is ever issued for a case nobody can open.
+* **Automatic conflict (A2).** When the name of an accused person, normalised as subject
+  fingerprints are (``normalise_name``), equals the normalised display name or user name of an
+  enabled staff account, that account receives no key at all and an automatic conflict row
+  (``conflicts.subject_id`` = that subject) is written: ``investigator.policy`` then excludes
+  the account from the case like any declared conflict, and intake sees the proposed link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from portal.case.subjects import normalise_name
+from portal.kernel.db.models import Conflict, User
+from portal.reporter.intake import ReportInput, SubjectInput
+
+_X25519_PUBLIC_KEY_BYTES = 32
+
+
+class NoReader(Exception):
+    """Nobody could open the case (or the identity given with it): nothing may be stored."""
+
+
+def roles_of(user: User) -> set[str]:
+    return {r for r in user.roles.split(",") if r}
+
+
+def can_open_wraps(user: User) -> bool:
+    """An enabled account with an X25519 key pair: a wrap for it can be opened."""
+    return not user.disabled and len(user.public_key or b"") == _X25519_PUBLIC_KEY_BYTES
+
+
+async def _enabled_staff(session: AsyncSession) -> list[User]:
+    rows = await session.execute(select(User).where(User.disabled.is_(False)).order_by(User.id))
+    return list(rows.scalars())
+
+
+def needs_custodian(report: ReportInput) -> bool:
+    """Does the submission carry an identity (the reporter's, or a complainant's block)?"""
+    has_identity = report.identity is not None and not report.identity.is_empty()
+    return has_identity or (report.kind == "both" and report.complaint is not None)
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """Whether the portal can take reports: anonymous ones need an intake officer who can open
+    wraps; real-name ones also an identity custodian who can."""
+
+    intake_ready: bool
+    custodian_ready: bool
+
+    @property
+    def open(self) -> bool:
+        return self.intake_ready
+
+    def accepts(self, report: ReportInput) -> bool:
+        return self.intake_ready and (self.custodian_ready or not needs_custodian(report))
+
+
+async def channel_state(session: AsyncSession) -> ChannelState:
+    staff = [u for u in await _enabled_staff(session) if can_open_wraps(u)]
+    return ChannelState(
+        intake_ready=any("intake_officer" in roles_of(u) for u in staff),
+        custodian_ready=any("identity_custodian" in roles_of(u) for u in staff),
+    )
+
+
+@dataclass
+class Recipients:
+    """The readers of a new report's keys, after automatic conflicts are taken out."""
+
+    case_readers: list[User]
+    custodians: list[User]
+    # per subject (by its position in the report): the enabled accounts its name matches
+    matches: dict[int, list[User]] = field(default_factory=dict)
+
+    def excluded_ids(self) -> set[str]:
+        return {u.id for users in self.matches.values() for u in users}
+
+    def check(self, report: ReportInput) -> None:
+        """Raise ``NoReader`` unless every key this report needs has at least one reader."""
+        if not self.case_readers:
+            raise NoReader("no intake officer could open this report")
+        if needs_custodian(report) and not self.custodians:
+            raise NoReader("no identity custodian could open this identity")
+
+
+def match_subjects(
+    subjects: Sequence[SubjectInput], staff: Sequence[User]
+) -> dict[int, list[User]]:
+    """The enabled staff accounts whose normalised display name or user name equals an accused
+    person's normalised name, per subject position."""
+    by_name: dict[str, list[User]] = {}
+    for user in staff:
+        for name in {normalise_name(user.display_name), normalise_name(user.username)}:
+            if name:
+                by_name.setdefault(name, []).append(user)
+    matches: dict[int, list[User]] = {}
+    for i, subject in enumerate(subjects):
+        found = by_name.get(normalise_name(subject.name)) if subject.name else None
+        if found:
+            matches[i] = list({u.id: u for u in found}.values())
+    return matches
+
+
+async def recipients(session: AsyncSession, report: ReportInput) -> Recipients:
+    """Who gets the case key (intake officers) and the identity key (identity custodians) of a
+    report arriving now: enabled accounts with a key pair, never one its accused names."""
+    staff = await _enabled_staff(session)
+    matches = match_subjects(report.subjects, staff)
+    excluded = {u.id for users in matches.values() for u in users}
+    readers = [u for u in staff if can_open_wraps(u) and u.id not in excluded]
+    return Recipients(
+        case_readers=[u for u in readers if "intake_officer" in roles_of(u)],
+        custodians=[u for u in readers if "identity_custodian" in roles_of(u)],
+        matches=matches,
+    )
+
+
+def arrival_midnight(day: dt.date) -> dt.datetime:
+    """An automatic conflict is dated to the day only (R9): midnight UTC of the arrival day,
+    which reads back as midnight on SQLite and PostgreSQL alike."""
+    return dt.datetime.combine(day, dt.time(0, 0), tzinfo=dt.UTC)
+
+
+def automatic_conflicts(
+    case_id: str, subject_ids: Sequence[str], matches: dict[int, list[User]], day: dt.date
+) -> list[Conflict]:
+    """One conflict row per (case, matched account), naming the subject whose link it proposes."""
+    rows: dict[str, Conflict] = {}
+    for i, users in sorted(matches.items()):
+        for user in users:
+            if user.id not in rows:
+                rows[user.id] = Conflict(
+                    case_id=case_id,
+                    user_id=user.id,
+                    subject_id=subject_ids[i],
+                    declared_at=arrival_midnight(day),
+                )
+    return list(rows.values())
