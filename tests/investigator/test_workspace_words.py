@@ -38,7 +38,7 @@ from sqlalchemy import select
 from investigator.domain import casework, deadlines, handling, notify, rewards
 from investigator.roles import ROLES
 from investigator.web.register_routes import CHANNELS
-from portal.case.stage import PUBLIC_STAGES
+from portal.case.stage import PUBLIC_STAGES, REPORTER, TRANSITIONS, Stage
 from portal.kernel import labels
 from portal.kernel.db.models import AuditEntry, Case, CaseDeadline, CaseEvent, Category
 from portal.kernel.services import Services
@@ -172,7 +172,8 @@ def constant_codes() -> set[str]:
     codes: set[str] = set(ROLES) | set(CHANNELS) | {"web"}
     codes |= set(intake.KINDS) | set(intake.RELATIONS) | set(intake.IDENTITY_MODES)
     codes |= set(casework.SEVERITIES) | set(casework.RISKS) | set(casework.FUNCTIONS)
-    codes |= set(PUBLIC_STAGES) | set(handling.OUTCOMES) | set(rewards.STATUSES)
+    codes |= set(PUBLIC_STAGES) | {str(s) for s in Stage}
+    codes |= set(handling.OUTCOMES) | set(rewards.STATUSES)
     codes |= set(notify.KINDS) | {notify.URGENT} | set(deadlines.PAUSE_REASONS)
     for table in labels.GROUPS.values():
         codes |= set(table)
@@ -388,6 +389,12 @@ def test_every_event_and_audit_action_in_the_source_has_a_word() -> None:
         elif labels.event_msgid(kind) is None:
             missing.append(f"event {kind}")
     missing += [f"action {a}" for a in actions if labels.audit_action_msgid(a) is None]
+    # the stage transitions write their own events and audit actions (portal.case.stage.move)
+    for t in TRANSITIONS:
+        if labels.event_msgid(t.event) is None:
+            missing.append(f"event {t.event} ({t.source} -> {t.target})")
+        if t.action != REPORTER and labels.audit_action_msgid(t.action) is None:
+            missing.append(f"action {t.action} ({t.source} -> {t.target})")
     assert not missing, missing
 
 
@@ -402,7 +409,7 @@ def test_every_event_and_audit_action_in_the_source_has_a_word() -> None:
         ("severity", casework.SEVERITIES),
         ("risk", casework.RISKS),
         ("function", casework.FUNCTIONS),
-        ("stage", tuple(PUBLIC_STAGES)),
+        ("stage", (*PUBLIC_STAGES, *Stage)),
         ("outcome", tuple(handling.OUTCOMES)),
         ("reward_status", rewards.STATUSES),
         ("notice_kind", (*notify.KINDS, notify.URGENT)),
