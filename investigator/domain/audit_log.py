@@ -1,8 +1,9 @@
 """The auditor's view of the audit log: filters, case numbers and the CSV export (A5).
 
 ``parse_filter`` reads the page's query (person, case number, action, date range in UTC);
-``search`` returns the matching entries newest first, each with the actor's user name and the
-case's number (never its id); ``to_csv`` writes them with translated actions, every text cell
+``search`` returns the matching entries newest first, each with the actor's user name, the
+case's number (never its id) and its detail with staff and department ids replaced by their
+names; ``to_csv`` writes them with translated actions, every text cell
 made safe for spreadsheet programs (``investigator.domain.exports.safe_cell``).
 
 Only log metadata is read: never case content.
@@ -22,13 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.domain.exports import safe_cell
 from portal.kernel import labels
-from portal.kernel.db.models import AuditEntry, Case, User
+from portal.kernel.db.models import AuditEntry, Case, Department, User
 from portal.kernel.msgid import _
 
 PAGE_SIZE = 100
 EXPORT_LIMIT = 100_000
 _NUMBER = re.compile(r"^[0-9]{1,12}$")
 _ID = re.compile(r"^[0-9a-f]{32}$")
+_ID_IN_TEXT = re.compile(r"\b[0-9a-f]{32}\b")
 
 CSV_HEADERS = (
     _("Entry"),
@@ -128,9 +130,24 @@ def _statement(flt: AuditFilter) -> Select[AuditEntry, str, str]:
     return stmt
 
 
+async def id_names(session: AsyncSession) -> dict[str, str]:
+    """Staff account and department ids -> user name / department name."""
+    names = {uid: name for uid, name in (await session.execute(select(User.id, User.username)))}
+    for dept_id, dept_name in await session.execute(select(Department.id, Department.name)):
+        names[dept_id] = dept_name
+    return names
+
+
+def readable(detail: str, names: Mapping[str, str]) -> str:
+    """The detail with the ids of staff accounts and departments replaced by their names
+    (``user=wang`` rather than a 32-character id); other ids stay as they are."""
+    return _ID_IN_TEXT.sub(lambda m: names.get(m[0], m[0]), detail)
+
+
 async def search(session: AsyncSession, flt: AuditFilter, limit: int = PAGE_SIZE) -> list[AuditRow]:
-    """The entries matching ``flt``, newest first, at most ``limit``."""
+    """The entries matching ``flt``, newest first, at most ``limit``; details readable."""
     rows = (await session.execute(_statement(flt).limit(limit))).all()
+    names = await id_names(session)
     return [
         AuditRow(
             id=entry.id,
@@ -138,7 +155,7 @@ async def search(session: AsyncSession, flt: AuditFilter, limit: int = PAGE_SIZE
             actor=username or "",
             action=entry.action,
             case_number=number or "",
-            detail=entry.detail,
+            detail=readable(entry.detail, names),
         )
         for entry, username, number in rows
     ]

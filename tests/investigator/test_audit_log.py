@@ -76,6 +76,21 @@ def test_log_shows_case_numbers_and_actions_in_words(desk: Desk) -> None:
     assert "登录" in shown and "signin.success" not in shown
 
 
+def test_details_name_people_not_their_ids(desk: Desk) -> None:
+    wang = desk.user_id("wang")
+
+    async def add() -> None:
+        async with desk.services.db.write() as s:
+            await audit.record(
+                s, actor_user_id=desk.user_id("zhou"), action="team.add", detail=f"user={wang}"
+            )
+
+    run(desk.client, add)
+    page = desk.get("zhou", "/workspace/audit?action=team.add").text
+    details = re.findall(r'<code class="audit-detail" translate="no">([^<]*)</code>', page)
+    assert details == ["user=wang"], details
+
+
 def test_filters_by_person_case_action_and_date(desk: Desk) -> None:
     case_id, number = _world(desk)
     wang = desk.user_id("wang")
