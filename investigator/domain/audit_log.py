@@ -132,9 +132,10 @@ def _statement(flt: AuditFilter) -> Select[AuditEntry, str, str]:
 
 async def id_names(session: AsyncSession) -> dict[str, str]:
     """Staff account and department ids -> user name / department name."""
-    names = {uid: name for uid, name in (await session.execute(select(User.id, User.username)))}
-    for dept_id, dept_name in await session.execute(select(Department.id, Department.name)):
-        names[dept_id] = dept_name
+    names: dict[str, str] = {}
+    for stmt in (select(User.id, User.username), select(Department.id, Department.name)):
+        for row_id, name in await session.execute(stmt):
+            names[row_id] = name
     return names
 
 
