@@ -37,6 +37,7 @@ from investigator.domain.staff import StaffError, add_user, change_roles, list_u
 from investigator.roles import ROLES, RoleError
 from investigator.web.case_common import (
     NO_STORE,
+    confirmed,
     field,
     not_found,
     page,
@@ -133,7 +134,7 @@ async def _set_disabled(request: Request[Any, Any, Any], user_id: str, disabled:
             action="user.disable" if disabled else "user.enable",
             detail=f"user={user_id}",
         )
-    return Redirect(path="/workspace/users", status_code=303)
+    return confirmed(Redirect(path="/workspace/users", status_code=303))
 
 
 @post("/users/{user_id:str}/disable", name="workspace_users_disable")
@@ -204,7 +205,7 @@ async def account_roles(
             await change_roles(s, user, roles, department, actor_user_id=staff.user_id)
     except (StaffError, RoleError) as exc:
         return await _account_page(request, user_id, status=400, error=str(exc), form=form)
-    return Redirect(path="/workspace/users", status_code=303)
+    return confirmed(Redirect(path="/workspace/users", status_code=303))
 
 
 @post("/users/{user_id:str}/reset-two-step", name="workspace_users_reset_two_step")
@@ -217,7 +218,7 @@ async def users_reset_two_step(request: Request[Any, Any, Any], user_id: FromPat
         if user is None:
             raise not_found()
         await reset_two_step(s, user, actor_user_id=staff.user_id)
-    return Redirect(path="/workspace/users", status_code=303)
+    return confirmed(Redirect(path="/workspace/users", status_code=303))
 
 
 def _anchors(data_dir: Path) -> tuple[dict[int, str], bool]:
