@@ -199,6 +199,8 @@ ROLE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, int]]] = [
     # an empty form fails validation: nothing is saved
     ("POST", "/workspace/privacy", "/workspace/privacy", {}, only(administrator=400)),
     ("GET", "/workspace/poster", "/workspace/poster", {}, only(administrator=200)),
+    ("GET", "/workspace/audit", "/workspace/audit", {}, only(auditor=200)),
+    ("GET", "/workspace/audit/export", "/workspace/audit/export", {}, only(auditor=200)),
 ]  # fmt: skip
 
 # The sign-in flow, checked without a session (tests/investigator/test_auth.py covers it in
