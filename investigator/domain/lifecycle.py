@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.domain.calendar import CalendarYearMissing
-from investigator.domain.deadlines import on_stage_change, rules_for
+from investigator.domain.deadline_rules import rules_for
+from investigator.domain.deadlines import on_stage_change
 from portal.case.events import add_event
 from portal.kernel import audit
 from portal.kernel.db.models import STAGE_CHANGES

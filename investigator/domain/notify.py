@@ -2,7 +2,7 @@
 
 ``run(services, mailer)`` is what ``portal notify run`` does every few minutes:
 
-1. ``deadlines.due_notices`` records the 50% / 80% / overdue (督办) notices now due.
+1. ``deadline_notices.due_notices`` records the 50% / 80% / overdue (督办) notices now due.
 2. ``collect`` reads what happened since the last run (``case_events`` and ``audit_log``, each
    behind a cursor in ``notify_cursors``) and queues one ``notify_notices`` row per recipient:
    a kind and a case id, never anything the reporter wrote.
@@ -60,7 +60,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.errors import CryptoError
-from investigator.domain import deadlines
+from investigator.domain import deadline_notices
 from investigator.policy import (
     Principal,
     excluded_case_ids_clause,
@@ -592,7 +592,7 @@ async def run(services: Services, mailer: Mailer | None = None) -> RunReport:
     report = RunReport()
     now = clock.now()
     async with services.db.write() as s:
-        report.deadline_notices = len(await deadlines.due_notices(s, now.date()))
+        report.deadline_notices = len(await deadline_notices.due_notices(s, now.date()))
     report.notices = await collect(services, now)
     await send_pending(services, mailer or Mailer(services.settings), report, now)
     return report

@@ -25,7 +25,13 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
-from investigator.domain import deadlines as dl
+from investigator.domain import (
+    deadline_clock,
+    deadline_extension,
+    deadline_lists,
+    deadline_rules,
+    deadlines,
+)
 from investigator.domain.calendar import (
     CalendarYearMissing,
     load_calendar,
@@ -90,8 +96,8 @@ _DEADLINE_MESSAGES = (
 )
 
 
-def _rules(request: Request[Any, Any, Any]) -> dict[str, dl.Rule]:
-    return dl.rules_for(services_of(request).settings)
+def _rules(request: Request[Any, Any, Any]) -> dict[str, deadline_rules.Rule]:
+    return deadline_rules.rules_for(services_of(request).settings)
 
 
 # --- overdue ----------------------------------------------------------------------------------
@@ -105,16 +111,16 @@ async def overdue(request: Request[Any, Any, Any]) -> Template:
         raise not_found()
     today = clock.today()
     async with services_of(request).db.read() as s:
-        rows = await dl.overdue_cases(s, principal, today)
+        rows = await deadline_lists.overdue_cases(s, principal, today)
         counts = (
-            await dl.overdue_by_handler(s, principal, today)
+            await deadline_lists.overdue_by_handler(s, principal, today)
             if can(principal, "view_statistics")
             else []
         )
-        pending: list[dl.PendingExtension] = []
+        pending: list[deadline_extension.PendingExtension] = []
         if principal.has("approver"):
             me = await s.get(User, staff.user_id)
-            pending = await dl.pending_extensions(s, me) if me is not None else []
+            pending = await deadline_extension.pending_extensions(s, me) if me is not None else []
         cal = await load_calendar(s)
     missing = [y for y in (today.year, today.year + 1) if not cal.has_year(y)]
     return page(
@@ -219,7 +225,7 @@ async def _deadlines_page(
     today = clock.today()
     async with services.db.write() as s:
         case = await case_for(s, staff, case_id, "view", "approve_extension")
-        rows = await dl.case_deadlines(s, case.id)
+        rows = await deadlines.case_deadlines(s, case.id)
         cal = await load_calendar(s)
         key = await key_or_none(s, staff, case.id)
         items: list[dict[str, Any]] = []
@@ -232,17 +238,17 @@ async def _deadlines_page(
                     field_aad(case.id, f"message:{d.extension_message_id}"),
                 ).get("text")
             try:
-                fraction = dl.progress(d, today, cal)
+                fraction = deadline_clock.progress(d, today, cal)
             except CalendarYearMissing:
                 fraction = 0.0
             items.append(
                 {
                     "d": d,
                     "percent": round(100 * fraction),
-                    "overdue": dl.is_overdue(d, today),
+                    "overdue": deadline_clock.is_overdue(d, today),
                     "reason": reason,
-                    "due_at": dl.due_at_local(d),
-                    "pauses": await dl.pauses_of(s, d.id),
+                    "due_at": deadline_clock.due_at_local(d),
+                    "pauses": await deadlines.pauses_of(s, d.id),
                 }
             )
         may_manage = await _may(s, staff, case.id, "manage_deadline")
@@ -283,7 +289,7 @@ def _back(case_id: str) -> Redirect:
 async def _deadline_of(s: AsyncSession, case_id: str, form: dict[str, list[str]]) -> CaseDeadline:
     d = await s.get(CaseDeadline, field(form, "deadline_id", 40))
     if d is None or d.case_id != case_id:
-        raise dl.DeadlineError("This deadline is not running.")
+        raise deadline_rules.DeadlineError("This deadline is not running.")
     return d
 
 
@@ -301,7 +307,7 @@ async def _post(
     ) -> Redirect | None:
         try:
             return await work(s, staff, case, form)
-        except dl.DeadlineError as err:
+        except deadline_rules.DeadlineError as err:
             raise Refused(str(err)) from None
         except CalendarYearMissing:
             raise Refused(CALENDAR_MISSING) from None
@@ -320,7 +326,7 @@ async def deadline_pause(
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
         key = await case_key(s, staff, case.id, 400)
         d = await _deadline_of(s, case.id, form)
-        await dl.pause(
+        await deadlines.pause(
             s,
             services,
             case,
@@ -340,7 +346,7 @@ async def deadline_resume(
 ) -> Template | Redirect:
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
         d = await _deadline_of(s, case.id, form)
-        await dl.resume(s, case, d, staff.user_id)
+        await deadlines.resume(s, case, d, staff.user_id)
 
     return await _post(request, case_id, "manage_deadline", work)
 
@@ -358,7 +364,7 @@ async def deadline_extend(
             days = 0
         key = await case_key(s, staff, case.id, 400)
         d = await _deadline_of(s, case.id, form)
-        await dl.request_extension(
+        await deadline_extension.request_extension(
             s,
             services,
             case,
@@ -381,8 +387,10 @@ async def deadline_approve(
         d = await _deadline_of(s, case.id, form)
         decision = field(form, "decision", 10)
         if decision not in ("approve", "refuse"):
-            raise dl.DeadlineError("There is no extension request to decide.")
-        await dl.approve_extension(s, case, d, staff.user_id, approve=decision == "approve")
+            raise deadline_rules.DeadlineError("There is no extension request to decide.")
+        await deadline_extension.approve_extension(
+            s, case, d, staff.user_id, approve=decision == "approve"
+        )
 
     to_overdue = Redirect(path="/workspace/overdue", status_code=303)
     return await _post(request, case_id, "approve_extension", work, to_overdue)

@@ -631,6 +631,7 @@ def test_portal_notify_run_command(services: Services, inbox: tuple[Inbox, int])
 async def test_an_extension_request_tells_the_approvers_outside_the_team(
     services: Services, inbox: tuple[Inbox, int]
 ) -> None:
+    from investigator.domain import deadline_extension as extension
     from investigator.domain import deadlines as dl
 
     box = inbox[0]
@@ -652,7 +653,7 @@ async def test_an_extension_request_tells_the_approvers_outside_the_team(
             await casework.add_member(s, case, key, intake, user, "lead", declared_no_conflict=True)
             await casework.declare_conflict(s, case_id, conflicted)
             d = await dl.open_deadline(s, case, "handling", lead)
-            await dl.request_extension(
+            await extension.request_extension(
                 s, services, case, key, d, lead, 20, "awaiting an external audit report"
             )
         report = await notify.run(services)

@@ -1,0 +1,104 @@
+"""Warnings at 50% and 80% of the time used and overdue notices (督办), each once per deadline
+and level, to the handler and their superior (``users.superior_id``): ``due_notices`` records
+a CaseEvent and an audit entry per notice; ``investigator.domain.notify`` delivers them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from investigator.domain.calendar import CalendarYearMissing, load_calendar
+from investigator.domain.deadline_clock import is_overdue, level
+from portal.case.events import add_event
+from portal.kernel import audit, clock
+from portal.kernel.db.models import (
+    Case,
+    CaseDeadline,
+    Conflict,
+    Subject,
+    User,
+)
+from portal.kernel.services import Services
+
+# --- warnings and 督办 -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Notice:
+    case_id: str
+    deadline_id: str
+    stage: str
+    level: int  # 50, 80 or 100 (overdue: 督办)
+    handler_id: str | None
+    superior_id: str | None
+
+
+async def _excluded(session: AsyncSession, case_id: str, user_id: str) -> bool:
+    stmt = select(
+        exists().where(Subject.case_id == case_id, Subject.user_id == user_id)
+        | exists().where(Conflict.case_id == case_id, Conflict.user_id == user_id)
+    )
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def due_notices(session: AsyncSession, today: dt.date | None = None) -> list[Notice]:
+    """Record, once per deadline and level, the 50% / 80% / overdue notices now due: a
+    CaseEvent and an audit entry each. The handler and their superior are the recipients,
+    unless excluded from the case (subject or conflict): they are never told about it."""
+    today = today or clock.today()
+    now = clock.now()
+    cal = await load_calendar(session)
+    rows = (
+        await session.execute(
+            select(CaseDeadline)
+            .join(Case, Case.id == CaseDeadline.case_id)
+            .where(
+                CaseDeadline.met_on.is_(None),
+                CaseDeadline.paused_since.is_(None),
+                CaseDeadline.notice_level < 100,
+                Case.destroyed_on.is_(None),
+            )
+            .order_by(CaseDeadline.due_on, CaseDeadline.id)
+        )
+    ).scalars()
+    notices: list[Notice] = []
+    for d in list(rows):
+        try:
+            lvl = level(d, today, cal, now)
+        except CalendarYearMissing:
+            # the fraction needs the calendar; lateness does not (the due date is stored)
+            lvl = 100 if is_overdue(d, today, now) else 0
+        if lvl <= d.notice_level:
+            continue
+        d.notice_level = lvl
+        handler = d.handler_id
+        if handler is not None and await _excluded(session, d.case_id, handler):
+            handler = None
+        superior: str | None = None
+        if d.handler_id is not None:
+            superior = (
+                await session.execute(select(User.superior_id).where(User.id == d.handler_id))
+            ).scalar_one_or_none()
+            if superior is not None and await _excluded(session, d.case_id, superior):
+                superior = None
+        kind = "deadline_overdue" if lvl == 100 else f"deadline_warning_{lvl}"
+        add_event(session, d.case_id, kind, public=False, actor=None)
+        await audit.record(
+            session,
+            actor_user_id=None,
+            action="deadline.overdue_notice" if lvl == 100 else "deadline.warning",
+            case_id=d.case_id,
+            detail=f"deadline={d.id} stage={d.stage} level={lvl} handler={handler or '-'} "
+            f"superior={superior or '-'}",
+        )
+        notices.append(Notice(d.case_id, d.id, d.stage, lvl, handler, superior))
+    return notices
+
+
+async def run_due_notices(services: Services) -> list[Notice]:
+    """One pass of the warning job (for a scheduler or the command line)."""
+    async with services.db.write() as s:
+        return await due_notices(s)
