@@ -1,11 +1,15 @@
 """Deadline arithmetic on the working-day calendar (W10): due dates, lateness, the fraction of
-the allowed time used and the warning level (50 / 80 / 100 = overdue). Pure functions."""
+the allowed time used and the warning level (50 / 80 / 100 = overdue). Pure functions.
+
+A due date is never absent: ``settle_due`` computes it on the calendar, and when a year it
+needs has no confirmed schedule, on Monday to Friday, marking the deadline ``provisional``
+until the administrator confirms that year (``calendar_years.confirm_year`` recomputes it)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from investigator.domain.calendar import WorkCalendar
+from investigator.domain.calendar import CalendarYearMissing, WorkCalendar
 from portal.kernel import clock
 from portal.kernel.db.models import CaseDeadline
 
@@ -38,6 +42,15 @@ def compute_due(cal: WorkCalendar, d: CaseDeadline) -> dt.date:
     return _utc(d.due_at).astimezone(clock.SHANGHAI).date()
 
 
+def settle_due(cal: WorkCalendar, d: CaseDeadline) -> None:
+    """Set ``d.due_on``, on the strict calendar when it covers every year the period needs,
+    else provisionally on Monday to Friday (``d.provisional``)."""
+    try:
+        d.due_on, d.provisional = compute_due(cal, d), False
+    except CalendarYearMissing:
+        d.due_on, d.provisional = compute_due(cal.lenient(), d), True
+
+
 def _units(cal: WorkCalendar, unit: str, after: dt.date, until: dt.date) -> int:
     """Units elapsed in (after, until]."""
     if until <= after:
@@ -68,7 +81,9 @@ def is_overdue(d: CaseDeadline, today: dt.date, now: dt.datetime | None = None) 
 def progress(
     d: CaseDeadline, today: dt.date, cal: WorkCalendar, now: dt.datetime | None = None
 ) -> float:
-    """The fraction of the allowed time used (paused time excluded); above 1 when overdue."""
+    """The fraction of the allowed time used (paused time excluded); above 1 when overdue.
+    Counted on Monday to Friday where a year has no confirmed schedule yet."""
+    cal = cal.lenient()
     if d.unit == "minutes":
         assert d.started_at is not None and d.due_at is not None
         at, start = now or clock.now(), _utc(d.started_at)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
 from investigator.domain.calendar import load_calendar
-from investigator.domain.deadline_clock import compute_due
+from investigator.domain.deadline_clock import settle_due
 from investigator.domain.deadline_rules import CN_RULES, DeadlineError, Rule
 from investigator.policy import Principal, excluded_case_ids_clause
 from investigator.roles import roles_of
@@ -114,7 +114,7 @@ async def approve_extension(
         return
     cal = await load_calendar(session)
     d.extension_status, d.extended = "approved", True
-    d.due_on = compute_due(cal, d)
+    settle_due(cal, d)
     d.notice_level = 0
     if d.sealed_extension_reason is not None and d.extension_message_id is not None:
         seq = (

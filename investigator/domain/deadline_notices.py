@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.domain.calendar import CalendarYearMissing, load_calendar
-from investigator.domain.deadline_clock import is_overdue, level
+from investigator.domain.calendar import load_calendar
+from investigator.domain.deadline_clock import level
 from portal.case.events import add_event
 from portal.kernel import audit, clock
 from portal.kernel.db.models import (
@@ -66,11 +66,7 @@ async def due_notices(session: AsyncSession, today: dt.date | None = None) -> li
     ).scalars()
     notices: list[Notice] = []
     for d in list(rows):
-        try:
-            lvl = level(d, today, cal, now)
-        except CalendarYearMissing:
-            # the fraction needs the calendar; lateness does not (the due date is stored)
-            lvl = 100 if is_overdue(d, today, now) else 0
+        lvl = level(d, today, cal, now)
         if lvl <= d.notice_level:
             continue
         d.notice_level = lvl

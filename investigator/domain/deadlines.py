@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
 from investigator.domain.calendar import load_calendar
-from investigator.domain.deadline_clock import compute_due, is_overdue, open_pause_units
+from investigator.domain.deadline_clock import is_overdue, open_pause_units, settle_due
 from investigator.domain.deadline_rules import CN_RULES, PAUSE_REASONS, DeadlineError, Rule
 from portal.case.events import add_event
 from portal.case.sealing import seal_json
@@ -114,7 +114,7 @@ async def open_deadline(
     if rule.unit == "minutes":
         start = now.astimezone(dt.UTC)
         d.started_at, d.due_at = start, start + dt.timedelta(minutes=rule.amount)
-    d.due_on = compute_due(cal, d)
+    settle_due(cal, d)
     session.add(d)
     if not audited:
         return d
@@ -123,7 +123,8 @@ async def open_deadline(
         actor_user_id=handler_id,
         action="deadline.open",
         case_id=case.id,
-        detail=f"deadline={d.id} stage={stage} due={d.due_on.isoformat()}",
+        detail=f"deadline={d.id} stage={stage} due={d.due_on.isoformat()} "
+        f"provisional={d.provisional}",
     )
     return d
 
@@ -287,7 +288,7 @@ async def _end_pause(session: AsyncSession, d: CaseDeadline, actor: str | None) 
     assert d.paused_since is not None
     cal = await load_calendar(session)
     today = clock.today()
-    units = open_pause_units(cal, d, today)
+    units = open_pause_units(cal.lenient(), d, today)
     p = (
         await session.execute(
             select(DeadlinePause).where(
@@ -299,7 +300,7 @@ async def _end_pause(session: AsyncSession, d: CaseDeadline, actor: str | None) 
         p.ended_on, p.resumed_by = today, actor
     d.paused_since = None
     d.paused_days += units
-    d.due_on = compute_due(cal, d)
+    settle_due(cal, d)
     return units
 
 

@@ -1,0 +1,60 @@
+"""workspace notices and confirmed calendar years (issue 16 items 3 and 4)
+
+Revision ID: 0013
+Revises: 0010
+
+``notify_notices.read_on``: the workspace lists every notice with an unread count, mail or no
+mail. ``duty_roster_set``: whether an administrator has saved a duty roster (until then every
+intake officer is on duty). ``calendar_years``: the years whose complete schedule an
+administrator confirmed. ``case_deadlines.provisional``: a due date computed on Monday to
+Friday because a year it spans is not covered yet.
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("notify_notices") as batch_op:
+        batch_op.add_column(sa.Column("read_on", sa.Date(), nullable=True))
+    with op.batch_alter_table("case_deadlines") as batch_op:
+        batch_op.add_column(
+            sa.Column("provisional", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table("case_deadlines") as batch_op:
+        batch_op.alter_column("provisional", server_default=None)
+    op.create_table(
+        "calendar_years",
+        sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("confirmed_by", sa.String(length=32), nullable=True),
+        sa.Column("confirmed_on", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(["confirmed_by"], ["users.id"]),
+        sa.PrimaryKeyConstraint("year"),
+    )
+    op.create_table(
+        "duty_roster_set",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("set_by", sa.String(length=32), nullable=True),
+        sa.Column("set_on", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(["set_by"], ["users.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    # an installation whose administrator already saved a roster keeps it as it is
+    op.execute(
+        "INSERT INTO duty_roster_set (id, set_by, set_on) "
+        "SELECT 1, NULL, min(set_on) FROM duty_roster HAVING count(*) > 0"
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("duty_roster_set")
+    op.drop_table("calendar_years")
+    with op.batch_alter_table("case_deadlines") as batch_op:
+        batch_op.drop_column("provisional")
+    with op.batch_alter_table("notify_notices") as batch_op:
+        batch_op.drop_column("read_on")
