@@ -32,6 +32,7 @@ class OverdueRow:
     days_late: int
     handler: str | None
     paused: bool
+    provisional: bool = False  # due date counted Monday to Friday: the year is not confirmed
 
 
 async def overdue_cases(
@@ -68,6 +69,7 @@ async def overdue_cases(
                 days_late=(today - d.due_on).days,
                 handler=handler,
                 paused=d.paused_since is not None,
+                provisional=d.provisional,
             )
         )
     return out

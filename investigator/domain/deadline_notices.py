@@ -1,6 +1,10 @@
 """Warnings at 50% and 80% of the time used and overdue notices (督办), each once per deadline
 and level, to the handler and their superior (``users.superior_id``): ``due_notices`` records
-a CaseEvent and an audit entry per notice; ``investigator.domain.notify`` delivers them."""
+a CaseEvent and an audit entry per notice; ``investigator.domain.notify`` delivers them.
+
+An overdue case that no staff member has opened yet (no ``case.view`` in the audit log) is
+marked ``unopened``: the notifier then also tells every intake officer and approver, by name,
+besides the handler and their superior (whoever is excluded from the case is never told)."""
 
 from __future__ import annotations
 
@@ -12,15 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.domain.calendar import load_calendar
 from investigator.domain.deadline_clock import level
+from investigator.policy import excluded_user_ids
 from portal.case.events import add_event
 from portal.kernel import audit, clock
-from portal.kernel.db.models import (
-    Case,
-    CaseDeadline,
-    Conflict,
-    Subject,
-    User,
-)
+from portal.kernel.db.models import AuditEntry, Case, CaseDeadline, User
 from portal.kernel.services import Services
 
 # --- warnings and 督办 -------------------------------------------------------------------------
@@ -34,14 +33,16 @@ class Notice:
     level: int  # 50, 80 or 100 (overdue: 督办)
     handler_id: str | None
     superior_id: str | None
+    unopened: bool = False  # overdue and nobody opened the case: intake and approvers too
 
 
 async def _excluded(session: AsyncSession, case_id: str, user_id: str) -> bool:
-    stmt = select(
-        exists().where(Subject.case_id == case_id, Subject.user_id == user_id)
-        | exists().where(Conflict.case_id == case_id, Conflict.user_id == user_id)
-    )
-    return bool((await session.execute(stmt)).scalar())
+    return user_id in await excluded_user_ids(session, case_id)
+
+
+async def _unopened(session: AsyncSession, case_id: str) -> bool:
+    stmt = select(exists().where(AuditEntry.case_id == case_id, AuditEntry.action == "case.view"))
+    return not bool((await session.execute(stmt)).scalar())
 
 
 async def due_notices(session: AsyncSession, today: dt.date | None = None) -> list[Notice]:
@@ -80,6 +81,7 @@ async def due_notices(session: AsyncSession, today: dt.date | None = None) -> li
             ).scalar_one_or_none()
             if superior is not None and await _excluded(session, d.case_id, superior):
                 superior = None
+        unopened = lvl == 100 and await _unopened(session, d.case_id)
         kind = "deadline_overdue" if lvl == 100 else f"deadline_warning_{lvl}"
         add_event(session, d.case_id, kind, public=False, actor=None)
         await audit.record(
@@ -88,9 +90,9 @@ async def due_notices(session: AsyncSession, today: dt.date | None = None) -> li
             action="deadline.overdue_notice" if lvl == 100 else "deadline.warning",
             case_id=d.case_id,
             detail=f"deadline={d.id} stage={d.stage} level={lvl} handler={handler or '-'} "
-            f"superior={superior or '-'}",
+            f"superior={superior or '-'} unopened={'yes' if unopened else 'no'}",
         )
-        notices.append(Notice(d.case_id, d.id, d.stage, lvl, handler, superior))
+        notices.append(Notice(d.case_id, d.id, d.stage, lvl, handler, superior, unopened))
     return notices
 
 

@@ -5,6 +5,9 @@
                                                              extension requests to decide
     GET  /workspace/calendar?year=2026                       the working-day calendar (admin)
     POST /workspace/calendar                                 add or remove an override (admin)
+    POST /workspace/calendar/year                            enter and confirm a year's complete
+                                                             schedule (admin); recomputes the
+                                                             provisional deadlines
     GET  /workspace/cases/{case_id}/deadlines                a case's deadlines and their forms
     POST /workspace/cases/{case_id}/deadline/pause           stop the clock (reason logged)
     POST /workspace/cases/{case_id}/deadline/resume          restart it
@@ -36,8 +39,16 @@ from investigator.domain.calendar import (
     CalendarYearMissing,
     load_calendar,
     overrides_in,
+    package_years,
     remove_override,
     set_override,
+)
+from investigator.domain.calendar_years import (
+    ScheduleError,
+    confirm_year,
+    parse_schedule,
+    provisional_count,
+    schedule_text,
 )
 from investigator.policy import can, may_act_on_case
 from investigator.web.case_common import (
@@ -47,6 +58,7 @@ from investigator.web.case_common import (
     case_for,
     case_key,
     case_post,
+    checked,
     field,
     key_or_none,
     not_found,
@@ -57,7 +69,7 @@ from investigator.web.case_common import (
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.case.sealing import open_json
 from portal.kernel import audit, clock
-from portal.kernel.db.models import Case, CaseDeadline, User
+from portal.kernel.db.models import CalendarYear, Case, CaseDeadline, User
 from portal.kernel.msgid import _
 
 # the deadline stages and pause reasons in words (msgids; templates translate them)
@@ -75,6 +87,25 @@ PAUSE_WORDS = {
     "awaiting_reporter": _("Awaiting the reporter"),
     "external_appraisal": _("External appraisal"),
 }
+YEAR_CONFIRMED = _(
+    "The schedule was confirmed; provisional deadlines were recomputed (dates already told to "
+    "reporters are kept)."
+)
+SCHEDULE_MESSAGES = (
+    _("Line %(line)s: this is not a date (YYYY-MM-DD)."),
+    _("Line %(line)s: the date is not in %(year)s."),
+    _("Line %(line)s: the range ends before it starts."),
+    _("Too many lines: at most %(n)s."),
+    _("Enter the holiday ranges of the year."),
+    _("The holiday ranges starting %(a)s and %(b)s overlap."),
+    _("%(day)s is a statutory holiday: the schedule must include it."),
+    _("The holiday ranges hold only %(n)s days: a complete year has at least %(min)s."),
+    _("%(day)s is a weekday: a make-up working day is a Saturday or a Sunday."),
+    _("%(day)s is inside a holiday range."),
+    _("A make-up working day is listed twice."),
+    _("The holiday data already covers %(year)s."),
+    _("Confirm that this is the complete schedule of %(year)s."),
+)
 CALENDAR_MISSING = _(
     "The working-day calendar has no data for a year this deadline runs into: ask the "
     "administrator to enter that year's holidays."
@@ -152,17 +183,24 @@ async def _calendar_page(
     year: int,
     error: str | None = None,
     status: int = 200,
+    *,
+    schedule_error: ScheduleError | None = None,
+    form_text: tuple[str, str] | None = None,
+    done: str | None = None,
 ) -> Template:
     today = clock.today()
     async with services_of(request).db.read() as s:
         cal = await load_calendar(s)
         overrides = await overrides_in(s, year)
+        confirmed = await s.get(CalendarYear, year)
+        provisional = await provisional_count(s)
     try:
         days = cal.year_days(year)
         year_missing = False
     except CalendarYearMissing:
         days, year_missing = [], True
     missing = [y for y in (today.year, today.year + 1) if not cal.has_year(y)]
+    holidays_text, workdays_text = form_text or schedule_text(overrides)
     return page(
         "calendar",
         status,
@@ -174,6 +212,13 @@ async def _calendar_page(
         missing_years=missing,
         covered=cal.covered_years(),
         error=error,
+        package_year=year in package_years(),
+        confirmed=confirmed,
+        provisional=provisional,
+        holidays_text=holidays_text,
+        workdays_text=workdays_text,
+        schedule_error=schedule_error,
+        notice=YEAR_CONFIRMED if done == "confirmed" else None,
     )
 
 
@@ -183,7 +228,10 @@ async def calendar_view(request: Request[Any, Any, Any]) -> Template:
     if not can(staff.policy(), "manage_calendar"):
         raise not_found()
     return await _calendar_page(
-        request, staff, _year(request.query_params.get("year"), clock.today().year)
+        request,
+        staff,
+        _year(request.query_params.get("year"), clock.today().year),
+        done=request.query_params.get("done"),
     )
 
 
@@ -209,6 +257,35 @@ async def calendar_edit(request: Request[Any, Any, Any]) -> Template | Redirect:
                 request, staff, day.year, _("Choose working day or rest day."), 400
             )
     return Redirect(path=f"/workspace/calendar?year={day.year}", status_code=303)
+
+
+@post("/calendar/year", name="workspace_calendar_year")
+async def calendar_year(request: Request[Any, Any, Any]) -> Template | Redirect:
+    """The complete schedule of a year (holiday ranges and 调休 days) in one form, confirmed."""
+    staff = await current_staff(request)
+    if not can(staff.policy(), "manage_calendar"):
+        raise not_found()
+    form = await read_form(request)
+    year = _year(field(form, "year", 4), clock.today().year)
+    text = (
+        field(form, "holidays", 4000, multiline=True),
+        field(form, "workdays", 4000, multiline=True),
+    )
+    try:
+        if year in package_years():
+            raise ScheduleError("The holiday data already covers %(year)s.", year=year)
+        if not checked(form, "confirm"):
+            raise ScheduleError(
+                "Confirm that this is the complete schedule of %(year)s.", year=year
+            )
+        schedule = parse_schedule(year, *text)
+    except ScheduleError as err:
+        return await _calendar_page(
+            request, staff, year, status=400, schedule_error=err, form_text=text
+        )
+    async with services_of(request).db.write() as s:
+        await confirm_year(s, schedule, staff.user_id)
+    return Redirect(path=f"/workspace/calendar?year={year}&done=confirmed", status_code=303)
 
 
 # --- a case's deadlines -----------------------------------------------------------------------
@@ -400,6 +477,7 @@ deadline_handlers = [
     overdue,
     calendar_view,
     calendar_edit,
+    calendar_year,
     case_deadlines,
     deadline_pause,
     deadline_resume,

@@ -16,6 +16,7 @@ from investigator.web.export_routes import export_handlers
 from investigator.web.guards import redirect_to_signin
 from investigator.web.handling_routes import handling_handlers
 from investigator.web.metrics_routes import metrics_handlers
+from investigator.web.notice_routes import notice_handlers
 from investigator.web.notify_routes import notify_handlers
 from investigator.web.protection_routes import protection_handlers
 from investigator.web.reward_routes import reward_handlers
@@ -39,6 +40,7 @@ def workspace_router(settings: Settings) -> Router:
             *protection_handlers,
             *archive_handlers,
             *notify_handlers,
+            *notice_handlers,
             *export_handlers,
             *statistics_handlers,
             *admin_handlers,

@@ -285,7 +285,7 @@ async def check_on_duty(ctx: CheckContext) -> CheckResult:
     name = "on duty"
     if not ctx.database_ok or ctx.db is None:
         return _no_database(name)
-    from investigator.domain.notify import on_duty
+    from investigator.domain.duty_roster import on_duty
 
     async with ctx.db.read() as session:
         people = await on_duty(session)

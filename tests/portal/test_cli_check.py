@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 
 from investigator.domain.calendar import set_override
-from investigator.domain.notify import set_on_duty
+from investigator.domain.duty_roster import set_on_duty
 from investigator.domain.staff import list_users
 from portal.kernel import clock
 from portal.kernel.db.engine import Database
