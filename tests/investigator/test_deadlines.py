@@ -24,11 +24,11 @@ from investigator.domain import deadline_notices as dnotices
 from investigator.domain import deadline_rules as drules
 from investigator.domain import deadlines as dl
 from investigator.domain.calendar import (
-    CalendarYearMissing,
     package_years,
     remove_override,
     set_override,
 )
+from investigator.domain.calendar_years import confirm_year, parse_schedule
 from investigator.domain.casefile import staff_key
 from investigator.domain.staff import add_user
 from investigator.policy import Principal
@@ -49,7 +49,7 @@ from portal.kernel.services import Services
 from portal.kernel.settings import Settings, SettingsError
 from portal.reporter.intake import parse_report
 from tests.conftest import appoint_readers
-from tests.investigator.ws_helpers import Desk, run, submit_case
+from tests.investigator.ws_helpers import Desk, run, submit_case, year_schedule
 
 PW = "correct horse battery staple 42"
 D = dt.date
@@ -390,7 +390,7 @@ async def test_warnings_at_50_and_80_percent_and_overdue_each_recorded_once(
         )
         assert audit == [
             f"deadline={overdue[0].deadline_id} stage=handling level=100 handler={lead.id} "
-            f"superior={boss.id}"
+            f"superior={boss.id} unopened=yes"  # nobody opened the case in the workspace
         ]
         rows = await dlists.overdue_cases(s, principal(lead), D(2025, 11, 5))
         assert [(r.case_id, r.stage, r.days_late) for r in rows] == [(case_id, "handling", 7)]
@@ -413,18 +413,21 @@ async def test_overdue_list_never_shows_an_excluded_case(
         assert [r.case_id for r in await dlists.overdue_cases(s, principal(lead))] == [case_id]
 
 
-async def test_a_missing_year_is_an_error_until_the_administrator_enters_it(
+async def test_a_missing_year_gives_a_provisional_deadline_until_the_year_is_confirmed(
     services: Services, world: dict[str, Any]
 ) -> None:
     last = max(package_years())
     at(D(last, 12, 20))
-    with pytest.raises(CalendarYearMissing):
-        await move(services, world["case_id"], "accepted", world["lead"][0].id)
-    async with services.db.write() as s:
+    async with services.db.write() as s:  # one day entered does not cover the year
         await set_override(s, D(last + 1, 1, 1), False, "元旦", world["intake"][0].id)
     await move(services, world["case_id"], "accepted", world["lead"][0].id)
     handling = await deadline(services, world["case_id"], "handling")
-    assert handling.due_on.year == last + 1
+    assert handling.provisional and handling.due_on.year == last + 1
+    async with services.db.write() as s:
+        schedule = parse_schedule(last + 1, *year_schedule(last + 1))
+        await confirm_year(s, schedule, world["intake"][0].id)
+    handling = await deadline(services, world["case_id"], "handling")
+    assert not handling.provisional and handling.due_on.year == last + 1
 
 
 async def test_eu_profile_acknowledgement_and_three_months(
@@ -517,7 +520,7 @@ def test_calendar_page_warns_about_a_missing_year_and_saves_overrides(desk: Desk
     missing = max(package_years()) + 1
     page = desk.get("admin", f"/workspace/calendar?year={missing}")
     assert page.status_code == 200
-    assert "There is no holiday data for this year" in page.text
+    assert "There is no confirmed schedule for this year" in page.text
     r = desk.post(
         "admin",
         "/workspace/calendar",
@@ -525,7 +528,8 @@ def test_calendar_page_warns_about_a_missing_year_and_saves_overrides(desk: Desk
     )
     assert r.status_code == 303
     page = desk.get("admin", f"/workspace/calendar?year={missing}")
-    assert "There is no holiday data for this year" not in page.text and "元旦" in page.text
+    # one day entered does not cover the year: only a confirmed complete schedule does
+    assert "There is no confirmed schedule for this year" in page.text and "元旦" in page.text
     assert desk.get("intake", "/workspace/calendar").status_code == 404
     assert desk.post("intake", "/workspace/calendar", {"day": "2025-10-08"}).status_code == 404
     page = desk.get("admin", "/workspace/calendar?year=2025")
