@@ -39,6 +39,15 @@ SAVED = _("Your notification settings were saved.")
 DUTY_SAVED = _("The duty roster was saved.")
 
 
+def _sent_by_label(sent: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Counts per mail line: the three deadline notices are one line."""
+    totals: dict[str, int] = {}
+    for kind, count in sent:
+        label = KIND_LABELS.get(notify_kinds.pref_kind(kind), URGENT_LABEL)
+        totals[label] = totals.get(label, 0) + count
+    return list(totals.items())
+
+
 async def _page(
     request: Request[Any, Any, Any], staff: StaffPrincipal, notice: str | None = None
 ) -> Template:
@@ -69,10 +78,7 @@ async def _page(
         am_on_duty=am_on_duty,
         everyone=everyone,
         duty=duty,
-        sent=[
-            (KIND_LABELS.get(notify_kinds.pref_kind(kind), URGENT_LABEL), count)
-            for kind, count in sent
-        ],
+        sent=_sent_by_label(sent),
         roster_saved=roster_saved,
         notice=notice,
     )
