@@ -7,14 +7,14 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
 from investigator.domain.calendar import load_calendar
 from investigator.domain.deadline_clock import settle_due
 from investigator.domain.deadline_rules import CN_RULES, DeadlineError, Rule
-from investigator.policy import Principal, excluded_case_ids_clause
+from investigator.policy import Principal, excluded_case_ids_clause, may_approve_extension
 from investigator.roles import roles_of
 from portal.case.events import add_event
 from portal.case.sealing import seal_json
@@ -22,10 +22,7 @@ from portal.kernel import audit, clock
 from portal.kernel.db.models import (
     Case,
     CaseDeadline,
-    Conflict,
     Message,
-    Subject,
-    TeamMember,
     User,
     new_id,
 )
@@ -74,18 +71,6 @@ async def request_extension(
         case_id=case.id,
         detail=f"deadline={d.id} stage={d.stage} days={days}",
     )
-
-
-async def may_approve_extension(session: AsyncSession, case_id: str, user: User) -> bool:
-    """An approver who is not on the case's team, not a subject and not conflicted."""
-    if user.disabled or "approver" not in roles_of(user.roles):
-        return False
-    stmt = select(
-        exists().where(TeamMember.case_id == case_id, TeamMember.user_id == user.id)
-        | exists().where(Subject.case_id == case_id, Subject.user_id == user.id)
-        | exists().where(Conflict.case_id == case_id, Conflict.user_id == user.id)
-    )
-    return not bool((await session.execute(stmt)).scalar())
 
 
 async def approve_extension(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.domain.calendar import load_calendar
 from investigator.domain.deadline_clock import level
-from investigator.policy import excluded_user_ids
+from investigator.policy import is_excluded_user
 from portal.case.events import add_event
 from portal.kernel import audit, clock
 from portal.kernel.db.models import AuditEntry, Case, CaseDeadline, User
@@ -34,10 +34,6 @@ class Notice:
     handler_id: str | None
     superior_id: str | None
     unopened: bool = False  # overdue and nobody opened the case: intake and approvers too
-
-
-async def _excluded(session: AsyncSession, case_id: str, user_id: str) -> bool:
-    return user_id in await excluded_user_ids(session, case_id)
 
 
 async def _unopened(session: AsyncSession, case_id: str) -> bool:
@@ -72,14 +68,14 @@ async def due_notices(session: AsyncSession, today: dt.date | None = None) -> li
             continue
         d.notice_level = lvl
         handler = d.handler_id
-        if handler is not None and await _excluded(session, d.case_id, handler):
+        if handler is not None and await is_excluded_user(session, d.case_id, handler):
             handler = None
         superior: str | None = None
         if d.handler_id is not None:
             superior = (
                 await session.execute(select(User.superior_id).where(User.id == d.handler_id))
             ).scalar_one_or_none()
-            if superior is not None and await _excluded(session, d.case_id, superior):
+            if superior is not None and await is_excluded_user(session, d.case_id, superior):
                 superior = None
         unopened = lvl == 100 and await _unopened(session, d.case_id)
         kind = "deadline_overdue" if lvl == 100 else f"deadline_warning_{lvl}"
