@@ -223,8 +223,9 @@ async def check_calendar(ctx: CheckContext) -> CheckResult:
         listed = ", ".join(str(y) for y in missing)
         return _fail(
             name,
-            f"no holiday data for {listed}: deadlines would count plain weekdays; upgrade "
-            "the chinesecalendar package or enter the year on /workspace/calendar",
+            f"no confirmed schedule for {listed}: deadlines running into it are provisional "
+            "(Monday to Friday); upgrade the chinesecalendar package or enter and confirm the "
+            "year on /workspace/calendar",
         )
     return _ok(name, f"covers {years[0]} and {years[1]}")
 
