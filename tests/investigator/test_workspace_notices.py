@@ -222,3 +222,17 @@ def test_portal_notify_run_without_smtp_succeeds_and_skips_only_the_mail(
     assert "no mail server configured" in out.stdout and "mail skipped" in out.stdout
     assert "listed in the workspace" in out.stdout
     assert NEW in desk.get("ina", "/workspace/notices").text
+
+
+def test_notices_and_their_unread_count_in_three_languages(desk: Desk) -> None:
+    new_case(desk, "token-notices-lang")
+    tick(desk)
+    desk.use("ina")
+    for lang, kind, nav in (
+        ("zh-CN", "收到新举报", "通知（1 条未读）"),
+        ("zh-TW", "收到新舉報", "通知（1 則未讀）"),
+        ("en", NEW, "Notices (1 unread)"),
+    ):
+        page = desk.client.get("/workspace/notices", headers={"accept-language": lang}).text
+        assert kind in page and nav in page, lang
+        assert "new_cases" not in page  # never the internal code
