@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.policy import Principal, excluded_case_ids_clause
+from investigator.policy import Principal, excluded_case_ids_clause, visible_cases_clause
 from portal.kernel import audit, clock
 from portal.kernel.db.models import Case, PendingNotice
 
@@ -31,6 +31,7 @@ class NoticeRow:
     number: str | None
     created_on: dt.date
     unread: bool
+    openable: bool = False  # the person may open the case now (else the number, no link)
 
 
 async def _visible(principal: Principal) -> ColumnElement[bool]:
@@ -65,9 +66,30 @@ async def list_notices(
         .limit(PAGE_SIZE)
         .offset((max(page, 1) - 1) * PAGE_SIZE)
     )
+    found = rows.all()
+    case_ids = sorted({n.case_id for n, _ in found if n.case_id is not None})
+    openable: set[str] = set()
+    if case_ids:
+        openable = set(
+            (
+                await session.execute(
+                    select(Case.id).where(
+                        Case.id.in_(case_ids), await visible_cases_clause(principal)
+                    )
+                )
+            ).scalars()
+        )
     out = [
-        NoticeRow(n.id, n.kind, n.case_id, number, n.created_on, n.read_on is None)
-        for n, number in rows.all()
+        NoticeRow(
+            n.id,
+            n.kind,
+            n.case_id,
+            number,
+            n.created_on,
+            n.read_on is None,
+            n.case_id in openable,
+        )
+        for n, number in found
     ]
     return out, total
 

@@ -117,9 +117,12 @@ def test_notices_are_listed_without_mail_and_never_reach_excluded_staff(desk: De
     tick(desk)
     page = desk.get("apo", "/workspace/notices").text
     assert OVERDUE in page and number_a in page and number_b in page
+    # named, but no link to a case the approver may not open yet (no dead end)
+    assert f"/workspace/cases/{case_a}" not in page
     assert unread_in_nav(desk, "apo") == 2
     page = desk.get("ina", "/workspace/notices").text
     assert page.count(f"<td>{OVERDUE}</td>") == 2  # one row per case
+    assert f'href="/workspace/cases/{case_a}"' in page
     assert unread_in_nav(desk, "ivo") == 0  # excluded from both cases
 
     async def kinds_of(name: str) -> list[str]:
