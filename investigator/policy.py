@@ -39,6 +39,8 @@ Role-level actions, ``can(principal, action)``:
     manage_calendar       administrator (working-day calendar overrides, W10)
     review_rewards        approver, reward_officer (the list of reward proposals, W11)
     manage_archive        approver (the archive list, legal holds, destruction approvals, W13)
+    decide_rights         approver, identity_custodian (the list of reporters' withdrawal
+                          requests, issue 18; each request is decided per case, below)
     ====================  ==================================================================
 
 Case-level actions, ``may_act_on_case(session, principal, case_id, action)``; every row
@@ -66,6 +68,9 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
                       accused, link them to a staff account: which excludes that account)
     request_identity  member (the request then needs an identity custodian's decision)
     decide_identity   identity_custodian who is not a member (four eyes)
+    decide_withdrawal approver who is not a member, at any stage (a reporter's request to
+                      withdraw the report, issue 18; a request to withdraw the identity is
+                      ``decide_identity``)
     view_identity     identity_custodian; or a member holding an identity key wrap
                       (``key_wraps.scope = 'identity'``), i.e. whose request was approved
     approve_plan      approver who is not a member (nobody approves their own team's plan),
@@ -168,6 +173,7 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "manage_calendar": frozenset({"administrator"}),
     "review_rewards": frozenset({"approver", "reward_officer"}),
     "manage_archive": frozenset({"approver"}),
+    "decide_rights": frozenset({"approver", "identity_custodian"}),
 }
 
 CASE_ACTIONS: frozenset[str] = frozenset(
@@ -182,6 +188,7 @@ CASE_ACTIONS: frozenset[str] = frozenset(
         "manage_subjects",
         "request_identity",
         "decide_identity",
+        "decide_withdrawal",
         "view_identity",
         "approve_plan",
         "investigate",
@@ -370,6 +377,8 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
         return member
     if action == "decide_identity":
         return principal.has("identity_custodian") and not member
+    if action == "decide_withdrawal":
+        return principal.has("approver") and not member
     if action == "view_identity":
         return principal.has("identity_custodian") or (member and facts.identity_wrap)
     if action == "approve_plan":

@@ -23,6 +23,7 @@ KINDS: tuple[str, ...] = (
     "deadline",
     "approval",
     "identity_request",
+    "rights_request",
 )
 URGENT = "urgent"
 DEADLINE_KINDS = ("deadline_warning_50", "deadline_warning_80", "deadline_overdue")
@@ -34,6 +35,7 @@ KIND_ROLES: dict[str, frozenset[str]] = {
     "deadline": _CASE_ROLES,
     "approval": frozenset({"approver"}),
     "identity_request": frozenset({"identity_custodian"}),
+    "rights_request": frozenset({"approver", "identity_custodian"}),
 }
 
 

@@ -20,6 +20,7 @@ from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
 from investigator.domain.casefile import CaseDetail, NoKey, case_detail, open_identity
 from investigator.domain.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
+from investigator.domain.rights import CorrectionView, corrections_for
 from investigator.policy import excluded_or_member_ids, may_act_on_package, permissions
 from investigator.web.case_common import key_or_none, share_with_custodians
 from investigator.web.guards import StaffPrincipal
@@ -172,6 +173,7 @@ async def case_page_context(
     key = await key_or_none(session, staff, case.id)
     detail: CaseDetail | None = None
     identity: dict[str, str] | None = None
+    corrections: list[CorrectionView] = []
     if key is not None:
         detail = await case_detail(
             services,
@@ -187,6 +189,9 @@ async def case_page_context(
             except NoKey:
                 identity = None
             if identity is not None:
+                corrections = await corrections_for(
+                    session, case.id, staff.user_id, staff.private_key
+                )
                 # every reading of the identity is logged on its own (A3), not only as case.view
                 await audit.record(
                     session, actor_user_id=staff.user_id, action="identity.view", case_id=case.id
@@ -231,6 +236,7 @@ async def case_page_context(
         "detail": detail,
         "sealed": key is None,
         "identity": identity,
+        "identity_corrections": corrections,
         "may": may,
         "stages": PUBLIC_STAGES,
         "severities": SEVERITIES,

@@ -30,6 +30,7 @@ KIND_WORDS = {
     "deadline": _("Deadline warning or overdue notice"),
     "approval": _("Waiting for your approval"),
     "identity_request": _("An identity disclosure request waits for a decision"),
+    "rights_request": _("A reporter's withdrawal request waits for a decision"),
 }
 UNKNOWN_KIND = _("Notice")
 READ_DONE = _("The notices were marked as read.")

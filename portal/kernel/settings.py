@@ -141,10 +141,10 @@ class Settings:
             reward_min=_int(e, "PORTAL_REWARD_MIN", 2000, 0, 10_000_000),
             reward_max=_int(e, "PORTAL_REWARD_MAX", 50000, 1, 10_000_000),
             retention_unsubstantiated_years=_int(
-                e, "PORTAL_RETENTION_UNSUBSTANTIATED_YEARS", 3, 1, 100
+                e, "PORTAL_RETENTION_UNSUBSTANTIATED_YEARS", 3, 3, 100
             ),
             retention_substantiated_years=_int(
-                e, "PORTAL_RETENTION_SUBSTANTIATED_YEARS", 10, 1, 100
+                e, "PORTAL_RETENTION_SUBSTANTIATED_YEARS", 10, 3, 100
             ),
             retention_identity_years=_int(e, "PORTAL_RETENTION_IDENTITY_YEARS", 3, 1, 100),
             retention_audit_years=_int(e, "PORTAL_RETENTION_AUDIT_YEARS", 3, 3, 100),

@@ -198,7 +198,14 @@ async def reporter_add_identity(
                 )
                 await s.delete(existing)
                 await s.flush()
-            await store_identity(s, services, case_id, identity_doc(identity), readers)
+            await store_identity(
+                s,
+                services,
+                case_id,
+                identity_doc(identity),
+                readers,
+                reporter=(access.receipt_id, access.secrets()),
+            )
             case = await s.get(Case, case_id)
             if case is not None:
                 case.anonymous = False

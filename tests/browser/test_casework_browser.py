@@ -530,6 +530,7 @@ def test_real_name_reward(page: Page, js: bool, lang: str, page_log: PageLog, ca
     page.fill("#f-id_name", reporter_name)
     page.fill("#f-id_phone", phone)
     page.check("#f-id_contact-phone")
+    page.check("#f-privacy_ack")  # a real-name reporter acknowledges the privacy notice
     page.fill("#f-what", f"{marker}: the supplier was paid twice for the same invoices.")
     page.click("form.report-form button[type=submit]")
     code_box = page.locator("#receipt-code")
