@@ -298,7 +298,10 @@ def test_preferences_parse_and_offer_by_role() -> None:
         "approval",
         "rights_request",
     ]
-    assert notify_kinds.parse_prefs("", {"identity_custodian"}) == {"identity_request", "rights_request"}
+    assert notify_kinds.parse_prefs("", {"identity_custodian"}) == {
+        "identity_request",
+        "rights_request",
+    }
     assert notify_kinds.parse_prefs("none", {"intake_officer"}) == frozenset()
     assert notify_kinds.parse_prefs("approval,bogus", {"intake_officer"}) == frozenset()
     assert notify_kinds.format_prefs(["approval", "x"], {"approver"}) == "approval"
