@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, object_session
 
@@ -425,7 +426,7 @@ class CaseDeadline(Base):
     )
     notice_level: Mapped[int] = mapped_column(Integer, default=0)  # 0, 50, 80, 100 (overdue)
     # computed on Monday-to-Friday because a year it spans has no confirmed calendar yet
-    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (Index("ix_case_deadlines_open", "met_on", "due_on"),)
 
 

@@ -20,14 +20,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("notify_notices") as batch_op:
-        batch_op.add_column(sa.Column("read_on", sa.Date(), nullable=True))
-    with op.batch_alter_table("case_deadlines") as batch_op:
-        batch_op.add_column(
-            sa.Column("provisional", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    with op.batch_alter_table("case_deadlines") as batch_op:
-        batch_op.alter_column("provisional", server_default=None)
+    # plain ADD COLUMN, never a batch copy: on SQLite a batch operation recreates the table
+    # and would drop the statistics triggers on case_deadlines (0007)
+    op.add_column("notify_notices", sa.Column("read_on", sa.Date(), nullable=True))
+    op.add_column(
+        "case_deadlines",
+        sa.Column("provisional", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.create_table(
         "calendar_years",
         sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
@@ -54,7 +53,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("duty_roster_set")
     op.drop_table("calendar_years")
-    with op.batch_alter_table("case_deadlines") as batch_op:
-        batch_op.drop_column("provisional")
-    with op.batch_alter_table("notify_notices") as batch_op:
-        batch_op.drop_column("read_on")
+    op.drop_column("case_deadlines", "provisional")
+    op.drop_column("notify_notices", "read_on")
