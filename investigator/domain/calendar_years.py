@@ -37,7 +37,7 @@ from portal.kernel.db.models import CalendarDay, CalendarYear, CaseDeadline
 
 MIN_HOLIDAY_DAYS = 13
 ASK_FROM_MONTH = 11  # from 1 November the next year's schedule is asked for
-REPORTER_TOLD = frozenset({"handling", "feedback", "acknowledgement", "eu_feedback"})
+REPORTER_TOLD = frozenset({"handling", "rehandling", "feedback", "acknowledgement", "eu_feedback"})
 _MAX_LINES = 60
 _DATE = r"(\d{4}-\d{1,2}-\d{1,2})"
 _RANGE = re.compile(rf"^{_DATE}(?:\s*(?:\.\.|~|～|至|到|–|—|-|to)\s*{_DATE})?\s*(.*)$")

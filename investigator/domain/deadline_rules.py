@@ -52,10 +52,13 @@ CN_RULES: dict[str, Rule] = {
     "investigation": Rule(15, "working_days"),
     "handling": Rule(30, "calendar_days", max_extension=30),
     "feedback": Rule(2, "calendar_days"),
+    # re-handling of a reopened case (W9), from the reopening; PORTAL_DEADLINE_REHANDLING
+    "rehandling": Rule(30, "calendar_days"),
 }
 EU_RULES: dict[str, Rule] = {
     "acknowledgement": Rule(7, "calendar_days"),
     "eu_feedback": Rule(3, "months"),
+    "rehandling": Rule(3, "months"),
 }
 PROFILES: dict[str, dict[str, Rule]] = {"cn": CN_RULES, "eu": EU_RULES}
 

@@ -171,7 +171,7 @@ _OPEN_ON: dict[str, tuple[str, ...]] = {
     "triage": ("initial_review", "urgent_dispatch"),
     "accepted": ("handling", "eu_feedback"),
     "investigating": ("investigation", "handling", "eu_feedback"),
-    "reopened": ("handling",),
+    "reopened": ("rehandling",),
     "concluded": ("feedback",),
 }
 _CLOSE_ON: dict[str, tuple[str, ...]] = {
@@ -181,7 +181,7 @@ _CLOSE_ON: dict[str, tuple[str, ...]] = {
     "approval": ("investigation",),
     "handling": ("investigation",),
     "implementing": ("investigation",),
-    "concluded": (*_INTAKE_CLOCKS, "investigation", "handling", "eu_feedback"),
+    "concluded": (*_INTAKE_CLOCKS, "investigation", "handling", "eu_feedback", "rehandling"),
 }
 _CLOSE_ALL = ("rejected", "transferred", "archived")
 

@@ -59,6 +59,7 @@ from investigator.web.case_common import (
     case_key,
     case_post,
     checked,
+    confirmed,
     field,
     key_or_none,
     not_found,
@@ -82,6 +83,7 @@ STAGE_WORDS = {
     "feedback": _("Feedback to the reporter"),
     "acknowledgement": _("Acknowledgement of receipt"),
     "eu_feedback": _("Feedback to the reporter (three months)"),
+    "rehandling": _("Re-handling of a reopened case"),
 }
 PAUSE_WORDS = {
     "awaiting_reporter": _("Awaiting the reporter"),
@@ -256,7 +258,7 @@ async def calendar_edit(request: Request[Any, Any, Any]) -> Template | Redirect:
             return await _calendar_page(
                 request, staff, day.year, _("Choose working day or rest day."), 400
             )
-    return Redirect(path=f"/workspace/calendar?year={day.year}", status_code=303)
+    return confirmed(Redirect(path=f"/workspace/calendar?year={day.year}", status_code=303))
 
 
 @post("/calendar/year", name="workspace_calendar_year")

@@ -76,6 +76,11 @@ CASE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, Expect]]] = [
      {"reason": "?"},
      {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
       "subject": NONE}),
+    # a manual split at triage (W3): intake officers while the case is under review
+    ("POST", "/workspace/cases/{case_id:str}/split", "/workspace/cases/{case}/split",
+     {"category": "?"},
+     {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
+      "subject": NONE}),
     ("POST", "/workspace/cases/{case_id:str}/team/add", "/workspace/cases/{case}/team/add",
      {"function": "?"},
      {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
@@ -156,6 +161,8 @@ ROLE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, int]]] = [
     ("GET", "/workspace/transfers", "/workspace/transfers", {}, only(department_liaison=200)),
     ("GET", "/workspace/identity-requests", "/workspace/identity-requests", {},
      only(identity_custodian=200)),
+    # cases closed without a team, waiting to be archived (W13): intake officers
+    ("GET", "/workspace/closed", "/workspace/closed", {}, only(intake_officer=200)),
     ("GET", "/workspace/rights-requests", "/workspace/rights-requests", {},
      only(approver=200, identity_custodian=200)),
     ("GET", "/workspace/identity-corrections", "/workspace/identity-corrections", {},

@@ -478,6 +478,23 @@ class Reward(Base):
     __table_args__ = (Index("ix_rewards_proposed_on", "proposed_on"),)
 
 
+class RewardDecision(Base):
+    """One approver's decision on a reward proposal (W11): who, when (to the day) and their
+    opinion, sealed under the case's reward key (aad case+``reward-decision:{id}``). How many
+    approvals a reward needs depends on its amount (``PORTAL_REWARD_APPROVALS``)."""
+
+    __tablename__ = "reward_decisions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    reward_id: Mapped[str] = mapped_column(ForeignKey("rewards.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    decider_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    approve: Mapped[bool] = mapped_column(Boolean)
+    decided_on: Mapped[dt.date] = mapped_column(Date)
+    # a proposal made again after a refusal starts a new round: older decisions stay as history
+    proposal_round: Mapped[int] = mapped_column(Integer, default=1)
+    sealed_opinion: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class ProtectionPlan(Base):
     """免责与保护 (W12): detriment-risk assessment and protection plan, sealed under the case
     key (aad case+``protection``); the end of monitoring is plaintext for reminders."""

@@ -1,7 +1,7 @@
 """workspace notices and confirmed calendar years (issue 16 items 3 and 4)
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0014
 
 ``notify_notices.read_on``: the workspace lists every notice with an unread count, mail or no
 mail. ``duty_roster_set``: whether an administrator has saved a duty roster (until then every
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
