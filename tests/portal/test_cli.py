@@ -37,7 +37,7 @@ def env(settings: Settings, tmp_path: Path) -> dict[str, str]:
         PORTAL_ARGON2_PROFILE="test",
         DATABASE_URL=settings.database_url
         if not settings.is_sqlite
-        else f"sqlite+aiosqlite:///{data / 'portal.kernel.db'}",
+        else f"sqlite+aiosqlite:///{data / 'portal.db'}",
     )
     return e
 
