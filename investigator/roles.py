@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.kernel.labels import ROLES as ROLE_WORDS
 from portal.kernel.msgid import _
 
 ROLES: tuple[str, ...] = (
@@ -26,18 +27,8 @@ WORKSPACE_ROLES: tuple[str, ...] = tuple(r for r in ROLES if r not in OWNER_ROLE
 # an independent reviewer is outside the centre: never also one of its intake officers
 EXCLUSIVE: tuple[tuple[str, str], ...] = (("independent_reviewer", "intake_officer"),)
 
-ROLE_LABELS: dict[str, str] = {
-    "administrator": _("Administrator"),
-    "intake_officer": _("Intake officer"),
-    "investigator": _("Investigator"),
-    "team_lead": _("Team lead"),
-    "approver": _("Approver"),
-    "identity_custodian": _("Identity custodian"),
-    "reward_officer": _("Reward officer"),
-    "department_liaison": _("Department liaison"),
-    "auditor": _("Auditor"),
-    "independent_reviewer": _("Independent reviewer (audit committee or supervisory board)"),
-}
+# the words for each role, one table for every page (portal.kernel.labels)
+ROLE_LABELS: dict[str, str] = ROLE_WORDS
 
 # the roles whose holders may sit on an investigation team (W5): the team candidates are staff
 # holding one of these; the administrator, auditor, department liaisons, reward officers (and

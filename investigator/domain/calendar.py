@@ -4,11 +4,13 @@ Seeded from the ``chinesecalendar`` package (import name ``chinese_calendar``), 
 State Council's holiday notices for a range of years; the administrator's explicit overrides
 (table ``calendar_days``) win over it. Days are dates in Asia/Shanghai (``portal.kernel.clock``).
 
-A year the package does not know and for which the administrator has entered no override is
-*missing*: asking about it raises ``CalendarYearMissing``. A calendar never silently treats an
-unknown year as "Monday to Friday", because the next year's 春节 and 国庆 would then be
-counted as working days. For a year known only from overrides, days without an override are
-Monday to Friday.
+A year the package does not know counts as *covered* only once an administrator entered and
+confirmed its complete schedule (table ``calendar_years``, ``investigator.domain.calendar_years``);
+a single override does not cover a year. Asking a strict calendar about a missing year raises
+``CalendarYearMissing``; ``cal.lenient()`` answers Monday to Friday (plus any override already
+entered) instead, and deadlines computed that way are marked *provisional*
+(``deadline_clock.settle_due``) and recomputed when the year is confirmed. For a confirmed
+year, days without an override are Monday to Friday.
 
     cal = await load_calendar(session)
     cal.is_workday(day)
@@ -17,20 +19,21 @@ Monday to Friday.
                                        # day (民法典 第二百零三条)
     cal.working_days_between(a, b)     # working days d with a < d <= b
     cal.covered_years()
+    cal.lenient()                      # the same calendar, Monday to Friday for missing years
 """
 
 from __future__ import annotations
 
 import calendar as _stdcal
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import chinese_calendar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.kernel import audit
-from portal.kernel.db.models import CalendarDay
+from portal.kernel.db.models import CalendarDay, CalendarYear
 
 _MAX_SPAN = 3660  # days: no deadline runs for ten years; stops a runaway loop
 
@@ -54,16 +57,23 @@ _PACKAGE_YEARS = package_years()
 
 @dataclass(frozen=True)
 class WorkCalendar:
-    """The package's data plus the administrator's overrides (which win)."""
+    """The package's data plus the administrator's overrides (which win) and confirmed years.
+    ``provisional``: answer Monday to Friday for a missing year instead of raising."""
 
     overrides: dict[dt.date, bool] = field(default_factory=dict)
+    confirmed: frozenset[int] = frozenset()
+    provisional: bool = False
 
     def covered_years(self) -> list[int]:
-        """Every year the calendar can answer for: the package's years and overridden years."""
-        return sorted(_PACKAGE_YEARS | {d.year for d in self.overrides})
+        """Every year the calendar can answer for: the package's years and confirmed years."""
+        return sorted(_PACKAGE_YEARS | self.confirmed)
 
     def has_year(self, year: int) -> bool:
-        return year in _PACKAGE_YEARS or any(d.year == year for d in self.overrides)
+        return year in _PACKAGE_YEARS or year in self.confirmed
+
+    def lenient(self) -> WorkCalendar:
+        """This calendar answering Monday to Friday (and overrides) for a missing year."""
+        return replace(self, provisional=True)
 
     def source(self, day: dt.date) -> str:
         """Where the answer for ``day`` comes from: override, package, weekday or missing."""
@@ -77,11 +87,11 @@ class WorkCalendar:
 
     def is_workday(self, day: dt.date) -> bool:
         override = self.overrides.get(day)
-        if override is not None:
+        if override is not None and (self.provisional or self.has_year(day.year)):
             return override
         if day.year in _PACKAGE_YEARS:
             return bool(chinese_calendar.is_workday(day))
-        if self.has_year(day.year):
+        if self.provisional or self.has_year(day.year):
             return day.weekday() < 5
         raise CalendarYearMissing(day.year)
 
@@ -145,9 +155,13 @@ class WorkCalendar:
 
 
 async def load_calendar(session: AsyncSession) -> WorkCalendar:
-    """The calendar with the administrator's overrides, read in the caller's transaction."""
+    """The calendar with the administrator's overrides and confirmed years, read in the
+    caller's transaction."""
     rows = (await session.execute(select(CalendarDay.day, CalendarDay.is_workday))).all()
-    return WorkCalendar(overrides={r.day: bool(r.is_workday) for r in rows})
+    years = (await session.execute(select(CalendarYear.year))).scalars()
+    return WorkCalendar(
+        overrides={r.day: bool(r.is_workday) for r in rows}, confirmed=frozenset(years)
+    )
 
 
 async def covered_years(session: AsyncSession) -> list[int]:

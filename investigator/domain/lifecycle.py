@@ -2,9 +2,10 @@
 portal.kernel.db.models STAGE_CHANGES) opens and closes the right deadlines just before the
 transaction commits, whichever workflow module changed the stage.
 
-A stage change is never blocked by the calendar: when a deadline would fall in a year the
-working-day calendar does not cover, the change goes through, no deadline is guessed, and the
-case timeline and the audit log say so (the administrator's calendar page lists the year).
+A stage change is never blocked by the calendar and a deadline is never absent: when a deadline
+runs into a year the working-day calendar does not cover yet, it is computed on Monday to
+Friday and marked provisional (``deadline_clock.settle_due``) until the administrator confirms
+that year's schedule (``calendar_years.confirm_year``), which recomputes it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.domain.calendar import CalendarYearMissing
-from investigator.domain.deadlines import on_stage_change, rules_for
-from portal.case.events import add_event
-from portal.kernel import audit
+from investigator.domain.deadline_rules import rules_for
+from investigator.domain.deadlines import on_stage_change
 from portal.kernel.db.models import STAGE_CHANGES
 from portal.kernel.settings import Settings
 
@@ -29,18 +28,7 @@ def deadline_hook(settings: Settings) -> Callable[[AsyncSession], Awaitable[None
         for case, old, new in changes:
             if case.destroyed_on is not None:
                 continue
-            try:
-                async with session.begin_nested():
-                    await on_stage_change(session, case, old, new, None, rules=rules)
-            except CalendarYearMissing as missing:
-                add_event(session, case.id, "deadline_unknown", public=False)
-                await audit.record(
-                    session,
-                    actor_user_id=None,
-                    action="deadline.calendar_missing",
-                    case_id=case.id,
-                    detail=f"year={missing.year} stage={new}",
-                )
+            await on_stage_change(session, case, old, new, None, rules=rules)
         # changes made by the hooks themselves are not fed back
         session.info.pop(STAGE_CHANGES, None)
 

@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.domain import deadlines
+from investigator.domain import deadline_clock as deadlines
 from investigator.domain.calendar import CalendarYearMissing, WorkCalendar, load_calendar
 from investigator.policy import Principal, visible_cases_clause
 from portal.case.stage import PUBLIC_STAGES
@@ -114,7 +114,8 @@ class _Provisional(WorkCalendar):
 
 
 def provisional(cal: WorkCalendar) -> WorkCalendar:
-    return _Provisional(overrides=cal.overrides)
+    """``cal.lenient()``, remembering each day's answer."""
+    return _Provisional(overrides=cal.overrides, confirmed=cal.confirmed, provisional=True)
 
 
 def working_days_left(cal: WorkCalendar, today: dt.date, due_on: dt.date) -> int:
@@ -145,7 +146,7 @@ def deadline_view(
         days_left=working_days_left(counting, today, d.due_on),
         state=state,
         paused=d.paused_since is not None,
-        provisional=missing,
+        provisional=missing or d.provisional,
     )
 
 

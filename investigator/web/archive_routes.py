@@ -28,7 +28,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.domain import retention
+from investigator.domain import directory, retention
 from investigator.policy import can, excluded_case_ids_clause, offered, role_scope_clause
 from investigator.web.case_common import (
     Form,
@@ -81,6 +81,7 @@ async def _archive_page(
                 .order_by(ArchiveRecord.retain_until, Case.number)
             )
         ).all()
+        categories = await directory.categories(s)
         items = []
         for case, record in rows:
             approvers = {a.approver_id for a in await retention.approvals(s, case.id)}
@@ -96,7 +97,14 @@ async def _archive_page(
                 }
             )
     return page(
-        "archive", status, staff=staff, items=items, error=error, notice=notice, today=today
+        "archive",
+        status,
+        staff=staff,
+        items=items,
+        categories=categories,
+        error=error,
+        notice=notice,
+        today=today,
     )
 
 

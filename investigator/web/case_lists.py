@@ -25,46 +25,14 @@ from investigator.web.case_common import LEFT_VIEW_NOTICES, page, services_of
 from investigator.web.guards import StaffPrincipal
 from portal.case.stage import PUBLIC_STAGES
 from portal.http.i18n import locale_of
+from portal.kernel import labels
 from portal.kernel.db.models import Category
 from portal.kernel.msgid import _
 
 _DIGITS = re.compile(r"^[0-9]{1,12}$")
 
 # channels a case can come by (the web form, and those an intake officer registers: W2)
-CHANNELS: tuple[str, ...] = (
-    "web",
-    "phone",
-    "wechat",
-    "official_account",
-    "email",
-    "letter",
-    "visit",
-)
-CHANNEL_WORDS: dict[str, str] = {
-    "web": _("Web form"),
-    "phone": _("Phone"),
-    "wechat": _("WeChat"),
-    "official_account": _("Official account (公众号)"),
-    "email": _("E-mail"),
-    "letter": _("Letter"),
-    "visit": _("Visit"),
-}
-SEVERITY_WORDS: dict[str, str] = {
-    "low": _("Low"),
-    "medium": _("Medium"),
-    "high": _("High"),
-    "critical": _("Critical"),
-}
-DEADLINE_WORDS: dict[str, str] = {
-    "initial_review": _("Initial review"),
-    "transfer": _("Transfer to the responsible department"),
-    "urgent_dispatch": _("Urgent dispatch"),
-    "investigation": _("Investigation"),
-    "handling": _("Handling"),
-    "feedback": _("Feedback to the reporter"),
-    "acknowledgement": _("Acknowledgement of receipt"),
-    "eu_feedback": _("Feedback to the reporter (three months)"),
-}
+CHANNELS: tuple[str, ...] = tuple(labels.CHANNELS)
 STATE_WORDS: dict[str, str] = {
     "ok": _("On time"),
     "warning": _("Due soon"),
@@ -153,10 +121,10 @@ async def list_page(
     locale = locale_of(request.scope)
     stage_choices = sorted(INTAKE_STAGES) if inbox else list(PUBLIC_STAGES)
     async with services_of(request).db.read() as s:
-        category_rows = (await s.execute(select(Category).order_by(Category.position))).scalars()
+        categories = list((await s.execute(select(Category).order_by(Category.position))).scalars())
         names = {
             c.code: {"zh_TW": c.name_zh_tw, "en": c.name_en}.get(locale, c.name_zh_cn)
-            for c in category_rows
+            for c in categories
         }
         query, kept = read_query(
             request.query_params, stage_choices=stage_choices, categories=names, restrict=inbox
@@ -176,14 +144,11 @@ async def list_page(
         filters=kept,
         searched="number" in kept,
         filtered=any(k not in ("sort", "dir", "per_page") for k in kept),
-        stages=PUBLIC_STAGES,
         stage_choices=stage_choices,
+        categories=categories,
         category_names=names,
         channels=CHANNELS,
-        channel_words=CHANNEL_WORDS,
         severities=worklist.SEVERITIES,
-        severity_words=SEVERITY_WORDS,
-        deadline_words=DEADLINE_WORDS,
         state_words=STATE_WORDS,
         sort_words=SORT_WORDS,
         sort_links=sort_links(base, kept),
