@@ -46,7 +46,7 @@ from investigator.web.case_common import (
     services_of,
     staff_who_can,
 )
-from investigator.web.guards import StaffPrincipal
+from investigator.web.guards import ServicesDep, StaffPrincipal
 from portal.http.i18n import locale_of
 from portal.kernel import audit, audit_anchor, clock
 from portal.kernel.db.models import Department, User
@@ -99,9 +99,8 @@ async def users_view(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/users", name="workspace_users_add")
-async def users_add(request: Request[Any, Any, Any]) -> Template:
+async def users_add(request: Request[Any, Any, Any], services: ServicesDep) -> Template:
     staff = await _admin(request)
-    services = services_of(request)
     form = await read_form(request)
     roles = [r for r in form.get("roles", []) if r in WORKSPACE_ROLES]
     try:
@@ -241,9 +240,8 @@ def _anchors(data_dir: Path) -> tuple[dict[int, str], bool]:
 
 
 @get("/audit", name="workspace_audit")
-async def audit_view(request: Request[Any, Any, Any]) -> Template:
+async def audit_view(request: Request[Any, Any, Any], services: ServicesDep) -> Template:
     staff = await staff_who_can(request, "read_audit")
-    services = services_of(request)
     flt = audit_log.parse_filter(request.query_params)
     async with services.db.read() as s:
         entries = await audit_log.search(s, flt)
@@ -274,10 +272,9 @@ async def audit_view(request: Request[Any, Any, Any]) -> Template:
 
 
 @get("/audit/export", name="workspace_audit_export")
-async def audit_export(request: Request[Any, Any, Any]) -> Response[bytes]:
+async def audit_export(request: Request[Any, Any, Any], services: ServicesDep) -> Response[bytes]:
     """The filtered log as CSV (every entry that matches, up to EXPORT_LIMIT), audited."""
     staff = await staff_who_can(request, "read_audit")
-    services = services_of(request)
     flt = audit_log.parse_filter({**request.query_params, "before": ""})
     async with services.db.write() as s:
         rows = await audit_log.search(s, flt, limit=audit_log.EXPORT_LIMIT)

@@ -45,7 +45,7 @@ from investigator.web.case_common import (
     services_of,
     to_case,
 )
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import ServicesDep, Staff, StaffPrincipal
 from portal.case.errors import WorkflowError
 from portal.case.stage import PUBLIC_STAGES
 from portal.kernel import clock
@@ -109,18 +109,18 @@ async def _archive_page(
 
 
 @get("/archive", name="workspace_archive")
-async def archive_list(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def archive_list(request: Request[Any, Any, Any], staff: Staff) -> Template:
     notice = DESTROYED if request.query_params.get("done") == "destroyed" else None
     return await _archive_page(request, staff, notice=notice)
 
 
 @post("/cases/{case_id:str}/archive", name="workspace_case_archive")
 async def archive_case(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    case_id: FromPath[str],
+    staff: Staff,
+    services: ServicesDep,
 ) -> Redirect | Template:
-    staff = await current_staff(request)
-    services = services_of(request)
     try:
         async with services.db.write() as s:
             case = await case_for(s, staff, case_id, "archive")
@@ -145,10 +145,9 @@ ARCHIVED = _(
 
 
 @get("/closed", name="workspace_closed")
-async def closed_list(request: Request[Any, Any, Any]) -> Template:
+async def closed_list(request: Request[Any, Any, Any], staff: Staff) -> Template:
     """Cases closed without a team (rejected, transferred) that this intake officer may
     archive: plaintext metadata only, since the case itself has left the intake stages."""
-    staff = await current_staff(request)
     if not can(staff.policy(), "archive_closed"):
         raise not_found()
     principal = staff.policy()
@@ -196,10 +195,11 @@ async def archive_hold(
 
 @post("/archive/{case_id:str}/approve-destruction", name="workspace_archive_destroy")
 async def approve_destruction(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    case_id: FromPath[str],
+    staff: Staff,
+    services: ServicesDep,
 ) -> Redirect | Template:
-    staff = await current_staff(request)
-    services = services_of(request)
     try:
         async with services.db.write() as s:
             case = await case_for(s, staff, case_id, "approve_destruction")

@@ -43,8 +43,9 @@ from investigator.policy import can
 from investigator.web.guards import (
     PASSWORD_PATH,
     SIGNIN_PATH,
+    ServicesDep,
+    Staff,
     StaffPrincipal,
-    current_staff,
     find_staff,
     services_of,
 )
@@ -183,9 +184,8 @@ def auth_handlers(auth: StaffAuth) -> list[HTTPRouteHandler]:
         )
 
     @post("/signin", name="workspace_signin")
-    async def signin(request: Request[Any, Any, Any]) -> Template | Redirect:
+    async def signin(request: Request[Any, Any, Any], services: ServicesDep) -> Template | Redirect:
         form = await _form(request)
-        services = services_of(request)
         try:
             step = await auth.check_password(
                 services.db,
@@ -217,12 +217,13 @@ def auth_handlers(auth: StaffAuth) -> list[HTTPRouteHandler]:
         return _page("totp")
 
     @post("/totp", name="workspace_totp_check")
-    async def totp_check(request: Request[Any, Any, Any]) -> Template | Redirect:
+    async def totp_check(
+        request: Request[Any, Any, Any], services: ServicesDep
+    ) -> Template | Redirect:
         form = await _form(request)
         pending = _pending(request, "totp")
         if pending is None:
             return _signin_page(PENDING_EXPIRED)
-        services = services_of(request)
         try:
             await auth.check_totp(
                 services.db,
@@ -242,12 +243,13 @@ def auth_handlers(auth: StaffAuth) -> list[HTTPRouteHandler]:
         return _page("enrol_totp", **_enrol_context(pending))
 
     @post("/totp/enrol", name="workspace_totp_enrol_check")
-    async def enrol_check(request: Request[Any, Any, Any]) -> Template | Redirect:
+    async def enrol_check(
+        request: Request[Any, Any, Any], services: ServicesDep
+    ) -> Template | Redirect:
         form = await _form(request)
         pending = _pending(request, "enrol")
         if pending is None:
             return _signin_page(PENDING_EXPIRED)
-        services = services_of(request)
         try:
             await auth.finish_enrolment(
                 services.db,
@@ -262,34 +264,32 @@ def auth_handlers(auth: StaffAuth) -> list[HTTPRouteHandler]:
         return _complete(request, pending)
 
     @get("/password", name="workspace_password", opt={"password_change": True})
-    async def password_page(request: Request[Any, Any, Any]) -> Template:
-        principal = await current_staff(request)
-        return _page("password", staff=principal)
+    async def password_page(request: Request[Any, Any, Any], staff: Staff) -> Template:
+        return _page("password", staff=staff)
 
     @post("/password", name="workspace_password_change", opt={"password_change": True})
-    async def password_change(request: Request[Any, Any, Any]) -> Template:
-        principal = await current_staff(request)
+    async def password_change(request: Request[Any, Any, Any], staff: Staff) -> Template:
         form = await _form(request)
         new = form.get("new_password", "")
         if new != form.get("new_password_again", ""):
-            return _page("password", 400, staff=principal, errors=[PASSWORDS_DIFFER])
+            return _page("password", 400, staff=staff, errors=[PASSWORDS_DIFFER])
         services = services_of(request)
         try:
             recovery_key = await auth.change_password(
                 services.db,
-                user_id=principal.user_id,
-                private_key=principal.private_key,
+                user_id=staff.user_id,
+                private_key=staff.private_key,
                 new_password=new,
                 pepper=services.keyring.password_pepper,
                 current_password=None
-                if principal.must_change_password
+                if staff.must_change_password
                 else form.get("current_password", ""),
             )
         except PasswordRejected as exc:
-            return _page("password", 400, staff=principal, errors=exc.problems)
+            return _page("password", 400, staff=staff, errors=exc.problems)
         except SigninFailed:
-            return _page("password", 400, staff=principal, errors=[CURRENT_PASSWORD_WRONG])
-        return _page("recovery_key", staff=principal, recovery_key=recovery_key)
+            return _page("password", 400, staff=staff, errors=[CURRENT_PASSWORD_WRONG])
+        return _page("recovery_key", staff=staff, recovery_key=recovery_key)
 
     @post("/signout", name="workspace_signout")
     async def signout(request: Request[Any, Any, Any]) -> Redirect:

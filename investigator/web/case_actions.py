@@ -47,7 +47,7 @@ from investigator.web.case_common import (
     to_case,
 )
 from investigator.web.case_page import case_page_context, team_candidates
-from investigator.web.guards import StaffPrincipal
+from investigator.web.guards import ServicesDep, StaffPrincipal
 from portal.case.events import add_event
 from portal.case.messages import add_message
 from portal.case.sealing import seal_json
@@ -193,8 +193,9 @@ async def reject(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Tem
 
 
 @post("/cases/{case_id:str}/split", name="workspace_case_split")
-async def split(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
-    services = services_of(request)
+async def split(
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
+) -> Template | Redirect:
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         category = field(form, "category", 40)
@@ -291,9 +292,8 @@ async def conflict(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
 
 @post("/cases/{case_id:str}/subjects/add", name="workspace_subject_add")
 async def subject_add(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(
         s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form
@@ -339,8 +339,9 @@ async def subject_link(
 
 
 @post("/cases/{case_id:str}/message", name="workspace_case_message")
-async def message(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
-    services = services_of(request)
+async def message(
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
+) -> Template | Redirect:
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         text = field(form, "text", 20_000, multiline=True)
@@ -373,8 +374,9 @@ async def _seal_note(
 
 
 @post("/cases/{case_id:str}/note", name="workspace_case_note")
-async def note(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
-    services = services_of(request)
+async def note(
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
+) -> Template | Redirect:
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         text = field(form, "text", 20_000, multiline=True)
@@ -390,9 +392,8 @@ async def note(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Templ
 
 @post("/cases/{case_id:str}/identity/request", name="workspace_identity_request")
 async def identity_request(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         key = await _key(s, staff, case)

@@ -37,11 +37,10 @@ from investigator.domain.keyshare import (
     share_intake_key,
 )
 from investigator.policy import can, may_act_on_case
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import StaffPrincipal, current_staff, services_of
 from portal.case.errors import WorkflowError
 from portal.kernel.db.models import Case
 from portal.kernel.msgid import _
-from portal.kernel.services import Services
 from portal.kernel.text import clean_text
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -107,11 +106,6 @@ class Refused(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-def services_of(request: Request[Any, Any, Any]) -> Services:
-    services: Services = request.app.state["services"]
-    return services
 
 
 async def read_form(request: Request[Any, Any, Any]) -> dict[str, list[str]]:

@@ -34,12 +34,11 @@ from investigator.web.case_common import (
     key_or_none,
     not_found,
     page,
-    services_of,
     share_with_intake,
 )
 from investigator.web.case_lists import list_page
 from investigator.web.case_page import case_page_context, package_key
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import ServicesDep, Staff, StaffPrincipal
 from investigator.web.identity_routes import identity_handlers
 from investigator.web.register_routes import register_handlers
 from investigator.web.transfer_routes import transfer_handlers
@@ -51,25 +50,26 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 @get("/cases", name="workspace_cases")
-async def case_list(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def case_list(request: Request[Any, Any, Any], staff: Staff) -> Template:
     if not can(staff.policy(), "list_cases"):
         raise not_found()
     return await list_page(request, staff, inbox=False)
 
 
 @get("/inbox", name="workspace_inbox")
-async def inbox(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def inbox(request: Request[Any, Any, Any], staff: Staff) -> Template:
     if not can(staff.policy(), "view_inbox"):
         raise not_found()
     return await list_page(request, staff, inbox=True)
 
 
 @get("/cases/{case_id:str}", name="workspace_case")
-async def case_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
-    staff = await current_staff(request)
-    services = services_of(request)
+async def case_page(
+    request: Request[Any, Any, Any],
+    case_id: FromPath[str],
+    staff: Staff,
+    services: ServicesDep,
+) -> Template:
     async with services.db.write() as s:
         case = await case_for(s, staff, case_id, "view")
         await share_with_intake(s, staff, case)
@@ -101,9 +101,12 @@ async def _file_key(
 
 
 @get("/files/{file_id:str}", name="workspace_file")
-async def download(request: Request[Any, Any, Any], file_id: FromPath[str]) -> Stream:
-    staff = await current_staff(request)
-    services = services_of(request)
+async def download(
+    request: Request[Any, Any, Any],
+    file_id: FromPath[str],
+    staff: Staff,
+    services: ServicesDep,
+) -> Stream:
     async with services.db.write() as s:
         row = await s.get(EvidenceFile, file_id[:64])
         if row is None:

@@ -67,7 +67,7 @@ from investigator.web.case_common import (
     read_form,
     services_of,
 )
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import ServicesDep, Staff, StaffPrincipal
 from portal.case.sealing import open_json
 from portal.kernel import audit, clock
 from portal.kernel.db.models import CalendarYear, Case, CaseDeadline, User
@@ -137,8 +137,7 @@ def _rules(request: Request[Any, Any, Any]) -> dict[str, deadline_rules.Rule]:
 
 
 @get("/overdue", name="workspace_overdue")
-async def overdue(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def overdue(request: Request[Any, Any, Any], staff: Staff) -> Template:
     principal = staff.policy()
     if not can(principal, "view_overdue"):
         raise not_found()
@@ -225,8 +224,7 @@ async def _calendar_page(
 
 
 @get("/calendar", name="workspace_calendar")
-async def calendar_view(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def calendar_view(request: Request[Any, Any, Any], staff: Staff) -> Template:
     if not can(staff.policy(), "manage_calendar"):
         raise not_found()
     return await _calendar_page(
@@ -238,8 +236,7 @@ async def calendar_view(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/calendar", name="workspace_calendar_edit")
-async def calendar_edit(request: Request[Any, Any, Any]) -> Template | Redirect:
-    staff = await current_staff(request)
+async def calendar_edit(request: Request[Any, Any, Any], staff: Staff) -> Template | Redirect:
     if not can(staff.policy(), "manage_calendar"):
         raise not_found()
     form = await read_form(request)
@@ -262,9 +259,8 @@ async def calendar_edit(request: Request[Any, Any, Any]) -> Template | Redirect:
 
 
 @post("/calendar/year", name="workspace_calendar_year")
-async def calendar_year(request: Request[Any, Any, Any]) -> Template | Redirect:
+async def calendar_year(request: Request[Any, Any, Any], staff: Staff) -> Template | Redirect:
     """The complete schedule of a year (holiday ranges and 调休 days) in one form, confirmed."""
-    staff = await current_staff(request)
     if not can(staff.policy(), "manage_calendar"):
         raise not_found()
     form = await read_form(request)
@@ -356,8 +352,9 @@ async def _may(s: AsyncSession, staff: StaffPrincipal, case_id: str, action: str
 
 
 @get("/cases/{case_id:str}/deadlines", name="workspace_case_deadlines")
-async def case_deadlines(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
-    staff = await current_staff(request)
+async def case_deadlines(
+    request: Request[Any, Any, Any], case_id: FromPath[str], staff: Staff
+) -> Template:
     return await _deadlines_page(request, staff, case_id)
 
 
@@ -398,9 +395,8 @@ async def _post(
 
 @post("/cases/{case_id:str}/deadline/pause", name="workspace_deadline_pause")
 async def deadline_pause(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
         key = await case_key(s, staff, case.id, 400)
@@ -432,9 +428,8 @@ async def deadline_resume(
 
 @post("/cases/{case_id:str}/deadline/extend", name="workspace_deadline_extend")
 async def deadline_extend(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
         try:

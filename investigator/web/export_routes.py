@@ -18,9 +18,9 @@ from litestar.params import FromPath
 
 from investigator.domain.case_export import ExportTooLarge, case_archive, package_archive
 from investigator.policy import may_act_on_package
-from investigator.web.case_common import case_for, key_or_none, not_found, page, services_of
+from investigator.web.case_common import case_for, key_or_none, not_found, page
 from investigator.web.case_page import package_key
-from investigator.web.guards import current_staff
+from investigator.web.guards import ServicesDep, Staff
 from portal.kernel import audit
 from portal.kernel.db.models import Case, TransferPackage
 from portal.kernel.msgid import _
@@ -41,9 +41,12 @@ def _zip(data: bytes, filename: str) -> Response[bytes]:
 
 
 @get("/cases/{case_id:str}/export", name="workspace_case_export")
-async def export_case(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Response[Any]:
-    staff = await current_staff(request)
-    services = services_of(request)
+async def export_case(
+    request: Request[Any, Any, Any],
+    case_id: FromPath[str],
+    staff: Staff,
+    services: ServicesDep,
+) -> Response[Any]:
     async with services.db.write() as s:
         case = await case_for(s, staff, case_id, "export_case")
         key = await key_or_none(s, staff, case.id)
@@ -66,10 +69,11 @@ async def export_case(request: Request[Any, Any, Any], case_id: FromPath[str]) -
 
 @get("/transfers/{package_id:str}/export", name="workspace_package_export")
 async def export_package(
-    request: Request[Any, Any, Any], package_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    package_id: FromPath[str],
+    staff: Staff,
+    services: ServicesDep,
 ) -> Response[Any]:
-    staff = await current_staff(request)
-    services = services_of(request)
     async with services.db.write() as s:
         package = await s.get(TransferPackage, package_id[:64])
         if package is None or not await may_act_on_package(

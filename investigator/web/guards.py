@@ -19,6 +19,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect
@@ -50,6 +51,12 @@ class StaffPrincipal:
 
     def __repr__(self) -> str:  # never print the private key
         return f"StaffPrincipal(user_id={self.user_id!r}, roles={sorted(self.roles)!r})"
+
+
+# what a workspace handler declares to receive the signed-in staff member and the services by
+# dependency injection (provided by the workspace router: ``provide_staff``, ``provide_services``)
+Staff = NamedDependency[StaffPrincipal]
+ServicesDep = NamedDependency[Services]
 
 
 class PasswordChangeRequired(NotAuthorizedException):

@@ -46,7 +46,7 @@ from investigator.web.case_common import (
     page,
     services_of,
 )
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import ServicesDep, Staff, StaffPrincipal, current_staff
 from portal.case.errors import WorkflowError
 from portal.case.evidence import EvidenceSink, StoredFile, Target
 from portal.case.stage import PUBLIC_STAGES
@@ -175,8 +175,9 @@ async def investigation_page(request: Request[Any, Any, Any], case_id: FromPath[
 
 
 @post("/cases/{case_id:str}/investigation/steps", name="ws_step_add")
-async def step_add(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
-    services = services_of(request)
+async def step_add(
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
+) -> Template | Redirect:
 
     async def work(
         s: AsyncSession, staff: StaffPrincipal, case: Case, key: bytes, form: Form
@@ -219,12 +220,13 @@ async def step_status(
     opt={"exclude_from_csrf": True},
 )
 async def record_add(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    case_id: FromPath[str],
+    staff: Staff,
+    services: ServicesDep,
 ) -> Template | Redirect:
     """A record with an optional attached file, streamed and encrypted as it arrives; the CSRF
     token is checked in the body before any file part is accepted."""
-    staff = await current_staff(request)
-    services = services_of(request)
     async with services.db.read() as s:
         await case_for(s, staff, case_id, "investigate")
         key = await key_or_none(s, staff, case_id)
@@ -289,9 +291,8 @@ async def record_add(
 
 @post("/cases/{case_id:str}/investigation/message", name="ws_progress_message")
 async def progress_message(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(
         s: AsyncSession, staff: StaffPrincipal, case: Case, key: bytes, form: Form
@@ -336,8 +337,9 @@ def plan_from_form(form: Form) -> handling.PlanInput:
 
 
 @post("/cases/{case_id:str}/handling/plan", name="ws_plan_save")
-async def plan_save(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
-    services = services_of(request)
+async def plan_save(
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
+) -> Template | Redirect:
 
     async def work(
         s: AsyncSession, staff: StaffPrincipal, case: Case, key: bytes, form: Form
@@ -361,9 +363,8 @@ async def plan_submit(
 
 @post("/cases/{case_id:str}/handling/decide", name="ws_plan_decide")
 async def plan_decide(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(
         s: AsyncSession, staff: StaffPrincipal, case: Case, key: bytes, form: Form
@@ -386,9 +387,8 @@ async def plan_decide(
 
 @post("/cases/{case_id:str}/handling/implementation", name="ws_plan_implementation")
 async def plan_implementation(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(
         s: AsyncSession, staff: StaffPrincipal, case: Case, key: bytes, form: Form
@@ -401,8 +401,9 @@ async def plan_implementation(
 
 
 @post("/cases/{case_id:str}/handling/conclude", name="ws_conclude")
-async def conclude(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
-    services = services_of(request)
+async def conclude(
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
+) -> Template | Redirect:
 
     async def work(
         s: AsyncSession, staff: StaffPrincipal, case: Case, key: bytes, form: Form

@@ -38,7 +38,7 @@ from investigator.web.case_common import (
     services_of,
     share_with_custodians,
 )
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import Staff, StaffPrincipal
 from portal.case.errors import WorkflowError
 from portal.case.sealing import open_json
 from portal.kernel.db.models import Case, IdentityRequest, User
@@ -87,16 +87,16 @@ async def _list_page(
 
 
 @get("/identity-requests", name="workspace_identity_requests")
-async def identity_requests(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def identity_requests(request: Request[Any, Any, Any], staff: Staff) -> Template:
     if not can(staff.policy(), "decide_identity"):
         raise not_found()
     return await _list_page(request, staff)
 
 
 @post("/identity-requests/{request_id:str}/decide", name="workspace_identity_decide")
-async def decide(request: Request[Any, Any, Any], request_id: FromPath[str]) -> Template | Redirect:
-    staff = await current_staff(request)
+async def decide(
+    request: Request[Any, Any, Any], request_id: FromPath[str], staff: Staff
+) -> Template | Redirect:
     try:
         async with services_of(request).db.write() as s:
             req = await s.get(IdentityRequest, request_id[:64])

@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 
 from investigator.domain import notices
 from investigator.web.case_common import page, read_form, services_of
-from investigator.web.guards import current_staff
+from investigator.web.guards import Staff
 from portal.kernel.msgid import _
 
 KIND_WORDS = {
@@ -44,8 +44,7 @@ def _int(raw: str | None, default: int) -> int:
 
 
 @get("/notices", name="workspace_notices")
-async def notices_page(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def notices_page(request: Request[Any, Any, Any], staff: Staff) -> Template:
     unread_only = request.query_params.get("unread") == "1"
     number = _int(request.query_params.get("page"), 1)
     async with services_of(request).db.read() as s:
@@ -74,8 +73,7 @@ async def notices_page(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/notices/read", name="workspace_notices_read")
-async def notices_read(request: Request[Any, Any, Any]) -> Redirect:
-    staff = await current_staff(request)
+async def notices_read(request: Request[Any, Any, Any], staff: Staff) -> Redirect:
     form = await read_form(request)
     raw = form.get("id")
     ids = [int(v) for v in raw if v.isdigit()] if raw else None

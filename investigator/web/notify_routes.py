@@ -22,7 +22,7 @@ from investigator.domain import duty_roster, notify, notify_kinds
 from investigator.policy import can
 from investigator.roles import roles_of
 from investigator.web.case_common import not_found, page, read_form, services_of
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import Staff, StaffPrincipal
 from portal.kernel.db.models import User
 from portal.kernel.msgid import _
 
@@ -88,16 +88,14 @@ async def _page(
 
 
 @get("/notifications", name="workspace_notifications")
-async def notifications(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def notifications(request: Request[Any, Any, Any], staff: Staff) -> Template:
     done = request.query_params.get("done")
     notice = SAVED if done == "saved" else DUTY_SAVED if done == "duty" else None
     return await _page(request, staff, notice)
 
 
 @post("/notifications", name="workspace_notifications_save")
-async def save_notifications(request: Request[Any, Any, Any]) -> Redirect:
-    staff = await current_staff(request)
+async def save_notifications(request: Request[Any, Any, Any], staff: Staff) -> Redirect:
     form = await read_form(request)
     async with services_of(request).db.write() as s:
         me = await s.get(User, staff.user_id)
@@ -107,8 +105,7 @@ async def save_notifications(request: Request[Any, Any, Any]) -> Redirect:
 
 
 @post("/notifications/duty", name="workspace_notifications_duty")
-async def save_duty(request: Request[Any, Any, Any]) -> Redirect:
-    staff = await current_staff(request)
+async def save_duty(request: Request[Any, Any, Any], staff: Staff) -> Redirect:
     if not can(staff.policy(), "manage_settings"):
         raise not_found()
     form = await read_form(request)

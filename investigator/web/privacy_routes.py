@@ -19,8 +19,8 @@ from litestar import Request, get, post
 from litestar.response import Template
 
 from investigator.domain.poster import qr_svg
-from investigator.web.case_common import page, read_form, services_of, staff_who_can
-from investigator.web.guards import StaffPrincipal
+from investigator.web.case_common import page, read_form, staff_who_can
+from investigator.web.guards import ServicesDep, StaffPrincipal
 from portal.kernel import audit, org_settings
 
 FIELDS = (
@@ -43,9 +43,8 @@ def _form_of(values: org_settings.OrgValues) -> dict[str, str]:
 
 
 @get("/privacy", name="workspace_privacy")
-async def privacy_settings(request: Request[Any, Any, Any]) -> Template:
+async def privacy_settings(request: Request[Any, Any, Any], services: ServicesDep) -> Template:
     staff = await _admin(request)
-    services = services_of(request)
     async with services.db.read() as s:
         values = await org_settings.load(s, services.settings)
     return page(
@@ -59,9 +58,8 @@ async def privacy_settings(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/privacy", name="workspace_privacy_save")
-async def privacy_settings_save(request: Request[Any, Any, Any]) -> Template:
+async def privacy_settings_save(request: Request[Any, Any, Any], services: ServicesDep) -> Template:
     staff = await _admin(request)
-    services = services_of(request)
     raw = await read_form(request)
     form = {name: (raw.get(name) or [""])[0] for name in FIELDS}
     async with services.db.write() as s:
@@ -95,9 +93,8 @@ async def privacy_settings_save(request: Request[Any, Any, Any]) -> Template:
 
 
 @get("/poster", name="workspace_poster")
-async def poster(request: Request[Any, Any, Any]) -> Template:
+async def poster(request: Request[Any, Any, Any], services: ServicesDep) -> Template:
     staff = await _admin(request)
-    services = services_of(request)
     async with services.db.read() as s:
         values = await org_settings.load(s, services.settings)
     address = values.portal_address

@@ -32,7 +32,7 @@ from investigator.web.case_common import (
     page,
     services_of,
 )
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import ServicesDep, Staff, StaffPrincipal
 from portal.kernel.db.models import Case
 from portal.kernel.msgid import _
 
@@ -75,8 +75,9 @@ async def _protection_page(
 
 
 @get("/cases/{case_id:str}/protection", name="workspace_protection")
-async def protection_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
-    staff = await current_staff(request)
+async def protection_page(
+    request: Request[Any, Any, Any], case_id: FromPath[str], staff: Staff
+) -> Template:
     return await _protection_page(request, staff, case_id)
 
 
@@ -90,9 +91,8 @@ async def _post(
 
 @post("/cases/{case_id:str}/protection/plan", name="workspace_protection_plan")
 async def protection_plan(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
         key = await case_key(s, staff, case.id, 400)
@@ -119,9 +119,8 @@ async def protection_plan(
 
 @post("/cases/{case_id:str}/protection/leniency", name="workspace_protection_leniency")
 async def protection_leniency(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
         key = await case_key(s, staff, case.id, 400)

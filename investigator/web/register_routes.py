@@ -22,7 +22,7 @@ from litestar.response import Template
 import portal.reporter.submission as reporter_submission
 from investigator.policy import can
 from investigator.web.case_common import not_found, page, read_form, services_of
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import ServicesDep, StaffPrincipal, current_staff
 from portal.kernel import audit
 from portal.kernel.msgid import _
 from portal.kernel.services import Services
@@ -76,9 +76,8 @@ async def register_form(request: Request[Any, Any, Any]) -> Template:
 
 
 @post("/register", name="workspace_register_submit", status_code=200)
-async def register_submit(request: Request[Any, Any, Any]) -> Template:
+async def register_submit(request: Request[Any, Any, Any], services: ServicesDep) -> Template:
     staff = await _officer(request)
-    services = services_of(request)
     fields = await read_form(request)
     token = (fields.get("submission_token") or [""])[0]
     channel = (fields.get("channel") or [""])[0]

@@ -39,7 +39,7 @@ from investigator.web.case_common import (
     page,
     services_of,
 )
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import ServicesDep, Staff, StaffPrincipal
 from portal.kernel import audit
 from portal.kernel.db.models import Case
 from portal.kernel.msgid import _
@@ -132,8 +132,9 @@ async def _reward_page(
 
 
 @get("/cases/{case_id:str}/reward", name="workspace_reward")
-async def reward_page(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template:
-    staff = await current_staff(request)
+async def reward_page(
+    request: Request[Any, Any, Any], case_id: FromPath[str], staff: Staff
+) -> Template:
     return await _reward_page(request, staff, case_id)
 
 
@@ -145,9 +146,8 @@ async def _post(
 
 @post("/cases/{case_id:str}/reward/propose", name="workspace_reward_propose")
 async def reward_propose(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         amount = _amount(field(form, "amount", 20))
@@ -171,10 +171,9 @@ async def reward_propose(
 
 @post("/cases/{case_id:str}/reward/decide", name="workspace_reward_decide")
 async def reward_decide(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
     """An approver's decision and opinion."""
-    services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         decision = field(form, "decision", 10)
@@ -199,9 +198,8 @@ async def reward_decide(
 
 @post("/cases/{case_id:str}/reward/pay", name="workspace_reward_pay")
 async def reward_pay(
-    request: Request[Any, Any, Any], case_id: FromPath[str]
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
-    services = services_of(request)
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         reward = await rewards.reward_of(s, case.id)
@@ -233,8 +231,7 @@ async def _listing(s: AsyncSession, staff: StaffPrincipal) -> list[dict[str, Any
 
 
 @get("/rewards", name="workspace_rewards")
-async def rewards_list(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def rewards_list(request: Request[Any, Any, Any], staff: Staff) -> Template:
     if not can(staff.policy(), "review_rewards"):
         raise not_found()
     async with services_of(request).db.read() as s:

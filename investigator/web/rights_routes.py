@@ -35,7 +35,7 @@ from investigator.web.case_common import (
     services_of,
     staff_who_can,
 )
-from investigator.web.guards import StaffPrincipal
+from investigator.web.guards import ServicesDep, StaffPrincipal
 from portal.kernel import audit
 from portal.kernel.db.models import RightsRequest
 from portal.kernel.msgid import _
@@ -72,10 +72,9 @@ async def rights_requests(request: Request[Any, Any, Any]) -> Template:
 
 @post("/rights-requests/{request_id:str}/decide", name="workspace_rights_decide")
 async def rights_decide(
-    request: Request[Any, Any, Any], request_id: FromPath[str]
+    request: Request[Any, Any, Any], request_id: FromPath[str], services: ServicesDep
 ) -> Template | Redirect:
     staff = await staff_who_can(request, "decide_rights")
-    services = services_of(request)
     form: dict[str, str] = {}
     try:
         async with services.db.write() as s:

@@ -47,7 +47,7 @@ from investigator.web.case_common import (
     services_of,
 )
 from investigator.web.case_page import open_package, package_key
-from investigator.web.guards import StaffPrincipal, current_staff
+from investigator.web.guards import ServicesDep, Staff, StaffPrincipal
 from portal.case import metadata
 from portal.case.errors import WorkflowError
 from portal.case.evidence import (
@@ -87,8 +87,9 @@ def _due(value: str) -> dt.date:
 
 
 @post("/cases/{case_id:str}/transfer", name="workspace_transfer")
-async def transfer(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
-    services = services_of(request)
+async def transfer(
+    request: Request[Any, Any, Any], case_id: FromPath[str], services: ServicesDep
+) -> Template | Redirect:
 
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         summary = field(form, "summary", 20_000, multiline=True)
@@ -195,9 +196,11 @@ async def _package_page(
 
 @get("/cases/{case_id:str}/transfer/{package_id:str}", name="workspace_package")
 async def package_page(
-    request: Request[Any, Any, Any], case_id: FromPath[str], package_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    case_id: FromPath[str],
+    package_id: FromPath[str],
+    staff: Staff,
 ) -> Template:
-    staff = await current_staff(request)
     return await _package_page(request, staff, case_id, package_id)
 
 
@@ -254,10 +257,12 @@ class _RedactedUploads:
     request_max_body_size=None,  # read_multipart bounds every file, field and the file count
 )
 async def package_files(
-    request: Request[Any, Any, Any], case_id: FromPath[str], package_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    case_id: FromPath[str],
+    package_id: FromPath[str],
+    staff: Staff,
+    services: ServicesDep,
 ) -> Template | Redirect:
-    staff = await current_staff(request)
-    services = services_of(request)
     async with services.db.read() as s:
         package, pkey = await _own_package(s, staff, case_id, package_id)
     uploads = _RedactedUploads(services, Target(case_id=case_id, case_key=pkey))
@@ -380,8 +385,7 @@ async def _transfers_page(
 
 
 @get("/transfers", name="workspace_transfers")
-async def transfers(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def transfers(request: Request[Any, Any, Any], staff: Staff) -> Template:
     if not can(staff.policy(), "view_transfers"):
         raise not_found()
     return await _transfers_page(request, staff)
@@ -389,10 +393,11 @@ async def transfers(request: Request[Any, Any, Any]) -> Template:
 
 @post("/transfers/{package_id:str}/report-back", name="workspace_report_back")
 async def report_back(
-    request: Request[Any, Any, Any], package_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    package_id: FromPath[str],
+    staff: Staff,
+    services: ServicesDep,
 ) -> Template | Redirect:
-    staff = await current_staff(request)
-    services = services_of(request)
     try:
         async with services.db.write() as s:
             package = await s.get(TransferPackage, package_id[:64])

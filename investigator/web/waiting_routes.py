@@ -14,7 +14,7 @@ from litestar.response import Template
 
 from investigator.domain.waiting import waiting_for
 from investigator.web.case_common import page, services_of
-from investigator.web.guards import current_staff
+from investigator.web.guards import Staff
 from portal.kernel.msgid import _
 
 SECTION_WORDS: dict[str, str] = {
@@ -46,8 +46,7 @@ EMPTY_WORDS: dict[str, str] = {
 
 
 @get("/waiting", name="workspace_waiting")
-async def waiting(request: Request[Any, Any, Any]) -> Template:
-    staff = await current_staff(request)
+async def waiting(request: Request[Any, Any, Any], staff: Staff) -> Template:
     async with services_of(request).db.read() as s:
         sections = await waiting_for(s, staff.policy())
     return page(
