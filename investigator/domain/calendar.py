@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.kernel import audit
 from portal.kernel.db.models import CalendarDay
+from portal.kernel.readmostly import ReadMostly, touched
 
 _MAX_SPAN = 3660  # days: no deadline runs for ten years; stops a runaway loop
 
@@ -144,10 +145,22 @@ class WorkCalendar:
         return out
 
 
+#: the administrator's overrides, per database engine: read-mostly (every new case reads them)
+OVERRIDES: ReadMostly[dict[dt.date, bool]] = ReadMostly("calendar overrides", ("calendar_days",))
+
+
 async def load_calendar(session: AsyncSession) -> WorkCalendar:
-    """The calendar with the administrator's overrides, read in the caller's transaction."""
-    rows = (await session.execute(select(CalendarDay.day, CalendarDay.is_workday))).all()
-    return WorkCalendar(overrides={r.day: bool(r.is_workday) for r in rows})
+    """The calendar with the administrator's overrides: cached (``OVERRIDES``), or read in the
+    caller's transaction when it is cold or this transaction has changed the overrides."""
+
+    async def load() -> dict[dt.date, bool]:
+        rows = (await session.execute(select(CalendarDay.day, CalendarDay.is_workday))).all()
+        return {r.day: bool(r.is_workday) for r in rows}
+
+    if touched(session.sync_session, CalendarDay.__tablename__):
+        return WorkCalendar(overrides=await load())  # not committed yet: never cached
+    overrides = await OVERRIDES.get(session.sync_session.get_bind(), load)
+    return WorkCalendar(overrides=dict(overrides))
 
 
 async def covered_years(session: AsyncSession) -> list[int]:

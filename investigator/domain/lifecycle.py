@@ -9,15 +9,15 @@ case timeline and the audit log say so (the administrator's calendar page lists 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.domain.calendar import CalendarYearMissing
-from investigator.domain.deadlines import on_stage_change, rules_for
+from investigator.domain.deadlines import Rule, on_stage_change, rules_for
 from portal.case.events import add_event
 from portal.kernel import audit
-from portal.kernel.db.models import STAGE_CHANGES
+from portal.kernel.db.models import STAGE_CHANGES, Case, CaseDeadline
 from portal.kernel.settings import Settings
 
 
@@ -30,8 +30,11 @@ def deadline_hook(settings: Settings) -> Callable[[AsyncSession], Awaitable[None
             if case.destroyed_on is not None:
                 continue
             try:
-                async with session.begin_nested():
-                    await on_stage_change(session, case, old, new, None, rules=rules)
+                if old is None:
+                    await _open_first(session, case, new, rules)
+                else:
+                    async with session.begin_nested():
+                        await on_stage_change(session, case, old, new, None, rules=rules)
             except CalendarYearMissing as missing:
                 add_event(session, case.id, "deadline_unknown", public=False)
                 await audit.record(
@@ -45,3 +48,19 @@ def deadline_hook(settings: Settings) -> Callable[[AsyncSession], Awaitable[None
         session.info.pop(STAGE_CHANGES, None)
 
     return apply
+
+
+async def _open_first(
+    session: AsyncSession, case: Case, stage: str, rules: Mapping[str, Rule]
+) -> None:
+    """The first deadlines of a case created in this transaction, without a savepoint: they
+    are only added to the session (no statement), so a missing calendar year is undone by
+    taking back the deadlines added for this case."""
+    before = set(session.new)
+    try:
+        await on_stage_change(session, case, None, stage, None, rules=rules)
+    except CalendarYearMissing:
+        for obj in set(session.new) - before:
+            if isinstance(obj, CaseDeadline) and obj.case_id == case.id:
+                session.expunge(obj)
+        raise

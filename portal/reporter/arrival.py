@@ -12,6 +12,11 @@
   enabled staff account, that account receives no key at all and an automatic conflict row
   (``conflicts.subject_id`` = that subject) is written: ``investigator.policy`` then excludes
   the account from the case like any declared conflict, and intake sees the proposed link.
+* **Read once, not per report.** The enabled staff are read-mostly data (``STAFF``, a
+  ``portal.kernel.readmostly`` cache invalidated by every committed change to ``users`` in this
+  process, and at most ``DEFAULT_TTL_S`` behind a change made by another process). A cached
+  list may only make a report cheaper, never refuse it: before ``NoReader`` or a closed channel
+  is answered, the staff are read again from the database.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.case.subjects import normalise_name
+from portal.kernel.db.engine import Database
 from portal.kernel.db.models import Conflict, User
+from portal.kernel.readmostly import ReadMostly
 from portal.reporter.intake import ReportInput, SubjectInput
 
 _X25519_PUBLIC_KEY_BYTES = 32
@@ -46,6 +53,20 @@ def can_open_wraps(user: User) -> bool:
 async def _enabled_staff(session: AsyncSession) -> list[User]:
     rows = await session.execute(select(User).where(User.disabled.is_(False)).order_by(User.id))
     return list(rows.scalars())
+
+
+#: the enabled staff accounts, per database (a snapshot: detached rows, attributes loaded)
+STAFF: ReadMostly[list[User]] = ReadMostly("enabled staff", ("users",))
+
+
+async def enabled_staff(db: Database, *, fresh: bool = False) -> list[User]:
+    """The enabled staff accounts, from the cache unless ``fresh``."""
+
+    async def load() -> list[User]:
+        async with db.read() as s:
+            return await _enabled_staff(s)
+
+    return await STAFF.get(db, load, fresh=fresh)
 
 
 def needs_custodian(report: ReportInput) -> bool:
@@ -71,7 +92,20 @@ class ChannelState:
 
 
 async def channel_state(session: AsyncSession) -> ChannelState:
-    staff = [u for u in await _enabled_staff(session) if can_open_wraps(u)]
+    return channel_of(await _enabled_staff(session))
+
+
+async def current_channel(db: Database, report: ReportInput | None = None) -> ChannelState:
+    """``channel_state`` from the cached staff; a closed answer (for ``report``, if given) is
+    checked against the database before it is believed."""
+    state = channel_of(await enabled_staff(db))
+    if not (state.accepts(report) if report is not None else state.open):
+        state = channel_of(await enabled_staff(db, fresh=True))
+    return state
+
+
+def channel_of(staff_list: Sequence[User]) -> ChannelState:
+    staff = [u for u in staff_list if can_open_wraps(u)]
     return ChannelState(
         intake_ready=any("intake_officer" in roles_of(u) for u in staff),
         custodian_ready=any("identity_custodian" in roles_of(u) for u in staff),
@@ -119,7 +153,23 @@ def match_subjects(
 async def recipients(session: AsyncSession, report: ReportInput) -> Recipients:
     """Who gets the case key (intake officers) and the identity key (identity custodians) of a
     report arriving now: enabled accounts with a key pair, never one its accused names."""
-    staff = await _enabled_staff(session)
+    return recipients_among(await _enabled_staff(session), report)
+
+
+async def current_recipients(db: Database, report: ReportInput) -> Recipients:
+    """``recipients`` from the cached staff; checked (``Recipients.check``) against a fresh
+    read before ``NoReader`` is raised."""
+    found = recipients_among(await enabled_staff(db), report)
+    try:
+        found.check(report)
+    except NoReader:
+        found = recipients_among(await enabled_staff(db, fresh=True), report)
+        found.check(report)
+    return found
+
+
+def recipients_among(staff: Sequence[User], report: ReportInput) -> Recipients:
+    """The recipients of ``report`` among the enabled accounts ``staff``."""
     matches = match_subjects(report.subjects, staff)
     excluded = {u.id for users in matches.values() for u in users}
     readers = [u for u in staff if can_open_wraps(u) and u.id not in excluded]
