@@ -56,6 +56,7 @@ from portal.case.events import add_event
 from portal.case.sealing import seal_json
 from portal.kernel import audit, clock
 from portal.kernel.db.models import (
+    CREATED_CASES,
     AuditEntry,
     Case,
     CaseDeadline,
@@ -420,7 +421,7 @@ async def on_stage_change(
         await close_deadline(session, case, "transfer", actor)
         return opened
     # a case created in this transaction: its team and deadlines are in the session (no query)
-    created = old_stage is None
+    created = old_stage is None and case.id in session.info.get(CREATED_CASES, ())
     handler = (
         (_pending_lead(session, case.id) or actor)
         if created

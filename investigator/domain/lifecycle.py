@@ -17,7 +17,7 @@ from investigator.domain.calendar import CalendarYearMissing
 from investigator.domain.deadlines import Rule, on_stage_change, rules_for
 from portal.case.events import add_event
 from portal.kernel import audit
-from portal.kernel.db.models import STAGE_CHANGES, Case, CaseDeadline
+from portal.kernel.db.models import CREATED_CASES, STAGE_CHANGES, Case, CaseDeadline
 from portal.kernel.settings import Settings
 
 
@@ -30,7 +30,7 @@ def deadline_hook(settings: Settings) -> Callable[[AsyncSession], Awaitable[None
             if case.destroyed_on is not None:
                 continue
             try:
-                if old is None:
+                if old is None and case.id in session.info.get(CREATED_CASES, ()):
                     await _open_first(session, case, new, rules)
                 else:
                     async with session.begin_nested():

@@ -73,6 +73,10 @@ class FileStore(Protocol):
     async def cleanup_incoming(self) -> int: ...
 
 
+# pieces this small (a record's 5-byte head) are buffered without a worker-thread hop
+_BUFFERED_WRITE = 512
+
+
 class _LocalWriter:
     def __init__(self, key: str, part: Path, final: Path) -> None:
         self.key = key
@@ -84,9 +88,13 @@ class _LocalWriter:
         self._size = 0
 
     async def write(self, data: bytes) -> None:
-        if data:
+        if not data:
+            return
+        if len(data) <= _BUFFERED_WRITE:
+            self._fh.write(data)  # lands in the file object's buffer: no system call to wait on
+        else:
             await anyio.to_thread.run_sync(self._fh.write, data)
-            self._size += len(data)
+        self._size += len(data)
 
     async def commit(self) -> int:
         def finish() -> None:

@@ -318,6 +318,8 @@ async def submit(
                             fingerprint=subject_fingerprint(services, subj.name),
                         )
                     )
+                if arrival.matches:  # conflict rows name subjects: those rows go in first
+                    await s.flush()
                 s.add_all(automatic_conflicts(target.case_id, subject_ids, arrival.matches, today))
                 if identity_doc:
                     await store_identity(
