@@ -45,7 +45,7 @@ class StoredFile:
 
 
 # plaintext bytes gathered before one hop to the worker threads (constant memory)
-BATCH_SIZE = 1024 * 1024
+BATCH_SIZE = 4 * 1024 * 1024
 # batches being hashed, encrypted or written while the next one is read from the network
 MAX_IN_FLIGHT = 2
 
@@ -145,10 +145,14 @@ class EvidenceSink:
         # the batches being hashed, encrypted and written, oldest first
         self._inflight: collections.deque[asyncio.Future[None]] = collections.deque()
         self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self._blocking_writes = False  # set by open(): the store writes from worker threads
 
     async def open(self) -> EvidenceSink:
         for s in (*self.originals, *self.working):
             await s.open()
+        self._blocking_writes = all(
+            hasattr(s.writer, "write_blocking") for s in (*self.originals, *self.working)
+        )
         return self
 
     async def write(self, data: Data) -> None:
@@ -171,21 +175,31 @@ class EvidenceSink:
                 s.enc.absorb(chunk)
 
     def _seal_batch(self, chunks: list[Data]) -> list[tuple[_Stream, list[bytes]]]:
-        """Worker thread 2: the originals' records, and the stripped working copy's."""
+        """Worker thread 2: the originals' records, and the stripped working copy's. Where
+        the store can write from this thread (the local store), they are written here, in
+        order (this executor runs one batch at a time, FIFO), and nothing is returned."""
         outs: list[tuple[_Stream, list[bytes]]] = []
         for s in self.originals:
             pieces: list[bytes] = []
             for chunk in chunks:
                 pieces += s.enc.seal_parts(chunk)
             outs.append((s, pieces))
-        if self.stripper is not None:
+        stripper = self.stripper
+        if stripper is not None and not stripper.failed:  # a failed one's copies are dropped
             for chunk in chunks:
-                cleaned = self.stripper.update(bytes(chunk))  # images only
-                if self.stripper.failed:
+                cleaned = stripper.update(bytes(chunk))  # images only
+                if stripper.failed:
                     break
                 for w in self.working:
                     outs.append((w, w.enc.update_parts(cleaned)))
-        return outs
+        if not self._blocking_writes:
+            return outs
+        for stream, pieces in outs:
+            write = getattr(stream.writer, "write_blocking", None)
+            assert write is not None
+            for piece in pieces:
+                write(piece)
+        return []
 
     def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
         if self._pools is None:
