@@ -30,8 +30,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.kernel import audit
+from portal.kernel.db.engine import Database
 from portal.kernel.db.models import CalendarDay
-from portal.kernel.readmostly import ReadMostly, touched
+from portal.kernel.readmostly import ReadMostly, register_warmer, touched
 
 _MAX_SPAN = 3660  # days: no deadline runs for ten years; stops a runaway loop
 
@@ -149,18 +150,32 @@ class WorkCalendar:
 OVERRIDES: ReadMostly[dict[dt.date, bool]] = ReadMostly("calendar overrides", ("calendar_days",))
 
 
+async def _overrides(session: AsyncSession) -> dict[dt.date, bool]:
+    rows = (await session.execute(select(CalendarDay.day, CalendarDay.is_workday))).all()
+    return {r.day: bool(r.is_workday) for r in rows}
+
+
 async def load_calendar(session: AsyncSession) -> WorkCalendar:
-    """The calendar with the administrator's overrides: cached (``OVERRIDES``), or read in the
-    caller's transaction when it is cold or this transaction has changed the overrides."""
-
-    async def load() -> dict[dt.date, bool]:
-        rows = (await session.execute(select(CalendarDay.day, CalendarDay.is_workday))).all()
-        return {r.day: bool(r.is_workday) for r in rows}
-
+    """The calendar with the administrator's overrides: cached (``OVERRIDES``, per write
+    engine), or read in the caller's transaction when it is cold or this transaction has
+    changed the overrides."""
     if touched(session.sync_session, CalendarDay.__tablename__):
-        return WorkCalendar(overrides=await load())  # not committed yet: never cached
-    overrides = await OVERRIDES.get(session.sync_session.get_bind(), load)
+        return WorkCalendar(overrides=await _overrides(session))  # not committed: not cached
+    overrides = await OVERRIDES.get(session.sync_session.get_bind(), lambda: _overrides(session))
     return WorkCalendar(overrides=dict(overrides))
+
+
+async def _warm_overrides(db: Database) -> None:
+    """Every new case's deadlines read the calendar inside the submission's write
+    transaction: reload a stale one before it (``portal.kernel.readmostly.warm``)."""
+    engine = db.engine.sync_engine
+    if OVERRIDES.is_fresh(engine):
+        return
+    async with db.read() as s:
+        await OVERRIDES.get(engine, lambda: _overrides(s), fresh=True)
+
+
+register_warmer(_warm_overrides)
 
 
 async def covered_years(session: AsyncSession) -> list[int]:

@@ -29,6 +29,7 @@ DEFAULT_TTL_S = 5.0
 
 _DIRTY = "readmostly_tables"
 _registry: list[ReadMostly[Any]] = []
+_warmers: list[Callable[[Any], Awaitable[None]]] = []
 
 
 class _Entry(Generic[T]):
@@ -54,6 +55,10 @@ class ReadMostly(Generic[T]):
         self._generation += 1
         self._entries.clear()
 
+    def is_fresh(self, owner: object) -> bool:
+        entry = self._entries.get(owner)
+        return entry is not None and time.monotonic() - entry.loaded_at < self.ttl_s
+
     async def get(
         self, owner: object, load: Callable[[], Awaitable[T]], *, fresh: bool = False
     ) -> T:
@@ -67,6 +72,19 @@ class ReadMostly(Generic[T]):
         if generation == self._generation:
             self._entries[owner] = _Entry(value, now)
         return value
+
+
+def register_warmer(warmer: Callable[[Any], Awaitable[None]]) -> None:
+    """``warmer(db)`` reloads a value that is read inside write transactions, if stale, so a
+    write transaction never has to (``warm``)."""
+    _warmers.append(warmer)
+
+
+async def warm(db: Any) -> None:
+    """Reload, outside any write transaction, the stale values the registered warmers keep
+    (a submission calls it before its write transaction)."""
+    for warmer in _warmers:
+        await warmer(db)
 
 
 def invalidate_tables(tables: set[str]) -> None:

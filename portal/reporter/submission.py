@@ -36,7 +36,7 @@ from portal.case.evidence import StoredFile, Target
 from portal.case.numbers import allocate_case_number
 from portal.case.sealing import grant_user, seal_json, server_subkey, wrap_aad
 from portal.case.subjects import subject_fingerprint
-from portal.kernel import clock
+from portal.kernel import clock, readmostly
 from portal.kernel.db.models import (
     Case,
     EvidenceFile,
@@ -255,6 +255,7 @@ async def submit(
     pending = pending or PendingReceipt(services)
     code = pending.code
     arrival = await current_recipients(services.db, report)
+    await readmostly.warm(services.db)  # what the write transaction reads (the calendar)
     secrets_ = await pending.secrets()
     today = clock.today()
     numbers: list[str] = []

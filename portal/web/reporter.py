@@ -49,9 +49,7 @@ def _page(name: str, status: int = 200, **context: Any) -> Template:
 # --- public pages ------------------------------------------------------------------------------
 
 
-async def _channel(
-    services: Services, report: ReportInput | None = None
-) -> arrival.ChannelState:
+async def _channel(services: Services, report: ReportInput | None = None) -> arrival.ChannelState:
     """Whether reports (``report``) are taken: from the cached staff, a closed answer checked."""
     return await arrival.current_channel(services.db, report)
 
