@@ -118,10 +118,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.roles import roles_of
+from portal.case.stage import CLOSED, INTAKE, TEAM_WORK, Stage
 from portal.kernel.db.models import (
     Case,
     Conflict,
@@ -132,13 +133,23 @@ from portal.kernel.db.models import (
     User,
 )
 
-INTAKE_STAGES: frozenset[str] = frozenset({"received", "triage", "accepted"})
-APPROVAL_STAGES: frozenset[str] = frozenset({"approval"})
-TRANSFER_STAGES: frozenset[str] = frozenset({"transferred"})
+# the stage conditions of the rules below, in the case core's own names (portal.case.stage)
+INTAKE_STAGES: frozenset[str] = frozenset(INTAKE)
+APPROVAL_STAGES: frozenset[str] = frozenset({Stage.APPROVAL})
+TRANSFER_STAGES: frozenset[str] = frozenset({Stage.TRANSFERRED})
 EXTENSION_STAGES: frozenset[str] = frozenset(
-    {"accepted", "investigating", "approval", "handling", "implementing", "reopened"}
+    {
+        Stage.ACCEPTED,
+        Stage.INVESTIGATING,
+        Stage.APPROVAL,
+        Stage.HANDLING,
+        Stage.IMPLEMENTING,
+        Stage.REOPENED,
+    }
 )
-CLOSED_STAGES: frozenset[str] = frozenset({"concluded", "archived"})
+CLOSED_STAGES: frozenset[str] = frozenset(CLOSED)
+# the team's working stages: investigation records and handling plans are written only then
+TEAM_WORK_STAGES: frozenset[str] = frozenset(TEAM_WORK)
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"administrator"}),
@@ -250,13 +261,30 @@ async def visible_cases_clause(principal: Principal) -> ColumnElement[bool]:
 
 async def is_excluded(session: AsyncSession, principal: Principal, case_id: str) -> bool:
     """True when the principal is a subject of the case or declared a conflict on it."""
+    return await is_excluded_user(session, case_id, principal.user_id)
+
+
+async def is_excluded_user(session: AsyncSession, case_id: str, user_id: str) -> bool:
+    """The originals rule for one person and one case: a linked subject or a declared (or
+    automatic) conflict is excluded from everything about the case."""
     stmt = select(
         or_(
-            exists().where(Subject.case_id == case_id, Subject.user_id == principal.user_id),
-            exists().where(Conflict.case_id == case_id, Conflict.user_id == principal.user_id),
+            exists().where(Subject.case_id == case_id, Subject.user_id == user_id),
+            exists().where(Conflict.case_id == case_id, Conflict.user_id == user_id),
         )
     )
     return bool((await session.execute(stmt)).scalar())
+
+
+def excluded_or_member_ids(case_id: str) -> Select[tuple[str | None]]:
+    """The user ids a case's team may not be joined by: its linked subjects, its conflicted
+    staff and its present members (a subquery for candidate lists)."""
+    return (
+        select(Subject.user_id).where(Subject.case_id == case_id, Subject.user_id.is_not(None))
+    ).union(
+        select(Conflict.user_id).where(Conflict.case_id == case_id),
+        select(TeamMember.user_id).where(TeamMember.case_id == case_id),
+    )  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -479,3 +507,15 @@ async def may_decide(session: AsyncSession, case_id: str, user_id: str) -> bool:
     if user_id in await excluded_user_ids(session, case_id):
         return False
     return not await _is_member(session, case_id, user_id)
+
+
+async def may_approve_extension(session: AsyncSession, case_id: str, user: User) -> bool:
+    """The one extension of a deadline (W10) is decided by an enabled approver who is not on
+    the case's team, not a subject and not conflicted, while the case is in a stage that
+    allows it (``EXTENSION_STAGES``, as ``approve_extension`` in ``_decide``)."""
+    if user.disabled or "approver" not in roles_of(user.roles):
+        return False
+    stage = (await session.execute(select(Case.stage).where(Case.id == case_id))).scalar()
+    if stage not in EXTENSION_STAGES:
+        return False
+    return await may_decide(session, case_id, user.id)

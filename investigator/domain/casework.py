@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad, new_case_key
 from crypto.recipients import wrap_for_recipient
 from investigator.domain.casefile import staff_key
+from investigator.policy import is_excluded_user
 from portal.case.errors import WorkflowError
 from portal.case.events import add_event
 from portal.case.sealing import case_suite, case_suite_of, grant_user, seal_json
+from portal.case.stage import Stage, move
 from portal.case.subjects import subject_fingerprint
 from portal.kernel import audit, clock
 from portal.kernel.db.models import (
@@ -52,14 +54,6 @@ REJECT_REASONS = {
 }
 
 
-async def _user_excluded(session: AsyncSession, case_id: str, user_id: str) -> bool:
-    stmt = select(
-        exists().where(Subject.case_id == case_id, Subject.user_id == user_id)
-        | exists().where(Conflict.case_id == case_id, Conflict.user_id == user_id)
-    )
-    return bool((await session.execute(stmt)).scalar())
-
-
 async def revoke_user(session: AsyncSession, case_id: str, user_id: str) -> int:
     """Delete every wrap (case and identity) and the team seat the user has on the case."""
     result = await session.execute(
@@ -89,25 +83,19 @@ async def classify(
         raise WorkflowError("Choose a severity and a risk level.")
     case.category, case.severity, case.urgent, case.risk = category, severity, urgent, risk
     case.department_id = department_id or None
-    if case.stage == "received":
-        case.stage = "triage"
-        add_event(session, case.id, "triage_started", public=True, actor=actor)
+    detail = f"severity={severity} urgent={urgent} risk={risk}"
+    if case.stage == Stage.RECEIVED:
+        await move(session, case, Stage.TRIAGE, action="case.classify", actor=actor, audited=False)
     add_event(session, case.id, "classified", public=False, actor=actor)
     await audit.record(
-        session,
-        actor_user_id=actor,
-        action="case.classify",
-        case_id=case.id,
-        detail=f"severity={severity} urgent={urgent} risk={risk}",
+        session, actor_user_id=actor, action="case.classify", case_id=case.id, detail=detail
     )
 
 
 async def accept(session: AsyncSession, case: Case, actor: str) -> None:
     if case.stage not in ("received", "triage"):
         raise WorkflowError("Only a case under review can be accepted.")
-    case.stage = "accepted"
-    add_event(session, case.id, "accepted", public=True, actor=actor)
-    await audit.record(session, actor_user_id=actor, action="case.accept", case_id=case.id)
+    await move(session, case, Stage.ACCEPTED, action="case.accept", actor=actor)
 
 
 async def reject(session: AsyncSession, case: Case, actor: str, reason: str) -> None:
@@ -115,13 +103,14 @@ async def reject(session: AsyncSession, case: Case, actor: str, reason: str) -> 
         raise WorkflowError("Choose a reason from the list.")
     if case.stage not in ("received", "triage"):
         raise WorkflowError("Only a case under review can be rejected.")
-    case.stage, case.outcome, case.closed_on = "rejected", "rejected", clock.today()
-    add_event(session, case.id, f"rejected:{reason}", public=True, actor=actor)
-    await audit.record(
+    case.outcome, case.closed_on = "rejected", clock.today()
+    await move(
         session,
-        actor_user_id=actor,
+        case,
+        Stage.REJECTED,
         action="case.reject",
-        case_id=case.id,
+        actor=actor,
+        event=f"rejected:{reason}",
         detail=f"reason={reason}",
     )
 
@@ -144,7 +133,7 @@ async def add_member(
         raise WorkflowError("Choose the member's function.")
     if not declared_no_conflict:
         raise WorkflowError("The member must declare that they have no conflict of interest.")
-    if user.disabled or await _user_excluded(session, case.id, user.id):
+    if user.disabled or await is_excluded_user(session, case.id, user.id):
         # the same refusal as an unknown user: never confirm that someone is a subject
         raise WorkflowError("This person cannot be added to the team.")
     existing = (
@@ -172,9 +161,10 @@ async def add_member(
     ).first()
     if not has_wrap:
         grant_user(session, case.id, "case", key, user, case_suite(case))
-    if case.stage == "accepted":
-        case.stage = "investigating"
-        add_event(session, case.id, "investigation_started", public=True, actor=actor)
+    if case.stage == Stage.ACCEPTED:
+        await move(
+            session, case, Stage.INVESTIGATING, action="team.add", actor=actor, audited=False
+        )
     add_event(session, case.id, "team_changed", public=False, actor=actor)
     await audit.record(
         session,
@@ -311,7 +301,7 @@ async def transfer(
     if not liaisons:
         raise WorkflowError("That department has no liaison to receive the transfer.")
     for liaison in liaisons:
-        if await _user_excluded(session, case.id, liaison.id):
+        if await is_excluded_user(session, case.id, liaison.id):
             raise WorkflowError(
                 "This case cannot be transferred to that department: its liaison is "
                 "named in the case or has declared a conflict."
@@ -346,13 +336,13 @@ async def transfer(
                 ),
             )
         )
-    case.stage, case.department_id, case.outcome = "transferred", department_id, "transferred"
-    add_event(session, case.id, "transferred", public=True, actor=actor)
-    await audit.record(
+    case.department_id, case.outcome = department_id, "transferred"
+    await move(
         session,
-        actor_user_id=actor,
+        case,
+        Stage.TRANSFERRED,
         action="case.transfer",
-        case_id=case.id,
+        actor=actor,
         detail=f"department={department_id} package={package.id}",
     )
     return package, pkey
@@ -431,7 +421,7 @@ async def decide_identity(
         if (
             requester is None
             or requester.disabled
-            or await _user_excluded(session, req.case_id, requester.id)
+            or await is_excluded_user(session, req.case_id, requester.id)
         ):
             raise WorkflowError("The requester can no longer receive access.")
         ikey = await staff_key(

@@ -45,12 +45,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
 from investigator.domain.calendar import CalendarYearMissing, WorkCalendar, load_calendar
-from investigator.policy import Principal, excluded_case_ids_clause, visible_cases_clause
+from investigator.policy import (
+    Principal,
+    excluded_case_ids_clause,
+    is_excluded_user,
+    may_approve_extension,
+    visible_cases_clause,
+)
 from investigator.roles import roles_of
 from portal.case.events import add_event
 from portal.case.sealing import seal_json
@@ -60,10 +66,8 @@ from portal.kernel.db.models import (
     AuditEntry,
     Case,
     CaseDeadline,
-    Conflict,
     DeadlinePause,
     Message,
-    Subject,
     TeamMember,
     User,
     new_id,
@@ -589,18 +593,6 @@ async def request_extension(
     )
 
 
-async def may_approve_extension(session: AsyncSession, case_id: str, user: User) -> bool:
-    """An approver who is not on the case's team, not a subject and not conflicted."""
-    if user.disabled or "approver" not in roles_of(user.roles):
-        return False
-    stmt = select(
-        exists().where(TeamMember.case_id == case_id, TeamMember.user_id == user.id)
-        | exists().where(Subject.case_id == case_id, Subject.user_id == user.id)
-        | exists().where(Conflict.case_id == case_id, Conflict.user_id == user.id)
-    )
-    return not bool((await session.execute(stmt)).scalar())
-
-
 async def approve_extension(
     session: AsyncSession, case: Case, d: CaseDeadline, approver_id: str, *, approve: bool
 ) -> None:
@@ -670,14 +662,6 @@ class Notice:
     superior_id: str | None
 
 
-async def _excluded(session: AsyncSession, case_id: str, user_id: str) -> bool:
-    stmt = select(
-        exists().where(Subject.case_id == case_id, Subject.user_id == user_id)
-        | exists().where(Conflict.case_id == case_id, Conflict.user_id == user_id)
-    )
-    return bool((await session.execute(stmt)).scalar())
-
-
 async def due_notices(session: AsyncSession, today: dt.date | None = None) -> list[Notice]:
     """Record, once per deadline and level, the 50% / 80% / overdue notices now due: a
     CaseEvent and an audit entry each. The handler and their superior are the recipients,
@@ -709,14 +693,14 @@ async def due_notices(session: AsyncSession, today: dt.date | None = None) -> li
             continue
         d.notice_level = lvl
         handler = d.handler_id
-        if handler is not None and await _excluded(session, d.case_id, handler):
+        if handler is not None and await is_excluded_user(session, d.case_id, handler):
             handler = None
         superior: str | None = None
         if d.handler_id is not None:
             superior = (
                 await session.execute(select(User.superior_id).where(User.id == d.handler_id))
             ).scalar_one_or_none()
-            if superior is not None and await _excluded(session, d.case_id, superior):
+            if superior is not None and await is_excluded_user(session, d.case_id, superior):
                 superior = None
         kind = "deadline_overdue" if lvl == 100 else f"deadline_warning_{lvl}"
         add_event(session, d.case_id, kind, public=False, actor=None)

@@ -27,12 +27,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
-from investigator.policy import Principal, is_excluded
+from investigator.policy import TEAM_WORK_STAGES, Principal, is_excluded
 from investigator.roles import roles_of
 from portal.case.errors import WorkflowError
 from portal.case.events import add_event
 from portal.case.messages import add_message
 from portal.case.sealing import case_suite, grant_user, open_json, seal_json
+from portal.case.stage import Stage, move
 from portal.kernel import audit, clock
 from portal.kernel.db.models import (
     Case,
@@ -73,7 +74,7 @@ PLAN_STATUSES: dict[str, str] = {
     "returned": _("Returned with comments"),
 }
 SURVEY_KINDS = ("satisfied", "dissatisfied", "rehandling_requested")
-PLAN_STAGES = frozenset({"investigating", "handling", "reopened"})
+PLAN_STAGES = TEAM_WORK_STAGES
 MAX_PERSONS = 30
 
 NOT_NOW = _("This cannot be done in the case's present stage.")
@@ -219,9 +220,8 @@ async def save_plan(
         created_at=clock.now(),
     )
     session.add(row)
-    if case.stage != "handling":
-        case.stage = "handling"
-        add_event(session, case.id, "handling_started", public=True, actor=actor)
+    if case.stage != Stage.HANDLING:
+        await move(session, case, Stage.HANDLING, action="plan.save", actor=actor, audited=False)
     add_event(session, case.id, "plan_saved", public=False, actor=actor)
     await audit.record(
         session,
@@ -260,7 +260,7 @@ async def submit_plan(session: AsyncSession, case: Case, key: bytes, actor: str)
     if plan is None or plan.status != "draft":
         raise WorkflowError(NO_DRAFT)
     plan.status, plan.submitted_at = "submitted", clock.now()
-    case.stage = "approval"
+    await move(session, case, Stage.APPROVAL, action="plan.submit", actor=actor, audited=False)
     have = set(
         (
             await session.execute(
@@ -277,7 +277,6 @@ async def submit_plan(session: AsyncSession, case: Case, key: bytes, actor: str)
         if approver.id not in have:
             grant_user(session, case.id, "case", key, approver, case_suite(case))
             granted += 1
-    add_event(session, case.id, "plan_submitted", public=True, actor=actor)
     await audit.record(
         session,
         actor_user_id=actor,
@@ -331,17 +330,12 @@ async def decide_plan(
         plan.sealed_decision = seal_json(
             key, {"text": comments}, field_aad(case.id, f"plan-decision:{plan.id}"), services
         )
-    if approve:
-        case.stage = "implementing"
-        add_event(session, case.id, "plan_approved", public=True, actor=approver)
-    else:
-        case.stage = "handling"
-        add_event(session, case.id, "plan_returned", public=False, actor=approver)
-    await audit.record(
+    await move(
         session,
-        actor_user_id=approver,
+        case,
+        Stage.IMPLEMENTING if approve else Stage.HANDLING,
         action="plan.approve" if approve else "plan.return",
-        case_id=case.id,
+        actor=approver,
         detail=f"plan={plan.id} version={plan.version}",
     )
     return plan
@@ -420,19 +414,20 @@ async def conclude(
         created_at=clock.now(),
     )
     session.add(note)
-    case.stage, case.outcome, case.closed_on = "concluded", outcome, clock.today()
+    case.outcome, case.closed_on = outcome, clock.today()
     await add_message(
         services, session, case.id, key, feedback, author="staff", author_user_id=actor
     )
-    add_event(session, case.id, f"concluded:{outcome}", public=True, actor=actor)
-    add_event(session, case.id, "staff_message", public=False, actor=actor)
-    await audit.record(
+    await move(
         session,
-        actor_user_id=actor,
+        case,
+        Stage.CONCLUDED,
         action="case.conclude",
-        case_id=case.id,
+        actor=actor,
+        event=f"concluded:{outcome}",
         detail=f"outcome={outcome} report={nid} real_name={not case.anonymous}",
     )
+    add_event(session, case.id, "staff_message", public=False, actor=actor)
     return note
 
 
@@ -440,9 +435,8 @@ async def resume(session: AsyncSession, case: Case, actor: str) -> None:
     """再次处理: the team takes a reopened case back; its history stays on the case."""
     if case.stage != "reopened":
         raise WorkflowError(NOT_NOW)
-    case.stage, case.closed_on = "investigating", None
-    add_event(session, case.id, "rehandling_started", public=True, actor=actor)
-    await audit.record(session, actor_user_id=actor, action="case.rehandle", case_id=case.id)
+    case.closed_on = None
+    await move(session, case, Stage.INVESTIGATING, action="case.rehandle", actor=actor)
 
 
 async def handling_state(session: AsyncSession, case_id: str, key: bytes) -> HandlingState:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
+from investigator.policy import TEAM_WORK_STAGES
 from portal.case.errors import WorkflowError
 from portal.case.events import add_event
 from portal.case.evidence import StoredFile
@@ -51,7 +52,7 @@ STEP_STATUSES: dict[str, str] = {
     "dropped": _("Dropped"),
 }
 # stages in which the team works on the investigation
-ACTIVE_STAGES = frozenset({"investigating", "handling", "reopened"})
+ACTIVE_STAGES = TEAM_WORK_STAGES
 
 CLOSED_CASE = _("This case is not under investigation.")
 CHOOSE_OWNER = _("Choose a member of the team as the owner.")

@@ -28,14 +28,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import LargeBinary, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from investigator.policy import may_decide
 from portal.case.errors import WorkflowError
-from portal.case.events import add_event
+from portal.case.stage import Stage, move
 from portal.kernel import audit, clock
 from portal.kernel.db.models import (
     ArchiveRecord,
     Base,
     Case,
-    Conflict,
     DestructionApproval,
     EvidenceFile,
     Identity,
@@ -45,8 +45,6 @@ from portal.kernel.db.models import (
     PackageWrap,
     Receipt,
     Reward,
-    Subject,
-    TeamMember,
     TransferPackage,
 )
 from portal.kernel.msgid import _
@@ -109,13 +107,12 @@ async def archive(
     identity = await session.get(Identity, case.id)
     if identity is not None:
         identity.retain_until = add_years(case.closed_on, settings.retention_identity_years)
-    case.stage = "archived"
-    add_event(session, case.id, "archived", public=True, actor=actor)
-    await audit.record(
+    await move(
         session,
-        actor_user_id=actor,
+        case,
+        Stage.ARCHIVED,
         action="case.archive",
-        case_id=case.id,
+        actor=actor,
         detail=f"class={klass} retain_until={retain_until.isoformat()}",
     )
     return record
@@ -136,15 +133,6 @@ async def set_legal_hold(session: AsyncSession, case_id: str, actor: str, *, hol
     )
 
 
-async def _named_or_member(session: AsyncSession, case_id: str, user_id: str) -> bool:
-    stmt = select(
-        exists().where(TeamMember.case_id == case_id, TeamMember.user_id == user_id)
-        | exists().where(Subject.case_id == case_id, Subject.user_id == user_id)
-        | exists().where(Conflict.case_id == case_id, Conflict.user_id == user_id)
-    )
-    return bool((await session.execute(stmt)).scalar())
-
-
 async def approvals(session: AsyncSession, case_id: str) -> list[DestructionApproval]:
     return list(
         (
@@ -159,7 +147,7 @@ async def approve_destruction(session: AsyncSession, case: Case, actor: str) -> 
     """One approver's approval; returns how many distinct approvals the case now has."""
     if case.stage != "archived" or case.destroyed_on is not None:
         raise WorkflowError(_("Only an archived case can be destroyed."))
-    if await _named_or_member(session, case.id, actor):
+    if not await may_decide(session, case.id, actor):
         raise WorkflowError(_("You cannot approve the destruction of this case."))
     existing = await approvals(session, case.id)
     if any(a.approver_id == actor for a in existing):
@@ -218,7 +206,7 @@ async def _check_destroyable(session: AsyncSession, case: Case) -> None:
     approvers = set()
     for a in await approvals(session, case.id):
         # an approver who has since joined the team or been named no longer counts
-        if not await _named_or_member(session, case.id, a.approver_id):
+        if await may_decide(session, case.id, a.approver_id):
             approvers.add(a.approver_id)
     if len(approvers) < APPROVALS_NEEDED:
         raise WorkflowError(_("The destruction needs the approval of two different approvers."))

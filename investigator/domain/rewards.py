@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad, new_case_key
 from investigator.domain.casefile import NoKey, staff_key
-from investigator.policy import deciders, may_decide
+from investigator.policy import CLOSED_STAGES, deciders, may_decide
 from portal.case.errors import WorkflowError
 from portal.case.events import add_event
 from portal.case.sealing import case_suite, grant_user, open_json, reward_claim_aad, seal_json
@@ -44,7 +44,6 @@ from portal.kernel.msgid import _
 from portal.kernel.services import Services
 
 SUBSTANTIATED_OUTCOMES = frozenset({"substantiated", "partly_substantiated"})
-CLOSED_STAGES = frozenset({"concluded", "archived"})
 STATUSES = ("proposed", "approved", "refused", "paid")
 
 

@@ -20,7 +20,7 @@ from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
 from investigator.domain.casefile import CaseDetail, NoKey, case_detail, open_identity
 from investigator.domain.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
-from investigator.policy import may_act_on_package, permissions
+from investigator.policy import excluded_or_member_ids, may_act_on_package, permissions
 from investigator.web.case_common import key_or_none, share_with_custodians
 from investigator.web.guards import StaffPrincipal
 from portal.case.sealing import open_json
@@ -33,8 +33,6 @@ from portal.kernel.db.models import (
     Department,
     IdentityRequest,
     PackageWrap,
-    Subject,
-    TeamMember,
     TransferPackage,
     User,
 )
@@ -101,12 +99,7 @@ def open_package(package: TransferPackage, pkey: bytes) -> tuple[str, str | None
 async def team_candidates(session: AsyncSession, case_id: str) -> list[User]:
     """Active staff who may join: not on the team, not a subject, not conflicted. The page
     never says why someone is missing from the list."""
-    excluded = (
-        select(Subject.user_id).where(Subject.case_id == case_id, Subject.user_id.is_not(None))
-    ).union(
-        select(Conflict.user_id).where(Conflict.case_id == case_id),
-        select(TeamMember.user_id).where(TeamMember.case_id == case_id),
-    )
+    excluded = excluded_or_member_ids(case_id)
     stmt = (
         select(User)
         .where(User.disabled.is_(False), User.id.not_in(excluded))

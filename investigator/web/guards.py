@@ -99,11 +99,44 @@ async def current_staff(request: Request[Any, Any, Any]) -> StaffPrincipal:
     return principal
 
 
-async def staff_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Litestar guard: the route needs a fully signed-in staff member."""
+# The workspace routes anyone may reach: the sign-in steps themselves (the second step and the
+# key enrolment hold a *pending* session), signing out and password recovery. Every other
+# route of the workspace router needs a fully signed-in staff member (``staff_guard``).
+PUBLIC_ROUTES: frozenset[str] = frozenset(
+    {
+        "workspace_home",  # the sign-in form, or the home page once signed in
+        "workspace_signin",
+        "workspace_totp",
+        "workspace_totp_check",
+        "workspace_totp_enrol",
+        "workspace_totp_enrol_check",
+        "workspace_signout",
+        "workspace_recover",
+        "workspace_recover_check",
+    }
+)
+
+
+async def staff_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """The workspace router's guard: a fully signed-in staff member, except on the routes that
+    opt out by name (``PUBLIC_ROUTES``)."""
+    if handler.name in PUBLIC_ROUTES:
+        return
     if not isinstance(connection, Request):
         raise NotAuthorizedException()
     await current_staff(connection)
+
+
+async def provide_staff(request: Request[Any, Any, Any]) -> StaffPrincipal:
+    """Dependency ``staff``: the signed-in staff member (the guard has admitted them)."""
+    return await current_staff(request)
+
+
+def provide_services(request: Request[Any, Any, Any]) -> Services:
+    """Dependency ``services``: the application's service container."""
+    return services_of(request)
 
 
 def redirect_to_signin(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Router
+from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 
 from investigator.domain.auth import StaffAuth
@@ -13,7 +14,12 @@ from investigator.web.case_routes import case_handlers
 from investigator.web.deadline_routes import deadline_handlers
 from investigator.web.directory_routes import directory_handlers
 from investigator.web.export_routes import export_handlers
-from investigator.web.guards import redirect_to_signin
+from investigator.web.guards import (
+    provide_services,
+    provide_staff,
+    redirect_to_signin,
+    staff_guard,
+)
 from investigator.web.handling_routes import handling_handlers
 from investigator.web.metrics_routes import metrics_handlers
 from investigator.web.notify_routes import notify_handlers
@@ -45,5 +51,10 @@ def workspace_router(settings: Settings) -> Router:
             *directory_handlers,
             *metrics_handlers,
         ],
+        guards=[staff_guard],
+        dependencies={
+            "staff": Provide(provide_staff),
+            "services": Provide(provide_services, sync_to_thread=False),
+        },
         exception_handlers={NotAuthorizedException: redirect_to_signin},
     )

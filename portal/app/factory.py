@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         # C7: never serve with a keyring that is not this database's (`portal serve` checks
         # before this too, to say so in one line)
         await ensure_bound(services.db, services.keyring, settings.keyring_dir)
-        from portal.kernel.audit_anchor import anchor_head
+        from portal.kernel.audit import anchor_head
 
         await anchor_head(services.db, settings.data_dir)  # A5: the head, outside the database
         services.files.ensure() if hasattr(services.files, "ensure") else None

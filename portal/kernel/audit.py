@@ -35,11 +35,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from portal.kernel.audit_anchor import HEAD_INFO
+from portal.kernel.audit_anchor import HEAD_INFO, anchor_path, append_anchor
+from portal.kernel.audit_anchor import logger as anchor_logger
 from portal.kernel.db.engine import Database
 from portal.kernel.db.models import AuditEntry
 
@@ -272,3 +274,14 @@ async def verify(
             "truncated_or_rewritten",
         )
     return VerifyResult(True, checked, None, "chain intact")
+
+
+async def anchor_head(db: Database, data_dir: Path) -> tuple[int, str] | None:
+    """Anchor the current head now (commands and start-up); returns it (None: empty log)."""
+    newest = await head(db)
+    if newest is not None:
+        try:
+            append_anchor(anchor_path(data_dir), *newest)
+        except OSError as error:  # never stops a start or a job; said once in the log
+            anchor_logger.error("audit anchor not written (%s)", type(error).__name__)
+    return newest

@@ -34,14 +34,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from portal.kernel.db.engine import Database
-
 __all__ = [
     "ANCHOR_FILE",
     "CONFLICT",
     "HEAD_INFO",
     "AnchorError",
-    "anchor_head",
     "anchor_hook",
     "anchor_path",
     "append_anchor",
@@ -111,19 +108,6 @@ def parse_anchor(value: str) -> tuple[dict[int, str], str | None]:
         f"--anchor takes an anchor file, ID:HASH or a HASH as printed by `portal audit verify` "
         f"or the audit page; {value!r} is none of them"
     )
-
-
-async def anchor_head(db: Database, data_dir: Path) -> tuple[int, str] | None:
-    """Anchor the current head now (commands and start-up); returns it (None: empty log)."""
-    from portal.kernel.audit import head
-
-    newest = await head(db)
-    if newest is not None:
-        try:
-            append_anchor(anchor_path(data_dir), *newest)
-        except OSError as error:  # never stops a start or a job; said once in the log
-            logger.error("audit anchor not written (%s)", type(error).__name__)
-    return newest
 
 
 def anchor_hook(data_dir: Path) -> Callable[[Mapping[str, Any]], None]:

@@ -21,6 +21,7 @@ from portal.case.messages import add_message
 from portal.case.numbers import allocate_case_number
 from portal.case.readers import identity_custodians, intake_readers
 from portal.case.sealing import grant_user, open_json, seal_json, wrap_aad
+from portal.case.stage import CLOSED, REPORTER, Stage, move
 from portal.kernel import clock
 from portal.kernel.db.models import (
     Case,
@@ -218,12 +219,8 @@ async def reporter_feedback(
             keys[case_id], {"text": text}, field_aad(case_id, f"event:{kind}"), services
         )
         add_event(s, case_id, kind, public=True, detail=sealed)
-        if kind in ("dissatisfied", "rehandling_requested") and case.stage in (
-            "concluded",
-            "archived",
-        ):
-            case.stage = "reopened"
-            add_event(s, case_id, "reopened", public=True)
+        if kind in ("dissatisfied", "rehandling_requested") and case.stage in CLOSED:
+            await move(s, case, Stage.REOPENED, action=REPORTER, actor=None)
 
 
 async def report_retaliation(

@@ -155,15 +155,89 @@ def check(text: str, root: Path, expected: Iterable[str] = REQUIREMENT_IDS) -> l
     return report.problems
 
 
+CODE_MAP_HEADING = "## Where each requirement lives in the code"
+# every ID of the catalogue, for the code map (sections 1 to 5)
+ALL_IDS: tuple[str, ...] = (
+    *(f"R{i}" for i in range(1, 14)),
+    *(f"W{i}" for i in range(1, 16)),
+    *(f"A{i}" for i in range(1, 7)),
+    *(f"C{i}" for i in range(1, 8)),
+    *(f"O{i}" for i in range(1, 6)),
+)
+CODE_RE = re.compile(
+    r"`((?:portal|investigator|crypto|templates|docs)/[\w/.-]+|Makefile)(?:::(\w+))?`"
+)
+
+
+def split_doc(text: str) -> tuple[str, str]:
+    """(the tests map, the code map): the code map is the section under CODE_MAP_HEADING."""
+    tests_part, _, code_part = text.partition(CODE_MAP_HEADING)
+    return tests_part, code_part
+
+
+def top_level_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def check_code_map(text: str, root: Path, expected: Iterable[str] = ALL_IDS) -> list[str]:
+    report = Report()
+    rows = parse_rows(text)
+    seen = {row.ident for row in rows}
+    for ident in expected:
+        if ident not in seen:
+            report.add(f"{ident}: no row in the code map")
+    for row in rows:
+        where = f"{row.ident} (code map line {row.line})"
+        refs = CODE_RE.findall(row.enforced_by)
+        if not refs and not GAP_RE.search(row.enforced_by):
+            report.add(f"{where}: no code named and no 'gap' stated")
+        for file_part, name in refs:
+            path = root / file_part
+            if not path.is_file():
+                report.add(f"{where}: {file_part}: no such file")
+            elif name and name not in top_level_names(path):
+                report.add(f"{where}: {file_part} defines no {name!r}")
+    return report.problems
+
+
+def test_every_requirement_has_a_place_in_the_code_and_every_place_exists() -> None:
+    _tests, code_map = split_doc(DOC.read_text(encoding="utf-8"))
+    assert code_map, f"docs/traceability.md has no section {CODE_MAP_HEADING!r}"
+    problems = check_code_map(code_map, ROOT)
+    assert not problems, "docs/traceability.md's code map is out of date:\n  " + "\n  ".join(
+        problems
+    )
+
+
+def test_the_code_map_checker_reports_what_is_wrong(tmp_path: Path) -> None:
+    (tmp_path / "portal").mkdir()
+    (tmp_path / "portal" / "m.py").write_text("X = 1\n\ndef f():\n    pass\n", encoding="utf-8")
+    good = "| R1 | a | `portal/m.py::f`, `portal/m.py::X` |\n| R2 | b | **gap:** later |\n"
+    assert check_code_map(good, tmp_path, ["R1", "R2"]) == []
+    bad = "| R1 | a | `portal/m.py::g` |\n| R2 | b | `portal/n.py` |\n| R3 | c | nothing |\n"
+    problems = "\n".join(check_code_map(bad, tmp_path, ["R1", "R2", "R3", "R4"]))
+    for expected in ("defines no 'g'", "portal/n.py: no such file", "no code named", "R4: no row"):
+        assert expected in problems, (expected, problems)
+
+
 def test_every_requirement_has_a_row_and_every_named_test_exists() -> None:
     assert DOC.is_file(), f"{DOC.relative_to(ROOT)} is missing"
-    problems = check(DOC.read_text(encoding="utf-8"), ROOT)
+    problems = check(split_doc(DOC.read_text(encoding="utf-8"))[0], ROOT)
     assert not problems, "docs/traceability.md is out of date:\n  " + "\n  ".join(problems)
 
 
 def test_the_page_names_real_tests_for_most_rows() -> None:
     """Guards the parser: a format change that hid every node id would pass the check above."""
-    rows = parse_rows(DOC.read_text(encoding="utf-8"))
+    rows = parse_rows(split_doc(DOC.read_text(encoding="utf-8"))[0])
     with_tests = [r.ident for r in rows if NODE_RE.search(r.enforced_by)]
     assert len(with_tests) >= len(REQUIREMENT_IDS) - 3, with_tests
 
