@@ -148,8 +148,8 @@ async def test_no_staff_no_case_and_no_receipt(services: Services) -> None:
 
 async def test_a_nonce_keeps_no_time_after_its_window(services: Services) -> None:
     """R9: the replay window is written to the minute, and once it has passed (at the next
-    sweep: the app's timer, or start) the nonce keeps neither the receipt copy nor any time; a repeated
-    POST of that old form still makes no second case."""
+    sweep: the app's timer, or start) the nonce keeps neither the receipt copy nor any time;
+    a repeated POST of that old form still makes no second case."""
     import datetime as dt
 
     from portal.kernel import clock
