@@ -13,7 +13,7 @@ import asyncio
 import collections
 import contextlib
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -144,7 +144,7 @@ class EvidenceSink:
         self._pending = 0
         # the batches being hashed, encrypted and written, oldest first
         self._inflight: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor, ThreadPoolExecutor] | None = None
         self._blocking_writes = False  # set by open(): the store writes from worker threads
 
     async def open(self) -> EvidenceSink:
@@ -158,11 +158,12 @@ class EvidenceSink:
     async def write(self, data: Data) -> None:
         """Collect network chunks (kept as they are: no copy) into batches of ``BATCH_SIZE``.
         Each batch is hashed in one worker thread while it is stripped and encrypted in another
-        (SHA-256 and AES-GCM release the GIL, so they run at once on two cores), then written;
-        up to ``MAX_IN_FLIGHT`` batches are in that pipeline while the event loop reads the
-        next one from the network. The only copy of a plaintext byte is the encryptor's, into
-        its record buffer. Order is kept by two single-thread executors (FIFO) and by each
-        batch writing only after the one before it."""
+        (SHA-256 and AES-GCM release the GIL, so they run at once on two cores), then written
+        by a third while the next batch is sealed (local store); up to ``MAX_IN_FLIGHT``
+        batches are in that pipeline while the event loop reads the next one from the network.
+        The only copy of a plaintext byte is the encryptor's, into its record buffer. Order is
+        kept by single-thread executors (FIFO) and, for a store written from the event loop,
+        by each batch writing only after the one before it."""
         self._chunks.append(data)
         self._pending += len(data)
         if self._pending >= BATCH_SIZE:
@@ -174,10 +175,13 @@ class EvidenceSink:
             for s in self.originals:
                 s.enc.absorb(chunk)
 
-    def _seal_batch(self, chunks: list[Data]) -> list[tuple[_Stream, list[bytes]]]:
+    def _seal_batch(
+        self, chunks: list[Data]
+    ) -> tuple[list[tuple[_Stream, list[bytes]]], Future[None] | None]:
         """Worker thread 2: the originals' records, and the stripped working copy's. Where
-        the store can write from this thread (the local store), they are written here, in
-        order (this executor runs one batch at a time, FIFO), and nothing is returned."""
+        the store can write from a worker thread (the local store), they are handed from here
+        to worker thread 3, which writes them while this one seals the next batch: handed in
+        the order sealed (each executor runs one batch at a time, FIFO), so written in order."""
         outs: list[tuple[_Stream, list[bytes]]] = []
         for s in self.originals:
             pieces: list[bytes] = []
@@ -193,33 +197,44 @@ class EvidenceSink:
                 for w in self.working:
                     outs.append((w, w.enc.update_parts(cleaned)))
         if not self._blocking_writes:
-            return outs
+            return outs, None
+        return [], self._executors()[2].submit(self._write_batch, outs)
+
+    @staticmethod
+    def _write_batch(outs: list[tuple[_Stream, list[bytes]]]) -> None:
+        """Worker thread 3 (local store): one batch's ciphertext, in order."""
         for stream, pieces in outs:
             write = getattr(stream.writer, "write_blocking", None)
             assert write is not None
             for piece in pieces:
                 write(piece)
-        return []
 
-    def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
+    def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor, ThreadPoolExecutor]:
         if self._pools is None:
             self._pools = (
                 ThreadPoolExecutor(1, thread_name_prefix="evidence-hash"),
                 ThreadPoolExecutor(1, thread_name_prefix="evidence-seal"),
+                ThreadPoolExecutor(1, thread_name_prefix="evidence-write"),
             )
         return self._pools
 
     async def _process(self, chunks: list[Data], before: asyncio.Future[None] | None) -> None:
         loop = asyncio.get_running_loop()
-        hasher, sealer = self._executors()
+        hasher, sealer, _writer = self._executors()
         hashed = loop.run_in_executor(hasher, self._hash_batch, chunks)
         sealed = loop.run_in_executor(sealer, self._seal_batch, chunks)
+        written: asyncio.Future[None] | None = None
         try:
-            outs = await sealed
+            outs, handed = await sealed
+            if handed is not None:
+                written = asyncio.wrap_future(handed)
+                await written
             await hashed
         finally:
             # never leave a worker running on this batch while the caller aborts
-            await asyncio.gather(hashed, sealed, return_exceptions=True)
+            await asyncio.gather(
+                hashed, sealed, *([written] if written else []), return_exceptions=True
+            )
         if before is not None:
             await before  # the batch before this one is written first (its error is raised)
         for stream, pieces in outs:
