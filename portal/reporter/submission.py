@@ -255,8 +255,8 @@ async def submit(
     pending = pending or PendingReceipt(services)
     code = pending.code
     arrival = await current_recipients(services.db, report)
-    await readmostly.warm(services.db)  # what the write transaction reads (the calendar)
     secrets_ = await pending.secrets()
+    await readmostly.warm(services.db)  # what the write transaction reads (the calendar)
     today = clock.today()
     numbers: list[str] = []
     try:
