@@ -242,3 +242,17 @@ def unwrap_with_receipt(secrets: ReceiptSecrets, wrapped: bytes, aad: bytes) -> 
     nonce = bytes(wrapped[_HEADER.size : prefix])
     header = bytes(wrapped[: _HEADER.size])
     return aead_for(suite, secrets.wrap_key).decrypt(nonce, bytes(wrapped[prefix:]), header + aad)
+
+
+_REPLY_INFO = b"whistle-portal/v1/receipt/reply-key/"
+
+
+def receipt_reply_private_key(
+    wrap_key: bytes, label: str, *, suite: Suite = Suite.AES256GCM
+) -> bytes:
+    """An X25519 private key that only the receipt's holder can compute, one per ``label``
+    (a rights request id): ``HKDF_suite(wrap key, salt = none, info = ".../receipt/reply-key/"
+    || label)``. Its public key (``crypto.recipients.public_key_of``) is stored with the
+    request, so a staff member who holds no key of the case can still seal an answer that
+    nobody but the reporter opens (``wrap_for_recipient``)."""
+    return suite_kdf(suite, check_key(wrap_key), salt=None, info=_REPLY_INFO + label.encode())

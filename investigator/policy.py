@@ -39,6 +39,10 @@ Role-level actions, ``can(principal, action)``:
     manage_calendar       administrator (working-day calendar overrides, W10)
     review_rewards        approver, reward_officer (the list of reward proposals, W11)
     manage_archive        approver (the archive list, legal holds, destruction approvals, W13)
+    archive_closed        intake_officer (the list of cases closed without a team, rejected or
+                          transferred, waiting to be archived: W13)
+    decide_rights         approver, identity_custodian (the list of reporters' withdrawal
+                          requests, issue 18; each request is decided per case, below)
     ====================  ==================================================================
 
 Case-level actions, ``may_act_on_case(session, principal, case_id, action)``; every row
@@ -66,6 +70,9 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
                       accused, link them to a staff account: which excludes that account)
     request_identity  member (the request then needs an identity custodian's decision)
     decide_identity   identity_custodian who is not a member (four eyes)
+    decide_withdrawal approver who is not a member, at any stage (a reporter's request to
+                      withdraw the report, issue 18; a request to withdraw the identity is
+                      ``decide_identity``)
     view_identity     identity_custodian; or a member holding an identity key wrap
                       (``key_wraps.scope = 'identity'``), i.e. whose request was approved
     approve_plan      approver who is not a member (nobody approves their own team's plan),
@@ -77,12 +84,14 @@ means a row in ``team_members`` for this case; "lead" a member whose function is
     manage_reward     reward_officer who is not a member (payment, the reporter's claim)
     propose_reward    lead (W11: the team proposes, others decide)
     approve_reward    approver who is not a member, while the stage is ``concluded`` or
-                      ``archived`` (the second decision is the reward officer's; the two
-                      must be different people: ``investigator.domain.rewards``)
+                      ``archived`` (as many different approvers as the amount needs, never
+                      the proposer: ``investigator.domain.rewards``)
     manage_protection member; or intake_officer while the stage is an intake stage (risk
                       assessment at triage, protection plan, leniency records, W12)
-    archive           lead; or intake_officer for a case closed without a team (stage
-                      ``rejected`` or ``transferred``) (W13)
+    archive           while the case is closed (``ARCHIVE_STAGES``: ``concluded``, ``rejected``,
+                      ``transferred``): lead; or intake_officer for a case closed without a
+                      team (stage ``rejected`` or ``transferred``) (W13). Never for a reopened
+                      case, which is being handled again
     legal_hold        approver who is not a member, while the stage is ``archived``
     approve_destruction  approver who is not a member, while the stage is ``archived``
                       (two different ones are needed: ``investigator.domain.retention``)
@@ -109,6 +118,13 @@ destroyed cases apply as for the case itself:
                       the case: reading it, exporting it, reporting back (反馈)
     ================  ==========================================================================
 
+What a page offers, ``offered(session, principal, case_id)``: the case-level actions above
+that the principal may take *and* whose form can succeed in the case's present stage
+(``OFFER_STAGES``), plus the page's own form names (``accept``, ``reject``, ``classify``,
+``split`` for ``triage``; ``add_step``, ``add_record`` for ``investigate``). A page shows a
+button only for an offered action, so nobody meets a button that always fails; the handlers
+still ask ``may_act_on_case`` and the workflow modules check the stage again.
+
 Never, whatever the case: the administrator and auditor roles grant no case content; the
 department_liaison role never grants ``view``. An unknown action is refused.
 """
@@ -122,7 +138,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.roles import roles_of
-from portal.case.stage import CLOSED, INTAKE, TEAM_WORK, Stage
+from portal.case.stage import CLOSED, ENDED, INTAKE, TEAM_WORK, UNDER_REVIEW, Stage, sources_of
 from portal.kernel.db.models import (
     Case,
     Conflict,
@@ -150,6 +166,13 @@ EXTENSION_STAGES: frozenset[str] = frozenset(
 CLOSED_STAGES: frozenset[str] = frozenset(CLOSED)
 # the team's working stages: investigation records and handling plans are written only then
 TEAM_WORK_STAGES: frozenset[str] = frozenset(TEAM_WORK)
+# closed but not yet archived: what ``archive`` needs, the sources of the case core's archive
+# transition (a transferred case also needs every transfer package reported back:
+# ``investigator.domain.retention.is_closed``)
+ARCHIVE_STAGES: frozenset[str] = frozenset(sources_of(Stage.ARCHIVED, "case.archive"))
+# the stages in which the case is being worked on (not ended: concluded, rejected,
+# transferred, archived)
+WORKING_STAGES: frozenset[str] = frozenset(set(Stage) - ENDED)
 
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"administrator"}),
@@ -168,6 +191,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "manage_calendar": frozenset({"administrator"}),
     "review_rewards": frozenset({"approver", "reward_officer"}),
     "manage_archive": frozenset({"approver"}),
+    "archive_closed": frozenset({"intake_officer"}),
+    "decide_rights": frozenset({"approver", "identity_custodian"}),
 }
 
 CASE_ACTIONS: frozenset[str] = frozenset(
@@ -182,6 +207,7 @@ CASE_ACTIONS: frozenset[str] = frozenset(
         "manage_subjects",
         "request_identity",
         "decide_identity",
+        "decide_withdrawal",
         "view_identity",
         "approve_plan",
         "investigate",
@@ -370,6 +396,8 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
         return member
     if action == "decide_identity":
         return principal.has("identity_custodian") and not member
+    if action == "decide_withdrawal":
+        return principal.has("approver") and not member
     if action == "view_identity":
         return principal.has("identity_custodian") or (member and facts.identity_wrap)
     if action == "approve_plan":
@@ -389,6 +417,8 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
     if action == "manage_protection":
         return member or intake
     if action == "archive":
+        if facts.stage not in ARCHIVE_STAGES:
+            return False
         return lead or (
             principal.has("intake_officer") and facts.stage in ("rejected", "transferred")
         )
@@ -429,6 +459,65 @@ async def permissions(
         action: facts is not None and action in CASE_ACTIONS and _decide(principal, facts, action)
         for action in actions
     }
+
+
+# the page forms of one policy action (a form name -> the action that grants it)
+FORM_ACTIONS: dict[str, str] = {
+    "accept": "triage",
+    "reject": "triage",
+    "classify": "triage",
+    "split": "triage",
+    "add_step": "investigate",
+    "add_record": "investigate",
+}
+
+# the stages in which an offered form can succeed; an action not listed is offered in every
+# stage the policy allows it
+OFFER_STAGES: dict[str, frozenset[str]] = {
+    # the forms that change the stage: the sources of their transition (portal.case.stage)
+    "accept": frozenset(sources_of(Stage.ACCEPTED, "case.accept")),
+    "reject": frozenset(sources_of(Stage.REJECTED, "case.reject")),
+    "transfer": frozenset(sources_of(Stage.TRANSFERRED, "case.transfer")),
+    "archive": ARCHIVE_STAGES,
+    "classify": INTAKE_STAGES,
+    "split": frozenset(UNDER_REVIEW),
+    # investigation steps and records are written while the team works on the case
+    "add_step": TEAM_WORK_STAGES,
+    "add_record": TEAM_WORK_STAGES,
+    "manage_team": WORKING_STAGES,
+    "manage_subjects": WORKING_STAGES,
+    "add_note": WORKING_STAGES | ARCHIVE_STAGES,
+    "message_reporter": WORKING_STAGES | ARCHIVE_STAGES,
+    "request_identity": WORKING_STAGES | ARCHIVE_STAGES,
+}
+
+
+async def _open_packages(session: AsyncSession, case_id: str) -> bool:
+    stmt = select(
+        exists().where(TransferPackage.case_id == case_id, TransferPackage.reported_on.is_(None))
+    )
+    return bool((await session.execute(stmt)).scalar())
+
+
+async def offered(session: AsyncSession, principal: Principal, case_id: str) -> frozenset[str]:
+    """The case-level actions (and page forms) the principal may use on the case *now*: the
+    policy allows them and the case's stage lets them succeed. Pages show exactly these."""
+    facts = await _facts(session, principal, case_id)
+    if facts is None:
+        return frozenset()
+    out: set[str] = set()
+    for name in (*CASE_ACTIONS, *FORM_ACTIONS):
+        action = FORM_ACTIONS.get(name, name)
+        if not _decide(principal, facts, action):
+            continue
+        stages = OFFER_STAGES.get(name)
+        if stages is not None and facts.stage not in stages:
+            continue
+        out.add(name)
+    # a transferred case is closed only once every department has reported back
+    if "archive" in out and facts.stage == "transferred" and await _open_packages(session, case_id):
+        out.discard("archive")
+    return frozenset(out)
 
 
 async def may_act_on_package(

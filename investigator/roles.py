@@ -16,6 +16,11 @@ ROLES: tuple[str, ...] = (
     "auditor",
 )
 
+# the roles whose holders may sit on an investigation team (W5): the team candidates are staff
+# holding one of these; the administrator, auditor, department liaisons, reward officers (and
+# the approvers and identity custodians, who decide on the team's work) are not offered
+INVESTIGATIVE_ROLES: frozenset[str] = frozenset({"investigator", "team_lead"})
+
 
 class RoleError(ValueError):
     pass

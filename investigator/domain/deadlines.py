@@ -100,10 +100,13 @@ CN_RULES: dict[str, Rule] = {
     "investigation": Rule(15, "working_days"),
     "handling": Rule(30, "calendar_days", max_extension=30),
     "feedback": Rule(2, "calendar_days"),
+    # re-handling of a reopened case (W9), from the reopening; PORTAL_DEADLINE_REHANDLING
+    "rehandling": Rule(30, "calendar_days"),
 }
 EU_RULES: dict[str, Rule] = {
     "acknowledgement": Rule(7, "calendar_days"),
     "eu_feedback": Rule(3, "months"),
+    "rehandling": Rule(3, "months"),
 }
 PROFILES: dict[str, dict[str, Rule]] = {"cn": CN_RULES, "eu": EU_RULES}
 
@@ -383,7 +386,7 @@ _OPEN_ON: dict[str, tuple[str, ...]] = {
     "triage": ("initial_review", "urgent_dispatch"),
     "accepted": ("handling", "eu_feedback"),
     "investigating": ("investigation", "handling", "eu_feedback"),
-    "reopened": ("handling",),
+    "reopened": ("rehandling",),
     "concluded": ("feedback",),
 }
 _CLOSE_ON: dict[str, tuple[str, ...]] = {
@@ -393,7 +396,7 @@ _CLOSE_ON: dict[str, tuple[str, ...]] = {
     "approval": ("investigation",),
     "handling": ("investigation",),
     "implementing": ("investigation",),
-    "concluded": (*_INTAKE_CLOCKS, "investigation", "handling", "eu_feedback"),
+    "concluded": (*_INTAKE_CLOCKS, "investigation", "handling", "eu_feedback", "rehandling"),
 }
 _CLOSE_ALL = ("rejected", "transferred", "archived")
 

@@ -37,6 +37,10 @@ again when sending, so a subject added in between is still left out):
                                                              ``approve_reward``
     identity_request    ``identity.request``                 identity custodians who may
                                                              ``decide_identity``
+    rights_request      a ``rights_asked:withdraw_report``   approvers who may
+                        / ``rights_asked:withdraw_identity`` ``decide_withdrawal`` / identity
+                        event (a reporter's request,         custodians who may
+                        issue 18)                            ``decide_identity``
     ==================  ===================================  ================================
 
 Preferences: ``users.notify_prefs``, comma-separated kinds; empty means "every kind my roles
@@ -92,6 +96,7 @@ KINDS: tuple[str, ...] = (
     "deadline",
     "approval",
     "identity_request",
+    "rights_request",
 )
 URGENT = "urgent"
 _CASE_ROLES = frozenset({"intake_officer", "investigator", "team_lead", "approver"})
@@ -102,6 +107,12 @@ KIND_ROLES: dict[str, frozenset[str]] = {
     "deadline": _CASE_ROLES,
     "approval": frozenset({"approver"}),
     "identity_request": frozenset({"identity_custodian"}),
+    "rights_request": frozenset({"approver", "identity_custodian"}),
+}
+# a reporter's withdrawal request: who decides it (investigator.domain.rights.DECIDING_ACTION)
+RIGHTS_DECIDERS: dict[str, tuple[str, str]] = {
+    "rights_asked:withdraw_report": ("approver", "decide_withdrawal"),
+    "rights_asked:withdraw_identity": ("identity_custodian", "decide_identity"),
 }
 # events the reporter caused: no "news" for them
 REPORTER_EVENTS = frozenset(
@@ -114,6 +125,9 @@ REPORTER_EVENTS = frozenset(
         "rehandling_requested",
         "retaliation_reported",
         "reward_claimed",
+        "identity_corrected",
+        "rights_asked:withdraw_report",
+        "rights_asked:withdraw_identity",
     }
 )
 APPROVAL_ACTIONS = {
@@ -135,6 +149,7 @@ LINES: dict[str, str] = {
     "deadline": "期限提醒与督办 / Deadline warnings and overdue notices: {n}",
     "approval": "待您审批 / Approvals waiting for you: {n}",
     "identity_request": "身份查看申请待决定 / Identity requests waiting: {n}",
+    "rights_request": "举报人撤回申请待决定 / Reporters' withdrawal requests waiting: {n}",
 }
 FOOTER = (
     "请登录工作台查看。本邮件不含任何案件内容。\n"
@@ -356,6 +371,11 @@ async def _from_events(q: _Queue) -> None:
             for person in candidates.values():
                 if await _may(q, person, case.id, "message_reporter"):
                     await q.add(person, "reporter_message", case.id)
+        elif ev.kind in RIGHTS_DECIDERS:
+            role, action = RIGHTS_DECIDERS[ev.kind]
+            for person in await _active_with(s, role):
+                if await _may(q, person, case.id, action):
+                    await q.add(person, "rights_request", case.id)
         if ev.public and ev.kind not in REPORTER_EVENTS:
             news_cases.add(case.id)
     if news_cases:

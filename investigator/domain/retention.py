@@ -4,8 +4,10 @@
   transfer package reported back) moves to stage ``archived`` with all its records. Its record
   class fixes its retention date from ``closed_on``: substantiated cases
   ``PORTAL_RETENTION_SUBSTANTIATED_YEARS`` (10), the others
-  ``PORTAL_RETENTION_UNSUBSTANTIATED_YEARS`` (3); the reporter's identity is kept
-  ``PORTAL_RETENTION_IDENTITY_YEARS`` (3) after closure (``identities.retain_until``).
+  ``PORTAL_RETENTION_UNSUBSTANTIATED_YEARS`` (3; neither below 3, the legal floor); the
+  reporter's identity is kept ``PORTAL_RETENTION_IDENTITY_YEARS`` (3) after closure
+  (``identities.retain_until``). Once an administrator saves the periods on
+  /workspace/privacy (``portal.kernel.org_settings``), those apply to every case archived after.
   The audit log is never pruned here (``PORTAL_RETENTION_AUDIT_YEARS`` is at least 3).
 * A legal hold (set or cleared by an approver, audited) stops every destruction of the case,
   its identity included, until it is cleared.
@@ -31,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from investigator.policy import may_decide
 from portal.case.errors import WorkflowError
 from portal.case.stage import Stage, move
-from portal.kernel import audit, clock
+from portal.kernel import audit, clock, org_settings
 from portal.kernel.db.models import (
     ArchiveRecord,
     Base,
@@ -39,12 +41,14 @@ from portal.kernel.db.models import (
     DestructionApproval,
     EvidenceFile,
     Identity,
+    IdentityCorrection,
     KeyWrap,
     Message,
     Note,
     PackageWrap,
     Receipt,
     Reward,
+    RightsRequest,
     TransferPackage,
 )
 from portal.kernel.msgid import _
@@ -72,6 +76,14 @@ def retention_years(settings: Settings, klass: str) -> int:
     return settings.retention_unsubstantiated_years
 
 
+def period_years(periods: org_settings.OrgValues, klass: str) -> int:
+    """The retention of a record class as the administrator set it on /workspace/privacy
+    (``portal.kernel.org_settings``; the ``PORTAL_RETENTION_*`` settings until they do)."""
+    if klass == "substantiated":
+        return periods.retention_substantiated_years
+    return periods.retention_unsubstantiated_years
+
+
 async def is_closed(session: AsyncSession, case: Case) -> bool:
     """Concluded, rejected, or transferred with every package reported back."""
     if case.stage in ("concluded", "rejected"):
@@ -97,7 +109,8 @@ async def archive(
     if case.closed_on is None:
         case.closed_on = today
     klass = record_class(case)
-    retain_until = add_years(case.closed_on, retention_years(settings, klass))
+    periods = await org_settings.load(session, settings)  # the administrator's, if saved
+    retain_until = add_years(case.closed_on, period_years(periods, klass))
     record = await session.get(ArchiveRecord, case.id)
     if record is None:
         record = ArchiveRecord(case_id=case.id, legal_hold=False)
@@ -106,7 +119,7 @@ async def archive(
     record.record_class, record.retain_until = klass, retain_until
     identity = await session.get(Identity, case.id)
     if identity is not None:
-        identity.retain_until = add_years(case.closed_on, settings.retention_identity_years)
+        identity.retain_until = add_years(case.closed_on, periods.retention_identity_years)
     await move(
         session,
         case,
@@ -246,6 +259,8 @@ async def shred(session: AsyncSession, case: Case, actor: str | None) -> list[st
     packages = select(TransferPackage.id).where(TransferPackage.case_id == cid)
     await session.execute(delete(PackageWrap).where(PackageWrap.package_id.in_(packages)))
     await session.execute(delete(Identity).where(Identity.case_id == cid))
+    await session.execute(delete(IdentityCorrection).where(IdentityCorrection.case_id == cid))
+    await session.execute(delete(RightsRequest).where(RightsRequest.case_id == cid))
     storage_keys = list(
         (
             await session.execute(
@@ -300,6 +315,7 @@ async def expire_identity(session: AsyncSession, case_id: str) -> None:
         delete(KeyWrap).where(KeyWrap.case_id == case_id, KeyWrap.scope.in_(("identity", "claim")))
     )
     await session.execute(delete(Identity).where(Identity.case_id == case_id))
+    await session.execute(delete(IdentityCorrection).where(IdentityCorrection.case_id == case_id))
     await session.execute(update(Reward).where(Reward.case_id == case_id).values(sealed_claim=None))
     await audit.record(
         session, actor_user_id=None, action="retention.identity_destroyed", case_id=case_id

@@ -4,10 +4,13 @@
   were recovered (the recovered amount is recorded with the proposal); the amount lies within
   the configured bounds (``PORTAL_REWARD_MIN`` / ``PORTAL_REWARD_MAX``, default 2,000 to 50,000
   RMB) and the contribution basis is sealed.
-* Two decisions follow: an approver's and a reward officer's, by two different people, neither
-  on the team nor a subject of the case nor conflicted (``investigator.policy`` refuses the
-  latter; this module refuses the same person twice and re-checks membership).
-* The reward officer records the payment (a sealed reference).
+* Approvers decide, each with an opinion (``reward_decisions``, sealed under the reward key):
+  as many different approvers as the amount needs (``PORTAL_REWARD_APPROVALS``, by default
+  one up to 10,000 RMB and two above), never the proposer, nobody twice, nobody on the team
+  nor a subject of the case nor conflicted (``investigator.policy`` refuses the latter; this
+  module re-checks). One refusal ends the proposal; the team may propose again.
+* The order is fixed: proposal, approval, the reporter's claim, then payment: the reward
+  officer records the payment (a sealed reference) only once the reporter has claimed.
 * The reporter sees each decision on the follow-up page (public events) and, once a reward is
   approved, may claim it there: identity and payment details are sealed under a fresh claim key
   wrapped for the reward officers only (``key_wraps.scope = 'claim'``), never for the team.
@@ -20,6 +23,8 @@ the statistics (W14).
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -36,12 +41,14 @@ from portal.kernel.db.models import (
     Case,
     KeyWrap,
     Reward,
+    RewardDecision,
     TeamMember,
     User,
     new_id,
 )
 from portal.kernel.msgid import _
 from portal.kernel.services import Services
+from portal.kernel.settings import Settings
 
 SUBSTANTIATED_OUTCOMES = frozenset({"substantiated", "partly_substantiated"})
 STATUSES = ("proposed", "approved", "refused", "paid")
@@ -132,39 +139,95 @@ async def propose(
     return reward
 
 
-async def decide(
-    session: AsyncSession, reward: Reward, actor: str, *, role: str, approve: bool
-) -> None:
-    """One of the two decisions: ``role`` is ``approver`` or ``reward_officer``.
+def approvals_needed(settings: Settings, amount: int) -> int:
+    """How many different approvers a reward of ``amount`` RMB needs
+    (``PORTAL_REWARD_APPROVALS``; by default one up to 10,000 RMB, two above)."""
+    for upto, count in settings.reward_approvals:
+        if upto is None or amount <= upto:
+            return count
+    return settings.reward_approvals[-1][1]  # pragma: no cover - the last tier is open-ended
 
-    A refusal by either ends the proposal (the team may propose again); two approvals by two
-    different people approve it."""
-    if role not in ("approver", "reward_officer"):
-        raise WorkflowError(_("Unknown role."))
+
+def _opinion_aad(case_id: str, decision_id: str) -> bytes:
+    return field_aad(case_id, f"reward-decision:{decision_id}")
+
+
+async def _decisions(session: AsyncSession, reward: Reward) -> list[RewardDecision]:
+    return list(
+        (
+            await session.execute(
+                select(RewardDecision)
+                .where(RewardDecision.reward_id == reward.id)
+                .order_by(RewardDecision.proposal_round, RewardDecision.decided_on)
+            )
+        ).scalars()
+    )
+
+
+def _current_round(decisions: list[RewardDecision]) -> int:
+    """A refusal ends a round; the proposal made again after it starts the next one."""
+    return 1 + sum(1 for d in decisions if not d.approve)
+
+
+async def current_approvers(session: AsyncSession, reward: Reward) -> set[str]:
+    """Who approved the current proposal (a refused earlier proposal does not count)."""
+    decisions = await _decisions(session, reward)
+    now = _current_round(decisions)
+    return {d.decider_id for d in decisions if d.proposal_round == now and d.approve}
+
+
+async def decide(
+    session: AsyncSession,
+    services: Services,
+    reward: Reward,
+    actor: str,
+    private_key: bytes,
+    *,
+    approve: bool,
+    opinion: str,
+) -> None:
+    """An approver's decision with their opinion (sealed under the reward key). A refusal ends
+    the proposal (the team may propose again); the reward is approved once as many different
+    approvers as its amount needs (``approvals_needed``) have approved it. Nobody decides on
+    their own proposal, nor twice on one proposal, nor while on the team, named or
+    conflicted."""
     if reward.status != "proposed":
         raise WorkflowError(_("The reward has been decided already."))
     if not await may_decide(session, reward.case_id, actor):
         raise WorkflowError(_("You cannot decide on this reward."))
     if actor == reward.proposed_by:
         raise WorkflowError(_("Nobody decides on their own proposal."))
-    mine, other = (
-        (reward.approver_id, reward.officer_id)
-        if role == "approver"
-        else (reward.officer_id, reward.approver_id)
-    )
-    if mine is not None:
-        raise WorkflowError(_("This decision has been given already."))
-    if other == actor:
-        raise WorkflowError(_("The two approvals must come from two different people."))
+    if not opinion.strip():
+        raise WorkflowError(_("Give your opinion with the decision."))
+    decisions = await _decisions(session, reward)
+    now = _current_round(decisions)
+    approvers = {d.decider_id for d in decisions if d.proposal_round == now and d.approve}
+    if actor in approvers:
+        raise WorkflowError(_("You have approved this proposal already; another approver decides."))
+    try:
+        key = await staff_key(session, reward.case_id, actor, private_key, scope="reward")
+    except NoKey:
+        raise WorkflowError(_("You do not hold the reward key of this case.")) from None
     today = clock.today()
-    if role == "approver":
-        reward.approver_id, reward.approver_on = actor, today
-    else:
-        reward.officer_id, reward.officer_on = actor, today
+    decision = RewardDecision(
+        id=new_id(),
+        reward_id=reward.id,
+        case_id=reward.case_id,
+        decider_id=actor,
+        approve=approve,
+        decided_on=today,
+        proposal_round=now,
+        sealed_opinion=b"",
+    )
+    decision.sealed_opinion = seal_json(
+        key, {"opinion": opinion}, _opinion_aad(reward.case_id, decision.id), services
+    )
+    session.add(decision)
+    needed = approvals_needed(services.settings, reward.amount)
     if not approve:
         reward.status, reward.refused_by, reward.decided_on = "refused", actor, today
         add_event(session, reward.case_id, "reward_refused", public=True, actor=actor)
-    elif reward.approver_id and reward.officer_id:
+    elif len(approvers | {actor}) >= needed:
         reward.status, reward.decided_on = "approved", today
         add_event(session, reward.case_id, "reward_approved", public=True, actor=actor)
     await audit.record(
@@ -172,8 +235,52 @@ async def decide(
         actor_user_id=actor,
         action="reward.approve" if approve else "reward.refuse",
         case_id=reward.case_id,
-        detail=f"reward={reward.id} role={role} status={reward.status}",
+        detail=f"reward={reward.id} status={reward.status} "
+        f"approvals={len(approvers) + int(approve)}/{needed}",
     )
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """One decision as the reward page shows it: who, when, what and (for a holder of the
+    reward key) their opinion."""
+
+    decider: str
+    decided_on: dt.date
+    approve: bool
+    opinion: str | None
+    current: bool
+
+
+async def decision_views(
+    session: AsyncSession, reward: Reward, user_id: str, private_key: bytes
+) -> list[DecisionView]:
+    decisions = await _decisions(session, reward)
+    now = _current_round(decisions)
+    try:
+        key: bytes | None = await staff_key(
+            session, reward.case_id, user_id, private_key, scope="reward"
+        )
+    except NoKey:
+        key = None
+    out = []
+    for d in decisions:
+        user = await session.get(User, d.decider_id)
+        opinion = None
+        if key is not None:
+            opinion = str(
+                open_json(key, d.sealed_opinion, _opinion_aad(reward.case_id, d.id))["opinion"]
+            )
+        out.append(
+            DecisionView(
+                user.display_name if user is not None else "",
+                d.decided_on,
+                d.approve,
+                opinion,
+                d.proposal_round == now,
+            )
+        )
+    return out
 
 
 async def record_payment(
@@ -188,6 +295,10 @@ async def record_payment(
     """The reward officer records that the reward was paid (the reference is sealed)."""
     if reward.status != "approved":
         raise WorkflowError(_("Only an approved reward can be paid."))
+    if reward.claimed_on is None:
+        raise WorkflowError(
+            _("The reporter has not claimed the reward yet: it is paid after the claim.")
+        )
     if not reference.strip():
         raise WorkflowError(_("Give the payment reference."))
     try:
@@ -239,13 +350,14 @@ async def open_claim(
 
 
 async def pending_for(session: AsyncSession, user_id: str, roles: frozenset[str]) -> list[Reward]:
-    """Rewards a decider may act on: proposed ones awaiting their role's decision, and (for
-    reward officers) approved ones awaiting payment. Excluded and team cases are left out."""
+    """Rewards waiting for this person: (approvers) proposals they have not approved yet;
+    (reward officers) approved rewards the reporter has claimed, to be paid. Excluded and team
+    cases are left out."""
     rows = (
         await session.execute(
             select(Reward)
             .join(Case, Case.id == Reward.case_id)
-            .where(Case.destroyed_on.is_(None))
+            .where(Case.destroyed_on.is_(None), Reward.status.in_(("proposed", "approved")))
             .order_by(Reward.proposed_on)
         )
     ).scalars()
@@ -254,12 +366,16 @@ async def pending_for(session: AsyncSession, user_id: str, roles: frozenset[str]
         if not await may_decide(session, reward.case_id, user_id):
             continue
         awaits_approver = (
-            "approver" in roles and reward.status == "proposed" and reward.approver_id is None
+            "approver" in roles
+            and reward.status == "proposed"
+            and reward.proposed_by != user_id
+            and user_id not in await current_approvers(session, reward)
         )
-        awaits_officer = "reward_officer" in roles and (
-            (reward.status == "proposed" and reward.officer_id is None)
-            or reward.status == "approved"
+        awaits_payment = (
+            "reward_officer" in roles
+            and reward.status == "approved"
+            and reward.claimed_on is not None
         )
-        if awaits_approver or awaits_officer:
+        if awaits_approver or awaits_payment:
             out.append(reward)
     return out

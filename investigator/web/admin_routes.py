@@ -30,6 +30,7 @@ from sqlalchemy import select
 from investigator.domain.staff import StaffError, add_user, change_roles, list_users, reset_two_step
 from investigator.roles import ROLES, RoleError
 from investigator.web.case_common import (
+    confirmed,
     field,
     not_found,
     page,
@@ -124,7 +125,7 @@ async def _set_disabled(request: Request[Any, Any, Any], user_id: str, disabled:
             action="user.disable" if disabled else "user.enable",
             detail=f"user={user_id}",
         )
-    return Redirect(path="/workspace/users", status_code=303)
+    return confirmed(Redirect(path="/workspace/users", status_code=303))
 
 
 @post("/users/{user_id:str}/disable", name="workspace_users_disable")
@@ -193,7 +194,7 @@ async def account_roles(
             await change_roles(s, user, roles, department, actor_user_id=staff.user_id)
     except (StaffError, RoleError) as exc:
         return await _account_page(request, user_id, status=400, error=str(exc), form=form)
-    return Redirect(path="/workspace/users", status_code=303)
+    return confirmed(Redirect(path="/workspace/users", status_code=303))
 
 
 @post("/users/{user_id:str}/reset-two-step", name="workspace_users_reset_two_step")
@@ -206,7 +207,7 @@ async def users_reset_two_step(request: Request[Any, Any, Any], user_id: FromPat
         if user is None:
             raise not_found()
         await reset_two_step(s, user, actor_user_id=staff.user_id)
-    return Redirect(path="/workspace/users", status_code=303)
+    return confirmed(Redirect(path="/workspace/users", status_code=303))
 
 
 def _anchors(data_dir: Path) -> tuple[dict[int, str], bool]:

@@ -1,6 +1,12 @@
 """Archive and destruction screens (W13, C5).
 
-    POST /workspace/cases/{case_id}/archive                 archive a closed case (``archive``)
+    GET  /workspace/closed                                  intake officers: rejected and
+                                                            transferred cases closed without a
+                                                            team, waiting to be archived
+                                                            (``archive_closed``; metadata only)
+    POST /workspace/cases/{case_id}/archive                 archive a closed case (``archive``);
+                                                            whoever loses the case with it is
+                                                            told where it went
     GET  /workspace/archive                                 archived cases (``manage_archive``)
     POST /workspace/archive/{case_id}/hold                  set or clear a legal hold
     POST /workspace/archive/{case_id}/approve-destruction   one of the two approvals; once the
@@ -23,13 +29,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.domain import retention
-from investigator.policy import can, excluded_case_ids_clause
+from investigator.policy import can, excluded_case_ids_clause, offered
 from investigator.web.case_common import (
     Form,
     Refused,
     allowed,
+    away_if_unseen,
     case_for,
     case_post,
+    confirmed,
     field,
     not_found,
     page,
@@ -39,6 +47,7 @@ from investigator.web.case_common import (
 )
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.case.errors import WorkflowError
+from portal.case.stage import PUBLIC_STAGES
 from portal.kernel import clock
 from portal.kernel.db.models import ArchiveRecord, Case
 from portal.kernel.msgid import _
@@ -106,9 +115,51 @@ async def archive_case(
         async with services.db.write() as s:
             case = await case_for(s, staff, case_id, "archive")
             await retention.archive(s, services.settings, case, staff.user_id)
+            # an archived case leaves an intake officer's view: back to their list, told where
+            # it went; a lead keeps it and sees the case page confirm it
+            if not await allowed(s, staff, case.id, "view") and can(
+                staff.policy(), "archive_closed"
+            ):
+                return Redirect(path=f"{CLOSED_PATH}?done=archived", status_code=303)
+            away = await away_if_unseen(s, staff, case.id, "archived")
     except WorkflowError as exc:
         return page("archive_error", 400, staff=staff, error=str(exc), case_id=case_id)
-    return to_case(case_id)
+    return away or confirmed(to_case(case_id))
+
+
+CLOSED_PATH = "/workspace/closed"
+ARCHIVED = _(
+    "The case was archived. It is now in the archive, kept by the approvers until its "
+    "retention period ends; it is no longer in your view."
+)
+
+
+@get("/closed", name="workspace_closed")
+async def closed_list(request: Request[Any, Any, Any]) -> Template:
+    """Cases closed without a team (rejected, transferred) that this intake officer may
+    archive: plaintext metadata only, since the case itself has left the intake stages."""
+    staff = await current_staff(request)
+    if not can(staff.policy(), "archive_closed"):
+        raise not_found()
+    principal = staff.policy()
+    async with services_of(request).db.read() as s:
+        cases = (
+            await s.execute(
+                select(Case)
+                .where(
+                    Case.stage.in_(("rejected", "transferred")),
+                    Case.destroyed_on.is_(None),
+                    await excluded_case_ids_clause(principal),
+                )
+                .order_by(Case.closed_on, Case.number)
+            )
+        ).scalars()
+        items = []
+        for case in cases:
+            offers = await offered(s, principal, case.id)
+            items.append({"case": case, "may_archive": "archive" in offers})
+    notice = ARCHIVED if request.query_params.get("done") == "archived" else None
+    return page("closed", staff=staff, items=items, stages=PUBLIC_STAGES, notice=notice)
 
 
 async def _archive_again(
@@ -159,4 +210,10 @@ async def approve_destruction(
     return Redirect(path="/workspace/archive", status_code=303)
 
 
-archive_handlers: list[Any] = [archive_list, archive_case, archive_hold, approve_destruction]
+archive_handlers: list[Any] = [
+    archive_list,
+    archive_case,
+    closed_list,
+    archive_hold,
+    approve_destruction,
+]

@@ -6,6 +6,8 @@ page and a message), then the work in one transaction that also writes the audit
     POST /workspace/cases/{case_id}/classify              triage
     POST /workspace/cases/{case_id}/accept                triage (``expected_stage`` guards
     POST /workspace/cases/{case_id}/reject                  against two officers deciding at once)
+    POST /workspace/cases/{case_id}/split                 triage: one report becomes two linked
+                                                          cases (W3 with R3)
     POST /workspace/cases/{case_id}/team/add              manage_team, with the member's
     POST /workspace/cases/{case_id}/team/remove             declaration of no conflict (W5)
     POST /workspace/cases/{case_id}/conflict              view: declare one's own conflict (回避)
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
 from investigator.domain import casework
+from investigator.domain.split import split_case
 from investigator.web.case_common import (
     CaseWork,
     Form,
@@ -43,7 +46,7 @@ from investigator.web.case_common import (
     share_with_intake,
     to_case,
 )
-from investigator.web.case_page import case_page_context
+from investigator.web.case_page import case_page_context, team_candidates
 from investigator.web.guards import StaffPrincipal
 from portal.case.events import add_event
 from portal.case.messages import add_message
@@ -67,6 +70,9 @@ CHOOSE_DEPARTMENT = _("Choose a department.")
 _WORKFLOW_MESSAGES = (
     _("Only a case under review can be accepted."),
     _("Only a case under review can be rejected."),
+    _("Only a case under review can be split."),
+    _("Describe the part of the report that becomes the new case."),
+    _("Choose whether the new case is a report or a complaint."),
     _("This person cannot be added to the team."),
     _("No such subject on this case."),
     _("That department has no liaison to receive the transfer."),
@@ -186,6 +192,32 @@ async def reject(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Tem
     return await run_action(request, case_id, ("triage",), work)
 
 
+@post("/cases/{case_id:str}/split", name="workspace_case_split")
+async def split(request: Request[Any, Any, Any], case_id: FromPath[str]) -> Template | Redirect:
+    services = services_of(request)
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
+        category = field(form, "category", 40)
+        chosen = await s.get(Category, category)
+        if chosen is None or not chosen.active:
+            raise Refused(CHOOSE_CATEGORY)
+        _expect_stage(case, form)
+        new = await split_case(
+            s,
+            services,
+            case,
+            await _key(s, staff, case),
+            staff.user_id,
+            kind=field(form, "kind", 20),
+            category=category,
+            part=field(form, "part", 20_000, multiline=True),
+        )
+        # the new case is under review too: its page, which names the case it came from
+        return to_case(new.id)
+
+    return await run_action(request, case_id, ("triage",), work)
+
+
 # --- team and conflicts ---
 
 
@@ -200,6 +232,17 @@ async def team_add(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
         if not checked(form, "declared_no_conflict"):
             raise Refused(_("The member must declare that they have no conflict of interest."))
         user = await _active_user(s, field(form, "user_id", 64))
+        seated = (
+            await s.execute(
+                select(TeamMember.id).where(
+                    TeamMember.case_id == case.id, TeamMember.user_id == user.id
+                )
+            )
+        ).first()
+        if seated is None and user.id not in {u.id for u in await team_candidates(s, case.id)}:
+            # only staff with an investigative role join a team; the same words as for anyone
+            # who cannot be added (never say that someone is a subject)
+            raise Refused(_("This person cannot be added to the team."))
         key = await _key(s, staff, case)
         await casework.add_member(
             s, case, key, staff.user_id, user, function, declared_no_conflict=True
@@ -227,7 +270,7 @@ async def team_remove(
         if not user_id or seat is None:
             raise Refused(CHOOSE_MEMBER)
         await casework.remove_member(s, case, staff.user_id, user_id)
-        return await _after_exclusion(s, staff, case) or to_case(case.id)
+        return await _after_exclusion(s, staff, case, "left_team") or to_case(case.id)
 
     return await run_action(request, case_id, ("manage_team",), work)
 
@@ -238,7 +281,7 @@ async def conflict(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
         if not checked(form, "confirm"):
             raise Refused(CONFIRM_CONFLICT)
         await casework.declare_conflict(s, case.id, staff.user_id)
-        return Redirect(path="/workspace/cases", status_code=303)
+        return Redirect(path="/workspace/cases?done=conflict", status_code=303)
 
     return await run_action(request, case_id, ("view",), work)
 
@@ -364,6 +407,7 @@ action_handlers: list[Any] = [
     classify,
     accept,
     reject,
+    split,
     team_add,
     team_remove,
     conflict,

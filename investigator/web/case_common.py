@@ -64,7 +64,34 @@ LEFT_VIEW_NOTICES: dict[str, str] = {
         "Your decision on the handling plan was recorded. The case has left the approval "
         "stage, so it is no longer in your view."
     ),
+    "conflict": _(
+        "Your conflict of interest was recorded. You withdrew from the case and no longer see it."
+    ),
+    "left_team": _(
+        "The change to the team was saved. You are no longer on the case's team, so it has "
+        "left your view."
+    ),
+    "archived": _(
+        "The case was archived. It is now in the archive, kept by the approvers until its "
+        "retention period ends; it is no longer in your view."
+    ),
 }
+
+# ``?saved=1`` on the page a saved form returns to: the layout confirms it (every saved form
+# says so)
+SAVED = "saved"
+
+
+def confirmed(redirect: Redirect) -> Redirect:
+    """The same redirect with ``saved=1`` in its query, so the page it leads to confirms the
+    save; unchanged when it already carries a notice (``saved=`` or ``done=``)."""
+    url = str(redirect.url)
+    path, hash_mark, anchor = url.partition("#")
+    if "saved=" in path or "done=" in path:
+        return redirect
+    joiner = "&" if "?" in path else "?"
+    return Redirect(path=f"{path}{joiner}{SAVED}=1{hash_mark}{anchor}", status_code=303)
+
 
 Form = dict[str, list[str]]
 # the work of a form posted on a case: returns where to go, or None for the default
@@ -232,7 +259,7 @@ async def case_post(
         return await error_page(request, staff, case_id, exc.message, exc.status)
     except WorkflowError as exc:
         return await error_page(request, staff, case_id, str(exc), 400)
-    return redirect or done or to_case(case_id)
+    return confirmed(redirect or done or to_case(case_id))
 
 
 __all__ = [
@@ -249,6 +276,7 @@ __all__ = [
     "case_key",
     "case_post",
     "checked",
+    "confirmed",
     "field",
     "key_or_none",
     "not_found",

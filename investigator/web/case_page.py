@@ -20,7 +20,16 @@ from crypto.errors import CryptoError
 from crypto.recipients import unwrap_for_recipient
 from investigator.domain.casefile import CaseDetail, NoKey, case_detail, open_identity
 from investigator.domain.casework import FUNCTIONS, REJECT_REASONS, RISKS, SEVERITIES
-from investigator.policy import excluded_or_member_ids, may_act_on_package, permissions
+from investigator.domain.rights import CorrectionView, corrections_for
+from investigator.domain.split import KINDS as SPLIT_KINDS
+from investigator.policy import (
+    CASE_ACTIONS,
+    FORM_ACTIONS,
+    excluded_or_member_ids,
+    may_act_on_package,
+    offered,
+)
+from investigator.roles import INVESTIGATIVE_ROLES, roles_of
 from investigator.web.case_common import key_or_none, share_with_custodians
 from investigator.web.guards import StaffPrincipal
 from portal.case.sealing import open_json
@@ -37,20 +46,6 @@ from portal.kernel.db.models import (
     User,
 )
 from portal.kernel.services import Services
-
-PERMISSIONS = (
-    "triage",
-    "manage_team",
-    "transfer",
-    "manage_subjects",
-    "add_note",
-    "message_reporter",
-    "request_identity",
-    "view_original",
-    "view_identity",
-    "export_case",
-    "archive",
-)
 
 
 @dataclass
@@ -97,15 +92,17 @@ def open_package(package: TransferPackage, pkey: bytes) -> tuple[str, str | None
 
 
 async def team_candidates(session: AsyncSession, case_id: str) -> list[User]:
-    """Active staff who may join: not on the team, not a subject, not conflicted. The page
-    never says why someone is missing from the list."""
+    """Active staff with an investigative role (``INVESTIGATIVE_ROLES``) who may join: not on
+    the team, not a subject, not conflicted. The page never says why someone is missing from
+    the list; ``team/add`` refuses anyone else."""
     excluded = excluded_or_member_ids(case_id)
     stmt = (
         select(User)
         .where(User.disabled.is_(False), User.id.not_in(excluded))
         .order_by(User.display_name)
     )
-    return list((await session.execute(stmt)).scalars())
+    users = (await session.execute(stmt)).scalars()
+    return [u for u in users if not INVESTIGATIVE_ROLES.isdisjoint(roles_of(u.roles))]
 
 
 @dataclass
@@ -167,11 +164,16 @@ async def _packages(
 async def case_page_context(
     services: Services, session: AsyncSession, staff: StaffPrincipal, case: Case
 ) -> dict[str, Any]:
-    may = await permissions(session, staff.policy(), case.id, PERMISSIONS)
+    # what the page offers comes from the policy alone (``offered``): a form is shown only for
+    # an action this person may take in this stage
+    offers = await offered(session, staff.policy(), case.id)
+    may = {name: name in offers for name in (*CASE_ACTIONS, *FORM_ACTIONS)}
     may["subjects"] = may["manage_subjects"]
+    may["triage"] = may["accept"] or may["reject"] or may["classify"] or may["split"]
     key = await key_or_none(session, staff, case.id)
     detail: CaseDetail | None = None
     identity: dict[str, str] | None = None
+    corrections: list[CorrectionView] = []
     if key is not None:
         detail = await case_detail(
             services,
@@ -187,6 +189,9 @@ async def case_page_context(
             except NoKey:
                 identity = None
             if identity is not None:
+                corrections = await corrections_for(
+                    session, case.id, staff.user_id, staff.private_key
+                )
                 # every reading of the identity is logged on its own (A3), not only as case.view
                 await audit.record(
                     session, actor_user_id=staff.user_id, action="identity.view", case_id=case.id
@@ -231,6 +236,7 @@ async def case_page_context(
         "detail": detail,
         "sealed": key is None,
         "identity": identity,
+        "identity_corrections": corrections,
         "may": may,
         "stages": PUBLIC_STAGES,
         "severities": SEVERITIES,
@@ -246,4 +252,12 @@ async def case_page_context(
         "packages": await _packages(session, case.id, staff),
         "my_requests": my_requests,
         "error": None,
+        "saved_notice": None,
+        "kinds": SPLIT_KINDS,
+        # the case this one was split from (W3) or belongs with (R3), by number only
+        "linked_number": (
+            await session.execute(select(Case.number).where(Case.id == case.linked_case_id))
+        ).scalar_one_or_none()
+        if case.linked_case_id
+        else None,
     }

@@ -41,6 +41,7 @@ from investigator.web.case_common import (
     case_for,
     case_key,
     case_post,
+    confirmed,
     field,
     key_or_none,
     not_found,
@@ -64,6 +65,7 @@ STAGE_WORDS = {
     "feedback": _("Feedback to the reporter"),
     "acknowledgement": _("Acknowledgement of receipt"),
     "eu_feedback": _("Feedback to the reporter (three months)"),
+    "rehandling": _("Re-handling of a reopened case"),
 }
 PAUSE_WORDS = {
     "awaiting_reporter": _("Awaiting the reporter"),
@@ -202,7 +204,7 @@ async def calendar_edit(request: Request[Any, Any, Any]) -> Template | Redirect:
             return await _calendar_page(
                 request, staff, day.year, _("Choose working day or rest day."), 400
             )
-    return Redirect(path=f"/workspace/calendar?year={day.year}", status_code=303)
+    return confirmed(Redirect(path=f"/workspace/calendar?year={day.year}", status_code=303))
 
 
 # --- a case's deadlines -----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from investigator.domain import directory
 from investigator.domain.directory import DirectoryError
 from investigator.web.case_common import (
     checked,
+    confirmed,
     field,
     not_found,
     page,
@@ -73,7 +74,7 @@ async def _post(
         raise not_found() from None
     except DirectoryError as exc:
         return await _page(request, status=400, form=form, error=str(exc), error_for=error_for)
-    return Redirect(path=PATH, status_code=303)
+    return confirmed(Redirect(path=PATH, status_code=303))
 
 
 def _names(form: dict[str, list[str]]) -> directory.CategoryNames:

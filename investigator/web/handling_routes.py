@@ -32,11 +32,11 @@ from litestar.utils.scope.state import ScopeState
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.domain import handling, investigation
+from investigator.policy import offered
 from investigator.web.case_common import (
     NO_KEY,
     Form,
     Refused,
-    allowed,
     away_if_unseen,
     case_for,
     case_key,
@@ -69,14 +69,23 @@ async def _context(
     session: AsyncSession, staff: StaffPrincipal, case: Case, which: str
 ) -> dict[str, Any]:
     services_key = await key_or_none(session, staff, case.id)
+    offers = await offered(session, staff.policy(), case.id)
     context: dict[str, Any] = {
         "staff": staff,
         "case": case,
         "has_key": services_key is not None,
         "stage_words": PUBLIC_STAGES,
+        # the forms shown come from the policy (``offered``: allowed now, in this stage)
         "may": {
-            action: await allowed(session, staff, case.id, action)
-            for action in ("investigate", "handle", "approve_plan", "message_reporter")
+            name: name in offers
+            for name in (
+                "investigate",
+                "add_step",
+                "add_record",
+                "handle",
+                "approve_plan",
+                "message_reporter",
+            )
         },
         "error": "",
     }
@@ -97,6 +106,8 @@ async def _context(
             "measures": handling.MEASURES,
             "outcomes": handling.OUTCOMES,
             "plan_statuses": handling.PLAN_STATUSES,
+            "team": await investigation.team_choices(session, case.id),
+            "rehandling": await handling.rehandling_deadline(session, case.id),
         }
     return context
 
@@ -411,7 +422,7 @@ async def rehandle(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
     async def work(
         s: AsyncSession, staff: StaffPrincipal, case: Case, key: bytes, form: Form
     ) -> None:
-        await handling.resume(s, case, staff.user_id)
+        await handling.resume(s, case, staff.user_id, field(form, "handler_id", 64))
 
     return await _run(request, case_id, "handle", "handling", work)
 

@@ -29,6 +29,7 @@ from investigator.web.case_common import (
     NO_KEY,
     Refused,
     checked,
+    confirmed,
     field,
     key_or_none,
     not_found,
@@ -124,7 +125,7 @@ async def decide(request: Request[Any, Any, Any], request_id: FromPath[str]) -> 
         return await _list_page(request, staff, error=str(exc), status=400)
     except NoKey:
         return await _list_page(request, staff, error=NO_KEY, status=409)
-    return Redirect(path="/workspace/identity-requests", status_code=303)
+    return confirmed(Redirect(path="/workspace/identity-requests", status_code=303))
 
 
 identity_handlers: list[Any] = [identity_requests, decide]

@@ -33,6 +33,9 @@ KIND_LABELS = {
     "deadline": _("Deadline warnings (half and most of the time used) and overdue notices"),
     "approval": _("Something waits for my approval"),
     "identity_request": _("An identity disclosure request waits for a decision"),
+    "rights_request": _(
+        "A reporter's request to withdraw a report or an identity waits for a decision"
+    ),
 }
 URGENT_LABEL = _("Urgent cases while I was on duty")
 SAVED = _("Your notification settings were saved.")

@@ -3,8 +3,11 @@
     GET  /workspace/rewards                          proposals awaiting the signed-in decider
     GET  /workspace/cases/{case_id}/reward           the case's reward: status, basis, forms
     POST /workspace/cases/{case_id}/reward/propose   the lead proposes (amount, recovered, basis)
-    POST /workspace/cases/{case_id}/reward/decide    approver or reward officer: approve/refuse
-    POST /workspace/cases/{case_id}/reward/pay       the reward officer records the payment
+    POST /workspace/cases/{case_id}/reward/decide    an approver approves or refuses, with an
+                                                     opinion (as many approvers as the amount
+                                                     needs)
+    POST /workspace/cases/{case_id}/reward/pay       the reward officer records the payment,
+                                                     once the reporter has claimed
 
 Each handler asks ``investigator.policy`` (``propose_reward``, ``approve_reward``,
 ``manage_reward``) and answers 404 when it says no. The page shows only plaintext metadata
@@ -45,8 +48,17 @@ REWARD_ACTIONS = ("propose_reward", "approve_reward", "manage_reward")
 BAD_AMOUNT = _("Give the amounts as whole numbers of RMB.")
 
 
-def _to_reward(case_id: str) -> Redirect:
-    return Redirect(path=f"/workspace/cases/{case_id}/reward", status_code=303)
+# what a saved form says on the page it returns to (``?saved=``)
+SAVED: dict[str, str] = {
+    "proposed": _("The reward proposal was saved. The approvers now decide."),
+    "decided": _("Your decision and opinion were recorded."),
+    "paid": _("The payment was recorded. The reporter sees that the reward was paid."),
+}
+
+
+def _to_reward(case_id: str, saved: str = "") -> Redirect:
+    query = f"?saved={saved}" if saved in SAVED else ""
+    return Redirect(path=f"/workspace/cases/{case_id}/reward{query}", status_code=303)
 
 
 def _amount(raw: str) -> int | None:
@@ -66,10 +78,32 @@ async def _reward_page(
         case = await case_for(s, staff, case_id, *REWARD_ACTIONS)
         reward = await rewards.reward_of(s, case.id)
         basis = claim = None
+        decisions: list[rewards.DecisionView] = []
+        approved_by: set[str] = set()
         if reward is not None:
             basis = await rewards.open_basis(s, reward, staff.user_id, staff.private_key)
             claim = await rewards.open_claim(s, reward, staff.user_id, staff.private_key)
+            decisions = await rewards.decision_views(s, reward, staff.user_id, staff.private_key)
+            approved_by = await rewards.current_approvers(s, reward)
         may = {a: await allowed(s, staff, case.id, a) for a in REWARD_ACTIONS}
+        # a form is shown only when it can succeed: the policy's answer and the reward's state
+        may["decide"] = bool(
+            reward is not None
+            and may["approve_reward"]
+            and reward.status == "proposed"
+            and reward.proposed_by != staff.user_id
+            and staff.user_id not in approved_by
+            and basis is not None
+        )
+        may["pay"] = bool(
+            reward is not None
+            and may["manage_reward"]
+            and reward.status == "approved"
+            and reward.claimed_on is not None
+        )
+        may["propose"] = bool(
+            may["propose_reward"] and (reward is None or reward.status in ("proposed", "refused"))
+        )
         # every view is audited (A5); reading the reporter's claim (name, contact, payment
         # details) is said in the entry
         await audit.record(
@@ -88,8 +122,12 @@ async def _reward_page(
         basis=basis,
         claim=claim,
         may=may,
+        decisions=decisions,
+        approvals=len(approved_by),
+        needed=rewards.approvals_needed(services.settings, reward.amount) if reward else 0,
         bounds=(services.settings.reward_min, services.settings.reward_max),
         error=error,
+        saved_notice=SAVED.get(request.query_params.get("saved", "")),
     )
 
 
@@ -111,7 +149,7 @@ async def reward_propose(
 ) -> Template | Redirect:
     services = services_of(request)
 
-    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         amount = _amount(field(form, "amount", 20))
         recovered = _amount(field(form, "recovered_amount", 20))
         if amount is None or recovered is None:
@@ -126,6 +164,7 @@ async def reward_propose(
             recovered_amount=recovered,
             basis=field(form, "basis", 4000, multiline=True),
         )
+        return _to_reward(case.id, "proposed")
 
     return await _post(request, case_id, work, "propose_reward")
 
@@ -134,22 +173,28 @@ async def reward_propose(
 async def reward_decide(
     request: Request[Any, Any, Any], case_id: FromPath[str]
 ) -> Template | Redirect:
-    """The form's ``role`` says which decision this is; policy must grant that one."""
+    """An approver's decision and opinion."""
+    services = services_of(request)
 
-    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
-        role = field(form, "role", 20)
-        action = {"approver": "approve_reward", "reward_officer": "manage_reward"}.get(role)
-        if action is None or not await allowed(s, staff, case.id, action):
-            raise not_found()
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         decision = field(form, "decision", 10)
         if decision not in ("approve", "refuse"):
             raise Refused(_("Choose to approve or to refuse."))
         reward = await rewards.reward_of(s, case.id)
         if reward is None:
             raise not_found()
-        await rewards.decide(s, reward, staff.user_id, role=role, approve=decision == "approve")
+        await rewards.decide(
+            s,
+            services,
+            reward,
+            staff.user_id,
+            staff.private_key,
+            approve=decision == "approve",
+            opinion=field(form, "opinion", 4000, multiline=True),
+        )
+        return _to_reward(case.id, "decided")
 
-    return await _post(request, case_id, work, "approve_reward", "manage_reward")
+    return await _post(request, case_id, work, "approve_reward")
 
 
 @post("/cases/{case_id:str}/reward/pay", name="workspace_reward_pay")
@@ -158,7 +203,7 @@ async def reward_pay(
 ) -> Template | Redirect:
     services = services_of(request)
 
-    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
         reward = await rewards.reward_of(s, case.id)
         if reward is None:
             raise not_found()
@@ -170,6 +215,7 @@ async def reward_pay(
             staff.private_key,
             reference=field(form, "reference", 200),
         )
+        return _to_reward(case.id, "paid")
 
     return await _post(request, case_id, work, "manage_reward")
 

@@ -23,8 +23,10 @@ from investigator.web.guards import (
 from investigator.web.handling_routes import handling_handlers
 from investigator.web.metrics_routes import metrics_handlers
 from investigator.web.notify_routes import notify_handlers
+from investigator.web.privacy_routes import privacy_handlers
 from investigator.web.protection_routes import protection_handlers
 from investigator.web.reward_routes import reward_handlers
+from investigator.web.rights_routes import rights_handlers
 from investigator.web.statistics_routes import statistics_handlers
 from portal.kernel.redis_state import signin_throttle
 from portal.kernel.services import argon2_params
@@ -50,6 +52,8 @@ def workspace_router(settings: Settings) -> Router:
             *admin_handlers,
             *directory_handlers,
             *metrics_handlers,
+            *privacy_handlers,
+            *rights_handlers,
         ],
         guards=[staff_guard],
         dependencies={

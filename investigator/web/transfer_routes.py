@@ -39,6 +39,7 @@ from investigator.web.case_actions import run_action
 from investigator.web.case_common import (
     Form,
     Refused,
+    confirmed,
     field,
     not_found,
     page,
@@ -313,7 +314,9 @@ async def package_files(
         for f in kept:
             await services.files.delete(f.storage_key)
         raise
-    return Redirect(path=f"/workspace/cases/{case_id}/transfer/{package_id}", status_code=303)
+    return confirmed(
+        Redirect(path=f"/workspace/cases/{case_id}/transfer/{package_id}", status_code=303)
+    )
 
 
 # --- the department's side ---
@@ -411,7 +414,7 @@ async def report_back(
         message = exc.message if isinstance(exc, Refused) else str(exc)
         code = exc.status if isinstance(exc, Refused) else 400
         return await _transfers_page(request, staff, error=message, status=code)
-    return Redirect(path="/workspace/transfers", status_code=303)
+    return confirmed(Redirect(path="/workspace/transfers", status_code=303))
 
 
 transfer_handlers: list[Any] = [transfer, package_page, package_files, transfers, report_back]

@@ -119,6 +119,11 @@ def transition(source: str, target: Stage, action: str) -> Transition | None:
         return None
 
 
+def sources_of(target: Stage, action: str) -> frozenset[Stage]:
+    """The stages from which ``action`` moves a case to ``target`` (what a page may offer)."""
+    return frozenset(t.source for t in TRANSITIONS if t.target == target and t.action == action)
+
+
 def allowed(source: str, target: Stage, action: str) -> bool:
     return transition(source, target, action) is not None
 

@@ -55,6 +55,9 @@ class Settings:
     # rewards (W11), in RMB, and retention per record class in years (W13)
     reward_min: int = 2000
     reward_max: int = 50000
+    # approvals a reward needs by amount (PORTAL_REWARD_APPROVALS="10000:1,2": one approver up
+    # to 10,000 RMB, two different ones above): (up to amount, approvals), the last open-ended
+    reward_approvals: tuple[tuple[int | None, int], ...] = ((10000, 1), (None, 2))
     retention_unsubstantiated_years: int = 3
     retention_substantiated_years: int = 10
     retention_identity_years: int = 3
@@ -140,11 +143,12 @@ class Settings:
             smtp_sender=e.get("PORTAL_SMTP_SENDER", "portal@localhost"),
             reward_min=_int(e, "PORTAL_REWARD_MIN", 2000, 0, 10_000_000),
             reward_max=_int(e, "PORTAL_REWARD_MAX", 50000, 1, 10_000_000),
+            reward_approvals=_reward_approvals(e),
             retention_unsubstantiated_years=_int(
-                e, "PORTAL_RETENTION_UNSUBSTANTIATED_YEARS", 3, 1, 100
+                e, "PORTAL_RETENTION_UNSUBSTANTIATED_YEARS", 3, 3, 100
             ),
             retention_substantiated_years=_int(
-                e, "PORTAL_RETENTION_SUBSTANTIATED_YEARS", 10, 1, 100
+                e, "PORTAL_RETENTION_SUBSTANTIATED_YEARS", 10, 3, 100
             ),
             retention_identity_years=_int(e, "PORTAL_RETENTION_IDENTITY_YEARS", 3, 1, 100),
             retention_audit_years=_int(e, "PORTAL_RETENTION_AUDIT_YEARS", 3, 3, 100),
@@ -269,6 +273,29 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
 
 
 _DEADLINE_RULE = re.compile(r"^\s*\d{1,4}\s*(wd|d|m|min)\s*$")
+
+
+def _reward_approvals(env: Mapping[str, str]) -> tuple[tuple[int | None, int], ...]:
+    """`10000:1,50000:2,3` -> ((10000, 1), (50000, 2), (None, 3)): amounts rising, each tier
+    between 1 and 5 approvals, the last one a bare count for every larger amount."""
+    name = "PORTAL_REWARD_APPROVALS"
+    raw = (env.get(name) or "10000:1,2").replace(" ", "")
+    expected = f"{name} must look like 10000:1,2 (up to 10,000 RMB one approver, above two)"
+    tiers: list[tuple[int | None, int]] = []
+    parts = raw.split(",")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        upto, _sep, count = part.rpartition(":")
+        if not count.isdigit() or not 1 <= int(count) <= 5 or (last != (upto == "")):
+            raise SettingsError(expected)
+        if upto and not upto.isdigit():
+            raise SettingsError(expected)
+        bound = int(upto) if upto else None
+        previous = tiers[-1][0] if tiers else None
+        if bound is not None and previous is not None and bound <= previous:
+            raise SettingsError(expected)
+        tiers.append((bound, int(count)))
+    return tuple(tiers)
 
 
 def _deadline_rules(env: Mapping[str, str]) -> dict[str, str]:

@@ -147,7 +147,14 @@ async def reporter_view(services: Services, access: ReporterAccess) -> list[Repo
                     await s.execute(
                         select(func.count())
                         .select_from(EvidenceFile)
-                        .where(EvidenceFile.case_id == case.id, EvidenceFile.kind == "original")
+                        .where(
+                            EvidenceFile.case_id == case.id,
+                            EvidenceFile.kind == "original",
+                            # the reporter's own files only: never a staff upload (a signed
+                            # interview record) nor a transfer package's copy
+                            EvidenceFile.uploaded_by == "reporter",
+                            EvidenceFile.package_id.is_(None),
+                        )
                     )
                 ).scalar_one()
             )
@@ -198,7 +205,14 @@ async def reporter_add_identity(
                 )
                 await s.delete(existing)
                 await s.flush()
-            await store_identity(s, services, case_id, identity_doc(identity), readers)
+            await store_identity(
+                s,
+                services,
+                case_id,
+                identity_doc(identity),
+                readers,
+                reporter=(access.receipt_id, access.secrets()),
+            )
             case = await s.get(Case, case_id)
             if case is not None:
                 case.anonymous = False

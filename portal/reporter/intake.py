@@ -101,6 +101,12 @@ class ParseResult:
     errors: dict[str, str] = field(default_factory=dict)
 
 
+PRIVACY_ACK_NEEDED = (
+    "Please confirm that you have read the privacy notice before you send your name or "
+    "contact details."
+)
+
+
 def _one(
     fields: Mapping[str, Sequence[str]], name: str, limit: int = SHORT, multiline: bool = False
 ) -> str:
@@ -114,9 +120,17 @@ def _too_long(fields: Mapping[str, Sequence[str]], name: str, limit: int) -> boo
 
 
 def parse_report(
-    fields: Mapping[str, Sequence[str]], categories: Sequence[str], *, files: Sequence[str] = ()
+    fields: Mapping[str, Sequence[str]],
+    categories: Sequence[str],
+    *,
+    files: Sequence[str] = (),
+    require_privacy_ack: bool = False,
 ) -> ParseResult:
-    """Check the form. `files` names the file fields that arrived (e.g. "authorisation")."""
+    """Check the form. `files` names the file fields that arrived (e.g. "authorisation").
+
+    With ``require_privacy_ack`` (the public form) a submission that carries personal
+    information of its sender (a name, or a complainant's details) needs the box saying the
+    privacy notice was read (PIPL Art. 17; issue 18)."""
     errors: dict[str, str] = {}
     kind = _one(fields, "kind")
     if kind not in KINDS:
@@ -211,6 +225,9 @@ def parse_report(
 
     if _one(fields, "declaration") != "yes":
         errors["declaration"] = "Please confirm the declaration."
+    carries_identity = mode == "real_name" or kind in ("complaint", "both")
+    if require_privacy_ack and carries_identity and _one(fields, "privacy_ack") != "yes":
+        errors["privacy_ack"] = PRIVACY_ACK_NEEDED
 
     if errors:
         return ParseResult(report=None, errors=errors)

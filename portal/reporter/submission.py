@@ -136,8 +136,11 @@ async def store_identity(
     case_id: str,
     doc: dict[str, str],
     custodians: list[User],
+    reporter: tuple[str, ReceiptSecrets] | None = None,
 ) -> None:
-    """Seal ``doc`` under a fresh identity key wrapped for ``custodians`` (never empty: C7)."""
+    """Seal ``doc`` under a fresh identity key wrapped for ``custodians`` (never empty: C7)
+    and, when ``reporter`` (receipt id, its secrets) is given, for the reporter's receipt too,
+    so that they can read and correct what is held about them (issue 18; docs/security.md)."""
     if not custodians:
         raise NoReader("no identity custodian could open this identity")
     ikey = new_case_key()
@@ -150,6 +153,21 @@ async def store_identity(
     )
     for custodian in custodians:
         grant_user(session, case_id, "identity", ikey, custodian, services.keyring.suite)
+    if reporter is not None:
+        receipt_id, secrets_ = reporter
+        session.add(
+            KeyWrap(
+                case_id=case_id,
+                scope="identity",
+                receipt_id=receipt_id,
+                wrapped=wrap_with_receipt(
+                    secrets_,
+                    ikey,
+                    wrap_aad(case_id, "identity", receipt_id),
+                    suite=services.keyring.suite,
+                ),
+            )
+        )
 
 
 def file_rows(stored: list[StoredFile], uploaded_by: str) -> list[EvidenceFile]:
@@ -324,7 +342,12 @@ async def submit(
                 s.add_all(automatic_conflicts(target.case_id, subject_ids, arrival.matches, today))
                 if identity_doc:
                     await store_identity(
-                        s, services, target.case_id, identity_doc, arrival.custodians
+                        s,
+                        services,
+                        target.case_id,
+                        identity_doc,
+                        arrival.custodians,
+                        reporter=(receipt.id, secrets_),
                     )
                 s.add(
                     KeyWrap(

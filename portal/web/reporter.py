@@ -236,7 +236,12 @@ async def _take_report(
     except BaseException:  # e.g. the database is down: the sealed uploads must not stay behind
         await uploads.discard_all(result)
         raise
-    parsed = parse_report(result.fields, categories, files=[p.field for p, _ in result.files])
+    parsed = parse_report(
+        result.fields,
+        categories,
+        files=[p.field for p, _ in result.files],
+        require_privacy_ack=True,
+    )
     token = result.first("submission_token")
     if parsed.report is None or not (16 <= len(token) <= 100):
         lost = [p.filename for p, _ in result.files]
@@ -417,19 +422,41 @@ def _signin_again(_request: Request[Any, Any, Any], _exc: Exception) -> Response
     return Redirect(path="/follow-up", status_code=303)
 
 
+async def followup_page(
+    request: Request[Any, Any, Any],
+    access: ReporterAccess,
+    *,
+    status: int = 200,
+    notice: str = "",
+    show_identity: bool = False,
+    **extra: Any,
+) -> Template:
+    """The follow-up page: the reporter's cases, their personal data and rights requests."""
+    from portal.web.privacy_pages import rights_context
+
+    services = _services(request)
+    views = await followup.reporter_view(services, access)
+    return _page(
+        "followup",
+        status=status,
+        cases=views,
+        stages=PUBLIC_STAGES,
+        max_file_mb=services.settings.max_file_bytes // (1024 * 1024),
+        notice=notice,
+        has_notify_address=await reporter_contact.has_address(services, access.receipt_id),
+        **await rights_context(services, access, show_identity=show_identity),
+        **extra,
+    )
+
+
 @get("/follow-up/case", name="followup_case")
 async def followup_case(request: Request[Any, Any, Any]) -> Template:
     access = _require(request)
-    views = await followup.reporter_view(_services(request), access)
-    return _page(
-        "followup",
-        cases=views,
-        stages=PUBLIC_STAGES,
-        max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024),
+    return await followup_page(
+        request,
+        access,
         notice=request.query_params.get("done", ""),
-        has_notify_address=await reporter_contact.has_address(
-            _services(request), access.receipt_id
-        ),
+        show_identity=request.query_params.get("show") == "identity",
     )
 
 
@@ -500,16 +527,8 @@ async def followup_identity(request: Request[Any, Any, Any]) -> Redirect | Templ
     fields = {k: [str(v)] for k, v in form.items()}
     identity, errors = parse_identity(fields)
     if identity is None:
-        views = await followup.reporter_view(_services(request), access)
-        return _page(
-            "followup",
-            status=400,
-            cases=views,
-            stages=PUBLIC_STAGES,
-            identity_errors=errors,
-            identity_fields=fields,
-            notice="",
-            max_file_mb=_services(request).settings.max_file_bytes // (1024 * 1024),
+        return await followup_page(
+            request, access, status=400, identity_errors=errors, identity_fields=fields
         )
     try:
         await followup.reporter_add_identity(_services(request), access, identity)
@@ -603,6 +622,8 @@ async def followup_signout(request: Request[Any, Any, Any]) -> Redirect:
 
 
 def reporter_router(settings: Settings) -> Router:
+    from portal.web.privacy_pages import privacy_handlers
+
     # only the two streaming routes accept large bodies; every other form stays small
     uploads = Router(
         path="/",
@@ -626,6 +647,7 @@ def reporter_router(settings: Settings) -> Router:
             followup_reward_claim,
             followup_notify_address,
             followup_signout,
+            *privacy_handlers,
             uploads,
         ],
         exception_handlers={_SignInAgain: _signin_again},

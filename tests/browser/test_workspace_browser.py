@@ -209,7 +209,7 @@ def test_intake_triage_and_reporter_sees_stage(
     triage.locator("#f-risk").select_option("medium")
     triage.locator("#f-urgent").check()
     triage.locator("form[action$='/classify'] button[type=submit]").click()
-    expect(staff).to_have_url(re.compile(re.escape(case_path) + r"$"))
+    expect(staff).to_have_url(re.compile(re.escape(case_path) + r"(\?saved=\w+)?$"))
     meta = staff.locator(".case-meta")
     expect(meta).to_contain_text("high")
     expect(meta).to_contain_text("Urgent")

@@ -135,7 +135,7 @@ def test_a_lost_authenticator_is_reset_by_another_administrator(
         data={"_csrf_token": form_token(page.text)},
         follow_redirects=False,
     )
-    assert done.status_code == 303 and done.headers["location"] == "/workspace/users"
+    assert done.status_code == 303 and done.headers["location"] == "/workspace/users?saved=1"
     assert "Set up at the next sign-in" in staff_client.client.get("/workspace/users").text
     staff_client.sign_out()
 
@@ -189,7 +189,7 @@ def test_administrator_changes_roles_which_apply_at_once(
     assert unknown.status_code == 400 and "does not exist" in unknown.text
 
     done = desk.post("root", f"/workspace/users/{lin_id}", {"roles": ["investigator", "auditor"]})
-    assert done.status_code == 303 and done.headers["location"] == "/workspace/users"
+    assert done.status_code == 303 and done.headers["location"] == "/workspace/users?saved=1"
     # lin's very next request sees the new role, without signing in again
     assert desk.get("lin", "/workspace/audit").status_code == 200
     desk.post("root", f"/workspace/users/{lin_id}", {"roles": ["investigator"]})

@@ -173,7 +173,7 @@ def test_team_add_needs_the_declaration(desk: Desk) -> None:
         {"user_id": desk.user_id("inv"), "function": "expert", "declared_no_conflict": "yes"},
     )
     # the lead still sees the case: back to its page
-    assert r.status_code == 303 and r.headers["location"] == f"/workspace/cases/{case_id}"
+    assert r.status_code == 303 and r.headers["location"] == f"/workspace/cases/{case_id}?saved=1"
     assert desk.get("inv", f"/workspace/cases/{case_id}").status_code == 200
     r = desk.post(
         "lead", f"/workspace/cases/{case_id}/team/remove", {"user_id": desk.user_id("inv")}
@@ -242,7 +242,7 @@ def test_conflict_declaration_removes_the_case(desk: Desk) -> None:
     form_with_team(desk, case_id, ("inv", "member"))
     assert desk.post("inv", f"/workspace/cases/{case_id}/conflict").status_code == 400
     r = desk.post("inv", f"/workspace/cases/{case_id}/conflict", {"confirm": "yes"})
-    assert r.status_code == 303 and r.headers["location"] == "/workspace/cases"
+    assert r.status_code == 303 and r.headers["location"] == "/workspace/cases?done=conflict"
     assert desk.get("inv", f"/workspace/cases/{case_id}").status_code == 404
     assert case_id not in case_ids_on(desk.get("inv", "/workspace/cases").text)
 
@@ -326,7 +326,8 @@ def test_transfer_package_reaches_the_liaison_not_the_case(desk: Desk) -> None:
         },
     )
     assert r.status_code == 303, r.text
-    package_path = r.headers["location"]
+    package_path, _saved = r.headers["location"].split("?")
+    assert _saved == "saved=1"  # the package page confirms the transfer
     package_id = package_path.rsplit("/", 1)[1]
     assert stage_of(desk, case_id) == "transferred"
     page = desk.get("intake", package_path)

@@ -626,7 +626,7 @@ def test_rules_from_the_environment() -> None:
         "PORTAL_DEADLINE_EU_FEEDBACK_EXTENSION": "10",
     }
     rules = dl.rules_for(Settings.from_env(env))
-    assert set(rules) == {"acknowledgement", "eu_feedback"}
+    assert set(rules) == {"acknowledgement", "eu_feedback", "rehandling"}
     assert rules["eu_feedback"] == dl.Rule(2, "months", 10)
     assert dl.rules_for(Settings.from_env({"PORTAL_MODE": "test"}))["handling"] == dl.Rule(
         30, "calendar_days", 30

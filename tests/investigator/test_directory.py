@@ -53,7 +53,7 @@ def test_departments_added_renamed_switched_off_and_offered_at_triage(
 ) -> None:
     desk = _desk(client, services)
     added = desk.post("admin", f"{PAGE}/departments", {"name": "  采购部\u202e "})
-    assert added.status_code == 303 and added.headers["location"] == PAGE
+    assert added.status_code == 303 and added.headers["location"] == PAGE + "?saved=1"
     depts = run(client, lambda: _departments(services))
     assert list(depts) == ["采购部"]  # trimmed, the bidi override dropped
     dept_id = depts["采购部"].id

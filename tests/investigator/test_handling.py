@@ -19,7 +19,14 @@ from investigator.domain.casefile import NoKey, staff_key
 from investigator.policy import may_act_on_case
 from portal.case.errors import WorkflowError
 from portal.kernel import clock
-from portal.kernel.db.models import AuditEntry, Case, CaseEvent, HandlingPlan, Message
+from portal.kernel.db.models import (
+    AuditEntry,
+    Case,
+    CaseDeadline,
+    CaseEvent,
+    HandlingPlan,
+    Message,
+)
 from portal.kernel.services import Services
 from tests.investigator.test_casework import principal, staff, submit_real_name
 from tests.investigator.ws_helpers import Desk, case_ids_on, run, submit_case
@@ -266,7 +273,9 @@ async def test_conclusion_reaches_the_reporter_and_rehandling_reopens(
         assert len(state.plans) == 1 and len(state.conclusions) == 1  # the history stays
         with pytest.raises(WorkflowError):
             await handling.record_implementation(s, services, case, ikey, inv.id, "x")
-        await handling.resume(s, case, lead.id)
+        with pytest.raises(WorkflowError):  # W9: a named handler from the team
+            await handling.resume(s, case, lead.id, "")
+        await handling.resume(s, case, lead.id, inv.id)
         assert case.stage == "investigating" and case.closed_on is None
         await handling.save_plan(s, services, case, key, lead.id, plan("second round"))
         assert case.stage == "handling"
@@ -439,6 +448,8 @@ def test_plan_approval_conclusion_and_rehandling_through_the_app(desk: Desk) -> 
     assert "Concluded: your report was found to be true." in text
     assert "the person responsible was dismissed." in text
     assert "How was your report handled?" in text
+    # the re-handling deadline runs from the reopening: on a day the calendar covers
+    clock.set_clock(lambda: dt.datetime(2026, 6, 1, 10, 0, tzinfo=TZ))
     r = client.post(
         "/follow-up/feedback",
         data={
@@ -449,6 +460,7 @@ def test_plan_approval_conclusion_and_rehandling_through_the_app(desk: Desk) -> 
         },
         follow_redirects=False,
     )
+    clock.set_clock(None)
     assert r.status_code == 303
     assert _stage(desk, case_id) == "reopened"
 
@@ -459,9 +471,27 @@ def test_plan_approval_conclusion_and_rehandling_through_the_app(desk: Desk) -> 
         "Others took money too." in page.text and "Not satisfied: asks for re-handling" in page.text
     )
     assert "Version 2" in page.text and "Ledgers and interviews." in page.text
-    assert desk.post("inv", f"{base}/resume").status_code == 404
-    assert desk.post("lead", f"{base}/resume").status_code == 303
+    # W9: the reopening opened a re-handling deadline; the lead names who handles it again
+    assert "Re-handling is due on 2026-07-01" in page.text and 'name="handler_id"' in page.text
+    inv_id = desk.user_id("inv")
+    assert desk.post("inv", f"{base}/resume", {"handler_id": inv_id}).status_code == 404
+    unnamed = desk.post("lead", f"{base}/resume", {"handler_id": ""})
+    assert unnamed.status_code == 400 and "Name the team member" in unnamed.text
+    assert desk.post("lead", f"{base}/resume", {"handler_id": inv_id}).status_code == 303
     assert _stage(desk, case_id) == "investigating"
+
+    async def rehandling() -> list[tuple[str | None, bool]]:
+        async with desk.services.db.read() as s:
+            rows = await s.execute(
+                select(CaseDeadline.handler_id, CaseDeadline.met_on.is_(None)).where(
+                    CaseDeadline.case_id == case_id, CaseDeadline.stage == "rehandling"
+                )
+            )
+            return [(h, bool(o)) for h, o in rows.all()]
+
+    assert run(desk.client, rehandling) == [(inv_id, True)]
+    shown = desk.get("lead", base).text
+    assert "Re-handling by Inv, due on 2026-07-01" in shown
     client = desk.anonymous()
     sign_in(client, code)
     followup, _t, _ids = case_page(client)

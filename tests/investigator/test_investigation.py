@@ -259,7 +259,7 @@ def test_investigation_page_steps_records_and_progress_message(desk: Desk) -> No
         f"{base}/steps",
         {"title": "Read the supplier ledgers", "owner_id": desk.user_id("inv"), "due_on": due},
     )
-    assert r.status_code == 303 and r.headers["location"] == base
+    assert r.status_code == 303 and r.headers["location"] == base + "?saved=1"
     page = desk.get("inv", base)
     assert page.status_code == 200 and "Read the supplier ledgers" in page.text
     step_id = _STEP_FORM.search(page.text).group(1)  # type: ignore[union-attr]

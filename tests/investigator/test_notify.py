@@ -292,8 +292,13 @@ async def test_assignment_reporter_messages_identity_requests_and_preferences(
 
 
 def test_preferences_parse_and_offer_by_role() -> None:
-    assert notify.offered_kinds({"approver"}) == ["assigned", "deadline", "approval"]
-    assert notify.parse_prefs("", {"identity_custodian"}) == {"identity_request"}
+    assert notify.offered_kinds({"approver"}) == [
+        "assigned",
+        "deadline",
+        "approval",
+        "rights_request",
+    ]
+    assert notify.parse_prefs("", {"identity_custodian"}) == {"identity_request", "rights_request"}
     assert notify.parse_prefs("none", {"intake_officer"}) == frozenset()
     assert notify.parse_prefs("approval,bogus", {"intake_officer"}) == frozenset()
     assert notify.format_prefs(["approval", "x"], {"approver"}) == "approval"

@@ -256,15 +256,22 @@ async def test_department_liaison_sees_only_own_transfers(s: AsyncSession) -> No
 async def test_approver(s: AsyncSession) -> None:
     approver = await _user(s, "approver", frozenset({"approver"}))
     pending = await _case(s, "approval")
-    assert await _allowed(s, approver, pending) == {"view", "approve_plan", "approve_extension"}
+    # decide_withdrawal: a reporter's request to withdraw the report, at any stage (issue 18)
+    assert await _allowed(s, approver, pending) == {
+        "view",
+        "approve_plan",
+        "approve_extension",
+        "decide_withdrawal",
+    }
     running = await _case(s, "investigation")
-    assert await _allowed(s, approver, running) == set()
+    assert await _allowed(s, approver, running) == {"decide_withdrawal"}
     handling = await _case(s, "investigating")
-    assert await _allowed(s, approver, handling) == {"approve_extension"}
-    # nobody approves their own team's plan
+    assert await _allowed(s, approver, handling) == {"approve_extension", "decide_withdrawal"}
+    # nobody approves their own team's plan, nor decides a withdrawal on it
     await _member(s, pending, approver)
     assert "approve_plan" not in await _allowed(s, approver, pending)
     assert "approve_extension" not in await _allowed(s, approver, pending)
+    assert "decide_withdrawal" not in await _allowed(s, approver, pending)
 
 
 async def test_identity_custodian_and_disclosure(s: AsyncSession) -> None:

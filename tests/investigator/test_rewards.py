@@ -1,5 +1,6 @@
-"""Rewards at the domain level (W11): eligibility, bounds, two different deciders outside the
-team, payment, the reporter's sealed claim readable by reward officers only."""
+"""Rewards at the domain level (W11): eligibility, bounds, as many different approvers outside
+the team as the amount needs (each with a sealed opinion), the order proposal, approval, claim,
+payment, the reporter's sealed claim readable by reward officers only."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import portal.reporter.followup as reporter_followup
 from investigator.domain import rewards
 from investigator.policy import may_act_on_case
 from portal.case.errors import WorkflowError
-from portal.kernel.db.models import AuditEntry, Case, CaseEvent, KeyWrap, Reward
+from portal.kernel.db.models import AuditEntry, Case, CaseEvent, KeyWrap, Reward, RewardDecision
 from portal.kernel.services import Services
 from portal.reporter import rewards as reporter_rewards
 from tests.investigator.test_casework import principal, staff
@@ -26,6 +27,7 @@ async def world(services: Services) -> dict[str, Any]:
         ("intake", "intake_officer"),
         ("lead", "team_lead,investigator"),
         ("approver", "approver"),
+        ("approver2", "approver"),
         ("officer", "reward_officer"),
         ("both", "approver,reward_officer"),
         ("custodian", "identity_custodian"),
@@ -52,11 +54,22 @@ async def _propose(services: Services, w: dict[str, Any], amount: int = 5000) ->
         )
 
 
-async def _decide(services: Services, w: dict[str, Any], who: str, role: str, ok: bool) -> None:
+async def _decide(
+    services: Services, w: dict[str, Any], who: str, ok: bool, opinion: str = "Fair amount."
+) -> None:
     async with services.db.write() as s:
         reward = await rewards.reward_of(s, w["case_id"])
         assert reward is not None
-        await rewards.decide(s, reward, w[who][0].id, role=role, approve=ok)
+        user, key = w[who]
+        await rewards.decide(s, services, reward, user.id, key, approve=ok, opinion=opinion)
+
+
+async def _claim(services: Services, w: dict[str, Any]) -> None:
+    access = await reporter_followup.sign_in_with_receipt(services, w["code"])
+    assert access is not None
+    await reporter_rewards.reporter_claim(
+        services, access, w["case_id"], name="举报人甲", contact="138", payment="6222 0000"
+    )
 
 
 async def test_only_for_a_substantiated_concluded_case_within_bounds(
@@ -86,10 +99,33 @@ async def test_only_for_a_substantiated_concluded_case_within_bounds(
     assert reward.status == "proposed" and reward.amount == 2000
 
 
-async def test_two_different_deciders_then_payment(services: Services, world: Any) -> None:
+def test_approvals_needed_by_amount(services: Services) -> None:
+    settings = services.settings
+    assert [rewards.approvals_needed(settings, a) for a in (2000, 10000, 10001, 50000)] == [
+        1,
+        1,
+        2,
+        2,
+    ]
+    from portal.kernel.settings import Settings, SettingsError
+
+    tiered = Settings.from_env(
+        {"PORTAL_MODE": "test", "PORTAL_REWARD_APPROVALS": "5000:1,20000:2,3"}
+    )
+    assert [rewards.approvals_needed(tiered, a) for a in (5000, 5001, 20001)] == [1, 2, 3]
+    always_two = Settings.from_env({"PORTAL_MODE": "test", "PORTAL_REWARD_APPROVALS": "2"})
+    assert always_two.reward_approvals == ((None, 2),)
+    for bad in ("10000:1", "a:1,2", "10000:1,5000:2,3", "10000:0,2", "10000:1,9"):
+        with pytest.raises(SettingsError):
+            Settings.from_env({"PORTAL_MODE": "test", "PORTAL_REWARD_APPROVALS": bad})
+
+
+async def test_two_approvers_above_the_threshold_then_claim_then_payment(
+    services: Services, world: Any
+) -> None:
     await conclude(services, world, world["case_id"])
-    await _propose(services, world)
-    # policy: the team lead may propose, not approve; approver and officer may decide
+    await _propose(services, world, 20000)
+    # policy: the team lead may propose, not approve; approvers may decide
     async with services.db.read() as s:
         cid = world["case_id"]
         assert await may_act_on_case(s, principal(world["lead"][0]), cid, "propose_reward")
@@ -98,17 +134,38 @@ async def test_two_different_deciders_then_payment(services: Services, world: An
         assert await may_act_on_case(s, principal(world["officer"][0]), cid, "manage_reward")
         assert not await may_act_on_case(s, principal(world["officer"][0]), cid, "propose_reward")
     with pytest.raises(WorkflowError):  # a team member, whatever their roles
-        await _decide(services, world, "lead", "approver", True)
-    await _decide(services, world, "both", "approver", True)
-    with pytest.raises(WorkflowError):  # the same person twice
-        await _decide(services, world, "both", "reward_officer", True)
-    with pytest.raises(WorkflowError):  # the approver's decision is given already
-        await _decide(services, world, "approver", "approver", True)
-    await _decide(services, world, "officer", "reward_officer", True)
+        await _decide(services, world, "lead", True)
+    with pytest.raises(WorkflowError):  # an opinion goes with every decision
+        await _decide(services, world, "approver", True, opinion=" ")
+    await _decide(services, world, "approver", True, opinion="Contribution was decisive.")
+    with pytest.raises(WorkflowError):  # the same approver twice
+        await _decide(services, world, "approver", True)
+    async with services.db.read() as s:
+        reward = await rewards.reward_of(s, world["case_id"])
+        assert reward is not None and reward.status == "proposed"  # 20,000 RMB needs two
+    await _decide(services, world, "approver2", True, opinion="Agreed.")
     officer, officer_key = world["officer"]
     async with services.db.write() as s:
         reward = await rewards.reward_of(s, world["case_id"])
         assert reward is not None and reward.status == "approved"
+        views = await rewards.decision_views(s, reward, officer.id, officer_key)
+        assert [(v.decider, v.approve, v.opinion) for v in views] == [
+            ("Approver", True, "Contribution was decisive."),
+            ("Approver2", True, "Agreed."),
+        ]
+        assert all(v.decided_on == reward.decided_on for v in views)
+        # the payment comes after the reporter's claim, never before
+        with pytest.raises(WorkflowError, match="not claimed"):
+            await rewards.record_payment(
+                s, services, reward, officer.id, officer_key, reference="TRX-2026-0042"
+            )
+        assert reward.status == "approved"
+        assert reward not in await rewards.pending_for(s, officer.id, frozenset({"reward_officer"}))
+    await _claim(services, world)
+    async with services.db.write() as s:
+        reward = await rewards.reward_of(s, world["case_id"])
+        assert reward is not None
+        assert reward in await rewards.pending_for(s, officer.id, frozenset({"reward_officer"}))
         basis = await rewards.open_basis(s, reward, officer.id, officer_key)
         assert basis is not None and "supplier" in basis["basis"]
         await rewards.record_payment(
@@ -124,13 +181,34 @@ async def test_two_different_deciders_then_payment(services: Services, world: An
             e.kind
             for e in (
                 await s.execute(
-                    select(CaseEvent).where(
-                        CaseEvent.case_id == world["case_id"], CaseEvent.public.is_(True)
-                    )
+                    select(CaseEvent)
+                    .where(CaseEvent.case_id == world["case_id"], CaseEvent.public.is_(True))
+                    .order_by(CaseEvent.id)
                 )
             ).scalars()
         ]
-    assert "reward_approved" in public and "reward_paid" in public
+        opinions = (await s.execute(select(RewardDecision.sealed_opinion))).scalars().all()
+    # the reporter's timeline reads in the right order
+    tail = [k for k in public if k.startswith("reward_")]
+    assert tail == ["reward_approved", "reward_claimed", "reward_paid"]
+    assert all(b"decisive" not in o and b"Agreed" not in o for o in opinions)  # sealed
+
+
+async def test_one_approver_up_to_the_threshold_never_the_proposer(
+    services: Services, world: Any
+) -> None:
+    await conclude(services, world, world["case_id"])
+    await _propose(services, world, 10000)
+    async with services.db.write() as s:
+        reward = await rewards.reward_of(s, world["case_id"])
+        assert reward is not None
+        lead, lead_key = world["lead"]
+        with pytest.raises(WorkflowError):  # the proposer never decides
+            await rewards.decide(s, services, reward, lead.id, lead_key, approve=True, opinion="x")
+    await _decide(services, world, "both", True)
+    async with services.db.read() as s:
+        reward = await rewards.reward_of(s, world["case_id"])
+        assert reward is not None and reward.status == "approved"
 
 
 async def test_a_refusal_ends_the_proposal_and_the_reporter_sees_it(
@@ -138,16 +216,23 @@ async def test_a_refusal_ends_the_proposal_and_the_reporter_sees_it(
 ) -> None:
     await conclude(services, world, world["case_id"])
     await _propose(services, world)
-    await _decide(services, world, "officer", "reward_officer", False)
+    await _decide(services, world, "approver2", False, opinion="Not enough recovered.")
     with pytest.raises(WorkflowError):
-        await _decide(services, world, "approver", "approver", True)
+        await _decide(services, world, "approver", True)
     access = await reporter_followup.sign_in_with_receipt(services, world["code"])
     assert access is not None
     views = await reporter_followup.reporter_view(services, access)
     assert "reward_refused" in [e.kind for e in views[0].events]
     # the team may propose again
     reward = await _propose(services, world, 3000)
-    assert reward.status == "proposed" and reward.officer_id is None
+    assert reward.status == "proposed"
+    async with services.db.read() as s:
+        # the refused round no longer counts; the refusal stays in the history
+        assert await rewards.current_approvers(s, reward) == set()
+    await _decide(services, world, "approver2", True)  # a new round: the same person may decide
+    async with services.db.read() as s:
+        again = await rewards.reward_of(s, world["case_id"])
+        assert again is not None and again.status == "approved"
 
 
 async def test_reporter_claim_is_sealed_for_reward_officers_only(
@@ -161,8 +246,7 @@ async def test_reporter_claim_is_sealed_for_reward_officers_only(
         await reporter_rewards.reporter_claim(
             services, access, world["case_id"], name="甲", contact="", payment="6222 0000"
         )
-    await _decide(services, world, "approver", "approver", True)
-    await _decide(services, world, "officer", "reward_officer", True)
+    await _decide(services, world, "approver", True)
     async with services.db.read() as s:
         audited_before = (await s.execute(select(func.count()).select_from(AuditEntry))).scalar()
     await reporter_rewards.reporter_claim(
@@ -255,34 +339,33 @@ def test_reward_journey_through_the_app(client: Any, services: Services) -> None
         {"amount": "8,000", "recovered_amount": "90000", "basis": "Key ledger."},
     )
     assert ok.status_code == 303
-    # the lead cannot decide; the approver cannot act as the reward officer
-    assert (
-        desk.post("lead", base + "/decide", {"role": "approver", "decision": "approve"}).status_code
-        == 404
-    )
-    assert (
-        desk.post(
-            "approver", base + "/decide", {"role": "reward_officer", "decision": "approve"}
-        ).status_code
-        == 404
-    )
+    # the lead cannot decide; the reward officer does not decide any more (approvers do)
+    approve = {"decision": "approve", "opinion": "The basis is convincing."}
+    assert desk.post("lead", base + "/decide", approve).status_code == 404
+    assert desk.post("officer", base + "/decide", approve).status_code == 404
     listing = desk.get("approver", "/workspace/rewards")
     assert listing.status_code == 200 and f"{case_id}/reward" in listing.text
     assert desk.get("stranger", "/workspace/rewards").status_code == 404
-    assert (
-        desk.post(
-            "approver", base + "/decide", {"role": "approver", "decision": "approve"}
-        ).status_code
-        == 303
-    )
+    # the approver's page offers the decision with an opinion; no opinion, no decision
+    assert 'name="opinion"' in desk.get("approver", base).text
+    bare = desk.post("approver", base + "/decide", {"decision": "approve", "opinion": ""})
+    assert bare.status_code == 400 and "Give your opinion" in bare.text
+    decided = desk.post("approver", base + "/decide", approve)
+    assert decided.status_code == 303
+    assert decided.headers["location"] == base + "?saved=decided"
+    confirmed = desk.get("approver", decided.headers["location"])
+    assert "Your decision and opinion were recorded." in confirmed.text
+    # 8,000 RMB: one approval is enough; the decision names who decided, when and why
     officer_page = desk.get("officer", base)
     assert "Key ledger." in officer_page.text
-    assert (
-        desk.post(
-            "officer", base + "/decide", {"role": "reward_officer", "decision": "approve"}
-        ).status_code
-        == 303
+    assert "The basis is convincing." in officer_page.text
+    assert "Approver" in officer_page.text and "Approved, waiting for the reporter" in (
+        officer_page.text.replace("&#39;", "'")
     )
+    # no payment form (and no payment) before the reporter's claim
+    assert 'action="' + base + '/pay"' not in officer_page.text
+    early = desk.post("officer", base + "/pay", {"reference": "TRX-0"})
+    assert early.status_code == 400 and "not claimed" in early.text
     # the reporter sees the decision and claims with the receipt code
     reporter = desk.anonymous()
     reporter.headers["accept-language"] = "en"

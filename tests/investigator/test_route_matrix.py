@@ -76,6 +76,11 @@ CASE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, Expect]]] = [
      {"reason": "?"},
      {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
       "subject": NONE}),
+    # a manual split at triage (W3): intake officers while the case is under review
+    ("POST", "/workspace/cases/{case_id:str}/split", "/workspace/cases/{case}/split",
+     {"category": "?"},
+     {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
+      "subject": NONE}),
     ("POST", "/workspace/cases/{case_id:str}/team/add", "/workspace/cases/{case}/team/add",
      {"function": "?"},
      {"unassigned": only(intake_officer=400), "member": only(intake_officer=400),
@@ -130,6 +135,14 @@ CASE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, Expect]]] = [
     ("POST", "/workspace/identity-requests/{request_id:str}/decide",
      "/workspace/identity-requests/{request}/decide", {"decision": "?"},
      {"unassigned": only(identity_custodian=400), "member": NONE, "subject": NONE}),
+    # a reporter's withdrawal request (issue 18): the report's by an approver, the identity's by
+    # an identity custodian, neither on the team (four eyes) nor named in the case
+    ("POST", "/workspace/rights-requests/{request_id:str}/decide",
+     "/workspace/rights-requests/{rights_report}/decide", {"decision": "?"},
+     {"unassigned": only(approver=400), "member": NONE, "subject": NONE}),
+    ("POST", "/workspace/rights-requests/{request_id:str}/decide#identity",
+     "/workspace/rights-requests/{rights_identity}/decide", {"decision": "?"},
+     {"unassigned": only(identity_custodian=400), "member": NONE, "subject": NONE}),
 ]  # fmt: skip
 
 # Routes that concern no case: (method, route path, URL, form probe, {role: status})
@@ -148,6 +161,16 @@ ROLE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, int]]] = [
     ("GET", "/workspace/transfers", "/workspace/transfers", {}, only(department_liaison=200)),
     ("GET", "/workspace/identity-requests", "/workspace/identity-requests", {},
      only(identity_custodian=200)),
+    # cases closed without a team, waiting to be archived (W13): intake officers
+    ("GET", "/workspace/closed", "/workspace/closed", {}, only(intake_officer=200)),
+    ("GET", "/workspace/rights-requests", "/workspace/rights-requests", {},
+     only(approver=200, identity_custodian=200)),
+    ("GET", "/workspace/identity-corrections", "/workspace/identity-corrections", {},
+     only(identity_custodian=200)),
+    ("GET", "/workspace/privacy", "/workspace/privacy", {}, only(administrator=200)),
+    # an empty form fails validation: nothing is saved
+    ("POST", "/workspace/privacy", "/workspace/privacy", {}, only(administrator=400)),
+    ("GET", "/workspace/poster", "/workspace/poster", {}, only(administrator=200)),
 ]  # fmt: skip
 
 # The sign-in flow, checked without a session (tests/investigator/test_auth.py covers it in
@@ -172,6 +195,8 @@ TABLE_MODULES = frozenset(
         "investigator.web.transfer_routes",
         "investigator.web.identity_routes",
         "investigator.web.register_routes",
+        "investigator.web.rights_routes",
+        "investigator.web.privacy_routes",
     }
 )
 PUBLIC = {
@@ -239,7 +264,7 @@ async def _build(services: Services, desk: Desk, relation: str, n: int) -> dict[
             users[u.username] = u
     creator = users["creator"]
     role_users = [users[user_name(r)] for r in ROLES]
-    case_id, _ = await submit_case(services, token=f"matrix-token-{relation}-case-{n}")
+    case_id, code = await submit_case(services, token=f"matrix-token-{relation}-case-{n}")
     tcase_id, _ = await submit_case(services, token=f"matrix-token-{relation}-tcase-{n}")
     intake = users["intake-officer"]
     pw = desk.staff["intake-officer"].password
@@ -301,6 +326,14 @@ async def _build(services: Services, desk: Desk, relation: str, n: int) -> dict[
                 )
             ).scalars().first() or ""
     ids["redacted"] = await _package_file(services, tcase_id, package.id, pkey)
+    # the reporter of the case asks to withdraw the report and the identity (issue 18)
+    from portal.reporter import rights as reporter_rights
+    from portal.reporter.followup import sign_in_with_receipt
+
+    access = await sign_in_with_receipt(services, code)
+    assert access is not None
+    for kind in ("withdraw_report", "withdraw_identity"):
+        ids[f"rights_{kind[9:]}"] = await reporter_rights.ask(services, access, case_id, kind)
     return ids
 
 

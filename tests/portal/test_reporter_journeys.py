@@ -119,6 +119,7 @@ def report_fields(**overrides: str | list[str]) -> list[tuple[str, str]]:
         "rep_phone": "",
         "rep_id_number": "",
         "declaration": "yes",
+        "privacy_ack": "yes",
     }
     base.update(overrides)
     out: list[tuple[str, str]] = []

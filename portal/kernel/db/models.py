@@ -464,6 +464,23 @@ class Reward(Base):
     __table_args__ = (Index("ix_rewards_proposed_on", "proposed_on"),)
 
 
+class RewardDecision(Base):
+    """One approver's decision on a reward proposal (W11): who, when (to the day) and their
+    opinion, sealed under the case's reward key (aad case+``reward-decision:{id}``). How many
+    approvals a reward needs depends on its amount (``PORTAL_REWARD_APPROVALS``)."""
+
+    __tablename__ = "reward_decisions"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    reward_id: Mapped[str] = mapped_column(ForeignKey("rewards.id"), index=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    decider_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    approve: Mapped[bool] = mapped_column(Boolean)
+    decided_on: Mapped[dt.date] = mapped_column(Date)
+    # a proposal made again after a refusal starts a new round: older decisions stay as history
+    proposal_round: Mapped[int] = mapped_column(Integer, default=1)
+    sealed_opinion: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class ProtectionPlan(Base):
     """免责与保护 (W12): detriment-risk assessment and protection plan, sealed under the case
     key (aad case+``protection``); the end of monitoring is plaintext for reminders."""
@@ -626,6 +643,54 @@ class KeyringBinding(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     fingerprint: Mapped[str] = mapped_column(String(64))
     recorded_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class OrgSetting(Base):
+    """One organisation-specific value of the privacy notice and the poster (issue 18): the
+    personal-information handler, the contact for questions, the portal address, the retention
+    periods. Kept by an administrator on /workspace/privacy (validated, audited); plaintext,
+    because the public pages show them and none of them is about a reporter."""
+
+    __tablename__ = "org_settings"
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(2000))
+    updated_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    updated_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class RightsRequest(Base):
+    """A real-name reporter's request from the follow-up page (PIPL Art. 15, 47): withdraw the
+    report (decided by an approver) or the identity (decided by an identity custodian).
+
+    The request is dated to the day (R9). The decision's reason is sealed for the reporter
+    alone: a random reply key sealed under ``reply_public_key`` (an X25519 key derived from the
+    reporter's receipt, ``portal.reporter.rights``) and the text sealed under that reply key, so
+    a decider who holds no case key can still answer, and nobody else can read the answer."""
+
+    __tablename__ = "rights_requests"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    receipt_id: Mapped[str] = mapped_column(ForeignKey("receipts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # withdraw_report | withdraw_identity
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # granted | refused
+    asked_on: Mapped[dt.date] = mapped_column(Date)
+    reply_public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    decided_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    sealed_reply_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    sealed_decision: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class IdentityCorrection(Base):
+    """A reporter's correction of their identity (PIPL Art. 46): the values before and after,
+    sealed under the identity key (aad case+``identity-correction:{id}``), so the identity
+    custodians see what changed; dated to the day (R9)."""
+
+    __tablename__ = "identity_corrections"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id"), index=True)
+    corrected_on: Mapped[dt.date] = mapped_column(Date)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 # --- stage changes --------------------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""The privacy notice and the reporter's rights on the follow-up page (issue 18).
+
+    GET  /privacy                      the notice (PIPL Art. 17), with the organisation's values
+    POST /follow-up/identity/correct   correct the identity held about the reporter
+    POST /follow-up/rights             ask to withdraw the report or the identity
+
+The domain is ``portal.reporter.rights`` and ``portal.kernel.org_settings``; these handlers
+only read forms and answer with a redirect to the follow-up page and a notice (``?done=``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect, Template
+
+from portal.case.access import NotYours, ReporterAccess
+from portal.kernel import org_settings
+from portal.kernel.db.engine import DatabaseUnavailable
+from portal.kernel.services import Services
+from portal.reporter import rights as reporter_rights
+from portal.reporter.intake import parse_identity
+
+
+def _services(request: Request[Any, Any, Any]) -> Services:
+    services: Services = request.app.state["services"]
+    return services
+
+
+async def org_values(services: Services) -> org_settings.OrgValues:
+    async with services.db.read() as s:
+        return await org_settings.load(s, services.settings)
+
+
+@get("/privacy", name="privacy_notice")
+async def privacy_notice(request: Request[Any, Any, Any]) -> Template:
+    services = _services(request)
+    try:
+        values: org_settings.OrgValues = await org_values(services)
+    except DatabaseUnavailable:  # the notice is still worth showing with the defaults
+        values = org_settings.defaults(services.settings)
+    return Template(template_name="portal/privacy.html", context={"org": values})
+
+
+async def rights_context(
+    services: Services, access: ReporterAccess, *, show_identity: bool = False
+) -> dict[str, Any]:
+    """What the follow-up page shows about the reporter's data and requests. The identity's
+    values are decrypted only when the reporter asks to see them (``?show=identity``), so the
+    page they usually open, maybe on a shared screen, never carries their name."""
+    return {
+        "show_identity": show_identity,
+        "identities": await reporter_rights.my_identities(
+            services, access, open_values=show_identity
+        ),
+        "rights_requests": await reporter_rights.my_requests(services, access),
+    }
+
+
+def _done(what: str) -> Redirect:
+    return Redirect(path=f"/follow-up/case?done={what}", status_code=303)
+
+
+@post("/follow-up/identity/correct", name="followup_identity_correct")
+async def followup_identity_correct(request: Request[Any, Any, Any]) -> Redirect | Template:
+    from portal.web.reporter import _require, followup_page
+
+    access = _require(request)
+    form = await request.form()
+    fields = {k: [str(v)] for k, v in form.items()}
+    case_id = str(form.get("case_id", ""))[:64]
+    identity, errors = parse_identity(fields)
+    if identity is None:
+        return await followup_page(
+            request, access, status=400, show_identity=True, correction_errors=errors,
+            correction_fields=fields, correction_case=case_id,
+        )  # fmt: skip
+    try:
+        await reporter_rights.correct_identity(_services(request), access, case_id, identity)
+    except NotYours:
+        raise NotFoundException from None
+    except reporter_rights.NoIdentity:
+        return _done("identity_unreadable")
+    except reporter_rights.NothingChanged:
+        return _done("identity_unchanged")
+    return _done("identity_corrected")
+
+
+@post("/follow-up/rights", name="followup_rights")
+async def followup_rights(request: Request[Any, Any, Any]) -> Redirect:
+    from portal.web.reporter import _require
+
+    access = _require(request)
+    form = await request.form()
+    kind = str(form.get("kind", ""))
+    if kind not in reporter_rights.REQUEST_KINDS:
+        return _done("empty")
+    try:
+        await reporter_rights.ask(
+            _services(request), access, str(form.get("case_id", ""))[:64], kind
+        )
+    except NotYours:
+        raise NotFoundException from None
+    except reporter_rights.NoIdentity:
+        return _done("identity_unreadable")
+    except reporter_rights.AlreadyAsked:
+        return _done("rights_waiting")
+    return _done("rights_asked")
+
+
+privacy_handlers: list[Any] = [privacy_notice, followup_identity_correct, followup_rights]
