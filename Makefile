@@ -40,12 +40,14 @@ run: $(RUN_STAMP) $(MO)
 	exec $(BIN)/portal serve
 
 # Chromium for the browser journeys comes from Debian's package (Playwright's download
-# does not work offline); installed only when missing and when we are allowed to.
+# does not work offline), with a Chinese font so the design screenshots show the zh_CN pages
+# (tests/browser/test_workspace_design.py); installed only when missing and when we may.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && fc-list :lang=zh | grep -q .; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; \
+	  else echo "chromium or a Chinese font missing (apt-get install chromium fonts-wqy-microhei)"; fi; }
 
 # nginx for the reverse-proxy test (tests/deploy): Debian's nginx-light (+ envsubst and openssl
 # for the proxy's entrypoint script), installed only when

@@ -3,15 +3,22 @@
 * `PortalServer`: `portal init` + `portal serve` in a subprocess on a free loopback port with a
   temporary data directory; stopped (and the directory removed) on exit, Ctrl-C or error.
 * `ServerProcess`: any server command line, started and stopped the same way.
-* `/proc` readers for a server's memory, percentiles, hidden form fields, and the markdown
-  table every benchmark prints (`metric | value | target | met?`).
+* `/proc` readers for a server's memory, percentiles, hidden form fields.
+* Names of this run: `RUN_ID`, `private_database()` (a PostgreSQL database created for this
+  run and dropped at its end, never one that existed before) and `private_redis_prefix()`
+  (PORTAL_REDIS_PREFIX for this run; only its keys are deleted at the end).
+* `appoint_reader()`: the intake officer without whom the portal takes no report.
+
+The table every benchmark prints is in bench/table.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -19,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -29,7 +36,13 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
 
-Row = tuple[str, str, str, str]
+#: This run's own suffix for every database and Redis name it creates (two runs on one machine,
+#: or a run and a test suite, never share one).
+RUN_ID = f"{os.getpid()}_{secrets.token_hex(4)}"
+#: A PostgreSQL server (no database part): `BENCH_PG_SERVER`.
+PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
+#: The Redis database the benchmarks use: `BENCH_REDIS_URL`.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 
 
 def cores() -> int:
@@ -121,38 +134,79 @@ def receipt_code(html: str) -> str | None:
     return " ".join(digits[i : i + 4] for i in range(0, 28, 4))
 
 
-# --- markdown tables ------------------------------------------------------------------------
+# --- this run's own databases and Redis keys --------------------------------------------------
 
 
-def render_table(
-    rows: Iterable[Sequence[str]], header: Sequence[str] = ("metric", "value", "target", "met?")
-) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+def _pg_admin(server: str) -> tuple[str, str]:
+    """(asyncpg DSN of the `postgres` maintenance database, SQLAlchemy URL prefix)."""
+    plain = server.replace("postgresql+asyncpg://", "postgresql://")
+    return f"{plain}/postgres", plain.replace("postgresql://", "postgresql+asyncpg://")
 
 
-def parse_table(text: str) -> list[list[str]]:
-    """The body rows of the first markdown table in `text` (header and rule skipped)."""
-    rows: list[list[str]] = []
-    started = False
-    for line in text.splitlines():
-        stripped = line.strip()
-        if stripped.startswith("|") and stripped.endswith("|"):
-            cells = [c.strip() for c in stripped[1:-1].split("|")]
-            if not started:
-                started = True  # the header
-                continue
-            if all(set(c) <= set("-: ") for c in cells):
-                continue
-            rows.append(cells)
-        elif started:
-            break
-    return rows
+async def _pg_admin_execute(server: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(_pg_admin(server)[0])
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
-def met(ok: bool) -> str:
-    return "yes" if ok else "NO"
+@contextlib.contextmanager
+def private_database(label: str, server: str = PG_SERVER) -> Iterator[str]:
+    """A new PostgreSQL database `<label>_<RUN_ID>` (CREATE fails rather than reuse one that
+    exists); yields its SQLAlchemy URL and drops it, and only it, at the end."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}", label):
+        raise ValueError(f"bad database label {label!r}")
+    name = f"{label}_{RUN_ID}"
+    asyncio.run(_pg_admin_execute(server, f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{_pg_admin(server)[1]}/{name}"
+    finally:
+        asyncio.run(_pg_admin_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def private_redis_prefix(label: str, url: str = REDIS_URL) -> Iterator[str]:
+    """A PORTAL_REDIS_PREFIX of this run (`<label>_<RUN_ID>`); at the end the keys under it,
+    and no others, are deleted."""
+    prefix = f"{label}_{RUN_ID}"
+    try:
+        yield prefix
+    finally:
+        try:
+            import redis
+
+            client = redis.Redis.from_url(url, socket_timeout=5)
+            try:
+                for pattern in (f"{prefix}:*", f"{prefix}_sessions:*"):
+                    for key in client.scan_iter(match=pattern):
+                        client.delete(key)
+            finally:
+                client.close()
+        except Exception as exc:  # Redis gone: nothing of ours is left there to delete
+            print(f"Redis keys under {prefix} not deleted: {exc}", file=sys.stderr)
+
+
+_PORTAL = (sys.executable, "-m", "portal.app.cli")
+
+
+def appoint_reader(env: Mapping[str, str], username: str = "bench_reader") -> None:
+    """`portal user add USERNAME --roles intake_officer`: the portal takes no report until an
+    intake officer exists (an anonymous report needs no identity custodian)."""
+    out = subprocess.run(
+        [*_PORTAL, "user", "add", username, "--roles", "intake_officer"],
+        cwd=ROOT,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise ServerError(f"portal user add failed: {out.stderr[-1500:]}")
 
 
 # --- servers --------------------------------------------------------------------------------
@@ -244,11 +298,26 @@ class ServerProcess:
 
 
 class PortalServer(ServerProcess):
-    """`portal init` then `portal serve` with a temporary data dir (removed on stop)."""
+    """`portal init` then `portal serve` with a temporary data dir (removed on stop).
 
-    def __init__(self, extra_env: Mapping[str, str] | None = None, keep_dir: bool = False) -> None:
+    `reader`: appoint an intake officer after `portal init` (the portal takes no report
+    without one). `receipt_pin`: a receipt-parameters line (`argon2id v=19 m=... t=... p=...`)
+    placed in the keyring directory before `portal init`, as a release that pinned other
+    parameters would have left it: the installation keeps it (checked on init's output)."""
+
+    def __init__(
+        self,
+        extra_env: Mapping[str, str] | None = None,
+        keep_dir: bool = False,
+        *,
+        reader: bool = False,
+        receipt_pin: str | None = None,
+    ) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="portal-bench-"))
         self.keep_dir = keep_dir
+        self.reader = reader
+        self.receipt_pin = receipt_pin
+        self.init_output = ""
         port = free_port()
         env = {
             k: v
@@ -276,10 +345,23 @@ class PortalServer(ServerProcess):
 
     @property
     def database_path(self) -> Path:
-        return Path(self.env["PORTAL_DATA_DIR"]) / "portal.kernel.db"
+        """The SQLite file the server uses (from its settings, as `portal serve` reads them)."""
+        from portal.kernel.settings import Settings
+
+        return Path(Settings.from_env(self.env).database_url.split("///", 1)[1])
+
+    def _pin_receipt_params(self) -> None:
+        secrets_dir = Path(self.env["PORTAL_DATA_DIR"]) / "secrets"
+        secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        pin = secrets_dir / "receipt-argon2"
+        fd = os.open(pin, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(f"{self.receipt_pin}\n")
 
     def start(self, timeout_s: float = 60.0) -> PortalServer:
         try:
+            if self.receipt_pin:
+                self._pin_receipt_params()
             init = subprocess.run(
                 [sys.executable, "-m", "portal.app.cli", "init"],
                 cwd=ROOT,
@@ -291,6 +373,17 @@ class PortalServer(ServerProcess):
             )
             if init.returncode != 0:
                 raise ServerError(f"portal init failed: {init.stderr.decode()[-2000:]}")
+            self.init_output = init.stdout.decode()
+            if self.receipt_pin:
+                pin = re.fullmatch(r"argon2id v=19 m=(\d+) t=(\d+) p=(\d+)", self.receipt_pin)
+                if pin is None:
+                    raise ServerError(f"not a receipt-parameters line: {self.receipt_pin!r}")
+                m, t, p = pin.groups()
+                expected = f"receipt codes: Argon2id m={m} KiB t={t} p={p} (pinned"
+                if expected not in self.init_output:
+                    raise ServerError(f"portal init did not keep {self.receipt_pin!r}")
+            if self.reader:
+                appoint_reader(self.env)
             super().start(timeout_s)
         except BaseException:
             self.stop()

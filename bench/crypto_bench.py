@@ -1,8 +1,9 @@
 """Benchmark of the crypto package (run by hand).
 
-    .venv/bin/python bench/crypto_bench.py [--size-mib N]
+    .venv/bin/python bench/crypto_bench.py [--size-mib N] [--argon2-runs N] [--save]
 
-Prints a markdown table: metric | value | target | met?
+Prints one table (bench/table.py: metric | value | target | met?); with --save also writes it
+to bench/results/crypto.md.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from table import add_save_argument, check, info, measured, render, row, save
 
 import crypto
 from crypto import params as crypto_params
 from crypto import receipts, recipients, stream
+from crypto.params import RECEIPT_ARGON2
 
 MIB = 1 << 20
 
@@ -47,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--argon2-runs", type=int, default=20)
+    add_save_argument(parser)
     args = parser.parse_args()
     size = args.size_mib
 
@@ -156,10 +161,16 @@ def main() -> None:
 
     peak_delta = rss_mib() - baseline_rss
 
-    # Argon2id with the shipped parameters.
+    # Argon2id with the shipped parameters: staff passwords, and receipt codes.
     argon = median_seconds(
         lambda: crypto.derive_key(
             b"0123456789012345678901234567", os.urandom(16), 32, crypto.PRODUCTION_ARGON2
+        ),
+        args.argon2_runs,
+    )
+    argon_receipt = median_seconds(
+        lambda: crypto.derive_key(
+            b"0123456789012345678901234567", os.urandom(16), 32, RECEIPT_ARGON2
         ),
         args.argon2_runs,
     )
@@ -176,7 +187,7 @@ def main() -> None:
     crypto_params.derive_key = counting  # type: ignore[assignment]
     try:
         code = crypto.normalize_receipt(crypto.generate_receipt())
-        receipts.derive_receipt_secrets(code, os.urandom(32), crypto.PRODUCTION_ARGON2)
+        receipts.derive_receipt_secrets(code, os.urandom(32), RECEIPT_ARGON2)
     finally:
         crypto_params.derive_key = original
 
@@ -188,97 +199,50 @@ def main() -> None:
     wrap_t = median_seconds(lambda: crypto.wrap_for_recipient(public, case_key, wrap_aad), 501)
     unwrap_t = median_seconds(lambda: crypto.unwrap_for_recipient(private, wrapped, wrap_aad), 501)
 
+    p, r = crypto.PRODUCTION_ARGON2, RECEIPT_ARGON2
     rows = [
-        ("raw AESGCM.encrypt, 1 MiB buffer (baseline, best of 4)", f"{raw:,.0f} MiB/s", "", ""),
-        (
-            "raw SHA-256 + AESGCM.encrypt, 1 MiB buffer (best of 4)",
-            f"{raw_sha_rate:,.0f} MiB/s",
-            "",
-            "",
-        ),
-        (
+        row("raw AESGCM.encrypt, 1 MiB buffer (baseline, best of 4)", f"{raw:,.0f} MiB/s"),
+        row("raw SHA-256 + AESGCM.encrypt, 1 MiB buffer (best of 4)", f"{raw_sha_rate:,.0f} MiB/s"),
+        row(
             f"stream encrypt update(), {size} MiB (incl. SHA-256 for the trailer)",
             f"{enc_rate:,.0f} MiB/s",
-            "",
-            "",
         ),
-        (
-            "  ratio to raw AES-GCM",
-            f"{enc_rate / raw:.2f}",
-            ">= 0.8",
-            "yes" if enc_rate / raw >= 0.8 else "NO (bound by SHA-256, R11)",
-        ),
-        (
-            "  ratio to raw SHA-256 + AES-GCM",
-            f"{enc_rate / raw_sha_rate:.2f}",
-            ">= 0.8",
-            "yes" if enc_rate / raw_sha_rate >= 0.8 else "no",
-        ),
-        (
+        check("  ratio to raw AES-GCM", enc_rate / raw, ">=", 0.8),
+        check("  ratio to raw SHA-256 + AES-GCM", enc_rate / raw_sha_rate, ">=", 0.8),
+        row(
             "stream encrypt update_parts() / encrypt_iter (no join copy)",
             f"{enc_parts_rate:,.0f} MiB/s",
-            "",
-            "",
         ),
-        (
-            "  ratio to raw AES-GCM",
-            f"{enc_parts_rate / raw:.2f}",
-            ">= 0.8",
-            "yes" if enc_parts_rate / raw >= 0.8 else "NO (bound by SHA-256, R11)",
-        ),
-        (
-            "  ratio to raw SHA-256 + AES-GCM",
-            f"{enc_parts_rate / raw_sha_rate:.2f}",
-            ">= 0.8",
-            "yes" if enc_parts_rate / raw_sha_rate >= 0.8 else "no",
-        ),
-        (f"stream decrypt, {size} MiB (record-aligned input)", f"{dec_rate:,.0f} MiB/s", "", ""),
-        (
-            "  ratio to raw AES-GCM",
-            f"{dec_rate / raw:.2f}",
-            ">= 0.8",
-            "yes" if dec_rate / raw >= 0.8 else "no",
-        ),
-        (
-            f"stream decrypt, {unaligned_mib} MiB in 64 KiB pieces",
-            f"{dec64_rate:,.0f} MiB/s",
-            "",
-            "",
-        ),
-        ("  ratio to raw AES-GCM", f"{dec64_rate / raw:.2f}", "(info)", ""),
-        (
-            "peak RSS above baseline",
-            f"{peak_delta:.1f} MiB",
-            "<= 64 MiB",
-            "yes" if peak_delta <= 64 else "no",
-        ),
-        (
-            "Argon2id PRODUCTION_ARGON2 "
-            f"({crypto.PRODUCTION_ARGON2.memory_kib // 1024} MiB, "
-            f"t={crypto.PRODUCTION_ARGON2.iterations}, p={crypto.PRODUCTION_ARGON2.lanes}), "
-            f"median of {args.argon2_runs}",
+        check("  ratio to raw AES-GCM", enc_parts_rate / raw, ">=", 0.8),
+        check("  ratio to raw SHA-256 + AES-GCM", enc_parts_rate / raw_sha_rate, ">=", 0.8),
+        row(f"stream decrypt, {size} MiB (record-aligned input)", f"{dec_rate:,.0f} MiB/s"),
+        check("  ratio to raw AES-GCM", dec_rate / raw, ">=", 0.8),
+        row(f"stream decrypt, {unaligned_mib} MiB in 64 KiB pieces", f"{dec64_rate:,.0f} MiB/s"),
+        info("  ratio to raw AES-GCM", f"{dec64_rate / raw:.2f}"),
+        check("peak RSS above baseline", peak_delta, "<=", 64, " MiB", digits=1),
+        measured(
+            f"Argon2id PRODUCTION_ARGON2, staff passwords ({p.memory_kib // 1024} MiB, "
+            f"t={p.iterations}, p={p.lanes}), median of {args.argon2_runs}",
             f"{argon * 1000:.0f} ms",
-            "(measured)",
-            "",
         ),
-        (
-            "derivations per receipt authentication",
-            f"{calls}",
-            "= 1",
-            "yes" if calls == 1 else "no",
+        measured(
+            f"Argon2id RECEIPT_ARGON2, receipt codes of new installations ({r.memory_kib // 1024}"
+            f" MiB, t={r.iterations}, p={r.lanes}), median of {args.argon2_runs}",
+            f"{argon_receipt * 1000:.0f} ms",
         ),
-        ("wrap_for_recipient, median of 501", f"{wrap_t * 1e6:.0f} us", "(info)", ""),
-        ("unwrap_for_recipient, median of 501", f"{unwrap_t * 1e6:.0f} us", "(info)", ""),
+        check("derivations per receipt authentication", calls, "=", 1, digits=0),
+        info("wrap_for_recipient, median of 501", f"{wrap_t * 1e6:.0f} us"),
+        info("unwrap_for_recipient, median of 501", f"{unwrap_t * 1e6:.0f} us"),
     ]
-    print(
+    title = (
         f"crypto bench: {size} MiB stream, CHUNK_SIZE = {stream.CHUNK_SIZE // 1024} KiB, "
         f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
+    table = render(rows)
+    print(title)
     print()
-    print("| metric | value | target | met? |")
-    print("|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print(table)
+    save("crypto.md", f"{title}\n\n{table}\n", args.save)
 
 
 if __name__ == "__main__":

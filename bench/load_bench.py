@@ -10,7 +10,8 @@ the case, send a message) or another report. Each staff member is created with a
 enrols TOTP (pyotp), signs out, signs in again with password + TOTP, then browses the inbox,
 the case list and case pages. The run fails (exit 1) on any error (an unexpected status, a
 timeout, a refused form) and on any lost report: after the load, every receipt code the portal
-returned must still sign in. Figures are printed as a markdown table.
+returned must still sign in. Figures are printed as one table (bench/table.py); with --save it
+is also written to bench/results/load.md.
 
 The receipt sign-in budget (R8's global slow-down, 120/min by default) is raised for the run:
 this measures capacity, not the throttle, which would otherwise answer "busy" by design.
@@ -33,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 import pyotp
-from common import PortalServer, hidden_field, met, percentile, receipt_code, render_table
+from common import PortalServer, hidden_field, percentile, receipt_code
 from intake_bench import FileSpec, report_body
+from table import add_save_argument, check, render, row, save
 
 STAFF_PASSWORD = "quiet meadow parcel 2026 ferry"  # no part of the display name (A4)
 _SECRET = re.compile(r'<code class="secret">([A-Z2-7 ]+)</code>')
@@ -281,7 +283,7 @@ async def verify_codes(base: str, codes: list[str], stats: Stats) -> int:
     return lost
 
 
-async def run(reporters: int, staff: int, seconds: int) -> int:
+async def run(reporters: int, staff: int, seconds: int, save_results: bool = False) -> int:
     server = PortalServer(extra_env={"PORTAL_RECEIPT_GLOBAL_PER_MINUTE": "100000"})
     server.start()
     try:
@@ -308,32 +310,30 @@ async def run(reporters: int, staff: int, seconds: int) -> int:
         server.stop()
 
     rows = [
-        ("simulated reporters / staff", f"{reporters} / {staff}", "", ""),
-        (
+        row("simulated reporters / staff", f"{reporters} / {staff}"),
+        row(
             "staff sign-ins (enrol, sign out, password + TOTP), all at once (s)",
             f"{staff_signin_s:.1f}",
-            "",
-            "",
         ),
-        ("load duration (s, incl. the last requests)", f"{elapsed:.1f}", f">= {seconds}", ""),
-        ("errors", str(len(stats.errors)), "0", met(not stats.errors)),
-        ("receipt codes returned", str(len(codes)), "", ""),
-        ("codes that no longer sign in (lost)", str(lost), "0", met(lost == 0)),
+        row("load duration (s, incl. the last requests)", f"{elapsed:.1f}"),
+        check("errors", len(stats.errors), "=", 0, digits=0),
+        row("receipt codes returned", str(len(codes))),
+        check("codes that no longer sign in (lost)", lost, "=", 0, digits=0),
     ]
     total = sum(len(v) for v in stats.latencies.values())
-    rows.append(("timed requests", f"{total} ({total / elapsed:.1f}/s)", "", ""))
+    rows.append(row("timed requests", f"{total} ({total / elapsed:.1f}/s)"))
     for kind in sorted(stats.latencies):
         values = stats.latencies[kind]
         rows.append(
-            (
+            row(
                 f"{kind}: n, p50 / p95 / p99 (ms)",
                 f"{len(values)}, {percentile(values, 50) * 1000:.0f} / "
                 f"{percentile(values, 95) * 1000:.0f} / {percentile(values, 99) * 1000:.0f}",
-                "",
-                "",
             )
         )
-    print(render_table(rows))
+    table = render(rows)
+    print(table)
+    save("load.md", table, save_results)
     for error in stats.errors[:20]:
         print(f"error: {error}", file=sys.stderr)
     return 0 if not stats.errors and lost == 0 else 1
@@ -345,10 +345,11 @@ def main() -> None:
     parser.add_argument("--reporters", type=int)
     parser.add_argument("--staff", type=int, default=20)
     parser.add_argument("--seconds", type=int)
+    add_save_argument(parser)
     args = parser.parse_args()
     reporters = args.reporters or (20 if args.small else 200)
     seconds = args.seconds or (10 if args.small else 60)
-    sys.exit(asyncio.run(run(reporters, args.staff, seconds)))
+    sys.exit(asyncio.run(run(reporters, args.staff, seconds, args.save)))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/scaleout_bench.py [--small]
 
-Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379. It creates
-its own database (dropped at the end), uses Redis database 7 (only the portal's own keys are
-deleted afterwards), and starts everything it measures as subprocesses on free loopback ports:
-`portal serve` once or twice (one data directory, one database, one Redis), and moto's S3
-server for the upload path. Prints a markdown table and writes bench/results/scaleout.md
+Needs PostgreSQL (`BENCH_PG_SERVER`, default postgresql://postgres@127.0.0.1:5432) and Redis
+(`BENCH_REDIS_URL`, default redis://127.0.0.1:6379/7). It creates its own database,
+``scaleout_bench_<run id>``, and its own Redis key prefix (PORTAL_REDIS_PREFIX
+``scaleout_bench_<run id>``), and at the end drops that database and deletes the keys under
+that prefix, nothing else. It starts everything it measures as subprocesses on free loopback
+ports: `portal serve` once or twice (one data directory, one database, one Redis; an intake
+officer appointed after `portal init`), and moto's S3 server for the upload path. Prints one
+table (bench/table.py); with --save also writes it to bench/results/scaleout.md
 (scaleout-small.md with --small).
 
 1. intake throughput (GET form + POST report, 2 x cores concurrent clients) with one and with
@@ -36,16 +39,17 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
+from common import REDIS_URL, appoint_reader, private_database, private_redis_prefix  # noqa: E402
+from table import Row, add_save_argument, check, info, render, row, save  # noqa: E402
 
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
 CSRF_RE = re.compile(r'name="_csrf_token"\s+value="([^"]+)"')
 TOKEN_RE = re.compile(r'name="submission_token" value="([^"]+)"')
 ATTEMPTS_RE = re.compile(r'name="attempts" value="([^"]*)"')
@@ -104,36 +108,39 @@ def wait_for(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> No
 
 class Installation:
     def __init__(self, small: bool) -> None:
+        self.small = small
         self.dir = Path(tempfile.mkdtemp(prefix="scaleout-bench-"))
-        self.dbname = f"scaleout_bench_{secrets.token_hex(4)}"
-        base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")},
-            "PORTAL_DATA_DIR": str(self.dir),
-            "PORTAL_MODE": "development",
-            "PORTAL_ARGON2_PROFILE": "test" if small else "production",
-            "DATABASE_URL": f"{base}/{self.dbname}",
-            "REDIS_URL": REDIS_URL,
-            "PORTAL_RECEIPT_GLOBAL_PER_MINUTE": "100000",
-            "PORTAL_SERVE": "reporter",
-        }
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.env: dict[str, str] = {}
+        self._names = ExitStack()
 
     def __enter__(self) -> Installation:
-        subprocess.run(
-            ["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {self.dbname}"],
-            check=True,
-            capture_output=True,
-        )
-        done = subprocess.run(
-            [sys.executable, "-m", "portal.app.cli", "init"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode:
-            raise RuntimeError(done.stderr)
+        try:
+            url = self._names.enter_context(private_database("scaleout_bench"))
+            prefix = self._names.enter_context(private_redis_prefix("scaleout_bench"))
+            self.env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")},
+                "PORTAL_DATA_DIR": str(self.dir),
+                "PORTAL_MODE": "development",
+                "PORTAL_ARGON2_PROFILE": "test" if self.small else "production",
+                "DATABASE_URL": url,
+                "REDIS_URL": REDIS_URL,
+                "PORTAL_REDIS_PREFIX": prefix,
+                "PORTAL_RECEIPT_GLOBAL_PER_MINUTE": "100000",
+                "PORTAL_SERVE": "reporter",
+            }
+            done = subprocess.run(
+                [sys.executable, "-m", "portal.app.cli", "init"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode:
+                raise RuntimeError(done.stderr)
+            appoint_reader(self.env)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     @contextmanager
@@ -162,21 +169,10 @@ class Installation:
                     proc.kill()
 
     def __exit__(self, *exc: object) -> None:
-        subprocess.run(
-            ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {self.dbname} WITH (FORCE)"],
-            capture_output=True,
-            check=False,
-        )
         try:
-            import redis
-
-            client = redis.Redis.from_url(REDIS_URL)
-            for pattern in ("portal:*", "portal_sessions*"):
-                for key in client.scan_iter(match=pattern):
-                    client.delete(key)
-        except Exception:  # Redis gone: nothing to clean
-            pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+            self._names.close()  # drops this run's database, deletes this run's Redis keys
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # --- reporter traffic -------------------------------------------------------------------------
@@ -223,9 +219,9 @@ def submit_one(client: httpx.Client, base: str) -> str:
 
 def intake(
     bases: list[str], pids: list[int], seconds: float
-) -> tuple[float, float, float, list[str]]:
+) -> tuple[float, float, float, list[str], int]:
     """(reports per second, CPUs the servers used, CPUs the whole machine used (servers,
-    PostgreSQL, Redis and these clients), receipt codes)."""
+    PostgreSQL, Redis and these clients), receipt codes, failed submissions)."""
     clients = 2 * cores()
     stop = time.monotonic() + seconds
     codes: list[str] = []
@@ -259,7 +255,7 @@ def intake(
     machine = cores() * (busy1 - busy0) / max(1, total1 - total0)
     if errors and not codes:
         raise RuntimeError(errors[0])
-    return len(codes) / wall, cpu / wall, machine, codes
+    return len(codes) / wall, cpu / wall, machine, codes, len(errors)
 
 
 def sign_in_latency(bases: list[str], codes: list[str], n: int) -> tuple[float, float]:
@@ -351,19 +347,23 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_term)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="short run, test Argon2 profile")
+    add_save_argument(parser)
     args = parser.parse_args()
     seconds = 4.0 if args.small else 20.0
     upload = (64 if args.small else 1024) * MIB
-    rows: list[tuple[str, str, str]] = []
+    rows: list[Row] = []
 
     with Installation(args.small) as inst:
         results: dict[int, tuple[float, float, float, float, float]] = {}
+        failed = 0
         for n in (1, 2):
             with inst.instances(n) as servers:
                 bases = [u for u, _ in servers]
                 pids = [p for _, p in servers]
-                submit_one(httpx.Client(timeout=60), bases[0])  # warm-up
-                rate, cpu, machine, codes = intake(bases, pids, seconds)
+                with httpx.Client(timeout=60) as warm:
+                    submit_one(warm, bases[0])  # warm-up
+                rate, cpu, machine, codes, errors = intake(bases, pids, seconds)
+                failed += errors
                 p50, p95 = sign_in_latency(bases, codes, 10 if args.small else 40)
                 results[n] = (rate, cpu, p50, p95, machine)
         one, two = results[1], results[2]
@@ -373,47 +373,41 @@ def main() -> int:
         # PostgreSQL, Redis, these clients and anything else running on the box.
         limit = min(2.0, cores() / one[1]) if one[1] else float("nan")
         rows += [
-            (
-                "intake, 1 instance",
+            row(
+                f"intake, 1 instance (servers {one[1]:.2f} CPUs, machine {one[4]:.2f} of "
+                f"{cores()} CPUs busy)",
                 f"{one[0]:.1f} reports/s",
-                f"servers {one[1]:.2f} CPUs, machine {one[4]:.2f} of {cores()} CPUs busy",
             ),
-            (
-                "intake, 2 instances",
+            row(
+                f"intake, 2 instances (servers {two[1]:.2f} CPUs, machine {two[4]:.2f} of "
+                f"{cores()} CPUs busy)",
                 f"{two[0]:.1f} reports/s",
-                f"servers {two[1]:.2f} CPUs, machine {two[4]:.2f} of {cores()} CPUs busy",
             ),
-            (
-                "ratio 2 / 1",
+            info(
+                f"ratio 2 / 1 (physical limit on {cores()} cores: {limit:.2f}x = min(2, cores / "
+                "CPUs one instance used); a saturated machine is the real ceiling)",
                 f"{ratio:.2f}x",
-                f"physical limit on {cores()} cores: {limit:.2f}x (min(2, cores / CPUs one "
-                "instance used)); a saturated machine is the real ceiling",
             ),
-            ("receipt sign-in, 1 instance", f"p50 {one[2]:.0f} ms, p95 {one[3]:.0f} ms", ""),
-            ("receipt sign-in, 2 instances", f"p50 {two[2]:.0f} ms, p95 {two[3]:.0f} ms", ""),
+            check("failed submissions, both runs", failed, "=", 0, digits=0),
+            row("receipt sign-in, 1 instance", f"p50 {one[2]:.0f} ms, p95 {one[3]:.0f} ms"),
+            row("receipt sign-in, 2 instances", f"p50 {two[2]:.0f} ms, p95 {two[3]:.0f} ms"),
         ]
     s3_rate, local_rate, growth = upload_path(upload)
     rows += [
-        (f"upload {upload // MIB} MiB to S3 (moto)", f"{s3_rate:.0f} MB/s", "8 MiB parts"),
-        (f"upload {upload // MIB} MiB to the local store", f"{local_rate:.0f} MB/s", ""),
-        ("peak memory growth during the S3 upload", f"{growth:.0f} MiB", "bounded by parts"),
+        row(f"upload {upload // MIB} MiB to S3 (moto, 8 MiB parts)", f"{s3_rate:.0f} MB/s"),
+        row(f"upload {upload // MIB} MiB to the local store", f"{local_rate:.0f} MB/s"),
+        info("peak memory growth during the S3 upload (bounded by parts)", f"{growth:.0f} MiB"),
     ]
     load = os.getloadavg()[1]  # 5-minute load average: other work on the box skews the ratio
     mode = "small" if args.small else "full"
     argon = "test" if args.small else "production"
-    lines = [
+    title = (
         f"Scale-out benchmark ({mode} run, Argon2 profile {argon}, {cores()} cores, "
-        f"PostgreSQL + Redis shared; 5-min load average at the end {load:.1f})",
-        "",
-        "| metric | value | note |",
-        "|---|---|---|",
-        *(f"| {a} | {b} | {c} |" for a, b, c in rows),
-    ]
-    text = "\n".join(lines)
+        f"PostgreSQL + Redis shared; 5-min load average at the end {load:.1f})"
+    )
+    text = f"{title}\n\n{render(rows)}"
     print(text)
-    out = ROOT / "bench" / "results" / ("scaleout-small.md" if args.small else "scaleout.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n", encoding="utf-8")
+    save("scaleout-small.md" if args.small else "scaleout.md", text, args.save)
     return 0
 
 

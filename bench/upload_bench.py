@@ -14,7 +14,8 @@ markdown table (metric | value | target | met?) to stdout:
 * MiB/s until the receipt page arrived, portal / discard (target >= 0.6).
 
 Every ratio is between two numbers measured in this run (the discard rate is the mean of the
-runs bracketing each portal run). Nothing is written to bench/results/.
+runs bracketing each portal run). With --save the table is also written to
+bench/results/upload.md.
 """
 
 from __future__ import annotations
@@ -29,18 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (
-    MIB,
-    Row,
-    ServerProcess,
-    cores,
-    free_port,
-    met,
-    render_table,
-    stop_on_sigterm,
-)
+from common import MIB, PortalServer, ServerProcess, cores, free_port, stop_on_sigterm
 from intake_bench import UploadRun, upload
-from staffed import StaffedPortal
+from table import Row, add_save_argument, check, info, render, save
 
 RSS_LIMIT_MIB = 100
 STREAM_TARGET = 0.7
@@ -57,7 +49,7 @@ def measure(mib: int, runs: int) -> tuple[list[UploadRun], list[UploadRun]]:
         "PORTAL_MAX_FILE_MB": str(mib + 16),
         "PORTAL_RECEIPT_GLOBAL_PER_MINUTE": "100000",
     }
-    server = StaffedPortal(env)
+    server = PortalServer(env, reader=True)
     discard = ServerProcess(
         [sys.executable, str(Path(__file__).with_name("intake_bench.py")), "--discard-server",
          str(port := free_port())],
@@ -106,46 +98,33 @@ def rows_for(mib: int, portal_runs: list[UploadRun], discard_runs: list[UploadRu
         over_sent.append((run.peak_sent_kib - run.idle_kib) / 1024)
         over_total.append((max(run.peak_total_kib, run.hwm_kib) - run.idle_kib) / 1024)
         rows.append(
-            (
+            info(
                 f"   run {i + 1}: discard / portal streamed / portal to the receipt page "
                 f"({run.seconds_total - run.seconds_sent:.2f} s after the last byte)",
                 f"{base:.0f} / {mib / run.seconds_sent:.0f} / {mib / run.seconds_total:.0f} MiB/s",
-                "(info)",
-                "",
             )
         )
     stream = statistics.median(stream_ratios)
     receipt = statistics.median(receipt_ratios)
     worst_sent, worst_total = max(over_sent), max(over_total)
     return [
-        (
+        check(
             f"3. {mib:,} MiB upload: server RSS above idle while the body streams (max of "
             f"{len(portal_runs)})",
-            f"{worst_sent:.1f} MiB",
-            f"<= {RSS_LIMIT_MIB} MiB",
-            met(worst_sent <= RSS_LIMIT_MIB),
+            worst_sent, "<=", RSS_LIMIT_MIB, " MiB", 1,
         ),
-        (
+        check(
             "   server RSS above idle, whole request incl. the receipt derivation (max of "
             "sampled RSS and VmHWM)",
-            f"{worst_total:.1f} MiB",
-            f"<= {RSS_LIMIT_MIB} MiB",
-            met(worst_total <= RSS_LIMIT_MIB),
+            worst_total, "<=", RSS_LIMIT_MIB, " MiB", 1,
         ),
         *rows,
-        (
-            "  ratio portal / discard, body streamed in (median)",
-            f"{stream:.2f}",
-            f">= {STREAM_TARGET}",
-            met(stream >= STREAM_TARGET),
-        ),
-        (
+        check("  ratio portal / discard, body streamed in (median)", stream, ">=", STREAM_TARGET),
+        check(
             "  ratio portal / discard, until the receipt page (median)",
-            f"{receipt:.2f}",
-            f">= {RECEIPT_TARGET}",
-            met(receipt >= RECEIPT_TARGET),
+            receipt, ">=", RECEIPT_TARGET,
         ),
-    ]
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -155,6 +134,7 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="128 MiB, 2 runs")
     parser.add_argument("--upload-mib", type=int, help="upload size (1024; --small 128)")
     parser.add_argument("--runs", type=int, help="portal runs, each bracketed (3; --small 2)")
+    add_save_argument(parser)
     args = parser.parse_args()
     stop_on_sigterm()
     mib = args.upload_mib or (128 if args.small else 1024)
@@ -165,9 +145,11 @@ def main() -> None:
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, one report with one {mib:,} MiB file, "
         "portal in development mode, SQLite, local file store"
     )
+    table = render(rows_for(mib, portal_runs, discard_runs))
     print(header)
     print()
-    print(render_table(rows_for(mib, portal_runs, discard_runs)))
+    print(table)
+    save("upload.md", f"{header}\n\n{table}\n", args.save)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 100,000 cases (``--small``: 10,000), p95 under 100 ms, on SQLite and on PostgreSQL.
 
     .venv/bin/python bench/workspace_bench.py [--small] [--only sqlite|postgresql]
-        [--cases N] [--requests 200] [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/x]
+        [--cases N] [--requests 200] [--save]
 
 Per engine: `portal init` + `portal serve` (bench/common.PortalServer: free loopback port,
 temporary data dir, PORTAL_MODE=development so cookies travel over http,
@@ -11,11 +11,12 @@ with `portal user add`, signs in over HTTP (one-time password, TOTP enrolment wi
 forced password change), ONE real report is submitted over HTTP (so one case is decryptable
 by that officer), then synthetic cases (stage received/triage, random bytes as content: the
 inbox never decrypts) are bulk-inserted straight into the database. After a warm-up, the two
-pages are fetched alternately, `--requests` times each (sequential, one client). The
-PostgreSQL database (default ``workspace_bench``) is created afresh and dropped at the end.
+pages are fetched alternately, `--requests` times each (sequential, one client). On
+PostgreSQL (`BENCH_PG_SERVER`, default postgresql://postgres@127.0.0.1:5432) the bench creates
+its own database, ``workspace_bench_<run id>``, and drops it (only it) at the end.
 
-Prints ``database | cases | page | p50 ms | p95 ms | max ms | target | met?`` and writes it to
-bench/results/workspace.md.
+Prints one table (bench/table.py: metric | value | target | met?; the value is the p95, the
+metric names p50 and max); with --save also writes it to bench/results/workspace.md.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import random
 import re
 import subprocess
@@ -40,18 +40,16 @@ from common import (
     ROOT,
     PortalServer,
     hidden_field,
-    met,
     percentile,
-    render_table,
+    private_database,
     stop_on_sigterm,
 )
 from intake_bench import submit_report_sync
-from statistics_bench import drop_pg, recreate_pg
+from table import Row, add_save_argument, check, render, save
 
 TARGET_MS = 100.0
 USERNAME = "bench_intake"
 NEW_PASSWORD = "correct horse battery staple 42"  # a throwaway bench account
-HEADER = ("database", "cases", "page", "p50 ms", "p95 ms", "max ms", "target", "met?")
 _SECRET = re.compile(r'<code class="secret">([A-Z2-7 ]+)</code>')
 _OTP = re.compile(r"one-time password \(shown once\): (\S+)")
 
@@ -210,15 +208,21 @@ def measure(client: httpx.Client, paths: dict[str, str], n: int, limit_s: float)
     return times
 
 
-def run_one(kind: str, n: int, requests: int, pg_url: str) -> list[tuple[str, ...]]:
-    env = {"PORTAL_ARGON2_PROFILE": "test"}
+def run_one(kind: str, n: int, requests: int) -> list[Row]:
     if kind == "postgresql":
-        asyncio.run(recreate_pg(pg_url))
+        with private_database("workspace_bench") as url:
+            return _run_on(kind, n, requests, url)
+    return _run_on(kind, n, requests, None)
+
+
+def _run_on(kind: str, n: int, requests: int, pg_url: str | None) -> list[Row]:
+    env = {"PORTAL_ARGON2_PROFILE": "test"}
+    if pg_url:
         env["DATABASE_URL"] = pg_url
     server = PortalServer(extra_env=env)
     try:
         server.start()
-        url = pg_url if kind == "postgresql" else f"sqlite+aiosqlite:///{server.database_path}"
+        url = pg_url or f"sqlite+aiosqlite:///{server.database_path}"
         otp = add_officer(server)
         with httpx.Client(base_url=server.base_url, timeout=60.0) as client:
             client.headers["accept-language"] = "en"
@@ -239,21 +243,18 @@ def run_one(kind: str, n: int, requests: int, pg_url: str) -> list[tuple[str, ..
             times = measure(client, paths, requests, 300.0)
     finally:
         server.stop()
-        if kind == "postgresql":
-            asyncio.run(drop_pg(pg_url))
     rows = []
     for name, values in times.items():
-        p95 = percentile(values, 95)
+        page = "/workspace/inbox" if name == "inbox" else "/workspace/cases/<id>"
         rows.append(
-            (
-                kind,
-                f"{inserted + 1:,}",
-                f"GET {'/workspace/inbox' if name == 'inbox' else '/workspace/cases/<id>'}",
-                f"{percentile(values, 50):.1f}",
-                f"{p95:.1f}",
-                f"{max(values):.1f}",
-                f"p95 < {TARGET_MS:.0f} ms",
-                met(p95 < TARGET_MS),
+            check(
+                f"{kind}, {inserted + 1:,} cases: GET {page} p95 of {len(values)} "
+                f"(p50 {percentile(values, 50):.1f} ms, max {max(values):.1f} ms)",
+                percentile(values, 95),
+                "<",
+                TARGET_MS,
+                " ms",
+                digits=1,
             )
         )
     return rows
@@ -265,23 +266,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, help="synthetic cases (overrides --small)")
     parser.add_argument("--requests", type=int, default=200, help="timed GETs per page (200)")
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "BENCH_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/workspace_bench"
-        ),
-    )
+    add_save_argument(parser)
     args = parser.parse_args(argv)
     stop_on_sigterm()
     n = args.cases if args.cases is not None else (10_000 if args.small else 100_000)
     n = max(0, min(n, 2_000_000))
     requests = max(1, min(args.requests, 5000))
-    rows: list[tuple[str, ...]] = []
+    rows: list[Row] = []
     for kind in ("sqlite", "postgresql"):
         if args.only in (None, kind):
             log(f"{kind}: {n:,} synthetic cases")
-            rows += run_one(kind, n, requests, args.pg_url)
-    table = render_table(rows, header=HEADER)
+            rows += run_one(kind, n, requests)
+    table = render(rows)
     print(table)
     note = (
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `bench/workspace_bench.py"
@@ -291,8 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "a warm-up, pages alternated; the case page is the one real (decryptable) case, "
         "the rest are synthetic intake-stage rows. Shared 2-core machine.\n\n"
     )
-    out = ROOT / "bench" / "results" / "workspace.md"
-    out.write_text("# Workspace pages at scale\n\n" + note + table + "\n", encoding="utf-8")
+    save("workspace.md", "# Workspace pages at scale\n\n" + note + table + "\n", args.save)
     return 0
 
 

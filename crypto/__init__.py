@@ -26,7 +26,13 @@ from crypto.errors import (
     WrongRecoveryKeyError,
 )
 from crypto.keyring import Keyring, create_keyring, keyring_exists, load_keyring
-from crypto.params import PRODUCTION_ARGON2, TEST_ARGON2, Argon2Params, derive_key
+from crypto.params import (
+    PRODUCTION_ARGON2,
+    RECEIPT_ARGON2,
+    TEST_ARGON2,
+    Argon2Params,
+    derive_key,
+)
 from crypto.receipts import (
     RECEIPT_MAX_INPUT,
     ReceiptSecrets,
@@ -68,6 +74,7 @@ __all__ = [
     "CHUNK_SIZE",
     "PRODUCTION_ARGON2",
     "READ_HEADER_MAX",
+    "RECEIPT_ARGON2",
     "RECEIPT_MAX_INPUT",
     "TEST_ARGON2",
     "Argon2Params",

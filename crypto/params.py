@@ -1,6 +1,7 @@
 """Argon2id parameters and raw key derivation.
 
-:data:`PRODUCTION_ARGON2` is justified (and its measured cost recorded) in docs/security.md.
+:data:`PRODUCTION_ARGON2` (staff passwords, recovery keys) and :data:`RECEIPT_ARGON2` (receipt
+codes of new installations) are justified, with their measured cost, in docs/security.md.
 :data:`TEST_ARGON2` is for test suites only: it offers no meaningful resistance to guessing.
 """
 
@@ -11,9 +12,12 @@ from dataclasses import dataclass
 from argon2.low_level import Type, hash_secret_raw
 
 __all__ = [
+    "LEGACY_RECEIPT_ARGON2",
     "MAX_ARGON2",
     "MIN_PRODUCTION_ARGON2",
+    "MIN_RECEIPT_ARGON2",
     "PRODUCTION_ARGON2",
+    "RECEIPT_ARGON2",
     "TEST_ARGON2",
     "Argon2Params",
     "derive_key",
@@ -41,14 +45,29 @@ class Argon2Params:
             raise ValueError("Argon2Params.memory_kib must be at least 8 * lanes")
 
 
-#: Shipped parameters: 128 MiB, 3 passes, 2 lanes (about 0.23 s on the 2-core reference
-#: machine). Above RFC 9106's second recommended option (64 MiB, t=3). Receipt lookup tokens
-#: depend on these values: `portal init` pins them in the keyring (``pin_receipt_params``), so
-#: changing them here affects new installations only.
+#: Staff passwords and recovery keys (low-entropy secrets chosen by people): 128 MiB, 3 passes,
+#: 2 lanes (about 0.23 s on the 2-core reference machine). Above RFC 9106's second recommended
+#: option (64 MiB, t=3). Each hash records its own parameters, so changing them is safe.
 PRODUCTION_ARGON2 = Argon2Params(memory_kib=128 * 1024, iterations=3, lanes=2)
 
-#: Documented floor for production use (RFC 9106 section 4, second recommended option).
+#: Documented floor for staff passwords (RFC 9106 section 4, second recommended option).
 MIN_PRODUCTION_ARGON2 = Argon2Params(memory_kib=64 * 1024, iterations=3, lanes=1)
+
+#: Receipt codes of installations set up from now on: 32 MiB, 2 passes, 1 lane (about 45 ms of
+#: one core on the reference machine: a sixth of the CPU time and a quarter of the memory of
+#: :data:`LEGACY_RECEIPT_ARGON2`). A receipt code is not a password: 27 digits from the OS
+#: CSPRNG (89.7 bits) keyed with the installation's 256-bit pepper; docs/security.md has the
+#: arithmetic. Receipt lookup tokens depend on these values: `portal init` pins them in the
+#: keyring (``pin_receipt_params``), so changing them here affects new installations only.
+RECEIPT_ARGON2 = Argon2Params(memory_kib=32 * 1024, iterations=2, lanes=1)
+
+#: What every installation derived receipt codes with before :data:`RECEIPT_ARGON2` existed
+#: (then the same as :data:`PRODUCTION_ARGON2`). NEVER CHANGE: an installation set up before
+#: the parameters were pinned has no pin file, and its receipts are found with these values.
+LEGACY_RECEIPT_ARGON2 = Argon2Params(memory_kib=128 * 1024, iterations=3, lanes=2)
+
+#: Floor for receipt parameters in production (refuses a keyring pinned in test mode).
+MIN_RECEIPT_ARGON2 = Argon2Params(memory_kib=32 * 1024, iterations=2, lanes=1)
 
 #: Upper bounds accepted when parameters are read back from a stored blob, so a crafted blob
 #: cannot make the server allocate unbounded memory or spin for hours.

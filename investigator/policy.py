@@ -27,22 +27,27 @@ Role-level actions, ``can(principal, action)``:
     manage_settings       administrator
     read_audit            auditor
     view_statistics       auditor, team_lead, approver
-    triage                intake_officer
+    triage                intake_officer, independent_reviewer
     register_case         intake_officer (reports received by phone, letter, visit... W2)
-    view_inbox            intake_officer
-    list_cases            intake_officer, investigator, team_lead, approver
+    view_inbox            intake_officer, independent_reviewer
+    list_cases            intake_officer, investigator, team_lead, approver,
+                          independent_reviewer
     view_transfers        department_liaison (their own department only)
-    decide_identity       identity_custodian
+    decide_identity       identity_custodian, independent_reviewer
     manage_rewards        reward_officer
-    approve               approver
-    view_overdue          team_lead, approver, intake_officer (the overdue list, W10, W15)
+    approve               approver, independent_reviewer
+    view_overdue          team_lead, approver, intake_officer, independent_reviewer (the
+                          overdue list, W10, W15)
     manage_calendar       administrator (working-day calendar overrides, W10)
-    review_rewards        approver, reward_officer (the list of reward proposals, W11)
-    manage_archive        approver (the archive list, legal holds, destruction approvals, W13)
-    archive_closed        intake_officer (the list of cases closed without a team, rejected or
-                          transferred, waiting to be archived: W13)
-    decide_rights         approver, identity_custodian (the list of reporters' withdrawal
-                          requests, issue 18; each request is decided per case, below)
+    review_rewards        approver, reward_officer, independent_reviewer (the list of reward
+                          proposals, W11)
+    manage_archive        approver, independent_reviewer (the archive list, legal holds,
+                          destruction approvals, W13: ``role_scope_clause``)
+    archive_closed        intake_officer, independent_reviewer (the list of cases closed
+                          without a team, rejected or transferred, waiting to be archived: W13)
+    decide_rights         approver, identity_custodian, independent_reviewer (the list of
+                          reporters' withdrawal requests, issue 18; each request is decided
+                          per case, below)
     ====================  ==================================================================
 
 Case-level actions, ``may_act_on_case(session, principal, case_id, action)``; every row
@@ -127,6 +132,20 @@ still ask ``may_act_on_case`` and the workflow modules check the stage again.
 
 Never, whatever the case: the administrator and auditor roles grant no case content; the
 department_liaison role never grants ``view``. An unknown action is refused.
+
+The independent channel (issue 18)
+    A case with ``cases.independent`` set concerns the 法审风控中心 or its staff (the reporter
+    said so, or every intake officer was named in it at arrival). On such a case the roles of
+    the centre (``CENTRE_ROLES``: intake_officer, identity_custodian, approver,
+    reward_officer) grant nothing, and an ``independent_reviewer`` (who is never an intake
+    officer) acts in each of them instead (``acts_as``): triage, the first team, identity
+    decisions, plan approval, rewards. The case is left out of every list, search and count
+    of the centre (``excluded_case_ids_clause``) unless the principal is an independent
+    reviewer or on its team, and statistics show it in the totals only
+    (``independent_case_ids``). Its team is formed of people outside the centre: an account
+    holding a centre role (and no independent_reviewer role) cannot join it (``may_join_team``).
+    The independent reviewer role is granted on the command line only: the workspace
+    administrator cannot grant it nor manage such an account (``may_manage_account``).
 """
 
 from __future__ import annotations
@@ -174,25 +193,33 @@ ARCHIVE_STAGES: frozenset[str] = frozenset(sources_of(Stage.ARCHIVED, "case.arch
 # transferred, archived)
 WORKING_STAGES: frozenset[str] = frozenset(set(Stage) - ENDED)
 
+INDEPENDENT_REVIEWER = "independent_reviewer"
+# the roles of the 法审风控中心 that an independent reviewer holds instead on an independent case
+CENTRE_ROLES: frozenset[str] = frozenset(
+    {"intake_officer", "identity_custodian", "approver", "reward_officer"}
+)
+
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"administrator"}),
     "manage_settings": frozenset({"administrator"}),
     "read_audit": frozenset({"auditor"}),
     "view_statistics": frozenset({"auditor", "team_lead", "approver"}),
-    "triage": frozenset({"intake_officer"}),
+    "triage": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
     "register_case": frozenset({"intake_officer"}),
-    "view_inbox": frozenset({"intake_officer"}),
-    "list_cases": frozenset({"intake_officer", "investigator", "team_lead", "approver"}),
+    "view_inbox": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
+    "list_cases": frozenset(
+        {"intake_officer", "investigator", "team_lead", "approver", INDEPENDENT_REVIEWER}
+    ),
     "view_transfers": frozenset({"department_liaison"}),
-    "decide_identity": frozenset({"identity_custodian"}),
+    "decide_identity": frozenset({"identity_custodian", INDEPENDENT_REVIEWER}),
     "manage_rewards": frozenset({"reward_officer"}),
-    "approve": frozenset({"approver"}),
-    "view_overdue": frozenset({"team_lead", "approver", "intake_officer"}),
+    "approve": frozenset({"approver", INDEPENDENT_REVIEWER}),
+    "view_overdue": frozenset({"team_lead", "approver", "intake_officer", INDEPENDENT_REVIEWER}),
     "manage_calendar": frozenset({"administrator"}),
-    "review_rewards": frozenset({"approver", "reward_officer"}),
-    "manage_archive": frozenset({"approver"}),
-    "archive_closed": frozenset({"intake_officer"}),
-    "decide_rights": frozenset({"approver", "identity_custodian"}),
+    "review_rewards": frozenset({"approver", "reward_officer", INDEPENDENT_REVIEWER}),
+    "manage_archive": frozenset({"approver", INDEPENDENT_REVIEWER}),
+    "archive_closed": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
+    "decide_rights": frozenset({"approver", "identity_custodian", INDEPENDENT_REVIEWER}),
 }
 
 CASE_ACTIONS: frozenset[str] = frozenset(
@@ -239,6 +266,45 @@ class Principal:
         return role in self.roles
 
 
+def acts_as(roles: frozenset[str], role: str, independent: bool) -> bool:
+    """Does a person holding ``roles`` act as ``role`` on a case of the independent channel
+    (``independent``) or not? On an independent case a role of the centre (``CENTRE_ROLES``)
+    is held by the independent reviewers only, never by an intake officer."""
+    if not independent or role not in CENTRE_ROLES:
+        return role in roles
+    return INDEPENDENT_REVIEWER in roles and "intake_officer" not in roles
+
+
+def may_join_team(roles: frozenset[str], independent: bool) -> bool:
+    """May an account holding ``roles`` be put on the team of a case? On an independent case
+    the team is formed of people outside the centre: no holder of a centre role unless an
+    independent reviewer (who is never an intake officer)."""
+    if not independent:
+        return True
+    if "intake_officer" in roles:
+        return False
+    return INDEPENDENT_REVIEWER in roles or roles.isdisjoint(CENTRE_ROLES)
+
+
+def may_manage_account(principal: Principal, account_roles: frozenset[str]) -> bool:
+    """May the principal manage a staff account on the workspace (its roles, disabling,
+    enabling, resetting its authenticator)? Administrators only, and never the account of an
+    independent reviewer: that role is the installation owner's, on the command line."""
+    return can(principal, "manage_users") and INDEPENDENT_REVIEWER not in account_roles
+
+
+def role_scope_clause(principal: Principal, role: str) -> ColumnElement[bool]:
+    """A clause over ``Case``: the cases on which the principal acts as ``role`` (``acts_as``):
+    the center's cases when they hold the role, the independent ones when they are an
+    independent reviewer. For role-wide lists such as the archive (``manage_archive``)."""
+    grants: list[ColumnElement[bool]] = []
+    if role in principal.roles:
+        grants.append(Case.independent.is_(False))
+    if acts_as(principal.roles, role, True):
+        grants.append(Case.independent.is_(True))
+    return or_(false(), *grants)
+
+
 def can(principal: Principal, action: str) -> bool:
     """Role-level permission (no case involved). Unknown actions are refused."""
     allowed = ROLE_ACTIONS.get(action)
@@ -251,7 +317,26 @@ async def excluded_case_ids_clause(principal: Principal) -> ColumnElement[bool]:
     cases, e.g. ``select(Case).where(await excluded_case_ids_clause(p), ...)``."""
     subjects = select(Subject.case_id).where(Subject.user_id == principal.user_id)
     conflicts = select(Conflict.case_id).where(Conflict.user_id == principal.user_id)
-    return and_(Case.id.not_in(subjects), Case.id.not_in(conflicts))
+    clauses: list[ColumnElement[bool]] = [
+        Case.id.not_in(subjects),
+        Case.id.not_in(conflicts),
+    ]
+    if not principal.has(INDEPENDENT_REVIEWER) or principal.has("intake_officer"):
+        # an independent case is none of the centre's business: only its team sees it
+        teams = select(TeamMember.case_id).where(TeamMember.user_id == principal.user_id)
+        clauses.append(
+            or_(Case.independent.is_(False), Case.id.in_(teams), Case.retaliation_of.in_(teams))
+        )
+    return and_(*clauses)
+
+
+async def independent_case_ids(session: AsyncSession, principal: Principal) -> set[str]:
+    """The independent cases the principal sees in totals only, never broken down (statistics,
+    W14): every independent case unless the principal is an independent reviewer."""
+    if acts_as(principal.roles, "intake_officer", True):
+        return set()
+    rows = await session.execute(select(Case.id).where(Case.independent.is_(True)))
+    return {str(r) for r in rows.scalars()}
 
 
 async def excluded_case_ids(session: AsyncSession, principal: Principal) -> set[str]:
@@ -270,9 +355,16 @@ async def visible_cases_clause(principal: Principal) -> ColumnElement[bool]:
         Case.id.in_(select(TeamMember.case_id).where(TeamMember.user_id == principal.user_id))
     ]
     if principal.has("intake_officer"):
-        grants.append(Case.stage.in_(sorted(INTAKE_STAGES)))
+        grants.append(and_(Case.independent.is_(False), Case.stage.in_(sorted(INTAKE_STAGES))))
     if principal.has("approver"):
-        grants.append(Case.stage.in_(sorted(APPROVAL_STAGES)))
+        grants.append(and_(Case.independent.is_(False), Case.stage.in_(sorted(APPROVAL_STAGES))))
+    if acts_as(principal.roles, "intake_officer", True):
+        grants.append(
+            and_(
+                Case.independent.is_(True),
+                Case.stage.in_(sorted(INTAKE_STAGES | APPROVAL_STAGES)),
+            )
+        )
     grants.append(
         Case.retaliation_of.in_(
             select(TeamMember.case_id).where(TeamMember.user_id == principal.user_id)
@@ -320,6 +412,7 @@ class _Facts:
     membership: str | None  # the member's function, or None when not a member
     identity_wrap: bool
     original_member: bool = False  # member of the case this retaliation case is about
+    independent: bool = False  # the independent channel: centre roles held by reviewers
 
 
 async def _facts(session: AsyncSession, principal: Principal, case_id: str) -> _Facts | None:
@@ -327,9 +420,13 @@ async def _facts(session: AsyncSession, principal: Principal, case_id: str) -> _
     (no such case, destroyed, or excluded)."""
     row = (
         await session.execute(
-            select(Case.stage, Case.department_id, Case.destroyed_on, Case.retaliation_of).where(
-                Case.id == case_id
-            )
+            select(
+                Case.stage,
+                Case.department_id,
+                Case.destroyed_on,
+                Case.retaliation_of,
+                Case.independent,
+            ).where(Case.id == case_id)
         )
     ).first()
     if row is None or row.destroyed_on is not None:
@@ -374,14 +471,19 @@ async def _facts(session: AsyncSession, principal: Principal, case_id: str) -> _
         membership=function,
         identity_wrap=bool(wrap),
         original_member=original_member,
+        independent=bool(row.independent),
     )
 
 
 def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
     member = facts.membership is not None
     lead = facts.membership == "lead"
-    intake = principal.has("intake_officer") and facts.stage in INTAKE_STAGES
-    approving = principal.has("approver") and facts.stage in APPROVAL_STAGES
+
+    def has(role: str) -> bool:
+        return acts_as(principal.roles, role, facts.independent)
+
+    intake = has("intake_officer") and facts.stage in INTAKE_STAGES
+    approving = has("approver") and facts.stage in APPROVAL_STAGES
     if action == "view":
         return member or intake or approving or facts.original_member
     if action == "view_original":
@@ -395,11 +497,11 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
     if action == "request_identity":
         return member
     if action == "decide_identity":
-        return principal.has("identity_custodian") and not member
+        return has("identity_custodian") and not member
     if action == "decide_withdrawal":
-        return principal.has("approver") and not member
+        return has("approver") and not member
     if action == "view_identity":
-        return principal.has("identity_custodian") or (member and facts.identity_wrap)
+        return has("identity_custodian") or (member and facts.identity_wrap)
     if action == "approve_plan":
         return approving and not member
     if action == "investigate":
@@ -407,30 +509,28 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
     if action == "handle":
         return lead
     if action == "manage_reward":
-        return principal.has("reward_officer") and not member
+        return has("reward_officer") and not member
     if action == "propose_reward":
         return lead
     if action == "approve_reward":
-        return principal.has("approver") and not member and facts.stage in CLOSED_STAGES
+        return has("approver") and not member and facts.stage in CLOSED_STAGES
     if action in ("legal_hold", "approve_destruction"):
-        return principal.has("approver") and not member and facts.stage == "archived"
+        return has("approver") and not member and facts.stage == "archived"
     if action == "manage_protection":
         return member or intake
     if action == "archive":
         if facts.stage not in ARCHIVE_STAGES:
             return False
-        return lead or (
-            principal.has("intake_officer") and facts.stage in ("rejected", "transferred")
-        )
+        return lead or (has("intake_officer") and facts.stage in ("rejected", "transferred"))
     if action == "manage_deadline":
         return member
     if action == "export_case":
         return lead
     if action == "approve_extension":
-        return principal.has("approver") and not member and facts.stage in EXTENSION_STAGES
+        return has("approver") and not member and facts.stage in EXTENSION_STAGES
     if action == "view_transfer":
         return (
-            principal.has("department_liaison")
+            has("department_liaison")
             and principal.department_id is not None
             and facts.department_id == principal.department_id
             and facts.stage in TRANSFER_STAGES
@@ -579,10 +679,13 @@ async def deciders(session: AsyncSession, case_id: str, role: str) -> list[User]
     """Enabled staff with ``role`` who may decide on the case (a reward's approval or payment,
     W11): not on its team, not a subject of it, not conflicted."""
     excluded = await excluded_user_ids(session, case_id)
+    independent = bool(
+        (await session.execute(select(Case.independent).where(Case.id == case_id))).scalar()
+    )
     users = (await session.execute(select(User).where(User.disabled.is_(False)))).scalars()
     out = []
     for user in users:
-        if role not in roles_of(user.roles) or user.id in excluded:
+        if not acts_as(roles_of(user.roles), role, independent) or user.id in excluded:
             continue
         if await _is_member(session, case_id, user.id):
             continue
@@ -601,10 +704,15 @@ async def may_decide(session: AsyncSession, case_id: str, user_id: str) -> bool:
 async def may_approve_extension(session: AsyncSession, case_id: str, user: User) -> bool:
     """The one extension of a deadline (W10) is decided by an enabled approver who is not on
     the case's team, not a subject and not conflicted, while the case is in a stage that
-    allows it (``EXTENSION_STAGES``, as ``approve_extension`` in ``_decide``)."""
-    if user.disabled or "approver" not in roles_of(user.roles):
+    allows it (``EXTENSION_STAGES``, as ``approve_extension`` in ``_decide``); on an
+    independent case, an independent reviewer (``acts_as``)."""
+    row = (
+        await session.execute(select(Case.stage, Case.independent).where(Case.id == case_id))
+    ).first()
+    if row is None or user.disabled:
         return False
-    stage = (await session.execute(select(Case.stage).where(Case.id == case_id))).scalar()
-    if stage not in EXTENSION_STAGES:
+    if not acts_as(roles_of(user.roles), "approver", bool(row.independent)):
+        return False
+    if row.stage not in EXTENSION_STAGES:
         return False
     return await may_decide(session, case_id, user.id)

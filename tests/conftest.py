@@ -56,7 +56,7 @@ _CSRF_FIELD = re.compile(r'name="_csrf_token"\s+value="([^"]+)"')
 
 def _database_url(tmp_path: Path) -> str:
     return os.environ.get("PORTAL_TEST_DATABASE_URL") or (
-        f"sqlite+aiosqlite:///{(tmp_path / 'portal.kernel.db').as_posix()}"
+        f"sqlite+aiosqlite:///{(tmp_path / 'portal.db').as_posix()}"
     )
 
 
@@ -92,7 +92,7 @@ def _migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file per test session; each test copies it (fast)."""
     from portal.kernel.db.migrate import upgrade_in_thread
 
-    path = tmp_path_factory.mktemp("db-template") / "portal.kernel.db"
+    path = tmp_path_factory.mktemp("db-template") / "portal.db"
     upgrade_in_thread(f"sqlite+aiosqlite:///{path.as_posix()}")
     return path
 

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crypto.envelope import field_aad, new_case_key
 from crypto.recipients import wrap_for_recipient
 from investigator.domain.casefile import staff_key
-from investigator.policy import is_excluded_user
+from investigator.policy import is_excluded_user, may_join_team
+from investigator.roles import roles_of
 from portal.case.errors import WorkflowError
 from portal.case.events import add_event
 from portal.case.sealing import case_suite, case_suite_of, grant_user, seal_json
@@ -37,11 +38,16 @@ from portal.kernel.db.models import (
     User,
     new_id,
 )
+from portal.kernel.msgid import _
 from portal.kernel.services import Services
 
 SEVERITIES = ("low", "medium", "high", "critical")
 RISKS = ("low", "medium", "high")
 FUNCTIONS = ("lead", "member", "department_head", "expert", "legal")
+OUTSIDE_CENTRE = _(
+    "This report concerns the 法审风控中心 itself: its team is formed of people outside the "
+    "center, and an intake officer cannot join it."
+)
 # 不予受理 reasons: codes shown to the reporter in plain words (templates translate them)
 REJECT_REASONS = {
     "out_of_scope": (
@@ -136,6 +142,9 @@ async def add_member(
     if user.disabled or await is_excluded_user(session, case.id, user.id):
         # the same refusal as an unknown user: never confirm that someone is a subject
         raise WorkflowError("This person cannot be added to the team.")
+    if not may_join_team(roles_of(user.roles), case.independent):
+        # a report about the centre: its team is formed of people outside the centre
+        raise WorkflowError(OUTSIDE_CENTRE)
     existing = (
         await session.execute(
             select(TeamMember).where(TeamMember.case_id == case.id, TeamMember.user_id == user.id)

@@ -37,6 +37,16 @@ DIMENSION_TITLES = {
     "identity": _("Real-name and anonymous reports"),
     "outcome": _("Cases by outcome"),
 }
+# the first column's header of each breakdown table
+DIMENSION_HEADERS = {
+    "kind": _("Kind"),
+    "category": _("Category"),
+    "channel": _("Channel"),
+    "department": _("Department"),
+    "stage": _("Stage"),
+    "identity": _("Identity"),
+    "outcome": _("Outcome"),
+}
 WORDS = {
     "report": _("Report (举报)"),
     "complaint": _("Complaint (投诉)"),
@@ -132,7 +142,7 @@ def build_tables(report: Report, t: Translate, locale: str) -> list[Table]:
             Table(
                 dim,
                 t(DIMENSION_TITLES[dim]),
-                ["", now, before, t(_("Change"))],
+                [t(DIMENSION_HEADERS[dim]), now, before, t(_("Change"))],
                 [
                     [
                         _label(report, dim, c.key, t, locale),
@@ -215,7 +225,7 @@ def build_tables(report: Report, t: Translate, locale: str) -> list[Table]:
             "repeats",
             t(_("Repeat subjects (不良记录台账)")),
             [
-                "",
+                t(_("Counted by")),
                 t(_("Named in 2 cases")),
                 t(_("Named in 3 or 4 cases")),
                 t(_("Named in 5 or more")),

@@ -15,6 +15,11 @@ submitted, approved, returned). The plan is one sealed JSON document (aad case+`
 the approver's comments another (aad case+``plan-decision:{id}``). The callers ask
 ``investigator.policy`` first (``handle`` for the lead, ``approve_plan`` for the approver,
 ``investigate`` for the implementation note); the approver rule is checked here as well.
+
+The accused's side (issue 18): a plan records whether the person concerned was heard, by citing
+an investigation record of the kind 被举报人陈述 (``investigation.SUBJECT_STATEMENT``) of the
+same case, or why they were not; a plan with neither can be saved and submitted but not
+approved (``decide_plan`` refuses, the approver returns it with a comment).
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
-from investigator.policy import TEAM_WORK_STAGES, Principal, is_excluded
+from investigator.domain.investigation import is_statement_record
+from investigator.policy import TEAM_WORK_STAGES, Principal, acts_as, is_excluded
 from investigator.roles import roles_of
 from portal.case.errors import WorkflowError
 from portal.case.events import add_event
@@ -92,6 +98,13 @@ NOTE_NEEDS_TEXT = _("Write what was done.")
 CHOOSE_OUTCOME = _("Choose the outcome.")
 REPORT_NEEDS_PROCESS = _("Describe how the case was handled.")
 FEEDBACK_NEEDS_TEXT = _("Write the feedback for the reporter in plain words.")
+NO_SUCH_STATEMENT = _(
+    "Choose a record of the statement of the person concerned from this case's investigation."
+)
+PLAN_NEEDS_HEARING = _(
+    "The plan does not say whether the person concerned was heard: cite the record of their "
+    "statement (被举报人陈述), or say why they were not heard. Return it with this comment."
+)
 MEASURES_NEED_APPROVAL = _(
     "A substantiated case is concluded after its approved measures were carried out."
 )
@@ -110,9 +123,15 @@ class PlanInput:
     analysis: str
     persons: list[PersonInput]
     timeline: str
+    # the accused's side: the record of their statement (被举报人陈述, a note id), or why they
+    # were not heard; an approver cannot approve a plan with neither
+    heard_record: str = ""
+    not_heard_reason: str = ""
 
     def document(self) -> dict[str, Any]:
         return {
+            "heard_record": self.heard_record,
+            "not_heard_reason": self.not_heard_reason,
             "analysis": self.analysis,
             "persons": [
                 {
@@ -140,6 +159,13 @@ class PlanView:
     decided_by: str | None = None
     decided_at: dt.datetime | None = None
     comments: str = ""
+    heard_record: str = ""
+    not_heard_reason: str = ""
+
+    @property
+    def hearing_recorded(self) -> bool:
+        """Does the plan say whether the person concerned was heard (or why not)?"""
+        return bool(self.heard_record or self.not_heard_reason.strip())
 
 
 @dataclass
@@ -203,6 +229,8 @@ async def save_plan(
     if case.stage not in PLAN_STAGES:
         raise WorkflowError(NOT_NOW)
     validate_plan(plan)
+    if plan.heard_record and not await is_statement_record(session, case.id, plan.heard_record):
+        raise WorkflowError(NO_SUCH_STATEMENT)
     last = (
         await session.execute(
             select(func.coalesce(func.max(HandlingPlan.version), 0)).where(
@@ -234,8 +262,10 @@ async def save_plan(
     return row
 
 
-async def _approvers_for(session: AsyncSession, case_id: str) -> list[User]:
-    """Active approvers who may decide on this case: not on its team, not excluded."""
+async def _approvers_for(session: AsyncSession, case: Case) -> list[User]:
+    """Active approvers who may decide on this case: not on its team, not excluded (on an
+    independent case, the independent reviewers: ``policy.acts_as``)."""
+    case_id = case.id
     members = set(
         (
             await session.execute(select(TeamMember.user_id).where(TeamMember.case_id == case_id))
@@ -244,7 +274,7 @@ async def _approvers_for(session: AsyncSession, case_id: str) -> list[User]:
     out = []
     for user in (await session.execute(select(User).where(User.disabled.is_(False)))).scalars():
         roles = roles_of(user.roles)
-        if "approver" not in roles or user.id in members:
+        if not acts_as(roles, "approver", case.independent) or user.id in members:
             continue
         if await is_excluded(session, Principal(user.id, roles, user.department_id), case_id):
             continue
@@ -274,7 +304,7 @@ async def submit_plan(session: AsyncSession, case: Case, key: bytes, actor: str)
         ).scalars()
     )
     granted = 0
-    for approver in await _approvers_for(session, case.id):
+    for approver in await _approvers_for(session, case):
         if approver.id not in have:
             grant_user(session, case.id, "case", key, approver, case_suite(case))
             granted += 1
@@ -315,7 +345,7 @@ async def decide_plan(
     ).first()
     if (
         user is None
-        or "approver" not in roles_of(user.roles)
+        or not acts_as(roles_of(user.roles), "approver", case.independent)
         or member is not None
         or plan.author_id == approver
         or await is_excluded(
@@ -325,6 +355,8 @@ async def decide_plan(
         raise WorkflowError(OWN_PLAN)
     if not approve and not comments.strip():
         raise WorkflowError(RETURN_NEEDS_COMMENTS)
+    if approve and not await _hearing_recorded(session, case.id, key, plan):
+        raise WorkflowError(PLAN_NEEDS_HEARING)
     plan.status = "approved" if approve else "returned"
     plan.decided_by, plan.decided_at = approver, clock.now()
     if comments.strip():
@@ -340,6 +372,18 @@ async def decide_plan(
         detail=f"plan={plan.id} version={plan.version}",
     )
     return plan
+
+
+async def _hearing_recorded(
+    session: AsyncSession, case_id: str, key: bytes, plan: HandlingPlan
+) -> bool:
+    """The plan cites a statement record (被举报人陈述) that is still on the case, or gives a
+    reason why the person concerned was not heard."""
+    doc = open_json(key, plan.sealed, field_aad(case_id, f"plan:{plan.id}"))
+    record = str(doc.get("heard_record", "") or "")
+    if record and await is_statement_record(session, case_id, record):
+        return True
+    return bool(str(doc.get("not_heard_reason", "") or "").strip())
 
 
 async def record_implementation(
@@ -537,6 +581,8 @@ async def handling_state(session: AsyncSession, case_id: str, key: bytes) -> Han
                 decided_by=names.get(plan.decided_by, "?") if plan.decided_by else None,
                 decided_at=plan.decided_at,
                 comments=comments,
+                heard_record=str(doc.get("heard_record", "") or ""),
+                not_heard_reason=str(doc.get("not_heard_reason", "") or ""),
             )
         )
     for note in (

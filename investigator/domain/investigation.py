@@ -40,11 +40,15 @@ from portal.kernel.db.models import (
 from portal.kernel.msgid import _
 from portal.kernel.services import Services
 
+SUBJECT_STATEMENT = "subject_statement"
 METHODS: dict[str, str] = {
     "document_review": _("Document review"),
     "site_inspection": _("Site inspection"),
     "interview": _("Interview"),
     "data_analysis": _("Data analysis"),
+    # the accused's side (issue 18): what the person concerned said, a record a handling plan
+    # cites as their hearing (investigator.domain.handling)
+    SUBJECT_STATEMENT: _("Statement of the person concerned (被举报人陈述)"),
 }
 STEP_STATUSES: dict[str, str] = {
     "open": _("Open"),
@@ -298,6 +302,19 @@ async def records(session: AsyncSession, case_id: str, key: bytes) -> list[Recor
             )
         )
     return out
+
+
+async def statement_records(session: AsyncSession, case_id: str, key: bytes) -> list[RecordView]:
+    """The case's records of the person concerned's statement (被举报人陈述), oldest first."""
+    return [r for r in await records(session, case_id, key) if r.method == SUBJECT_STATEMENT]
+
+
+async def is_statement_record(session: AsyncSession, case_id: str, note_id: str) -> bool:
+    """Is ``note_id`` a statement record (被举报人陈述) of this case?"""
+    note = await session.get(Note, note_id) if note_id else None
+    return (
+        note is not None and note.case_id == case_id and note.kind == f"record:{SUBJECT_STATEMENT}"
+    )
 
 
 async def team_choices(session: AsyncSession, case_id: str) -> list[tuple[str, str]]:

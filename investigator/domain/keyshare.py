@@ -19,6 +19,10 @@ never a subject of the case nor someone who declared a conflict on it.
                                                     never a custodian on the case's team
     =========  ==================  ===============  ==========================================
 
+On a case of the independent channel (``cases.independent``) a rule's role is held by the
+independent reviewers instead (``investigator.policy.acts_as``): its keys never go to an intake
+officer, an identity custodian or anyone else of the centre this way.
+
 Each rule shares its own scope only: the case key never goes to custodians this way, the
 identity key never to intake officers or investigators (they get it through an approved
 request, ``investigator.domain.casework.decide_identity``); reward and claim keys are not touched.
@@ -35,7 +39,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.policy import INTAKE_STAGES, Principal, may_act_on_case
+from investigator.policy import INTAKE_STAGES, Principal, acts_as, may_act_on_case
 from investigator.roles import roles_of
 from portal.case.sealing import case_suite, grant_user
 from portal.kernel import audit
@@ -98,8 +102,8 @@ async def share_key(
     granted: list[User] = []
     for user in list(candidates):
         principal = _principal(user)
-        if not principal.has(rule.role):
-            continue
+        if not acts_as(principal.roles, rule.role, case.independent):
+            continue  # on an independent case: the independent reviewers, never the centre
         if not await may_act_on_case(session, principal, case.id, rule.action):
             continue
         grant_user(session, case.id, rule.scope, key, user, case_suite(case))

@@ -66,7 +66,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crypto.errors import CryptoError
 from investigator.domain import deadlines
 from investigator.policy import (
+    INDEPENDENT_REVIEWER,
     Principal,
+    acts_as,
     excluded_case_ids_clause,
     excluded_user_ids,
     may_act_on_case,
@@ -99,15 +101,19 @@ KINDS: tuple[str, ...] = (
     "rights_request",
 )
 URGENT = "urgent"
-_CASE_ROLES = frozenset({"intake_officer", "investigator", "team_lead", "approver"})
+_CASE_ROLES = frozenset(
+    {"intake_officer", "investigator", "team_lead", "approver", INDEPENDENT_REVIEWER}
+)
 KIND_ROLES: dict[str, frozenset[str]] = {
-    "new_cases": frozenset({"intake_officer"}),
+    "new_cases": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
     "assigned": _CASE_ROLES,
-    "reporter_message": frozenset({"intake_officer", "investigator", "team_lead"}),
+    "reporter_message": frozenset(
+        {"intake_officer", "investigator", "team_lead", INDEPENDENT_REVIEWER}
+    ),
     "deadline": _CASE_ROLES,
-    "approval": frozenset({"approver"}),
-    "identity_request": frozenset({"identity_custodian"}),
-    "rights_request": frozenset({"approver", "identity_custodian"}),
+    "approval": frozenset({"approver", INDEPENDENT_REVIEWER}),
+    "identity_request": frozenset({"identity_custodian", INDEPENDENT_REVIEWER}),
+    "rights_request": frozenset({"approver", "identity_custodian", INDEPENDENT_REVIEWER}),
 }
 # a reporter's withdrawal request: who decides it (investigator.domain.rights.DECIDING_ACTION)
 RIGHTS_DECIDERS: dict[str, tuple[str, str]] = {
@@ -354,7 +360,12 @@ async def _from_events(q: _Queue) -> None:
             continue
         if ev.kind == "received":
             for officer in await _active_with(s, "intake_officer"):
-                await q.add(officer, "new_cases", case.id)
+                # an independent case: the independent reviewers hear of it, never the centre
+                if acts_as(roles_of(officer.roles), "intake_officer", case.independent):
+                    await q.add(officer, "new_cases", case.id)
+            if case.independent:
+                for reviewer in await _active_with(s, INDEPENDENT_REVIEWER):
+                    await q.add(reviewer, "new_cases", case.id)
             if case.urgent:
                 await _urgent_once(q, case.id)
         elif ev.kind == "reporter_message":
@@ -363,7 +374,8 @@ async def _from_events(q: _Queue) -> None:
                     await s.execute(select(TeamMember.user_id).where(TeamMember.case_id == case.id))
                 ).scalars()
             )
-            candidates = {u.id: u for u in await _active_with(s, "intake_officer")}
+            role = INDEPENDENT_REVIEWER if case.independent else "intake_officer"
+            candidates = {u.id: u for u in await _active_with(s, role)}
             for uid in members:
                 found = await q.user(uid)
                 if found is not None:
@@ -373,6 +385,8 @@ async def _from_events(q: _Queue) -> None:
                     await q.add(person, "reporter_message", case.id)
         elif ev.kind in RIGHTS_DECIDERS:
             role, action = RIGHTS_DECIDERS[ev.kind]
+            if case.independent:  # the independent reviewers decide, never the centre
+                role = INDEPENDENT_REVIEWER
             for person in await _active_with(s, role):
                 if await _may(q, person, case.id, action):
                     await q.add(person, "rights_request", case.id)
@@ -426,11 +440,13 @@ async def _from_audit(q: _Queue) -> None:
             for key in ("handler", "superior"):
                 await q.add(await q.user(_detail_value(entry.detail, key)), "deadline", case_id)
         elif action in APPROVAL_ACTIONS:
-            for approver in await _active_with(s, "approver"):
+            role = INDEPENDENT_REVIEWER if case.independent else "approver"
+            for approver in await _active_with(s, role):
                 if await _may(q, approver, case_id, APPROVAL_ACTIONS[action]):
                     await q.add(approver, "approval", case_id)
         elif action == "identity.request":
-            for custodian in await _active_with(s, "identity_custodian"):
+            role = INDEPENDENT_REVIEWER if case.independent else "identity_custodian"
+            for custodian in await _active_with(s, role):
                 if await _may(q, custodian, case_id, "decide_identity"):
                     await q.add(custodian, "identity_request", case_id)
 

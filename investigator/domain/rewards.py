@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad, new_case_key
 from investigator.domain.casefile import NoKey, staff_key
-from investigator.policy import CLOSED_STAGES, deciders, may_decide
+from investigator.policy import CLOSED_STAGES, acts_as, deciders, may_decide
 from portal.case.errors import WorkflowError
 from portal.case.events import add_event
 from portal.case.sealing import case_suite, grant_user, open_json, reward_claim_aad, seal_json
@@ -355,24 +355,25 @@ async def pending_for(session: AsyncSession, user_id: str, roles: frozenset[str]
     cases are left out."""
     rows = (
         await session.execute(
-            select(Reward)
+            select(Reward, Case.independent)
             .join(Case, Case.id == Reward.case_id)
             .where(Case.destroyed_on.is_(None), Reward.status.in_(("proposed", "approved")))
             .order_by(Reward.proposed_on)
         )
-    ).scalars()
+    ).all()
     out = []
-    for reward in rows:
+    for reward, independent in rows:
         if not await may_decide(session, reward.case_id, user_id):
             continue
+        # an independent case's decisions are the independent reviewers' (policy.acts_as)
         awaits_approver = (
-            "approver" in roles
+            acts_as(roles, "approver", bool(independent))
             and reward.status == "proposed"
             and reward.proposed_by != user_id
             and user_id not in await current_approvers(session, reward)
         )
         awaits_payment = (
-            "reward_officer" in roles
+            acts_as(roles, "reward_officer", bool(independent))
             and reward.status == "approved"
             and reward.claimed_on is not None
         )

@@ -72,6 +72,7 @@ async def split_case(
         reporter_relation=case.reporter_relation,
         anonymous=case.anonymous,
         stage="received",
+        independent=case.independent,  # a part of a report about the centre stays so
         urgent=case.urgent,
         received_on=case.received_on,
         content=seal_json(

@@ -14,7 +14,7 @@ from crypto.params import Argon2Params
 from crypto.passwords import generate_password, hash_password, password_problems
 from crypto.pepper import PasswordPepper
 from crypto.recipients import generate_staff_keys
-from investigator.roles import RoleError, parse_roles
+from investigator.roles import OWNER_ROLES, RoleError, parse_roles
 from portal.kernel import audit
 from portal.kernel.db.engine import Database
 from portal.kernel.db.models import Department, User
@@ -54,15 +54,18 @@ async def add_user(
     email: str | None = None,
     department: str | None = None,
     password: str | None = None,
+    owner: bool = False,
 ) -> NewUser:
     """Create an account with a one-time password (or the given one) and an X25519 key pair.
 
     The private key is sealed under the password and a recovery key; the account must change
     its password at first sign-in, when a fresh recovery key is shown once. The password hash
-    and the password seal depend on the keyring's ``pepper`` (C4), in its suite.
+    and the password seal depend on the keyring's ``pepper`` (C4), in its suite. An owner role
+    (``investigator.roles.OWNER_ROLES``) needs ``owner`` (the command line): its appointment is
+    audited here, with no acting user.
     """
     name = validate_username(username)
-    role_list = parse_roles(roles)
+    role_list = parse_roles(roles, owner=owner)
     if "department_liaison" in role_list and not department:
         raise StaffError("a department liaison must be bound to a department (--department)")
     pw = password or generate_password()
@@ -103,6 +106,14 @@ async def add_user(
             sealed_private_by_recovery=keys.sealed_private_by_recovery,  # type: ignore[attr-defined]
         )
         s.add(user)
+        if OWNER_ROLES.intersection(role_list):
+            await s.flush()
+            await audit.record(
+                s,
+                actor_user_id=None,
+                action="user.appoint_independent",
+                detail=f"user={user.id} roles={user.roles}",
+            )
     return NewUser(user=user, one_time_password=pw)
 
 
@@ -128,6 +139,24 @@ async def set_disabled(db: Database, username: str, disabled: bool = True) -> Us
     async with db.write() as s:
         user = await _named(s, username)
         user.disabled = disabled
+        return user
+
+
+async def set_independent_reviewer(db: Database, username: str, appointed: bool) -> User:
+    """The installation owner appoints (or removes) an independent reviewer on the command line
+    (`portal user appoint-reviewer` / `revoke-reviewer`); audited with no acting user. The
+    workspace administrator cannot: ``investigator.policy.may_manage_account``."""
+    async with db.write() as s:
+        user = await _named(s, username)
+        held = [r for r in user.roles.split(",") if r and r != "independent_reviewer"]
+        wanted = [*held, "independent_reviewer"] if appointed else held
+        user.roles = ",".join(parse_roles(wanted, owner=True))
+        await audit.record(
+            s,
+            actor_user_id=None,
+            action="user.appoint_independent" if appointed else "user.revoke_independent",
+            detail=f"user={user.id} roles={user.roles}",
+        )
         return user
 
 

@@ -11,6 +11,9 @@ Rules:
   (``policy.excluded_case_ids``: named as a subject, or a declared conflict) are subtracted
   from every summary count and left out of every direct query, so a subject or a conflicted
   staff member never counts, nor is told about, a case about them.
+* The independent channel (issue 18): a case about the 法审风控中心 itself counts in the totals
+  only, never in a breakdown, a trend, a deadline, a handler, a reward or the repeat ledger,
+  unless the viewer is an independent reviewer (``policy.independent_case_ids``).
 * Destroyed cases stay in the counts: retention leaves their metadata as a tombstone for
   statistics (``investigator.domain.retention``).
 * Small counts at department level (1 or 2) are never shown against a department's name: such
@@ -43,7 +46,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.policy import Principal, excluded_case_ids
+from investigator.policy import Principal, excluded_case_ids, independent_case_ids
 from portal.kernel.db.models import (
     Case,
     CaseDeadline,
@@ -344,6 +347,11 @@ async def _excluded_cases(session: AsyncSession, ids: set[str]) -> list[Any]:
     return list(rows.all())
 
 
+def _received_in(rows: list[Any], ids: set[str], p: Period) -> int:
+    """How many of ``rows`` (cases) with an id in ``ids`` were received in the period."""
+    return sum(1 for r in rows if r.id in ids and p.start <= _as_date(r.received_on) <= p.end)
+
+
 async def _counts(
     session: AsyncSession, excluded: list[Any], p: Period
 ) -> tuple[int, dict[str, dict[str, int]], dict[str, int]]:
@@ -628,12 +636,17 @@ async def compute(
     session: AsyncSession, viewer: Principal, period: Period, today: dt.date
 ) -> Report:
     """The statistics of ``period`` (and its previous period) as ``viewer`` may see them."""
-    ids = await excluded_case_ids(session, viewer)
+    excluded_ids = await excluded_case_ids(session, viewer)
+    # the independent channel: counted in the totals only, never broken down (issue 18)
+    totals_only = await independent_case_ids(session, viewer) - excluded_ids
+    ids = excluded_ids | totals_only
     excluded = await _excluded_cases(session, ids)
     previous = period.previous()
     report = Report(period=period, previous=previous, today=today)
     report.total, now, trend = await _counts(session, excluded, period)
     report.previous_total, before, trend_before = await _counts(session, excluded, previous)
+    report.total += _received_in(excluded, totals_only, period)
+    report.previous_total += _received_in(excluded, totals_only, previous)
     report.breakdowns = {d: _breakdown(d, now[d], before[d]) for d in DIMENSIONS}
     report.trend = [(b, max(0, trend.get(b, 0))) for b in period.buckets()]
     report.previous_trend = [(b, max(0, trend_before.get(b, 0))) for b in previous.buckets()]

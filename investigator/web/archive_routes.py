@@ -28,8 +28,8 @@ from litestar.response import Redirect, Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.domain import retention
-from investigator.policy import can, excluded_case_ids_clause, offered
+from investigator.domain import directory, retention
+from investigator.policy import can, excluded_case_ids_clause, offered, role_scope_clause
 from investigator.web.case_common import (
     Form,
     Refused,
@@ -75,10 +75,13 @@ async def _archive_page(
                     Case.stage == "archived",
                     Case.destroyed_on.is_(None),
                     await excluded_case_ids_clause(staff.policy()),
+                    # an independent reviewer keeps the archive of the independent cases only
+                    role_scope_clause(staff.policy(), "approver"),
                 )
                 .order_by(ArchiveRecord.retain_until, Case.number)
             )
         ).all()
+        categories = await directory.categories(s)
         items = []
         for case, record in rows:
             approvers = {a.approver_id for a in await retention.approvals(s, case.id)}
@@ -94,7 +97,14 @@ async def _archive_page(
                 }
             )
     return page(
-        "archive", status, staff=staff, items=items, error=error, notice=notice, today=today
+        "archive",
+        status,
+        staff=staff,
+        items=items,
+        categories=categories,
+        error=error,
+        notice=notice,
+        today=today,
     )
 
 
@@ -150,6 +160,8 @@ async def closed_list(request: Request[Any, Any, Any]) -> Template:
                     Case.stage.in_(("rejected", "transferred")),
                     Case.destroyed_on.is_(None),
                     await excluded_case_ids_clause(principal),
+                    # an independent reviewer closes the independent cases only
+                    role_scope_clause(principal, "intake_officer"),
                 )
                 .order_by(Case.closed_on, Case.number)
             )

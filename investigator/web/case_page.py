@@ -27,6 +27,7 @@ from investigator.policy import (
     FORM_ACTIONS,
     excluded_or_member_ids,
     may_act_on_package,
+    may_join_team,
     offered,
 )
 from investigator.roles import INVESTIGATIVE_ROLES, roles_of
@@ -101,8 +102,17 @@ async def team_candidates(session: AsyncSession, case_id: str) -> list[User]:
         .where(User.disabled.is_(False), User.id.not_in(excluded))
         .order_by(User.display_name)
     )
+    independent = bool(
+        (await session.execute(select(Case.independent).where(Case.id == case_id))).scalar()
+    )
     users = (await session.execute(stmt)).scalars()
-    return [u for u in users if not INVESTIGATIVE_ROLES.isdisjoint(roles_of(u.roles))]
+    # an independent case's team is formed outside the centre (policy.may_join_team)
+    return [
+        u
+        for u in users
+        if not INVESTIGATIVE_ROLES.isdisjoint(roles_of(u.roles))
+        and may_join_team(roles_of(u.roles), independent)
+    ]
 
 
 @dataclass

@@ -25,6 +25,7 @@ from litestar.params import FromPath
 from litestar.response import Stream, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from investigator.domain import directory
 from investigator.domain.inbox import count_cases, list_cases
 from investigator.policy import INTAKE_STAGES, can
 from investigator.web.case_actions import action_handlers
@@ -69,6 +70,7 @@ async def _list_page(
         else:
             rows = await list_cases(s, staff.policy(), stages=stages or None, number=number or None)
         total = await count_cases(s, staff.policy(), stages=stages or None)
+        categories = await directory.categories(s)
     return page(
         "inbox",
         staff=staff,
@@ -79,7 +81,7 @@ async def _list_page(
         number=number,
         searched=searched,
         inbox=inbox,
-        stages=PUBLIC_STAGES,
+        categories=categories,
         stage_choices=sorted(INTAKE_STAGES) if inbox else list(PUBLIC_STAGES),
     )
 

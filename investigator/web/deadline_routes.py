@@ -114,7 +114,7 @@ async def overdue(request: Request[Any, Any, Any]) -> Template:
             else []
         )
         pending: list[dl.PendingExtension] = []
-        if principal.has("approver"):
+        if can(principal, "approve"):
             me = await s.get(User, staff.user_id)
             pending = await dl.pending_extensions(s, me) if me is not None else []
         cal = await load_calendar(s)

@@ -42,12 +42,18 @@ async def _admin(request: Request[Any, Any, Any]) -> StaffPrincipal:
 
 
 async def _page(request: Request[Any, Any, Any], *, status: int = 200, **extra: Any) -> Template:
+    staff = await _admin(request)
     async with services_of(request).db.read() as s:
         departments = await directory.departments(s)
         categories = await directory.categories(s)
     context: dict[str, Any] = {"form": {}, "error": "", "error_for": "", **extra}
     return page(
-        "directory", status=status, departments=departments, categories=categories, **context
+        "directory",
+        status=status,
+        staff=staff,
+        departments=departments,
+        categories=categories,
+        **context,
     )
 
 

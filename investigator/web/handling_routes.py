@@ -108,6 +108,8 @@ async def _context(
             "plan_statuses": handling.PLAN_STATUSES,
             "team": await investigation.team_choices(session, case.id),
             "rehandling": await handling.rehandling_deadline(session, case.id),
+            # the accused's side: the statement records a plan may cite as their hearing
+            "statements": await investigation.statement_records(session, case.id, services_key),
         }
     return context
 
@@ -328,6 +330,8 @@ def plan_from_form(form: Form) -> handling.PlanInput:
         analysis=field(form, "analysis", 20_000, multiline=True),
         persons=persons,
         timeline=field(form, "timeline", 4000, multiline=True),
+        heard_record=field(form, "heard_record", 64),
+        not_heard_reason=field(form, "not_heard_reason", 4000, multiline=True),
     )
 
 

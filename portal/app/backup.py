@@ -5,7 +5,7 @@ A backup is a directory:
     manifest.json      format, schema revision, database kind, every object's SHA-256, and
                        an HMAC-SHA256 over all of it under a key derived from the
                        installation's server key (HKDF, label "backup-manifest/v1")
-    portal.kernel.db          SQLite: a consistent copy made with the sqlite3 backup API; also the
+    portal.db          SQLite: a consistent copy made with the sqlite3 backup API; also the
                        form of a PostgreSQL backup when pg_dump is missing (a logical copy
                        through SQLAlchemy, read in one REPEATABLE READ transaction)
     portal.pgdump      PostgreSQL: `pg_dump --format=custom` (one consistent snapshot)
@@ -164,7 +164,7 @@ async def backup(
     finally:
         await db.dispose()
     if settings.is_sqlite:
-        kind, name = "sqlite", "portal.kernel.db"
+        kind, name = "sqlite", "portal.db"
         await anyio.to_thread.run_sync(
             _sqlite_copy, _sqlite_path(settings.database_url), dest / name
         )
@@ -192,7 +192,7 @@ async def backup(
             raise BackupError(f"pg_dump failed: {done.stderr.strip()[:500]}")
         os.chmod(dest / name, 0o600)
     else:
-        kind, name = "logical", "portal.kernel.db"
+        kind, name = "logical", "portal.db"
         target = f"sqlite+aiosqlite:///{(dest / name).as_posix()}"
         await copy_database(settings.database_url, target)
         os.chmod(dest / name, 0o600)

@@ -28,9 +28,11 @@ from portal.app.cli_ops import (
     cmd_restore,
     cmd_retention_run,
     cmd_user_add,
+    cmd_user_appoint_reviewer,
     cmd_user_disable,
     cmd_user_list,
     cmd_user_reset_two_step,
+    cmd_user_revoke_reviewer,
 )
 from portal.app.cli_setup import cmd_init, cmd_migrate, cmd_serve
 from portal.app.cli_support import CliError, progress_flag
@@ -97,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--email")
     add.add_argument("--department", help="department (required for department_liaison)")
     add.set_defaults(func=cmd_user_add)
+    ap = usub.add_parser(
+        "appoint-reviewer",
+        help="make an account an independent reviewer (audit committee or supervisory board: "
+        "reads the reports about the 法审风控中心 itself; audited)",
+    )
+    ap.add_argument("username")
+    ap.set_defaults(func=cmd_user_appoint_reviewer)
+    rv = usub.add_parser("revoke-reviewer", help="take the independent reviewer role (audited)")
+    rv.add_argument("username")
+    rv.set_defaults(func=cmd_user_revoke_reviewer)
     lst = usub.add_parser("list", help="list staff accounts")
     lst.set_defaults(func=cmd_user_list)
     dis = usub.add_parser("disable", help="disable a staff account")

@@ -16,6 +16,7 @@ from investigator.domain.staff import (
     list_users,
     reset_two_step_by_name,
     set_disabled,
+    set_independent_reviewer,
 )
 from portal.app.cli_setup import record_keyring_binding
 from portal.app.cli_support import (
@@ -48,6 +49,7 @@ def cmd_user_add(args: argparse.Namespace) -> int:
                 roles=args.roles,
                 email=args.email,
                 department=args.department,
+                owner=True,  # the installation's owner: may grant the owner-only roles
             )
         finally:
             await db.dispose()
@@ -56,6 +58,32 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _cmd_reviewer(args: argparse.Namespace, appointed: bool) -> int:
+    settings = load_settings()
+    require_bound_keyring(settings)
+    db = database(settings)
+
+    async def run() -> None:
+        try:
+            user = await set_independent_reviewer(db, args.username, appointed)
+        finally:
+            await db.dispose()
+        print(f"user {user.username} now has the roles {user.roles or '(none)'}")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_user_appoint_reviewer(args: argparse.Namespace) -> int:
+    """The owner appoints an independent reviewer (audit committee, supervisory board)."""
+    return _cmd_reviewer(args, True)
+
+
+def cmd_user_revoke_reviewer(args: argparse.Namespace) -> int:
+    """The owner takes the independent reviewer role from an account."""
+    return _cmd_reviewer(args, False)
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:

@@ -41,7 +41,7 @@ from portal.kernel.db import runlock
 from portal.kernel.db.engine import Database
 from portal.kernel.db.migrate import upgrade_to_head, upgrade_unlocked
 from portal.kernel.i18n import CatalogError
-from portal.kernel.services import argon2_params
+from portal.kernel.services import argon2_params, new_receipt_params, unpinned_receipt_params
 from portal.kernel.settings import Settings
 from portal.kernel.startup import (
     check_database,
@@ -117,8 +117,14 @@ def _init_locked(settings: Settings, suite_name: str, admin: str) -> None:
     else:
         _refuse_claimed_database(settings)
     print(upgrade_unlocked(settings.database_url).line())
+    existing = keyring_exists(settings.keyring_dir)
     keyring = _keyring_for_init(settings, suite_name)
-    pinned = pin_receipt_params(settings.keyring_dir, argon2_params(settings))
+    # a keyring without pinned parameters predates pinning: its receipts were made with the
+    # parameters of that time, which it keeps; only a new installation gets today's
+    pinned = pin_receipt_params(
+        settings.keyring_dir,
+        unpinned_receipt_params(settings) if existing else new_receipt_params(settings),
+    )
     print(
         f"receipt codes: Argon2id m={pinned.memory_kib} KiB t={pinned.iterations} "
         f"p={pinned.lanes} (pinned in the keyring)"

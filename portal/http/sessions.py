@@ -165,7 +165,7 @@ class SealedStore(Store):
         await self.inner.__aexit__(exc_type, exc_val, exc_tb)
 
 
-def _redis_store(url: str) -> Store:
+def _redis_store(url: str, prefix: str = "portal") -> Store:
     from litestar.stores.redis import RedisStore
     from redis.asyncio import Redis
 
@@ -177,12 +177,16 @@ def _redis_store(url: str) -> Store:
         retry_on_timeout=False,
         decode_responses=False,
     )
-    return RedisStore(client, namespace="portal_sessions", handle_client_shutdown=True)
+    return RedisStore(client, namespace=f"{prefix}_sessions", handle_client_shutdown=True)
 
 
 def session_stores(settings: Settings, keyring: HasServerKey) -> dict[str, Store]:
     """The app's stores: {"sessions": sealed Redis store if REDIS_URL, else sealed memory}."""
-    inner = _redis_store(settings.redis_url) if settings.redis_url else ExpiringMemoryStore()
+    inner = (
+        _redis_store(settings.redis_url, settings.redis_prefix)
+        if settings.redis_url
+        else ExpiringMemoryStore()
+    )
     sealed = SealedStore(
         inner,
         seal_key=derive_secret(keyring.server_key, "session-seal/v1"),

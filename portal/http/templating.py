@@ -2,6 +2,8 @@
 
 Templates use `{{ _("English source") }}`, `{{ _("Hello %(name)s", name=x) }}` (newstyle:
 variables are escaped) and `{{ ngettext("%(num)d file", "%(num)d files", n) }}`.
+Filters: `code | label("stage")` (any group of `portal.kernel.labels`) and
+`code | category_label(categories)` turn internal codes into words; no code is ever shown.
 Globals: `html_lang()`, `current_locale_code()`, `locale_choices`, `onion_address`,
 `csrf_token()`; forms render `{{ csrf_input | safe }}` (see portal.http.csrf).
 """
@@ -17,6 +19,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from portal.http.i18n import current_locale, locale_of
+from portal.kernel import labels
 from portal.kernel.assets import templates_dir
 from portal.kernel.i18n import DEFAULT_LOCALE, LOCALES, translations
 from portal.kernel.settings import Settings
@@ -60,6 +63,44 @@ def _npgettext(context: Mapping[str, Any], ctx: str, singular: str, plural: str,
 
 
 @pass_context
+def _label(context: Mapping[str, Any], code: str | None, group: str) -> str:
+    """``{{ code | label("stage") }}``: the word for an internal code in the page's language;
+    a translated "Other" for a code without one (never the code); "" for no code."""
+    if code is None or code == "":
+        return ""
+    t = translations(_locale(context)).gettext
+    msgid = labels.msgid_for(group, code)
+    if msgid is None:
+        return t(labels.UNKNOWN)
+    if group == "event" and code.startswith("concluded:"):
+        outcome = labels.msgid_for("outcome", code.partition(":")[2])
+        if outcome is not None:
+            return f"{t(msgid)} · {t(outcome)}"
+    return t(msgid)
+
+
+@pass_context
+def _category_label(context: Mapping[str, Any], code: str | None, categories: Any) -> str:
+    """``{{ code | category_label(categories) }}``: the administrator's name of a category in
+    the page's language (``categories``: Category rows or a mapping code -> row)."""
+    if code is None or code == "":
+        return ""
+    rows = categories.values() if isinstance(categories, Mapping) else categories or ()
+    locale = _locale(context)
+    for row in rows:
+        if row.code == code:
+            name: str = (
+                row.name_zh_tw
+                if locale == "zh_TW"
+                else row.name_en
+                if locale == "en"
+                else row.name_zh_cn
+            )
+            return name
+    return translations(locale).gettext(labels.UNKNOWN)
+
+
+@pass_context
 def _html_lang(context: Mapping[str, Any]) -> str:
     return HTML_LANG[_locale(context)]
 
@@ -85,6 +126,7 @@ def build_environment(settings: Settings, directory: Path = TEMPLATES_DIR) -> En
         pgettext=_pgettext,
         npgettext=_npgettext,
     )
+    env.filters.update(label=_label, category_label=_category_label)
     env.globals.update(
         html_lang=_html_lang,
         current_locale_code=_current_locale_code,

@@ -9,9 +9,10 @@
   interface on Redis. Per-name failure counters (the name is hashed, never stored) that expire
   ``forget_after_s`` after the last failure, and a global failure counter per window.
 
-Keys carry a prefix (default ``portal:``). The client uses socket and connect timeouts; the
-password comes with the URL (settings refuse a password-less URL in production). Redis holds
-no reporter data here: only counters and hashes of typed staff names.
+Keys carry a prefix (``PORTAL_REDIS_PREFIX`` and a colon, default ``portal:``). The client uses
+socket and connect timeouts; the password comes with the URL (settings refuse a password-less
+URL in production). Redis holds no reporter data here: only counters and hashes of typed staff
+names.
 """
 
 from __future__ import annotations
@@ -189,7 +190,7 @@ class RedisSigninThrottle:
 
 
 def _prefix(settings: Settings) -> str:
-    return settings.extra.get("redis_prefix", "portal:")
+    return f"{settings.redis_prefix}:"
 
 
 def receipt_bucket(settings: Settings) -> Any:

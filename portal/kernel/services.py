@@ -9,7 +9,14 @@ from dataclasses import dataclass
 
 from crypto.errors import KeyringError
 from crypto.keyring import Keyring, load_keyring
-from crypto.params import MIN_PRODUCTION_ARGON2, PRODUCTION_ARGON2, TEST_ARGON2, Argon2Params
+from crypto.params import (
+    LEGACY_RECEIPT_ARGON2,
+    MIN_RECEIPT_ARGON2,
+    PRODUCTION_ARGON2,
+    RECEIPT_ARGON2,
+    TEST_ARGON2,
+    Argon2Params,
+)
 from portal.kernel.db.engine import Database
 from portal.kernel.settings import Settings
 from portal.kernel.storage import FileStore, LocalFileStore
@@ -37,14 +44,25 @@ def argon2_params(settings: Settings) -> Argon2Params:
     return PRODUCTION_ARGON2 if settings.argon2_profile == "production" else TEST_ARGON2
 
 
+def new_receipt_params(settings: Settings) -> Argon2Params:
+    """What `portal init` pins for the receipt codes of a new installation."""
+    return RECEIPT_ARGON2 if settings.argon2_profile == "production" else TEST_ARGON2
+
+
+def unpinned_receipt_params(settings: Settings) -> Argon2Params:
+    """What an installation whose keyring has no pinned receipt parameters made its receipts
+    with: it was set up before pinning existed, when receipts used the staff parameters."""
+    return LEGACY_RECEIPT_ARGON2 if settings.argon2_profile == "production" else TEST_ARGON2
+
+
 def receipt_params(settings: Settings, keyring: Keyring) -> Argon2Params:
     """The parameters receipt codes are derived with: those pinned in the keyring at set-up
     (`portal init`), so changing the shipped defaults never orphans a receipt; an
-    installation set up before pinning existed uses the defaults it was made with."""
-    params = keyring.receipt_argon2 or argon2_params(settings)
+    installation set up before pinning existed uses the parameters it was made with."""
+    params = keyring.receipt_argon2 or unpinned_receipt_params(settings)
     if settings.argon2_profile == "production" and (
-        params.memory_kib < MIN_PRODUCTION_ARGON2.memory_kib
-        or params.iterations < MIN_PRODUCTION_ARGON2.iterations
+        params.memory_kib < MIN_RECEIPT_ARGON2.memory_kib
+        or params.iterations < MIN_RECEIPT_ARGON2.iterations
     ):
         raise KeyringError(
             "The receipt parameters pinned in the keyring are below the production floor "

@@ -18,6 +18,9 @@ _SERVES: tuple[Serve, ...] = ("both", "reporter", "workspace")
 LOCALES: tuple[str, ...] = ("zh_CN", "zh_TW", "en")
 
 
+_REDIS_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the variable and what is expected."""
 
@@ -29,6 +32,9 @@ class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""
     redis_url: str | None = None
+    # the start of every Redis key of this installation ("<prefix>:...", "<prefix>_sessions:..."),
+    # so that two installations (or benchmark runs) can share one Redis database
+    redis_prefix: str = "portal"
     host: str = "127.0.0.1"
     port: int = 8000
     serve: Serve = "both"
@@ -113,8 +119,9 @@ class Settings:
             debug=_bool(e, "PORTAL_DEBUG", False),
             data_dir=data_dir,
             database_url=(_secret(e, "DATABASE_URL") or "").strip()
-            or f"sqlite+aiosqlite:///{(data_dir / 'portal.kernel.db').as_posix()}",
+            or f"sqlite+aiosqlite:///{(data_dir / 'portal.db').as_posix()}",
             redis_url=_secret(e, "REDIS_URL"),
+            redis_prefix=e.get("PORTAL_REDIS_PREFIX") or "portal",
             host=e.get("PORTAL_HOST", "127.0.0.1"),
             port=_int(e, "PORTAL_PORT", 8000, 1, 65535),
             serve=_choice(e, "PORTAL_SERVE", _SERVES, "both"),
@@ -194,6 +201,10 @@ class Settings:
                     "REDIS_URL has no password: in production mode the portal refuses an "
                     "unauthenticated Redis (use redis://:PASSWORD@host:6379/0)."
                 )
+        if not _REDIS_PREFIX.fullmatch(self.redis_prefix):
+            raise SettingsError(
+                "PORTAL_REDIS_PREFIX takes 1 to 40 letters, digits, '_' or '-' (default portal)"
+            )
         if self.s3_endpoint is not None and not self.s3_endpoint.startswith(
             ("https://", "http://")
         ):

@@ -12,6 +12,12 @@
   enabled staff account, that account receives no key at all and an automatic conflict row
   (``conflicts.subject_id`` = that subject) is written: ``investigator.policy`` then excludes
   the account from the case like any declared conflict, and intake sees the proposed link.
+* **The independent channel (issue 18).** A report the reporter says concerns the 法审风控中心
+  or its staff (``ReportInput.independent``), and a report whose accused names match *every*
+  intake officer who could open it, is an independent case: its case key and its identity key
+  are wrapped for the independent reviewers only (``investigator.policy.acts_as``: never an
+  intake officer), none for the centre. With no independent reviewer who could open it, it is
+  refused like any report without a reader (C7): ``channel_state`` says so to the form.
 * **Read once, not per report.** The enabled staff are read-mostly data (``STAFF``, a
   ``portal.kernel.readmostly`` cache invalidated by every committed change to ``users`` in this
   process, and at most ``DEFAULT_TTL_S`` behind a change made by another process). A cached
@@ -28,6 +34,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from investigator.policy import acts_as
 from portal.case.subjects import normalise_name
 from portal.kernel.db.engine import Database
 from portal.kernel.db.models import Conflict, User
@@ -82,13 +89,21 @@ class ChannelState:
 
     intake_ready: bool
     custodian_ready: bool
+    # an independent reviewer could open a report about the centre (issue 18)
+    independent_ready: bool = False
 
     @property
     def open(self) -> bool:
         return self.intake_ready
 
     def accepts(self, report: ReportInput) -> bool:
+        if report.independent:
+            return self.independent_ready
         return self.intake_ready and (self.custodian_ready or not needs_custodian(report))
+
+
+def _acts(user: User, role: str, independent: bool) -> bool:
+    return acts_as(frozenset(roles_of(user)), role, independent)
 
 
 async def channel_state(session: AsyncSession) -> ChannelState:
@@ -107,8 +122,9 @@ async def current_channel(db: Database, report: ReportInput | None = None) -> Ch
 def channel_of(staff_list: Sequence[User]) -> ChannelState:
     staff = [u for u in staff_list if can_open_wraps(u)]
     return ChannelState(
-        intake_ready=any("intake_officer" in roles_of(u) for u in staff),
-        custodian_ready=any("identity_custodian" in roles_of(u) for u in staff),
+        intake_ready=any(_acts(u, "intake_officer", False) for u in staff),
+        custodian_ready=any(_acts(u, "identity_custodian", False) for u in staff),
+        independent_ready=any(_acts(u, "intake_officer", True) for u in staff),
     )
 
 
@@ -120,6 +136,8 @@ class Recipients:
     custodians: list[User]
     # per subject (by its position in the report): the enabled accounts its name matches
     matches: dict[int, list[User]] = field(default_factory=dict)
+    # the independent channel: the readers are independent reviewers, never the centre
+    independent: bool = False
 
     def excluded_ids(self) -> set[str]:
         return {u.id for users in self.matches.values() for u in users}
@@ -150,9 +168,18 @@ def match_subjects(
     return matches
 
 
+def all_intake_named(staff: Sequence[User], excluded: set[str]) -> bool:
+    """Does the report name every intake officer who could open it (at least one)? Then the
+    centre cannot read it impartially: it takes the independent channel."""
+    officers = [u for u in staff if can_open_wraps(u) and _acts(u, "intake_officer", False)]
+    return bool(officers) and all(u.id in excluded for u in officers)
+
+
 async def recipients(session: AsyncSession, report: ReportInput) -> Recipients:
     """Who gets the case key (intake officers) and the identity key (identity custodians) of a
-    report arriving now: enabled accounts with a key pair, never one its accused names."""
+    report arriving now: enabled accounts with a key pair, never one its accused names. For
+    the independent channel (asked for, or every intake officer named) both keys go to the
+    independent reviewers only."""
     return recipients_among(await _enabled_staff(session), report)
 
 
@@ -172,11 +199,13 @@ def recipients_among(staff: Sequence[User], report: ReportInput) -> Recipients:
     """The recipients of ``report`` among the enabled accounts ``staff``."""
     matches = match_subjects(report.subjects, staff)
     excluded = {u.id for users in matches.values() for u in users}
+    independent = report.independent or all_intake_named(staff, excluded)
     readers = [u for u in staff if can_open_wraps(u) and u.id not in excluded]
     return Recipients(
-        case_readers=[u for u in readers if "intake_officer" in roles_of(u)],
-        custodians=[u for u in readers if "identity_custodian" in roles_of(u)],
+        case_readers=[u for u in readers if _acts(u, "intake_officer", independent)],
+        custodians=[u for u in readers if _acts(u, "identity_custodian", independent)],
         matches=matches,
+        independent=independent,
     )
 
 

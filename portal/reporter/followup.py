@@ -14,12 +14,13 @@ from crypto.receipts import (
     normalize_receipt,
     wrap_with_receipt,
 )
+from investigator.roles import roles_of
 from portal.case.access import NotYours, ReporterAccess, reporter_case_keys
 from portal.case.events import add_event
 from portal.case.evidence import StoredFile, Target
 from portal.case.messages import add_message
 from portal.case.numbers import allocate_case_number
-from portal.case.readers import identity_custodians, intake_readers
+from portal.case.readers import enabled_staff
 from portal.case.sealing import grant_user, open_json, seal_json, wrap_aad
 from portal.case.stage import CLOSED, REPORTER, Stage, move
 from portal.kernel import clock
@@ -188,14 +189,23 @@ async def reporter_add_files(
 async def reporter_add_identity(
     services: Services, access: ReporterAccess, identity: IdentityInput
 ) -> None:
-    from investigator.policy import excluded_user_ids
+    from investigator.policy import acts_as, excluded_user_ids
 
     async with services.db.write() as s:
         keys = await reporter_case_keys(s, access)
-        custodians = [u for u in await identity_custodians(s) if can_open_wraps(u)]
+        staff = [u for u in await enabled_staff(s) if can_open_wraps(u)]
         for case_id in keys:
             excluded = await excluded_user_ids(s, case_id)
-            readers = [u for u in custodians if u.id not in excluded]
+            independent = bool(
+                (await s.execute(select(Case.independent).where(Case.id == case_id))).scalar()
+            )
+            # the identity custodians; on an independent case the independent reviewers
+            readers = [
+                u
+                for u in staff
+                if u.id not in excluded
+                and acts_as(roles_of(u.roles), "identity_custodian", independent)
+            ]
             if not readers:  # an identity nobody could open is not taken (C7)
                 raise NoReader("no identity custodian could open this identity")
             existing = await s.get(Identity, case_id)
@@ -262,6 +272,7 @@ async def report_retaliation(
                 reporter_relation=original.reporter_relation,
                 anonymous=original.anonymous,
                 stage="received",
+                independent=original.independent,
                 urgent=True,
                 received_on=today,
                 content=seal_json(
@@ -300,13 +311,21 @@ async def report_retaliation(
                 )
             ).scalars()
         }
-        readers = {u.id: u for u in await intake_readers(s)}
+        from investigator.policy import acts_as, excluded_user_ids
+
+        # the intake officers; for an independent original the independent reviewers only
+        readers = {
+            u.id: u
+            for u in await enabled_staff(s)
+            if acts_as(roles_of(u.roles), "intake_officer", original.independent)
+        }
         if reader_ids:
             for u in (await s.execute(select(User).where(User.id.in_(reader_ids)))).scalars():
+                if acts_as(roles_of(u.roles), "intake_officer", False) and original.independent:
+                    continue  # never the centre's intake officers on an independent case
                 readers[u.id] = u
         # whoever the original excludes (its accused, its conflicts) is excluded from the
         # retaliation case too, from its first moment, and gets no key (A2)
-        from investigator.policy import excluded_user_ids
 
         excluded = await excluded_user_ids(s, original.id)
         s.add_all(

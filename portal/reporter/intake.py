@@ -79,6 +79,8 @@ class ReportInput:
     representative: RepresentativeInput | None = None
     identity: IdentityInput | None = None
     declaration: bool = True
+    # the reporter says the report concerns the 法审风控中心 or its staff (independent channel)
+    independent: bool = False
 
     @property
     def anonymous(self) -> bool:
@@ -247,6 +249,7 @@ def parse_report(
             complaint=complaint,
             representative=representative,
             identity=identity,
+            independent=_one(fields, "about_centre") == "yes",
         )
     )
 

@@ -75,6 +75,8 @@ async def out_of_scope_help() -> Template:
 
 
 async def _form_context(services: Services, **extra: Any) -> dict[str, Any]:
+    if extra.get("channel") is None:  # the independent option says whether it can be used
+        extra["channel"] = await _channel(services)
     return {
         "categories": await submission.active_categories(services),
         "kinds": KINDS,
@@ -117,10 +119,6 @@ class _Uploads:
         # a new report: its receipt's derivation starts once the form token is verified
         self.new_receipt = new_receipt
         self.receipt: submission.PendingReceipt | None = None
-
-    def drop_receipt(self) -> None:
-        if self.receipt is not None:
-            self.receipt.cancel()
 
     def targets_for(self, fields: dict[str, list[str]]) -> list[Target]:
         if self.targets is None:
@@ -217,11 +215,7 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
         async for _chunk in request.stream():
             pass
         return _closed_page()
-    uploads = _Uploads(services, new_receipt=True)
-    try:
-        return await _take_report(services, uploads, request)
-    finally:
-        uploads.drop_receipt()  # a no-op once the receipt was used
+    return await _take_report(services, _Uploads(services, new_receipt=True), request)
 
 
 async def _take_report(

@@ -103,7 +103,7 @@ def _serve(tmp_path_factory: pytest.TempPathFactory, *, readers: bool = True) ->
         "PORTAL_DATA_DIR": str(data),
         "PORTAL_MODE": "test",
         "PORTAL_ARGON2_PROFILE": "test",
-        "DATABASE_URL": f"sqlite+aiosqlite:///{(data / 'portal.kernel.db').as_posix()}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{(data / 'portal.db').as_posix()}",
         "PORTAL_HOST": "127.0.0.1",
         "PORTAL_PORT": str(port),
     }

@@ -181,8 +181,10 @@ def test_administrator_first_day(
     admin.locator("form[action^='/workspace/users/'] button[type=submit]").click()
     expect(admin).to_have_url(re.compile(r"/workspace/users(\?saved=1)?$"))
     account_row = admin.locator("tr", has_text=intake_username)
-    expect(account_row).to_contain_text("intake_officer")
-    expect(account_row).to_contain_text("identity_custodian")
+    # the roles in words, never their codes
+    expect(account_row).to_contain_text(tr("Intake officer"))
+    expect(account_row).to_contain_text(tr("Identity custodian"))
+    expect(account_row).not_to_contain_text("intake_officer")
     assert home_warnings(admin) == []
     expect(admin.locator("main p.callout")).to_have_count(0)
 
@@ -212,7 +214,7 @@ def test_administrator_first_day(
     triage.locator("#f-risk").select_option("low")
     triage.locator("#f-dept").select_option(label=department)
     press(intake.page, "/classify")
-    expect(intake.page.locator(".case-meta dd").first).to_have_text(tr("Being reviewed"))
+    expect(intake.page.locator(".case-meta dd").first).to_have_text(tr("Triage"))
     expect(intake.page.locator("#f-dept option:checked")).to_have_text(department)
 
     # 7. the administrator never sees report content

@@ -237,7 +237,7 @@ def accept_and_form_team(intake: Person, lead: Person, case_path: str, tr: Tr) -
     their view and they land on the case list, with the notice saying why."""
     staff = intake.page
     press(staff, "/accept")
-    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Accepted for handling"))
+    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Accepted"))
     team = staff.locator("#team")
     team.locator("#f-member").select_option(label=staff_option(lead))
     team.locator("#f-function").select_option("lead")
@@ -266,6 +266,7 @@ def write_and_submit_plan(lead: Person, case_path: str, analysis: str, tr: Tr) -
     staff.check("#pm-0-warning")
     staff.check("#pm-0-fine")
     staff.fill("#p-timeline", "Within 30 days.")
+    staff.fill("#p-not-heard", "He left the company and did not answer our letters.")
     press(staff, "/handling/plan")
     expect(staff).to_have_url(re.compile(re.escape(case_path) + r"/handling(\?saved=\w+)?$"))
     draft = staff.locator("article.plan-draft")
@@ -273,7 +274,7 @@ def write_and_submit_plan(lead: Person, case_path: str, analysis: str, tr: Tr) -
         f"{tr('Version %(version)s', version=1)} · {tr('Draft')}"
     )
     expect(draft).to_contain_text(tr("Warning (警告)"))
-    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Being decided"))
+    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Handling"))
     press(staff, "/handling/submit")
     expect(staff.locator("article.plan-submitted h3")).to_contain_text(tr("Submitted for approval"))
 
@@ -284,7 +285,7 @@ def approve_plan(approver: Person, case_path: str, analysis: str, tr: Tr) -> Non
     staff = approver.page
     staff.goto("/workspace/cases")
     staff.locator(f"a[href='{case_path}']").click()
-    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Being decided"))
+    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Approval"))
     staff.goto(f"{case_path}/handling")
     expect(staff.locator("article.plan-submitted")).to_contain_text(analysis)
     staff.check("#d-approve")
@@ -303,7 +304,7 @@ def approve_plan(approver: Person, case_path: str, analysis: str, tr: Tr) -> Non
 def conclude_substantiated(lead: Person, case_path: str, feedback: str, tr: Tr) -> None:
     staff = lead.page
     staff.goto(f"{case_path}/handling")
-    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Measures being carried out"))
+    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Implementing"))
     staff.select_option("#c-outcome", "substantiated")
     staff.fill("#c-process", "Ledgers compared with the bank statements; two interviews.")
     staff.fill("#c-feedback", feedback)
@@ -367,7 +368,7 @@ def test_anonymous_report_to_rated_outcome(
     triage.locator("#f-sev").select_option("high")
     triage.locator("#f-risk").select_option("medium")
     press(staff, "/classify")
-    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Being reviewed"))
+    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Triage"))
     staff.fill("#f-s-name", "Li Si")
     staff.fill("#f-s-dept", "Procurement")
     staff.select_option("#f-s-user", label=staff_option(accused))
@@ -404,7 +405,7 @@ def test_anonymous_report_to_rated_outcome(
     inv = cast.join("inv", tr)
     staff = lead.page
     staff.goto(case_path)
-    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Under investigation"))
+    expect(staff.locator(".case-meta dd").first).to_have_text(tr("Investigating"))
     expect(staff.locator("#report .sealed-text").first).to_contain_text(marker)
     expect(staff.locator("#messages .message-reporter")).to_contain_text(reply)
     team = staff.locator("#team")

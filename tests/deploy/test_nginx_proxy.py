@@ -131,7 +131,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("proxy")
     data = base / "data"
     database_url = os.environ.get("PORTAL_TEST_DATABASE_URL") or (
-        f"sqlite+aiosqlite:///{(data / 'portal.kernel.db').as_posix()}"
+        f"sqlite+aiosqlite:///{(data / 'portal.db').as_posix()}"
     )
     if not database_url.startswith("sqlite"):
         asyncio.run(_drop_everything(database_url))

@@ -184,7 +184,7 @@ def test_sigkill_mid_submission_loses_nothing_served_and_leaves_nothing_half_sto
         # nothing half-stored
         assert not list(files_dir.rglob("*.part"))
         objects = {p.name for p in (files_dir / "objects").glob("*/*") if p.is_file()}
-        with sqlite3.connect(data / "portal.kernel.db") as db:
+        with sqlite3.connect(data / "portal.db") as db:
             keys = {row[0] for row in db.execute("SELECT storage_key FROM files")}
             cases = db.execute("SELECT count(*) FROM cases").fetchone()[0]
         assert keys <= objects, "a files row without its object"

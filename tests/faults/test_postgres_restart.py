@@ -626,7 +626,7 @@ def test_postgres_restart_under_load(private_postgres: PrivatePostgres, tmp_path
 
     # the outage is logged as an operational event: once per outage, type names only
     lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
-    db_events = [x["msg"] for x in lines if x.get("logger") == "portal.kernel.db"]
+    db_events = [x["msg"] for x in lines if x.get("logger") == "portal.db"]
     assert any(m.startswith("database unavailable (") for m in db_events), db_events
     assert any(m.startswith("database reachable again after") for m in db_events), db_events
     assert len(db_events) <= 12, db_events  # not one line per refused request

@@ -74,6 +74,7 @@ async def create_staff(
         roles=roles,
         password=password,
         department=department,
+        owner=True,  # as the installation's owner on the command line (owner-only roles)
     )
     if not must_change_password:
         async with services.db.write() as s:

@@ -26,6 +26,7 @@ from portal.kernel.db.models import (
     CaseEvent,
     HandlingPlan,
     Message,
+    Note,
 )
 from portal.kernel.services import Services
 from tests.investigator.test_casework import principal, staff, submit_real_name
@@ -43,6 +44,7 @@ def plan(analysis: str = "Cash was taken from two suppliers.") -> handling.PlanI
             handling.PersonInput("部门经理", "leadership", ["warning"], "did not check"),
         ],
         timeline="Within 30 days.",
+        not_heard_reason="He left the company and did not answer two written invitations.",
     )
 
 
@@ -336,6 +338,7 @@ PLAN_FORM = {
     "person_0_measure": ["dismissal", "judicial_referral"],
     "person_detail": ["", ""],
     "timeline": "Within 30 days.",
+    "not_heard_reason": "He left the company and did not answer two written invitations.",
 }
 
 
@@ -550,3 +553,64 @@ def test_pages_in_chinese(desk: Desk) -> None:
         assert page.status_code == 200 and "调查计划" in page.text and "人员访谈" in page.text
     finally:
         desk.client.headers["accept-language"] = "en"
+
+
+def test_an_approver_cannot_approve_a_plan_that_does_not_say_whether_the_accused_was_heard(
+    desk: Desk,
+) -> None:
+    """The accused's side (issue 18): a plan cites the record of the person concerned's
+    statement (被举报人陈述) or says why they were not heard; with neither it is refused at
+    approval (400, the case stays in approval), and either one lets the approval through."""
+    case_id, _code = http_team_case(desk, "token-handling-hearing-001")
+    base = f"/workspace/cases/{case_id}/handling"
+    silent = {**PLAN_FORM, "not_heard_reason": "", "heard_record": ""}
+    assert desk.post("lead", f"{base}/plan", silent).status_code == 303
+    assert desk.post("lead", f"{base}/submit").status_code == 303
+    page = desk.get("approver", base)
+    assert "it cannot be approved" in html.unescape(page.text)
+    refused = desk.post("approver", f"{base}/decide", {"decision": "approve"})
+    assert refused.status_code == 400
+    assert "whether the person concerned was heard" in html.unescape(refused.text)
+    assert _stage(desk, case_id) == "approval"
+    returned = desk.post(
+        "approver", f"{base}/decide", {"decision": "return", "comments": "Hear him first."}
+    )
+    assert returned.status_code == 303 and _stage(desk, case_id) == "handling"
+
+    # a record of another kind, or of another case, is not a hearing
+    records = f"/workspace/cases/{case_id}/investigation/records"
+    client = desk.use("inv")
+    for method, text in (
+        ("document_review", "Ledgers read."),
+        ("subject_statement", "采购部负责人 says the payments were loans."),
+    ):
+        r = client.post(
+            records,
+            data={"_csrf_token": desk.tokens["inv"], "method": method, "text": text},
+            files={"file": ("", b"", "application/octet-stream")},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303, r.text
+
+    async def notes() -> dict[str, str]:
+        async with desk.services.db.read() as s:
+            rows = await s.execute(
+                select(Note.kind, Note.id).where(
+                    Note.case_id == case_id, Note.kind.like("record:%")
+                )
+            )
+            return {str(kind): str(nid) for kind, nid in rows.all()}
+
+    ids = run(desk.client, notes)
+    wrong = desk.post(
+        "lead", f"{base}/plan", {**silent, "heard_record": ids["record:document_review"]}
+    )
+    assert wrong.status_code == 400 and "statement of the person concerned" in wrong.text
+    heard = {**silent, "heard_record": ids["record:subject_statement"]}
+    assert desk.post("lead", f"{base}/plan", heard).status_code == 303
+    page = desk.get("lead", base)
+    assert "采购部负责人 says the payments were loans." in html.unescape(page.text)
+    assert desk.post("lead", f"{base}/submit").status_code == 303
+    approved = desk.post("approver", f"{base}/decide", {"decision": "approve"})
+    assert approved.status_code == 303, approved.text
+    assert _stage(desk, case_id) == "implementing"

@@ -182,6 +182,25 @@ async def test_new_cases_are_batched_counts_only_and_subjects_are_left_out(
     assert statuses == {"sent", "skipped"}
 
 
+async def test_an_independent_report_is_announced_to_the_reviewers_never_to_intake(
+    services: Services, inbox: tuple[Inbox, int], fixed_clock: list[dt.datetime]
+) -> None:
+    """Issue 18: the center does not even count a report about itself; the independent
+    reviewer is told of it (counts only)."""
+    box = inbox[0]
+    await staff(services, "ina", "intake_officer")
+    await staff(services, "board", "independent_reviewer")
+    await submit_case(services, token="t-ordinary", what=CANARY)
+    await submit_case(services, token="t-independent", what=CANARY, independent=True)
+    await notify.run(services)
+    fixed_clock[0] += dt.timedelta(hours=4)
+    await notify.run(services)
+    ina, board = box.to("ina@example.org"), box.to("board@example.org")
+    assert len(ina) == 1 and len(board) == 1
+    assert count_line(body(ina[0]), "New reports received") == 1
+    assert count_line(body(board[0]), "New reports received") == 1
+
+
 async def test_a_subject_added_after_queuing_is_still_never_told(
     services: Services, inbox: tuple[Inbox, int], fixed_clock: list[dt.datetime]
 ) -> None:

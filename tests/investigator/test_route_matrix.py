@@ -7,7 +7,12 @@ the expected status code is written below. Case routes are probed with a request
 policy but fails form validation (400/409), so nothing changes and an allowed request is told
 apart from a refusal (404, the same as a missing case). The subject column is 404 everywhere.
 
-Relations: ``unassigned`` cases are in the intake stage ``received``; the ``member`` case has
+Relations: ``unassigned`` cases are in the intake stage ``received``; ``independent`` cases
+likewise, but arrived through the independent channel (issue 18: the report concerns the
+法审风控中心 itself), so that only the independent reviewer holds their keys and acts where an
+intake officer, identity custodian, approver or reward officer would (their expectations are
+the ``unassigned`` ones with those roles replaced by the independent reviewer: every other
+role, the intake officer first, gets 404); the ``member`` case has
 every role's user on its team (function ``member``, not lead); the ``subject`` case names every
 role's user as an accused person. Each relation also has a transferred case with a transfer
 package (department 采购部, whose liaison is the department_liaison user) written by a
@@ -46,8 +51,11 @@ ROLES = (
     "reward_officer",
     "department_liaison",
     "auditor",
+    "independent_reviewer",
 )
-RELATIONS = ("unassigned", "member", "subject")
+RELATIONS = ("unassigned", "member", "subject", "independent")
+# the roles of the center that the independent reviewer holds instead on an independent case
+CENTRE_ROLES = ("intake_officer", "identity_custodian", "approver", "reward_officer")
 DEPARTMENT = "采购部"
 
 # Expected status by relation; an int applies to every role, a dict names the roles that
@@ -145,6 +153,22 @@ CASE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, Expect]]] = [
      {"unassigned": only(identity_custodian=400), "member": NONE, "subject": NONE}),
 ]  # fmt: skip
 
+
+def _independent(spec: Expect) -> Expect:
+    """An ``unassigned`` expectation on an independent case: what a role of the center was
+    allowed goes to the independent reviewer; the center itself gets 404."""
+    if isinstance(spec, int):
+        return spec
+    out = {k: v for k, v in spec.items() if k not in CENTRE_ROLES}
+    for role in CENTRE_ROLES:
+        if role in spec:
+            out["independent_reviewer"] = spec[role]
+    return out
+
+
+for _row in CASE_TABLE:
+    _row[4].setdefault("independent", _independent(_row[4]["unassigned"]))
+
 # Routes that concern no case: (method, route path, URL, form probe, {role: status})
 ROLE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, int]]] = [
     ("GET", "/workspace", "/workspace/", {}, {"*": 200}),
@@ -153,24 +177,30 @@ ROLE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, int]]] = [
     ("GET", "/workspace/totp/enrol", "/workspace/totp/enrol", {}, {"*": 303}),
     ("GET", "/workspace/recover", "/workspace/recover", {}, {"*": 200}),
     ("GET", "/workspace/cases", "/workspace/cases", {},
-     only(intake_officer=200, investigator=200, team_lead=200, approver=200)),
-    ("GET", "/workspace/inbox", "/workspace/inbox", {}, only(intake_officer=200)),
+     only(intake_officer=200, investigator=200, team_lead=200, approver=200,
+          independent_reviewer=200)),
+    ("GET", "/workspace/inbox", "/workspace/inbox", {},
+     only(intake_officer=200, independent_reviewer=200)),
     ("GET", "/workspace/register", "/workspace/register", {}, only(intake_officer=200)),
     ("GET", "/workspace/cases/new", "/workspace/cases/new", {}, only(intake_officer=200)),
     ("POST", "/workspace/register", "/workspace/register", {}, only(intake_officer=400)),
     ("GET", "/workspace/transfers", "/workspace/transfers", {}, only(department_liaison=200)),
     ("GET", "/workspace/identity-requests", "/workspace/identity-requests", {},
-     only(identity_custodian=200)),
-    # cases closed without a team, waiting to be archived (W13): intake officers
-    ("GET", "/workspace/closed", "/workspace/closed", {}, only(intake_officer=200)),
+     only(identity_custodian=200, independent_reviewer=200)),
+    # cases closed without a team, waiting to be archived (W13): intake officers; on the
+    # independent channel, the independent reviewers
+    ("GET", "/workspace/closed", "/workspace/closed", {},
+     only(intake_officer=200, independent_reviewer=200)),
     ("GET", "/workspace/rights-requests", "/workspace/rights-requests", {},
-     only(approver=200, identity_custodian=200)),
+     only(approver=200, identity_custodian=200, independent_reviewer=200)),
     ("GET", "/workspace/identity-corrections", "/workspace/identity-corrections", {},
-     only(identity_custodian=200)),
+     only(identity_custodian=200, independent_reviewer=200)),
     ("GET", "/workspace/privacy", "/workspace/privacy", {}, only(administrator=200)),
     # an empty form fails validation: nothing is saved
     ("POST", "/workspace/privacy", "/workspace/privacy", {}, only(administrator=400)),
     ("GET", "/workspace/poster", "/workspace/poster", {}, only(administrator=200)),
+    ("GET", "/workspace/audit", "/workspace/audit", {}, only(auditor=200)),
+    ("GET", "/workspace/audit/export", "/workspace/audit/export", {}, only(auditor=200)),
 ]  # fmt: skip
 
 # The sign-in flow, checked without a session (tests/investigator/test_auth.py covers it in
@@ -264,10 +294,17 @@ async def _build(services: Services, desk: Desk, relation: str, n: int) -> dict[
             users[u.username] = u
     creator = users["creator"]
     role_users = [users[user_name(r)] for r in ROLES]
-    case_id, code = await submit_case(services, token=f"matrix-token-{relation}-case-{n}")
-    tcase_id, _ = await submit_case(services, token=f"matrix-token-{relation}-tcase-{n}")
-    intake = users["intake-officer"]
-    pw = desk.staff["intake-officer"].password
+    independent = relation == "independent"
+    case_id, code = await submit_case(
+        services, token=f"matrix-token-{relation}-case-{n}", independent=independent
+    )
+    tcase_id, _ = await submit_case(
+        services, token=f"matrix-token-{relation}-tcase-{n}", independent=independent
+    )
+    # the case key holder at arrival: intake, or the independent reviewer only
+    holder = user_name("independent_reviewer" if independent else "intake_officer")
+    intake = users[holder]
+    pw = desk.staff[holder].password
     key = await _case_key(services, case_id, intake, pw)
     tkey = await _case_key(services, tcase_id, intake, pw)
     async with services.db.write() as s:
@@ -507,3 +544,49 @@ def test_anonymous_gets_the_signin_page_or_the_auth_answer(world: World) -> None
         token = form_token(client.get("/workspace/").text)
         r = client.post(path, data={"_csrf_token": token, **probe}, follow_redirects=False)
         assert r.status_code == want, (method, path, r.status_code)
+
+
+def test_independent_cases_never_wrap_a_key_for_the_center(world: World) -> None:
+    """Issue 18: every key of an independent case (case, identity, package) is wrapped for the
+    independent reviewer and the team they formed, never for an intake officer or another
+    role of the center, even after every role's user signed in and was probed."""
+    from portal.kernel.db.models import KeyWrap
+
+    ids = world.ids["independent"]
+    center = {world.desk.user_id(user_name(r)) for r in CENTRE_ROLES}
+    reviewer = world.desk.user_id(user_name("independent_reviewer"))
+
+    async def holders() -> set[str]:
+        async with world.desk.services.db.read() as s:
+            rows = await s.execute(
+                select(KeyWrap.user_id).where(
+                    KeyWrap.case_id.in_([ids["case"], ids["tcase"]]), KeyWrap.user_id.is_not(None)
+                )
+            )
+            return {str(u) for u in rows.scalars()}
+
+    got = run(world.desk.client, holders)
+    assert reviewer in got and not got & center, got
+
+
+@pytest.mark.parametrize("role", CENTRE_ROLES)
+def test_the_center_gets_404_on_every_route_of_an_independent_case(world: World, role: str) -> None:
+    """The routes of the other workspace modules too (investigation, handling, deadlines,
+    protection, rewards, exports...), and the case is in none of the center's lists."""
+    app: Litestar = world.desk.client.app  # type: ignore[assignment]
+    case_id = world.ids["independent"]["case"]
+    failures = []
+    for method, path in other_routes(app):
+        if "{case_id" not in path:
+            continue
+        got = _call(world.desk, role, method, _concrete(path, case_id), {})
+        if got != NONE:
+            failures.append(f"{role} independent {method} {path}: expected 404, got {got}")
+    assert not failures, "\n".join(failures)
+    from tests.investigator.ws_helpers import case_ids_on
+
+    for path in ("/workspace/", "/workspace/inbox", "/workspace/cases", "/workspace/overdue"):
+        page = world.desk.get(user_name(role), path)
+        assert case_id not in case_ids_on(page.text), (role, path)
+    reviewer_inbox = world.desk.get(user_name("independent_reviewer"), "/workspace/inbox")
+    assert case_id in case_ids_on(reviewer_inbox.text)

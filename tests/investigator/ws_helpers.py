@@ -60,6 +60,7 @@ async def submit_case(
     with_files: bool = True,
     token: str,
     what: str = REPORT_TEXT,
+    independent: bool = False,
 ) -> tuple[str, str]:
     """A report through the reporter's commit path; returns (case_id, receipt code).
 
@@ -77,6 +78,8 @@ async def submit_case(
     }
     if real_name:
         fields |= {"id_name": ["举报人甲"], "id_phone": ["13800000000"]}
+    if independent:  # the independent channel: an independent reviewer must exist (C7)
+        fields["about_centre"] = ["yes"]
     parsed = parse_report(fields, ["bribery"])
     assert parsed.report is not None, parsed.errors
     targets = reporter_submission.new_targets(["report"])

@@ -69,7 +69,8 @@ def redis_available() -> bool:
 
 @pytest.fixture
 def redis_prefix() -> Iterator[str]:
-    """A random key prefix on the real Redis; only its keys are deleted afterwards."""
+    """A random key prefix on the real Redis (`t-<hex>:`; the installation setting is the part
+    before the colon); only its keys are deleted afterwards."""
     if not redis_available():
         pytest.skip("no Redis on 127.0.0.1:6379")
     import redis
@@ -77,7 +78,7 @@ def redis_prefix() -> Iterator[str]:
     prefix = f"t-{secrets.token_hex(6)}:"
     yield prefix
     client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(match=f"{prefix}*"):
+    for key in client.scan_iter(match=f"{prefix.removesuffix(':')}*"):  # sessions too
         client.delete(key)
 
 

@@ -36,7 +36,7 @@ def _settings(data: Path, url: str | None = None, **kw: Any) -> Settings:
         mode="test",
         argon2_profile="test",
         data_dir=data,
-        database_url=url or f"sqlite+aiosqlite:///{(data / 'portal.kernel.db').as_posix()}",
+        database_url=url or f"sqlite+aiosqlite:///{(data / 'portal.db').as_posix()}",
         **kw,
     )
     s.validate()
@@ -233,7 +233,7 @@ def test_tampered_manifest_is_refused_with_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
     assert "manifest fails its authentication check" in out.stderr
-    assert not (fresh.data_dir / "portal.kernel.db").exists()  # nothing was restored
+    assert not (fresh.data_dir / "portal.db").exists()  # nothing was restored
     if fresh.files_dir.exists():
         assert not [p for p in fresh.files_dir.rglob("*") if p.is_file()]
 

@@ -37,7 +37,7 @@ def env(settings: Settings, tmp_path: Path) -> dict[str, str]:
         PORTAL_ARGON2_PROFILE="test",
         DATABASE_URL=settings.database_url
         if not settings.is_sqlite
-        else f"sqlite+aiosqlite:///{data / 'portal.kernel.db'}",
+        else f"sqlite+aiosqlite:///{data / 'portal.db'}",
     )
     return e
 
@@ -172,3 +172,57 @@ def test_init_with_the_guomi_suite(env: dict[str, str]) -> None:
     assert again.returncode == 0 and suite_file.read_text() == "sm4gcm\n"
     bad = portal(env, "init", "--suite", "rot13")
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
+
+
+def test_only_the_owner_appoints_an_independent_reviewer_and_it_is_audited(
+    env: dict[str, str],
+) -> None:
+    """Issue 18: `portal user add --roles independent_reviewer`, `appoint-reviewer` and
+    `revoke-reviewer` are the only ways to the role; each is an audit entry with no acting
+    user; an intake officer cannot be made one."""
+    from sqlalchemy import select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from portal.kernel.db.models import AuditEntry, User
+
+    assert portal(env, "init").returncode == 0
+    added = portal(env, "user", "add", "board", "--roles", "independent_reviewer")
+    assert added.returncode == 0, added.stderr
+    assert portal(env, "user", "add", "lin", "--roles", "investigator").returncode == 0
+    assert portal(env, "user", "add", "io", "--roles", "intake_officer").returncode == 0
+    up = portal(env, "user", "appoint-reviewer", "lin")
+    assert up.returncode == 0 and "investigator,independent_reviewer" in up.stdout, up.stderr
+    refused = portal(env, "user", "appoint-reviewer", "io")
+    assert refused.returncode != 0 and "cannot also be an intake officer" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    down = portal(env, "user", "revoke-reviewer", "lin")
+    assert down.returncode == 0, down.stderr
+
+    async def facts() -> tuple[dict[str, str], list[tuple[str, str | None]]]:
+        engine = create_async_engine(env["DATABASE_URL"])
+        try:
+            async with engine.connect() as c:
+                rows = await c.execute(select(User.username, User.roles))
+                users = {str(u): str(r) for u, r in rows}
+                audited = [
+                    (a, actor)
+                    for a, actor in await c.execute(
+                        select(AuditEntry.action, AuditEntry.actor_user_id)
+                        .where(AuditEntry.action.like("user.%_independent"))
+                        .order_by(AuditEntry.id)
+                    )
+                ]
+                return users, audited
+        finally:
+            await engine.dispose()
+
+    import asyncio
+
+    users, audited = asyncio.run(facts())
+    assert users["board"] == "independent_reviewer" and users["lin"] == "investigator"
+    assert users["io"] == "intake_officer"
+    assert audited == [
+        ("user.appoint_independent", None),
+        ("user.appoint_independent", None),
+        ("user.revoke_independent", None),
+    ]

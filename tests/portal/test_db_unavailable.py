@@ -193,7 +193,7 @@ def test_the_outage_is_logged_once_without_secrets_or_request_data(
         for _ in range(3):
             answer = client.get("/report/new", headers={"user-agent": "CANARY-UA-DB"})
             assert answer.status_code == 503
-    records = [r for r in caplog.records if r.name == "portal.kernel.db"]
+    records = [r for r in caplog.records if r.name == "portal.db"]
     assert len(records) == 1, [r.getMessage() for r in records]
     message = records[0].getMessage()
     assert message.startswith("database unavailable (") and "Error" in message

@@ -107,7 +107,7 @@ def shared(
         data_dir=tmp_path,
         database_url=pg_databases(),
         redis_url=REDIS_URL,
-        extra={"redis_prefix": redis_prefix},
+        redis_prefix=redis_prefix.removesuffix(":"),
         **s3_bucket,
     )
     settings.validate()

@@ -233,7 +233,7 @@ def test_restore_keeps_the_binding(
             "PORTAL_DATA_DIR": str(tmp_path / name),
             "DATABASE_URL": new_database()
             if new_database is not None
-            else f"sqlite+aiosqlite:///{(tmp_path / name / 'portal.kernel.db').as_posix()}",
+            else f"sqlite+aiosqlite:///{(tmp_path / name / 'portal.db').as_posix()}",
         }
 
     # the right secrets first (the backup manifest's MAC is keyed from them), then the data

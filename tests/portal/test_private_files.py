@@ -30,7 +30,7 @@ def _mode(path: Path) -> int:
 
 
 async def test_sqlite_database_wal_and_shm_are_0600(tmp_path: Path, open_umask: None) -> None:
-    path = tmp_path / "portal.kernel.db"
+    path = tmp_path / "portal.db"
     db = Database(f"sqlite+aiosqlite:///{path.as_posix()}")
     try:
         async with db.write() as s:
@@ -41,9 +41,9 @@ async def test_sqlite_database_wal_and_shm_are_0600(tmp_path: Path, open_umask: 
         wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
         assert wal.exists() and shm.exists()  # WAL mode, connections still open
         assert {p.name: _mode(p) for p in (path, wal, shm)} == {
-            "portal.kernel.db": 0o600,
-            "portal.kernel.db-wal": 0o600,
-            "portal.kernel.db-shm": 0o600,
+            "portal.db": 0o600,
+            "portal.db-wal": 0o600,
+            "portal.db-shm": 0o600,
         }
     finally:
         await db.dispose()

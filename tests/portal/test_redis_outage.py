@@ -87,7 +87,7 @@ def settings(settings: Settings, request: pytest.FixtureRequest, private_redis: 
     return dataclasses.replace(
         settings,
         redis_url=_url(kind, private_redis),
-        extra={"redis_prefix": f"t{secrets.token_hex(4)}:"},
+        redis_prefix=f"t{secrets.token_hex(4)}",
     )
 
 

@@ -84,7 +84,9 @@ def test_settings_choose_redis_or_memory(tmp_path: Path, redis_prefix: str) -> N
     )
     assert isinstance(receipt_bucket(base), TokenBucket)
     assert signin_throttle(base) is None
-    shared = dataclasses.replace(base, redis_url=REDIS_URL, extra={"redis_prefix": redis_prefix})
+    shared = dataclasses.replace(
+        base, redis_url=REDIS_URL, redis_prefix=redis_prefix.removesuffix(":")
+    )
     bucket = receipt_bucket(shared)
     assert isinstance(bucket, RedisTokenBucket)
     assert bucket.key == f"{redis_prefix}receipt-bucket"

@@ -191,7 +191,7 @@ def _fresh(settings: Settings) -> Settings:
         data = settings.data_dir / "fresh"
         return settings.with_overrides(
             data_dir=data,
-            database_url=f"sqlite+aiosqlite:///{(data / 'portal.kernel.db').as_posix()}",
+            database_url=f"sqlite+aiosqlite:///{(data / 'portal.db').as_posix()}",
         )
     asyncio.run(_drop_everything(settings.database_url))
     return settings

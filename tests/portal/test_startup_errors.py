@@ -37,7 +37,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         PORTAL_DATA_DIR=str(data),
         PORTAL_MODE="test",
         PORTAL_ARGON2_PROFILE="test",
-        DATABASE_URL=f"sqlite+aiosqlite:///{data / 'portal.kernel.db'}",
+        DATABASE_URL=f"sqlite+aiosqlite:///{data / 'portal.db'}",
         PORTAL_PORT=str(_free_port()),
     )
     return e
@@ -123,7 +123,7 @@ def test_an_older_schema(initialised: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_an_unknown_newer_schema(initialised: dict[str, str]) -> None:
-    path = Path(initialised["PORTAL_DATA_DIR"]) / "portal.kernel.db"
+    path = Path(initialised["PORTAL_DATA_DIR"]) / "portal.db"
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
     _one_line(portal(initialised, "serve"), "schema 9999", "install the matching portal version")

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-logger = logging.getLogger("portal.kernel.db")
+logger = logging.getLogger("portal.db")
 
 # asyncpg's connect timeout is 60 s by default: a database host that drops packets would hold
 # every request for a minute. Requests fail after this many seconds instead.

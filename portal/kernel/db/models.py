@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, object_session
 
@@ -114,6 +115,9 @@ class Case(Base):
     department_id: Mapped[str | None] = mapped_column(ForeignKey("departments.id"), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(24), nullable=True)
     retaliation_of: Mapped[str | None] = mapped_column(ForeignKey("cases.id"), nullable=True)
+    # the independent channel (issue 18): the report concerns the 法审风控中心 or its staff, so
+    # only independent reviewers (and the team they form) read it; investigator.policy
+    independent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     received_on: Mapped[dt.date] = mapped_column(Date)  # reporter-originated: day only (R9)
     closed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     # the report body, facts, accused persons, complaint fields: one sealed JSON document
