@@ -4,11 +4,13 @@ Seeded from the ``chinesecalendar`` package (import name ``chinese_calendar``), 
 State Council's holiday notices for a range of years; the administrator's explicit overrides
 (table ``calendar_days``) win over it. Days are dates in Asia/Shanghai (``portal.kernel.clock``).
 
-A year the package does not know and for which the administrator has entered no override is
-*missing*: asking about it raises ``CalendarYearMissing``. A calendar never silently treats an
-unknown year as "Monday to Friday", because the next year's 春节 and 国庆 would then be
-counted as working days. For a year known only from overrides, days without an override are
-Monday to Friday.
+A year the package does not know counts as *covered* only once an administrator entered and
+confirmed its complete schedule (table ``calendar_years``, ``investigator.domain.calendar_years``);
+a single override does not cover a year. Asking a strict calendar about a missing year raises
+``CalendarYearMissing``; ``cal.lenient()`` answers Monday to Friday (plus any override already
+entered) instead, and deadlines computed that way are marked *provisional*
+(``deadline_clock.settle_due``) and recomputed when the year is confirmed. For a confirmed
+year, days without an override are Monday to Friday.
 
     cal = await load_calendar(session)
     cal.is_workday(day)
@@ -17,13 +19,14 @@ Monday to Friday.
                                        # day (民法典 第二百零三条)
     cal.working_days_between(a, b)     # working days d with a < d <= b
     cal.covered_years()
+    cal.lenient()                      # the same calendar, Monday to Friday for missing years
 """
 
 from __future__ import annotations
 
 import calendar as _stdcal
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import chinese_calendar
 from sqlalchemy import select
@@ -31,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.kernel import audit
 from portal.kernel.db.engine import Database
-from portal.kernel.db.models import CalendarDay
+from portal.kernel.db.models import CalendarDay, CalendarYear
 from portal.kernel.readmostly import ReadMostly, register_warmer, touched
 
 _MAX_SPAN = 3660  # days: no deadline runs for ten years; stops a runaway loop
@@ -56,16 +59,23 @@ _PACKAGE_YEARS = package_years()
 
 @dataclass(frozen=True)
 class WorkCalendar:
-    """The package's data plus the administrator's overrides (which win)."""
+    """The package's data plus the administrator's overrides (which win) and confirmed years.
+    ``provisional``: answer Monday to Friday for a missing year instead of raising."""
 
     overrides: dict[dt.date, bool] = field(default_factory=dict)
+    confirmed: frozenset[int] = frozenset()
+    provisional: bool = False
 
     def covered_years(self) -> list[int]:
-        """Every year the calendar can answer for: the package's years and overridden years."""
-        return sorted(_PACKAGE_YEARS | {d.year for d in self.overrides})
+        """Every year the calendar can answer for: the package's years and confirmed years."""
+        return sorted(_PACKAGE_YEARS | self.confirmed)
 
     def has_year(self, year: int) -> bool:
-        return year in _PACKAGE_YEARS or any(d.year == year for d in self.overrides)
+        return year in _PACKAGE_YEARS or year in self.confirmed
+
+    def lenient(self) -> WorkCalendar:
+        """This calendar answering Monday to Friday (and overrides) for a missing year."""
+        return replace(self, provisional=True)
 
     def source(self, day: dt.date) -> str:
         """Where the answer for ``day`` comes from: override, package, weekday or missing."""
@@ -79,11 +89,11 @@ class WorkCalendar:
 
     def is_workday(self, day: dt.date) -> bool:
         override = self.overrides.get(day)
-        if override is not None:
+        if override is not None and (self.provisional or self.has_year(day.year)):
             return override
         if day.year in _PACKAGE_YEARS:
             return bool(chinese_calendar.is_workday(day))
-        if self.has_year(day.year):
+        if self.provisional or self.has_year(day.year):
             return day.weekday() < 5
         raise CalendarYearMissing(day.year)
 
@@ -146,36 +156,43 @@ class WorkCalendar:
         return out
 
 
-#: the administrator's overrides, per database engine: read-mostly (every new case reads them)
-OVERRIDES: ReadMostly[dict[dt.date, bool]] = ReadMostly("calendar overrides", ("calendar_days",))
+_Entries = tuple[dict[dt.date, bool], frozenset[int]]
+#: the administrator's overrides and confirmed years, per database engine: read-mostly (every
+#: new case's deadlines read them)
+ENTRIES: ReadMostly[_Entries] = ReadMostly(
+    "calendar", (CalendarDay.__tablename__, CalendarYear.__tablename__)
+)
 
 
-async def _overrides(session: AsyncSession) -> dict[dt.date, bool]:
+async def _entries(session: AsyncSession) -> _Entries:
     rows = (await session.execute(select(CalendarDay.day, CalendarDay.is_workday))).all()
-    return {r.day: bool(r.is_workday) for r in rows}
+    years = (await session.execute(select(CalendarYear.year))).scalars()
+    return {r.day: bool(r.is_workday) for r in rows}, frozenset(years)
 
 
 async def load_calendar(session: AsyncSession) -> WorkCalendar:
-    """The calendar with the administrator's overrides: cached (``OVERRIDES``, per write
-    engine), or read in the caller's transaction when it is cold or this transaction has
-    changed the overrides."""
-    if touched(session.sync_session, CalendarDay.__tablename__):
-        return WorkCalendar(overrides=await _overrides(session))  # not committed: not cached
-    overrides = await OVERRIDES.get(session.sync_session.get_bind(), lambda: _overrides(session))
-    return WorkCalendar(overrides=dict(overrides))
+    """The calendar with the administrator's overrides and confirmed years: cached
+    (``ENTRIES``, per write engine), or read in the caller's transaction when it is cold or
+    this transaction has changed them (then not cached: not committed yet)."""
+    sync = session.sync_session
+    if touched(sync, CalendarDay.__tablename__) or touched(sync, CalendarYear.__tablename__):
+        overrides, years = await _entries(session)
+    else:
+        overrides, years = await ENTRIES.get(sync.get_bind(), lambda: _entries(session))
+    return WorkCalendar(overrides=dict(overrides), confirmed=years)
 
 
-async def _warm_overrides(db: Database) -> None:
+async def _warm_entries(db: Database) -> None:
     """Every new case's deadlines read the calendar inside the submission's write
     transaction: reload a stale one before it (``portal.kernel.readmostly.warm``)."""
     engine = db.engine.sync_engine
-    if OVERRIDES.is_fresh(engine):
+    if ENTRIES.is_fresh(engine):
         return
     async with db.read() as s:
-        await OVERRIDES.get(engine, lambda: _overrides(s), fresh=True)
+        await ENTRIES.get(engine, lambda: _entries(s), fresh=True)
 
 
-register_warmer(_warm_overrides)
+register_warmer(_warm_entries)
 
 
 async def covered_years(session: AsyncSession) -> list[int]:

@@ -1,8 +1,10 @@
 """Staff notifications and reporters' "there is news" mails (issue 7). Framework-free.
 
-``run(services, mailer)`` is what ``portal notify run`` does every few minutes:
+``run(services, mailer)`` is what ``portal notify run`` does every few minutes (with or without
+a mail server: without one, only the mail is skipped, and the notices are listed in the
+workspace all the same, ``investigator.domain.notices``):
 
-1. ``deadlines.due_notices`` records the 50% / 80% / overdue (督办) notices now due.
+1. ``deadline_notices.due_notices`` records the 50% / 80% / overdue (督办) notices now due.
 2. ``collect`` reads what happened since the last run (``case_events`` and ``audit_log``, each
    behind a cursor in ``notify_cursors``) and queues one ``notify_notices`` row per recipient:
    a kind and a case id, never anything the reporter wrote.
@@ -24,13 +26,16 @@ again when sending, so a subject added in between is still left out):
                                                              mail never tells when a report
                                                              came in (R9)
     urgent              a case received urgent (retaliation  the people on duty (值班,
-                        W12), or classified urgent (W3)      ``duty_roster``), at once; not a
-                                                             preference: being on duty means
-                                                             receiving these
+                        W12), or classified urgent (W3)      ``duty_roster``; every intake
+                                                             officer until a roster is saved),
+                                                             at once; not a preference
     assigned            ``team.add``                         the person added
     reporter_message    a ``reporter_message`` event         who may ``message_reporter``
-    deadline            ``deadline.warning`` /               the handler and their superior
-                        ``deadline.overdue_notice``          as recorded by ``deadlines``
+    deadline_warning_50 ``deadline.warning`` /               the handler and their superior
+    deadline_warning_80 ``deadline.overdue_notice``          as recorded by ``deadline_notices``;
+    deadline_overdue                                         overdue and never opened: also
+                                                             every intake officer and approver
+                                                             (the mail preference: ``deadline``)
     approval            ``plan.submit``,                     approvers whom policy lets
                         ``deadline.extension_requested``,    ``approve_plan`` /
                         ``reward.propose``                   ``approve_extension`` /
@@ -64,7 +69,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.errors import CryptoError
-from investigator.domain import deadlines
+from investigator.domain import deadline_notices
+from investigator.domain.duty_roster import on_duty
+from investigator.domain.notify_kinds import DEADLINE_KINDS, KINDS, URGENT, parse_prefs, pref_kind
 from investigator.policy import (
     INDEPENDENT_REVIEWER,
     Principal,
@@ -80,7 +87,6 @@ from portal.kernel.db.models import (
     AuditEntry,
     Case,
     CaseEvent,
-    DutyRoster,
     KeyWrap,
     NotifyCursor,
     PendingNotice,
@@ -91,30 +97,6 @@ from portal.kernel.db.models import (
 from portal.kernel.mailer import Mail, Mailer, MailError
 from portal.kernel.services import Services
 
-KINDS: tuple[str, ...] = (
-    "new_cases",
-    "assigned",
-    "reporter_message",
-    "deadline",
-    "approval",
-    "identity_request",
-    "rights_request",
-)
-URGENT = "urgent"
-_CASE_ROLES = frozenset(
-    {"intake_officer", "investigator", "team_lead", "approver", INDEPENDENT_REVIEWER}
-)
-KIND_ROLES: dict[str, frozenset[str]] = {
-    "new_cases": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
-    "assigned": _CASE_ROLES,
-    "reporter_message": frozenset(
-        {"intake_officer", "investigator", "team_lead", INDEPENDENT_REVIEWER}
-    ),
-    "deadline": _CASE_ROLES,
-    "approval": frozenset({"approver", INDEPENDENT_REVIEWER}),
-    "identity_request": frozenset({"identity_custodian", INDEPENDENT_REVIEWER}),
-    "rights_request": frozenset({"approver", "identity_custodian", INDEPENDENT_REVIEWER}),
-}
 # a reporter's withdrawal request: who decides it (investigator.domain.rights.DECIDING_ACTION)
 RIGHTS_DECIDERS: dict[str, tuple[str, str]] = {
     "rights_asked:withdraw_report": ("approver", "decide_withdrawal"),
@@ -169,71 +151,6 @@ REPORTER_BODY = (
     "本邮件不含任何案件内容，也不会包含您的查询码。\n"
     "This mail carries no case details and never your receipt code."
 )
-
-
-# --- preferences and the duty roster ---------------------------------------------------------
-
-
-def offered_kinds(roles: Iterable[str]) -> list[str]:
-    have = frozenset(roles)
-    return [k for k in KINDS if not KIND_ROLES[k].isdisjoint(have)]
-
-
-def parse_prefs(stored: str, roles: Iterable[str]) -> frozenset[str]:
-    """The kinds this person receives: empty = every offered kind; ``none`` = nothing."""
-    offered = offered_kinds(roles)
-    raw = (stored or "").strip()
-    if not raw:
-        return frozenset(offered)
-    return frozenset(k for k in raw.split(",") if k in offered)
-
-
-def format_prefs(chosen: Iterable[str], roles: Iterable[str]) -> str:
-    offered = offered_kinds(roles)
-    kept = [k for k in offered if k in set(chosen)]
-    return ",".join(kept) if kept else "none"
-
-
-async def set_prefs(session: AsyncSession, user: User, chosen: Iterable[str]) -> str:
-    user.notify_prefs = format_prefs(chosen, roles_of(user.roles))
-    await audit.record(
-        session, actor_user_id=user.id, action="notify.prefs", detail=f"kinds={user.notify_prefs}"
-    )
-    return user.notify_prefs
-
-
-async def on_duty(session: AsyncSession) -> list[User]:
-    stmt = (
-        select(User)
-        .join(DutyRoster, DutyRoster.user_id == User.id)
-        .where(User.disabled.is_(False))
-        .order_by(User.display_name)
-    )
-    return list((await session.execute(stmt)).scalars())
-
-
-async def set_on_duty(session: AsyncSession, actor: str, user_ids: Iterable[str]) -> list[str]:
-    """Replace the duty roster (an administrator's setting); audited."""
-    wanted = sorted(set(user_ids))
-    active = set(
-        (
-            await session.execute(
-                select(User.id).where(User.id.in_(wanted), User.disabled.is_(False))
-            )
-        ).scalars()
-    )
-    for row in (await session.execute(select(DutyRoster))).scalars():
-        if row.user_id not in active:
-            await session.delete(row)
-    existing = set((await session.execute(select(DutyRoster.user_id))).scalars())
-    for uid in wanted:
-        if uid in active and uid not in existing:
-            session.add(DutyRoster(user_id=uid, set_by=actor, set_on=clock.today()))
-    kept = [u for u in wanted if u in active]
-    await audit.record(
-        session, actor_user_id=actor, action="notify.duty", detail=f"on_duty={','.join(kept)}"
-    )
-    return kept
 
 
 # --- collecting ------------------------------------------------------------------------------
@@ -410,6 +327,26 @@ async def _from_events(q: _Queue) -> None:
                 contact.news_on = q.today
 
 
+async def _deadline_notice(q: _Queue, case_id: str, detail: str) -> None:
+    """A 50% / 80% warning or an overdue notice (督办) to the handler and their superior; an
+    overdue case nobody opened also to every intake officer and approver, by name."""
+    lvl = _detail_value(detail, "level")
+    kind = "deadline_overdue" if lvl == "100" else f"deadline_warning_{lvl}"
+    if kind not in DEADLINE_KINDS:
+        kind = "deadline_overdue"
+    people: dict[str, User] = {}
+    for key in ("handler", "superior"):
+        found = await q.user(_detail_value(detail, key))
+        if found is not None:
+            people[found.id] = found
+    if kind == "deadline_overdue" and _detail_value(detail, "unopened") == "yes":
+        for role in ("intake_officer", "approver"):
+            for person in await _active_with(q.session, role):
+                people.setdefault(person.id, person)
+    for person in people.values():
+        await q.add(person, kind, case_id)
+
+
 async def _from_audit(q: _Queue) -> None:
     s = q.session
     cursor = await _cursor(s, "audit")
@@ -437,8 +374,7 @@ async def _from_audit(q: _Queue) -> None:
         elif action == "team.add":
             await q.add(await q.user(_detail_value(entry.detail, "user")), "assigned", case_id)
         elif action in ("deadline.warning", "deadline.overdue_notice"):
-            for key in ("handler", "superior"):
-                await q.add(await q.user(_detail_value(entry.detail, key)), "deadline", case_id)
+            await _deadline_notice(q, case_id, entry.detail)
         elif action in APPROVAL_ACTIONS:
             role = INDEPENDENT_REVIEWER if case.independent else "approver"
             for approver in await _active_with(s, role):
@@ -473,6 +409,7 @@ class RunReport:
     reporter_mails: int = 0
     held: int = 0
     skipped: int = 0
+    mail_configured: bool = True  # False: no SMTP server, the mail was skipped (not an error)
     error: str | None = None
 
 
@@ -531,7 +468,7 @@ async def _plan(
                 ).scalars()
             )
         for n in notices:
-            if n.kind != URGENT and n.kind not in wanted:
+            if n.kind != URGENT and pref_kind(n.kind) not in wanted:
                 skip.append(n.id)
                 continue
             if n.case_id is not None and n.case_id not in open_ids:
@@ -544,7 +481,7 @@ async def _plan(
             if (n.kind, n.case_id) in seen:
                 continue
             seen.add((n.kind, n.case_id))
-            counts[n.kind] += 1
+            counts[pref_kind(n.kind)] += 1
         if ids:
             mails.append(staff_mail(user.email, counts))
             ids_by_address.setdefault(user.email, []).extend(ids)
@@ -568,6 +505,9 @@ async def send_pending(
 ) -> None:
     now = now or clock.now()
     today = now.date()
+    if not mailer.configured:
+        await _skip_mail(services, report, today)
+        return
     async with services.db.read() as s:
         mails, ids_by_address, skip = await _plan(s, now, batch_hours(services), report)
         contacts = list(
@@ -623,12 +563,33 @@ async def send_pending(
         )
 
 
+async def _skip_mail(services: Services, report: RunReport, today: dt.date) -> None:
+    """No mail server: the staff notices stay listed in the workspace and are marked as not
+    mailed; reporters' "there is news" marks wait for a mail server."""
+    report.mail_configured = False
+    async with services.db.write() as s:
+        ids = list(
+            (
+                await s.execute(select(PendingNotice.id).where(PendingNotice.status == "pending"))
+            ).scalars()
+        )
+        await _mark(s, ids, "skipped", today)
+        report.skipped += len(ids)
+        await audit.record(
+            s,
+            actor_user_id=None,
+            action="notify.run",
+            detail=f"notices={report.notices} deadline_notices={report.deadline_notices} "
+            f"mail=not_configured skipped={report.skipped}",
+        )
+
+
 async def run(services: Services, mailer: Mailer | None = None) -> RunReport:
     """One scheduler tick: record due deadline notices, queue, send."""
     report = RunReport()
     now = clock.now()
     async with services.db.write() as s:
-        report.deadline_notices = len(await deadlines.due_notices(s, now.date()))
+        report.deadline_notices = len(await deadline_notices.due_notices(s, now.date()))
     report.notices = await collect(services, now)
     await send_pending(services, mailer or Mailer(services.settings), report, now)
     return report

@@ -451,7 +451,7 @@ async def _deadline_figures(
 
 def _overdue_now(today: dt.date) -> ColumnElement[bool]:
     """Running past due as of ``today`` (a stopped clock counts when it stopped late), as
-    ``investigator.domain.deadlines.is_overdue`` decides it to the day."""
+    ``investigator.domain.deadline_clock.is_overdue`` decides it to the day."""
     return and_(
         CaseDeadline.met_on.is_(None),
         or_(

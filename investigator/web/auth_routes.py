@@ -35,6 +35,9 @@ from investigator.domain.auth import (
     SigninFailed,
     StaffAuth,
 )
+from investigator.domain.calendar import load_calendar
+from investigator.domain.calendar_years import provisional_count, years_to_confirm
+from investigator.domain.duty_roster import nobody_on_duty
 from investigator.domain.staff import MISSING_ROLE_WARNINGS, missing_key_roles
 from investigator.policy import can
 from investigator.web.guards import (
@@ -46,7 +49,7 @@ from investigator.web.guards import (
     services_of,
 )
 from portal.http.sessions import current_session, end_session, start_session
-from portal.kernel import audit
+from portal.kernel import audit, clock
 from portal.kernel.msgid import _
 
 PENDING_SECONDS = 5 * 60
@@ -58,6 +61,10 @@ _NO_STORE = {"Cache-Control": "no-store"}
 SIGNIN_FAILED = _("The user name or password is not correct.")
 CODE_FAILED = _("That code was not accepted. Wait for the next code and try again.")
 PENDING_EXPIRED = _("Your sign-in took too long. Please sign in again.")
+NOBODY_ON_DUTY = _(
+    "Nobody is on duty: an urgent report would alert no one. Put at least one person on the "
+    "duty roster on the notifications page."
+)
 CURRENT_PASSWORD_WRONG = _("The current password is not correct.")
 PASSWORDS_DIFFER = _("The two new passwords are not the same.")
 RECOVERY_FAILED = _("The user name or recovery key is not correct.")
@@ -153,14 +160,26 @@ def auth_handlers(auth: StaffAuth) -> list[HTTPRouteHandler]:
         if principal.must_change_password:
             return Redirect(path=PASSWORD_PATH, status_code=303)
         warnings: list[str] = []
+        db = services_of(request).db
         if can(principal.policy(), "manage_users"):
-            missing = await missing_key_roles(services_of(request).db)
+            missing = await missing_key_roles(db)
             warnings = [MISSING_ROLE_WARNINGS[role] for role in missing]
+        calendar_years: list[int] = []
+        provisional = 0
+        async with db.read() as session:
+            if can(principal.policy(), "manage_settings") and await nobody_on_duty(session):
+                warnings.append(NOBODY_ON_DUTY)
+            if can(principal.policy(), "manage_calendar"):
+                cal = await load_calendar(session)
+                calendar_years = years_to_confirm(cal, clock.today())
+                provisional = await provisional_count(session) if calendar_years else 0
         return _page(
             "home",
             staff=principal,
             can=lambda action: can(principal.policy(), action),
             warnings=warnings,
+            calendar_years=calendar_years,
+            provisional=provisional,
         )
 
     @post("/signin", name="workspace_signin")

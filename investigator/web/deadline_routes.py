@@ -5,6 +5,9 @@
                                                              extension requests to decide
     GET  /workspace/calendar?year=2026                       the working-day calendar (admin)
     POST /workspace/calendar                                 add or remove an override (admin)
+    POST /workspace/calendar/year                            enter and confirm a year's complete
+                                                             schedule (admin); recomputes the
+                                                             provisional deadlines
     GET  /workspace/cases/{case_id}/deadlines                a case's deadlines and their forms
     POST /workspace/cases/{case_id}/deadline/pause           stop the clock (reason logged)
     POST /workspace/cases/{case_id}/deadline/resume          restart it
@@ -25,13 +28,27 @@ from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad
-from investigator.domain import deadlines as dl
+from investigator.domain import (
+    deadline_clock,
+    deadline_extension,
+    deadline_lists,
+    deadline_rules,
+    deadlines,
+)
 from investigator.domain.calendar import (
     CalendarYearMissing,
     load_calendar,
     overrides_in,
+    package_years,
     remove_override,
     set_override,
+)
+from investigator.domain.calendar_years import (
+    ScheduleError,
+    confirm_year,
+    parse_schedule,
+    provisional_count,
+    schedule_text,
 )
 from investigator.policy import can, may_act_on_case
 from investigator.web.case_common import (
@@ -41,6 +58,7 @@ from investigator.web.case_common import (
     case_for,
     case_key,
     case_post,
+    checked,
     confirmed,
     field,
     key_or_none,
@@ -52,7 +70,7 @@ from investigator.web.case_common import (
 from investigator.web.guards import StaffPrincipal, current_staff
 from portal.case.sealing import open_json
 from portal.kernel import audit, clock
-from portal.kernel.db.models import Case, CaseDeadline, User
+from portal.kernel.db.models import CalendarYear, Case, CaseDeadline, User
 from portal.kernel.msgid import _
 
 # the deadline stages and pause reasons in words (msgids; templates translate them)
@@ -71,6 +89,25 @@ PAUSE_WORDS = {
     "awaiting_reporter": _("Awaiting the reporter"),
     "external_appraisal": _("External appraisal"),
 }
+YEAR_CONFIRMED = _(
+    "The schedule was confirmed; provisional deadlines were recomputed (dates already told to "
+    "reporters are kept)."
+)
+SCHEDULE_MESSAGES = (
+    _("Line %(line)s: this is not a date (YYYY-MM-DD)."),
+    _("Line %(line)s: the date is not in %(year)s."),
+    _("Line %(line)s: the range ends before it starts."),
+    _("Too many lines: at most %(n)s."),
+    _("Enter the holiday ranges of the year."),
+    _("The holiday ranges starting %(a)s and %(b)s overlap."),
+    _("%(day)s is a statutory holiday: the schedule must include it."),
+    _("The holiday ranges hold only %(n)s days: a complete year has at least %(min)s."),
+    _("%(day)s is a weekday: a make-up working day is a Saturday or a Sunday."),
+    _("%(day)s is inside a holiday range."),
+    _("A make-up working day is listed twice."),
+    _("The holiday data already covers %(year)s."),
+    _("Confirm that this is the complete schedule of %(year)s."),
+)
 CALENDAR_MISSING = _(
     "The working-day calendar has no data for a year this deadline runs into: ask the "
     "administrator to enter that year's holidays."
@@ -92,8 +129,8 @@ _DEADLINE_MESSAGES = (
 )
 
 
-def _rules(request: Request[Any, Any, Any]) -> dict[str, dl.Rule]:
-    return dl.rules_for(services_of(request).settings)
+def _rules(request: Request[Any, Any, Any]) -> dict[str, deadline_rules.Rule]:
+    return deadline_rules.rules_for(services_of(request).settings)
 
 
 # --- overdue ----------------------------------------------------------------------------------
@@ -107,16 +144,16 @@ async def overdue(request: Request[Any, Any, Any]) -> Template:
         raise not_found()
     today = clock.today()
     async with services_of(request).db.read() as s:
-        rows = await dl.overdue_cases(s, principal, today)
+        rows = await deadline_lists.overdue_cases(s, principal, today)
         counts = (
-            await dl.overdue_by_handler(s, principal, today)
+            await deadline_lists.overdue_by_handler(s, principal, today)
             if can(principal, "view_statistics")
             else []
         )
-        pending: list[dl.PendingExtension] = []
+        pending: list[deadline_extension.PendingExtension] = []
         if can(principal, "approve"):
             me = await s.get(User, staff.user_id)
-            pending = await dl.pending_extensions(s, me) if me is not None else []
+            pending = await deadline_extension.pending_extensions(s, me) if me is not None else []
         cal = await load_calendar(s)
     missing = [y for y in (today.year, today.year + 1) if not cal.has_year(y)]
     return page(
@@ -148,17 +185,24 @@ async def _calendar_page(
     year: int,
     error: str | None = None,
     status: int = 200,
+    *,
+    schedule_error: ScheduleError | None = None,
+    form_text: tuple[str, str] | None = None,
+    done: str | None = None,
 ) -> Template:
     today = clock.today()
     async with services_of(request).db.read() as s:
         cal = await load_calendar(s)
         overrides = await overrides_in(s, year)
+        confirmed = await s.get(CalendarYear, year)
+        provisional = await provisional_count(s)
     try:
         days = cal.year_days(year)
         year_missing = False
     except CalendarYearMissing:
         days, year_missing = [], True
     missing = [y for y in (today.year, today.year + 1) if not cal.has_year(y)]
+    holidays_text, workdays_text = form_text or schedule_text(overrides)
     return page(
         "calendar",
         status,
@@ -170,6 +214,13 @@ async def _calendar_page(
         missing_years=missing,
         covered=cal.covered_years(),
         error=error,
+        package_year=year in package_years(),
+        confirmed=confirmed,
+        provisional=provisional,
+        holidays_text=holidays_text,
+        workdays_text=workdays_text,
+        schedule_error=schedule_error,
+        notice=YEAR_CONFIRMED if done == "confirmed" else None,
     )
 
 
@@ -179,7 +230,10 @@ async def calendar_view(request: Request[Any, Any, Any]) -> Template:
     if not can(staff.policy(), "manage_calendar"):
         raise not_found()
     return await _calendar_page(
-        request, staff, _year(request.query_params.get("year"), clock.today().year)
+        request,
+        staff,
+        _year(request.query_params.get("year"), clock.today().year),
+        done=request.query_params.get("done"),
     )
 
 
@@ -207,6 +261,35 @@ async def calendar_edit(request: Request[Any, Any, Any]) -> Template | Redirect:
     return confirmed(Redirect(path=f"/workspace/calendar?year={day.year}", status_code=303))
 
 
+@post("/calendar/year", name="workspace_calendar_year")
+async def calendar_year(request: Request[Any, Any, Any]) -> Template | Redirect:
+    """The complete schedule of a year (holiday ranges and 调休 days) in one form, confirmed."""
+    staff = await current_staff(request)
+    if not can(staff.policy(), "manage_calendar"):
+        raise not_found()
+    form = await read_form(request)
+    year = _year(field(form, "year", 4), clock.today().year)
+    text = (
+        field(form, "holidays", 4000, multiline=True),
+        field(form, "workdays", 4000, multiline=True),
+    )
+    try:
+        if year in package_years():
+            raise ScheduleError("The holiday data already covers %(year)s.", year=year)
+        if not checked(form, "confirm"):
+            raise ScheduleError(
+                "Confirm that this is the complete schedule of %(year)s.", year=year
+            )
+        schedule = parse_schedule(year, *text)
+    except ScheduleError as err:
+        return await _calendar_page(
+            request, staff, year, status=400, schedule_error=err, form_text=text
+        )
+    async with services_of(request).db.write() as s:
+        await confirm_year(s, schedule, staff.user_id)
+    return Redirect(path=f"/workspace/calendar?year={year}&done=confirmed", status_code=303)
+
+
 # --- a case's deadlines -----------------------------------------------------------------------
 
 
@@ -221,7 +304,7 @@ async def _deadlines_page(
     today = clock.today()
     async with services.db.write() as s:
         case = await case_for(s, staff, case_id, "view", "approve_extension")
-        rows = await dl.case_deadlines(s, case.id)
+        rows = await deadlines.case_deadlines(s, case.id)
         cal = await load_calendar(s)
         key = await key_or_none(s, staff, case.id)
         items: list[dict[str, Any]] = []
@@ -234,17 +317,17 @@ async def _deadlines_page(
                     field_aad(case.id, f"message:{d.extension_message_id}"),
                 ).get("text")
             try:
-                fraction = dl.progress(d, today, cal)
+                fraction = deadline_clock.progress(d, today, cal)
             except CalendarYearMissing:
                 fraction = 0.0
             items.append(
                 {
                     "d": d,
                     "percent": round(100 * fraction),
-                    "overdue": dl.is_overdue(d, today),
+                    "overdue": deadline_clock.is_overdue(d, today),
                     "reason": reason,
-                    "due_at": dl.due_at_local(d),
-                    "pauses": await dl.pauses_of(s, d.id),
+                    "due_at": deadline_clock.due_at_local(d),
+                    "pauses": await deadlines.pauses_of(s, d.id),
                 }
             )
         may_manage = await _may(s, staff, case.id, "manage_deadline")
@@ -285,7 +368,7 @@ def _back(case_id: str) -> Redirect:
 async def _deadline_of(s: AsyncSession, case_id: str, form: dict[str, list[str]]) -> CaseDeadline:
     d = await s.get(CaseDeadline, field(form, "deadline_id", 40))
     if d is None or d.case_id != case_id:
-        raise dl.DeadlineError("This deadline is not running.")
+        raise deadline_rules.DeadlineError("This deadline is not running.")
     return d
 
 
@@ -303,7 +386,7 @@ async def _post(
     ) -> Redirect | None:
         try:
             return await work(s, staff, case, form)
-        except dl.DeadlineError as err:
+        except deadline_rules.DeadlineError as err:
             raise Refused(str(err)) from None
         except CalendarYearMissing:
             raise Refused(CALENDAR_MISSING) from None
@@ -322,7 +405,7 @@ async def deadline_pause(
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
         key = await case_key(s, staff, case.id, 400)
         d = await _deadline_of(s, case.id, form)
-        await dl.pause(
+        await deadlines.pause(
             s,
             services,
             case,
@@ -342,7 +425,7 @@ async def deadline_resume(
 ) -> Template | Redirect:
     async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> None:
         d = await _deadline_of(s, case.id, form)
-        await dl.resume(s, case, d, staff.user_id)
+        await deadlines.resume(s, case, d, staff.user_id)
 
     return await _post(request, case_id, "manage_deadline", work)
 
@@ -360,7 +443,7 @@ async def deadline_extend(
             days = 0
         key = await case_key(s, staff, case.id, 400)
         d = await _deadline_of(s, case.id, form)
-        await dl.request_extension(
+        await deadline_extension.request_extension(
             s,
             services,
             case,
@@ -383,8 +466,10 @@ async def deadline_approve(
         d = await _deadline_of(s, case.id, form)
         decision = field(form, "decision", 10)
         if decision not in ("approve", "refuse"):
-            raise dl.DeadlineError("There is no extension request to decide.")
-        await dl.approve_extension(s, case, d, staff.user_id, approve=decision == "approve")
+            raise deadline_rules.DeadlineError("There is no extension request to decide.")
+        await deadline_extension.approve_extension(
+            s, case, d, staff.user_id, approve=decision == "approve"
+        )
 
     to_overdue = Redirect(path="/workspace/overdue", status_code=303)
     return await _post(request, case_id, "approve_extension", work, to_overdue)
@@ -394,6 +479,7 @@ deadline_handlers = [
     overdue,
     calendar_view,
     calendar_edit,
+    calendar_year,
     case_deadlines,
     deadline_pause,
     deadline_resume,

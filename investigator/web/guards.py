@@ -24,6 +24,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect
 
 from investigator.domain.auth import load_active_user
+from investigator.domain.notices import unread_total
 from investigator.policy import Principal
 from investigator.roles import roles_of
 from portal.http.sessions import current_session, end_session
@@ -42,6 +43,7 @@ class StaffPrincipal:
     private_key: bytes
     department_id: str | None
     must_change_password: bool = False
+    unread: int = 0  # unread workspace notices (the navigation shows the count)
 
     def policy(self) -> Principal:
         return Principal(self.user_id, self.roles, self.department_id)
@@ -72,17 +74,22 @@ async def find_staff(request: Request[Any, Any, Any]) -> StaffPrincipal | None:
     if not isinstance(user_id, str) or not isinstance(key_hex, str):
         end_session(request)
         return None
-    user = await load_active_user(services_of(request).db, user_id)
+    db = services_of(request).db
+    user = await load_active_user(db, user_id)
     if user is None:
         end_session(request)
         return None
+    roles = roles_of(user.roles)
+    async with db.read() as session:
+        unread = await unread_total(session, Principal(user.id, roles, user.department_id))
     principal = StaffPrincipal(
         user_id=user.id,
         username=user.username,
-        roles=roles_of(user.roles),
+        roles=roles,
         private_key=bytes.fromhex(key_hex),
         department_id=user.department_id,
         must_change_password=user.must_change_password,
+        unread=unread,
     )
     request.scope.setdefault("state", {})[_CACHE] = principal
     return principal

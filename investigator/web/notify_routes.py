@@ -18,7 +18,7 @@ from litestar import Request, get, post
 from litestar.response import Redirect, Template
 from sqlalchemy import select
 
-from investigator.domain import notify
+from investigator.domain import duty_roster, notify, notify_kinds
 from investigator.policy import can
 from investigator.roles import roles_of
 from investigator.web.case_common import not_found, page, read_form, services_of
@@ -42,6 +42,15 @@ SAVED = _("Your notification settings were saved.")
 DUTY_SAVED = _("The duty roster was saved.")
 
 
+def _sent_by_label(sent: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Counts per mail line: the three deadline notices are one line."""
+    totals: dict[str, int] = {}
+    for kind, count in sent:
+        label = KIND_LABELS.get(notify_kinds.pref_kind(kind), URGENT_LABEL)
+        totals[label] = totals.get(label, 0) + count
+    return list(totals.items())
+
+
 async def _page(
     request: Request[Any, Any, Any], staff: StaffPrincipal, notice: str | None = None
 ) -> Template:
@@ -50,8 +59,9 @@ async def _page(
         me = await s.get(User, staff.user_id)
         assert me is not None
         roles = roles_of(me.roles)
-        chosen = notify.parse_prefs(me.notify_prefs, roles)
-        duty = {u.id for u in await notify.on_duty(s)}
+        chosen = notify_kinds.parse_prefs(me.notify_prefs, roles)
+        duty = {u.id for u in await duty_roster.on_duty(s)}
+        roster_saved = await duty_roster.roster_saved(s)
         am_on_duty = staff.user_id in duty
         everyone: list[User] = []
         if can(staff.policy(), "manage_settings"):
@@ -66,12 +76,13 @@ async def _page(
     return page(
         "notifications",
         staff=staff,
-        kinds=[(k, KIND_LABELS[k], k in chosen) for k in notify.offered_kinds(roles)],
+        kinds=[(k, KIND_LABELS[k], k in chosen) for k in notify_kinds.offered_kinds(roles)],
         email=me.email,
         am_on_duty=am_on_duty,
         everyone=everyone,
         duty=duty,
-        sent=[(KIND_LABELS.get(kind, URGENT_LABEL), count) for kind, count in sent],
+        sent=_sent_by_label(sent),
+        roster_saved=roster_saved,
         notice=notice,
     )
 
@@ -91,7 +102,7 @@ async def save_notifications(request: Request[Any, Any, Any]) -> Redirect:
     async with services_of(request).db.write() as s:
         me = await s.get(User, staff.user_id)
         assert me is not None
-        await notify.set_prefs(s, me, form.get("kind", []))
+        await notify_kinds.set_prefs(s, me, form.get("kind", []))
     return Redirect(path="/workspace/notifications?done=saved", status_code=303)
 
 
@@ -102,7 +113,7 @@ async def save_duty(request: Request[Any, Any, Any]) -> Redirect:
         raise not_found()
     form = await read_form(request)
     async with services_of(request).db.write() as s:
-        await notify.set_on_duty(s, staff.user_id, [v[:64] for v in form.get("on_duty", [])])
+        await duty_roster.set_on_duty(s, staff.user_id, [v[:64] for v in form.get("on_duty", [])])
     return Redirect(path="/workspace/notifications?done=duty", status_code=303)
 
 

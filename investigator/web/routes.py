@@ -22,6 +22,7 @@ from investigator.web.guards import (
 )
 from investigator.web.handling_routes import handling_handlers
 from investigator.web.metrics_routes import metrics_handlers
+from investigator.web.notice_routes import notice_handlers
 from investigator.web.notify_routes import notify_handlers
 from investigator.web.privacy_routes import privacy_handlers
 from investigator.web.protection_routes import protection_handlers
@@ -47,6 +48,7 @@ def workspace_router(settings: Settings) -> Router:
             *protection_handlers,
             *archive_handlers,
             *notify_handlers,
+            *notice_handlers,
             *export_handlers,
             *statistics_handlers,
             *admin_handlers,

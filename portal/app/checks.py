@@ -223,8 +223,9 @@ async def check_calendar(ctx: CheckContext) -> CheckResult:
         listed = ", ".join(str(y) for y in missing)
         return _fail(
             name,
-            f"no holiday data for {listed}: deadlines would count plain weekdays; upgrade "
-            "the chinesecalendar package or enter the year on /workspace/calendar",
+            f"no confirmed schedule for {listed}: deadlines running into it are provisional "
+            "(Monday to Friday); upgrade the chinesecalendar package or enter and confirm the "
+            "year on /workspace/calendar",
         )
     return _ok(name, f"covers {years[0]} and {years[1]}")
 
@@ -285,7 +286,7 @@ async def check_on_duty(ctx: CheckContext) -> CheckResult:
     name = "on duty"
     if not ctx.database_ok or ctx.db is None:
         return _no_database(name)
-    from investigator.domain.notify import on_duty
+    from investigator.domain.duty_roster import on_duty
 
     async with ctx.db.read() as session:
         people = await on_duty(session)

@@ -235,7 +235,9 @@ def cmd_retention_run(args: argparse.Namespace) -> int:
 
 def cmd_notify_run(args: argparse.Namespace) -> int:
     """One tick of the notifier (run it every few minutes): deadline notices, staff batches,
-    reporters' "there is news" mails. Exit 1 when the mail server could not be used."""
+    reporters' "there is news" mails. Without a mail server the notices are still recorded and
+    listed in the workspace, only the mail is skipped (exit 0); exit 1 when a configured mail
+    server could not be used."""
     from investigator.domain.notify import run as notify_run
     from portal.app.wiring import build_services
 
@@ -256,6 +258,13 @@ def cmd_notify_run(args: argparse.Namespace) -> int:
                     await services.close()
         except runlock.LockBusy:
             print("notify: another notify run holds the lock; this one did nothing")
+            return 0
+        if not report.mail_configured:
+            print(
+                f"notify: {report.notices} notice(s) queued, {report.deadline_notices} deadline "
+                "notice(s), listed in the workspace; no mail server configured "
+                "(PORTAL_SMTP_HOST): mail skipped"
+            )
             return 0
         print(
             f"notify: {report.notices} notice(s) queued, {report.deadline_notices} deadline "

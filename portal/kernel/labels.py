@@ -277,6 +277,11 @@ AUDIT_ACTIONS = {
     "user.enable": _("Enabled a staff account"),
     "user.reset_two_step": _("Reset two-step sign-in of an account"),
     "user.roles": _("Changed the roles of an account"),
+    "user.appoint_independent": _("Appointed an independent reviewer"),
+    "user.revoke_independent": _("Revoked an independent reviewer"),
+    "deadline.recomputed": _("Recomputed a provisional deadline"),
+    "calendar.year_confirmed": _("Confirmed a year's working-day calendar"),
+    "notify.read": _("Marked notices as read"),
 }
 
 GROUPS: dict[str, dict[str, str]] = {

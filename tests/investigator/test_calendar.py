@@ -69,16 +69,22 @@ def test_a_year_outside_the_package_raises_instead_of_guessing() -> None:
     assert missing not in CAL.covered_years()
 
 
-def test_an_override_year_answers_monday_to_friday_plus_overrides() -> None:
+def test_an_override_does_not_cover_a_year_only_a_confirmed_year_does() -> None:
     missing = max(package_years()) + 1
     jan1 = D(missing, 1, 1)
     cal = WorkCalendar(overrides={jan1: False})
-    assert missing in cal.covered_years()
-    assert not cal.is_workday(jan1)
+    assert missing not in cal.covered_years()
+    with pytest.raises(CalendarYearMissing):
+        cal.is_workday(jan1)
     monday = next(D(missing, 1, d) for d in range(2, 9) if D(missing, 1, d).weekday() == 0)
-    assert cal.is_workday(monday)
-    assert cal.source(jan1) == "override"
-    assert cal.source(monday) == "weekday"
+    lenient = cal.lenient()  # provisional: Monday to Friday plus what was entered
+    assert not lenient.is_workday(jan1) and lenient.is_workday(monday)
+    confirmed = WorkCalendar(overrides={jan1: False}, confirmed=frozenset({missing}))
+    assert missing in confirmed.covered_years()
+    assert not confirmed.is_workday(jan1)
+    assert confirmed.is_workday(monday)
+    assert confirmed.source(jan1) == "override"
+    assert confirmed.source(monday) == "weekday"
 
 
 async def test_administrator_override_wins_over_the_package(services: Services) -> None:

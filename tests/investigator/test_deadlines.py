@@ -16,13 +16,19 @@ import portal.case.sealing as case_sealing
 import portal.reporter.submission as reporter_submission
 from crypto.envelope import field_aad
 from crypto.recipients import unlock_with_password
+from investigator.domain import calendar
+from investigator.domain import deadline_clock as dclock
+from investigator.domain import deadline_extension as extension
+from investigator.domain import deadline_lists as dlists
+from investigator.domain import deadline_notices as dnotices
+from investigator.domain import deadline_rules as drules
 from investigator.domain import deadlines as dl
 from investigator.domain.calendar import (
-    CalendarYearMissing,
     package_years,
     remove_override,
     set_override,
 )
+from investigator.domain.calendar_years import confirm_year, parse_schedule
 from investigator.domain.casefile import staff_key
 from investigator.domain.staff import add_user
 from investigator.policy import Principal
@@ -43,7 +49,7 @@ from portal.kernel.services import Services
 from portal.kernel.settings import Settings, SettingsError
 from portal.reporter.intake import parse_report
 from tests.conftest import appoint_readers
-from tests.investigator.ws_helpers import Desk, run, submit_case
+from tests.investigator.ws_helpers import Desk, run, submit_case, year_schedule
 
 PW = "correct horse battery staple 42"
 D = dt.date
@@ -180,8 +186,8 @@ async def test_each_stage_deadline_across_national_day(
         await deadline(services, case_id, "initial_review"),
         await deadline(services, case_id, "urgent_dispatch"),
     )
-    assert review.met_on == D(2025, 9, 29) and not dl.is_overdue(review, D(2025, 9, 29))
-    assert urgent.met_on is not None and dl.is_overdue(urgent, D(2025, 9, 29))  # days later
+    assert review.met_on == D(2025, 9, 29) and not dclock.is_overdue(review, D(2025, 9, 29))
+    assert urgent.met_on is not None and dclock.is_overdue(urgent, D(2025, 9, 29))  # days later
     handling = await deadline(services, case_id, "handling")
     assert (handling.unit, handling.due_on) == ("calendar_days", D(2025, 10, 29))
     assert handling.handler_id == lead.id
@@ -208,9 +214,9 @@ async def test_transfer_is_measured_from_receipt_in_working_days(
     transfer = await deadline(services, case_id, "transfer")
     # Sep 28 (调休), 29, 30, Oct 9, Oct 10: the fifth working day, met on time
     assert (transfer.due_on, transfer.met_on) == (D(2025, 10, 10), D(2025, 10, 10))
-    assert not dl.is_overdue(transfer, D(2025, 10, 10))
+    assert not dclock.is_overdue(transfer, D(2025, 10, 10))
     review = await deadline(services, case_id, "initial_review")
-    assert review.met_on == D(2025, 10, 10) and dl.is_overdue(review, D(2025, 10, 10))
+    assert review.met_on == D(2025, 10, 10) and dclock.is_overdue(review, D(2025, 10, 10))
 
 
 async def test_anonymous_reporter_gets_no_feedback_deadline(
@@ -237,17 +243,17 @@ async def test_pauses_move_the_due_date(services: Services, world: dict[str, Any
         for d in (await s.get(CaseDeadline, handling.id), await s.get(CaseDeadline, inv.id)):
             assert case is not None and d is not None
             await dl.pause(s, services, case, key, d, lead.id, "awaiting_reporter", "问举报人")
-            with pytest.raises(dl.DeadlineError):
+            with pytest.raises(drules.DeadlineError):
                 await dl.pause(s, services, case, key, d, lead.id, "external_appraisal")
-        with pytest.raises(dl.DeadlineError):
+        with pytest.raises(drules.DeadlineError):
             await dl.pause(s, services, case, key, d, lead.id, "because")  # type: ignore[arg-type]
     at(D(2025, 10, 14))
     async with services.db.read() as s:
         paused = await s.get(CaseDeadline, inv.id)
         assert paused is not None
-        cal = await dl.load_calendar(s)
-        frozen = dl.progress(paused, D(2025, 10, 14), cal)
-        assert frozen == dl.progress(paused, D(2025, 10, 10), cal)  # the clock stood still
+        cal = await calendar.load_calendar(s)
+        frozen = dclock.progress(paused, D(2025, 10, 14), cal)
+        assert frozen == dclock.progress(paused, D(2025, 10, 10), cal)  # the clock stood still
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
         assert case is not None
@@ -297,33 +303,33 @@ async def test_one_extension_of_at_most_30_days_approved_outside_the_team(
         d = await s.get(CaseDeadline, handling.id)
         assert case is not None and d is not None
         key = await staff_key(s, case_id, lead.id, lkey)
-        with pytest.raises(dl.DeadlineError):
-            await dl.request_extension(s, services, case, key, d, lead.id, 31, reason)
-        with pytest.raises(dl.DeadlineError):
-            await dl.request_extension(s, services, case, key, d, lead.id, 10, "short")
-        await dl.request_extension(s, services, case, key, d, lead.id, 20, reason)
+        with pytest.raises(drules.DeadlineError):
+            await extension.request_extension(s, services, case, key, d, lead.id, 31, reason)
+        with pytest.raises(drules.DeadlineError):
+            await extension.request_extension(s, services, case, key, d, lead.id, 10, "short")
+        await extension.request_extension(s, services, case, key, d, lead.id, 20, reason)
         review = await s.get(CaseDeadline, (await deadline(services, case_id, "initial_review")).id)
         assert review is not None
-        with pytest.raises(dl.DeadlineError):  # only handling may be extended
-            await dl.request_extension(s, services, case, key, review, lead.id, 2, reason)
+        with pytest.raises(drules.DeadlineError):  # only handling may be extended
+            await extension.request_extension(s, services, case, key, review, lead.id, 2, reason)
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
         d = await s.get(CaseDeadline, handling.id)
         assert case is not None and d is not None
-        assert [p.case_id for p in await dl.pending_extensions(s, approver)] == [case_id]
-        assert await dl.pending_extensions(s, team_approver) == []
-        with pytest.raises(dl.DeadlineError):  # an approver on the team
-            await dl.approve_extension(s, case, d, team_approver.id, approve=True)
-        with pytest.raises(dl.DeadlineError):  # not an approver at all
-            await dl.approve_extension(s, case, d, lead.id, approve=True)
+        assert [p.case_id for p in await extension.pending_extensions(s, approver)] == [case_id]
+        assert await extension.pending_extensions(s, team_approver) == []
+        with pytest.raises(drules.DeadlineError):  # an approver on the team
+            await extension.approve_extension(s, case, d, team_approver.id, approve=True)
+        with pytest.raises(drules.DeadlineError):  # not an approver at all
+            await extension.approve_extension(s, case, d, lead.id, approve=True)
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
         d = await s.get(CaseDeadline, handling.id)
         assert case is not None and d is not None
-        await dl.approve_extension(s, case, d, approver.id, approve=True)
+        await extension.approve_extension(s, case, d, approver.id, approve=True)
         assert d.extended and d.due_on == D(2025, 11, 18)  # Oct 29 + 20 days
-        with pytest.raises(dl.DeadlineError):
-            await dl.request_extension(s, services, case, key, d, lead.id, 5, reason)
+        with pytest.raises(drules.DeadlineError):
+            await extension.request_extension(s, services, case, key, d, lead.id, 5, reason)
     async with services.db.read() as s:
         events = (
             (await s.execute(select(CaseEvent).where(CaseEvent.case_id == case_id))).scalars().all()
@@ -348,7 +354,7 @@ async def test_warnings_at_50_and_80_percent_and_overdue_each_recorded_once(
     async def notices(day: dt.date) -> list[tuple[str, int]]:
         at(day)
         async with services.db.write() as s:
-            found = await dl.due_notices(s)
+            found = await dnotices.due_notices(s)
         return [(n.stage, n.level) for n in found]
 
     assert await notices(D(2025, 10, 13)) == []  # 14/30
@@ -359,7 +365,7 @@ async def test_warnings_at_50_and_80_percent_and_overdue_each_recorded_once(
     assert await notices(D(2025, 10, 29)) == []  # the due day itself is not late
     at(D(2025, 10, 30))
     async with services.db.write() as s:
-        overdue = await dl.due_notices(s)
+        overdue = await dnotices.due_notices(s)
     assert [(n.level, n.handler_id, n.superior_id) for n in overdue] == [(100, lead.id, boss.id)]
     assert await notices(D(2025, 11, 5)) == []
     async with services.db.read() as s:
@@ -384,11 +390,11 @@ async def test_warnings_at_50_and_80_percent_and_overdue_each_recorded_once(
         )
         assert audit == [
             f"deadline={overdue[0].deadline_id} stage=handling level=100 handler={lead.id} "
-            f"superior={boss.id}"
+            f"superior={boss.id} unopened=yes"  # nobody opened the case in the workspace
         ]
-        rows = await dl.overdue_cases(s, principal(lead), D(2025, 11, 5))
+        rows = await dlists.overdue_cases(s, principal(lead), D(2025, 11, 5))
         assert [(r.case_id, r.stage, r.days_late) for r in rows] == [(case_id, "handling", 7)]
-        counts = await dl.overdue_by_handler(s, principal(boss), D(2025, 11, 5))
+        counts = await dlists.overdue_by_handler(s, principal(boss), D(2025, 11, 5))
         assert [(c.handler_id, c.overdue_now) for c in counts if c.overdue_now] == [(lead.id, 1)]
 
 
@@ -398,33 +404,36 @@ async def test_overdue_list_never_shows_an_excluded_case(
     case_id, lead, intake = world["case_id"], world["lead"][0], world["intake"][0]
     at(D(2025, 10, 10))  # initial review (due Sep 30) is overdue, the case still in intake
     async with services.db.read() as s:
-        assert [r.case_id for r in await dl.overdue_cases(s, principal(intake))] == [case_id]
+        assert [r.case_id for r in await dlists.overdue_cases(s, principal(intake))] == [case_id]
     async with services.db.write() as s:
         s.add(Subject(case_id=case_id, sealed=b"x", user_id=intake.id))
     async with services.db.read() as s:
-        assert await dl.overdue_cases(s, principal(intake)) == []
-        assert await dl.overdue_by_handler(s, principal(intake)) == []
-        assert [r.case_id for r in await dl.overdue_cases(s, principal(lead))] == [case_id]
+        assert await dlists.overdue_cases(s, principal(intake)) == []
+        assert await dlists.overdue_by_handler(s, principal(intake)) == []
+        assert [r.case_id for r in await dlists.overdue_cases(s, principal(lead))] == [case_id]
 
 
-async def test_a_missing_year_is_an_error_until_the_administrator_enters_it(
+async def test_a_missing_year_gives_a_provisional_deadline_until_the_year_is_confirmed(
     services: Services, world: dict[str, Any]
 ) -> None:
     last = max(package_years())
     at(D(last, 12, 20))
-    with pytest.raises(CalendarYearMissing):
-        await move(services, world["case_id"], "accepted", world["lead"][0].id)
-    async with services.db.write() as s:
+    async with services.db.write() as s:  # one day entered does not cover the year
         await set_override(s, D(last + 1, 1, 1), False, "元旦", world["intake"][0].id)
     await move(services, world["case_id"], "accepted", world["lead"][0].id)
     handling = await deadline(services, world["case_id"], "handling")
-    assert handling.due_on.year == last + 1
+    assert handling.provisional and handling.due_on.year == last + 1
+    async with services.db.write() as s:
+        schedule = parse_schedule(last + 1, *year_schedule(last + 1))
+        await confirm_year(s, schedule, world["intake"][0].id)
+    handling = await deadline(services, world["case_id"], "handling")
+    assert not handling.provisional and handling.due_on.year == last + 1
 
 
 async def test_eu_profile_acknowledgement_and_three_months(
     services: Services, world: dict[str, Any]
 ) -> None:
-    rules = dl.rules_for({"deadline_profile": "eu"})
+    rules = drules.rules_for({"deadline_profile": "eu"})
     # this test drives the EU clocks by hand: the installation's automatic hook (CN rules) off
     services.db.pre_commit_hooks.clear()
     case_id = await submit(services, "token-deadlines-eu-profile")
@@ -443,12 +452,14 @@ async def test_eu_profile_acknowledgement_and_three_months(
 
 
 def test_rules_from_settings() -> None:
-    rules = dl.rules_for({"deadline.investigation": "10wd", "deadline.handling.extension": "15"})
-    assert rules["investigation"] == dl.Rule(10, "working_days")
-    assert rules["handling"] == dl.Rule(30, "calendar_days", 15)
-    assert dl.rules_for(None)["initial_review"] == dl.Rule(3, "working_days")
+    rules = drules.rules_for(
+        {"deadline.investigation": "10wd", "deadline.handling.extension": "15"}
+    )
+    assert rules["investigation"] == drules.Rule(10, "working_days")
+    assert rules["handling"] == drules.Rule(30, "calendar_days", 15)
+    assert drules.rules_for(None)["initial_review"] == drules.Rule(3, "working_days")
     with pytest.raises(ValueError):
-        dl.rules_for({"deadline_profile": "mars"})
+        drules.rules_for({"deadline_profile": "mars"})
 
 
 # --- the workspace pages ------------------------------------------------------------------------
@@ -509,7 +520,7 @@ def test_calendar_page_warns_about_a_missing_year_and_saves_overrides(desk: Desk
     missing = max(package_years()) + 1
     page = desk.get("admin", f"/workspace/calendar?year={missing}")
     assert page.status_code == 200
-    assert "There is no holiday data for this year" in page.text
+    assert "There is no confirmed schedule for this year" in page.text
     r = desk.post(
         "admin",
         "/workspace/calendar",
@@ -517,7 +528,8 @@ def test_calendar_page_warns_about_a_missing_year_and_saves_overrides(desk: Desk
     )
     assert r.status_code == 303
     page = desk.get("admin", f"/workspace/calendar?year={missing}")
-    assert "There is no holiday data for this year" not in page.text and "元旦" in page.text
+    # one day entered does not cover the year: only a confirmed complete schedule does
+    assert "There is no confirmed schedule for this year" in page.text and "元旦" in page.text
     assert desk.get("intake", "/workspace/calendar").status_code == 404
     assert desk.post("intake", "/workspace/calendar", {"day": "2025-10-08"}).status_code == 404
     page = desk.get("admin", "/workspace/calendar?year=2025")
@@ -591,12 +603,12 @@ async def test_hand_overs_are_counted_per_handler(
         assert await dl.set_handler(s, case, boss.id, boss.id) == []
     assert (await deadline(services, case_id, "handling")).handler_id == boss.id
     async with services.db.read() as s:
-        counts = {c.handler_id: c for c in await dl.overdue_by_handler(s, principal(boss))}
+        counts = {c.handler_id: c for c in await dlists.overdue_by_handler(s, principal(boss))}
     assert counts[lead.id].handed_over == 1
     assert counts[boss.id].handed_over == 0
     # the notices now go to the new handler
     at(D(2025, 10, 30))
-    notices = await dl.run_due_notices(services)
+    notices = await dnotices.run_due_notices(services)
     assert [(n.level, n.handler_id) for n in notices] == [(100, boss.id)]
 
 
@@ -614,7 +626,7 @@ async def test_notices_still_flag_lateness_when_the_calendar_loses_a_year(
     async with services.db.write() as s:
         await remove_override(s, D(last + 1, 1, 1), intake.id)
     at(inv.due_on + dt.timedelta(days=1))
-    notices = await dl.run_due_notices(services)
+    notices = await dnotices.run_due_notices(services)
     assert ("investigation", 100) in [(n.stage, n.level) for n in notices]
 
 
@@ -625,10 +637,10 @@ def test_rules_from_the_environment() -> None:
         "PORTAL_DEADLINE_EU_FEEDBACK": "2m",
         "PORTAL_DEADLINE_EU_FEEDBACK_EXTENSION": "10",
     }
-    rules = dl.rules_for(Settings.from_env(env))
+    rules = drules.rules_for(Settings.from_env(env))
     assert set(rules) == {"acknowledgement", "eu_feedback", "rehandling"}
-    assert rules["eu_feedback"] == dl.Rule(2, "months", 10)
-    assert dl.rules_for(Settings.from_env({"PORTAL_MODE": "test"}))["handling"] == dl.Rule(
+    assert rules["eu_feedback"] == drules.Rule(2, "months", 10)
+    assert drules.rules_for(Settings.from_env({"PORTAL_MODE": "test"}))["handling"] == drules.Rule(
         30, "calendar_days", 30
     )
     with pytest.raises(SettingsError):
@@ -646,5 +658,5 @@ async def test_urgent_dispatch_warnings_run_in_minutes(
     seen = []
     for minute in (4, 5, 8, 10, 11):
         at(D(2025, 9, 26), 10, minute)
-        seen += [(n.stage, n.level) for n in await dl.run_due_notices(services)]
+        seen += [(n.stage, n.level) for n in await dnotices.run_due_notices(services)]
     assert [lvl for stage, lvl in seen if stage == "urgent_dispatch"] == [50, 80, 100]

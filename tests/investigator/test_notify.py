@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 
 import portal.case.events as case_events
 import portal.reporter.followup as reporter_followup
-from investigator.domain import casework, notify
+from investigator.domain import casework, duty_roster, notify, notify_kinds
 from investigator.policy import Principal
 from portal.case import reporter_contact
 from portal.kernel import clock
@@ -227,7 +227,7 @@ async def test_urgent_goes_to_the_person_on_duty_at_once(
     case_id, code = await submit_case(services, token="t-urgent", what=CANARY)
     await make_subject(services, case_id, code, duty_sub)
     async with services.db.write() as s:
-        assert await notify.set_on_duty(s, admin, [duty, duty_sub]) == sorted([duty, duty_sub])
+        assert await duty_roster.set_on_duty(s, admin, [duty, duty_sub]) == sorted([duty, duty_sub])
     await notify.run(services)  # the new-case count is held for the batch
     async with services.db.write() as s:
         case = await s.get(Case, case_id)
@@ -290,7 +290,7 @@ async def test_assignment_reporter_messages_identity_requests_and_preferences(
             await casework.add_member(s, case, key, intake, user, fn, declared_no_conflict=True)
         quiet_user = await s.get(User, quiet)
         assert quiet_user is not None
-        assert await notify.set_prefs(s, quiet_user, []) == "none"
+        assert await notify_kinds.set_prefs(s, quiet_user, []) == "none"
     access = await reporter_followup.sign_in_with_receipt(services, code)
     assert access is not None
     await reporter_followup.reporter_reply(services, access, case_id, CANARY + " a reply")
@@ -311,17 +311,20 @@ async def test_assignment_reporter_messages_identity_requests_and_preferences(
 
 
 def test_preferences_parse_and_offer_by_role() -> None:
-    assert notify.offered_kinds({"approver"}) == [
+    assert notify_kinds.offered_kinds({"approver"}) == [
         "assigned",
         "deadline",
         "approval",
         "rights_request",
     ]
-    assert notify.parse_prefs("", {"identity_custodian"}) == {"identity_request", "rights_request"}
-    assert notify.parse_prefs("none", {"intake_officer"}) == frozenset()
-    assert notify.parse_prefs("approval,bogus", {"intake_officer"}) == frozenset()
-    assert notify.format_prefs(["approval", "x"], {"approver"}) == "approval"
-    assert notify.format_prefs([], {"approver"}) == "none"
+    assert notify_kinds.parse_prefs("", {"identity_custodian"}) == {
+        "identity_request",
+        "rights_request",
+    }
+    assert notify_kinds.parse_prefs("none", {"intake_officer"}) == frozenset()
+    assert notify_kinds.parse_prefs("approval,bogus", {"intake_officer"}) == frozenset()
+    assert notify_kinds.format_prefs(["approval", "x"], {"approver"}) == "approval"
+    assert notify_kinds.format_prefs([], {"approver"}) == "none"
     assert Principal("u", frozenset()).user_id == "u"
 
 
@@ -516,7 +519,7 @@ def test_settings_page_saves_preferences_and_the_duty_roster(
 
     async def duty() -> list[str]:
         async with services.db.read() as s:
-            return [u.id for u in await notify.on_duty(s)]
+            return [u.id for u in await duty_roster.on_duty(s)]
 
     assert run(client, duty) == [appr.user_id]
     assert "You are on duty" in desk.get("appr", "/workspace/notifications").text
@@ -655,6 +658,7 @@ def test_portal_notify_run_command(services: Services, inbox: tuple[Inbox, int])
 async def test_an_extension_request_tells_the_approvers_outside_the_team(
     services: Services, inbox: tuple[Inbox, int]
 ) -> None:
+    from investigator.domain import deadline_extension as extension
     from investigator.domain import deadlines as dl
 
     box = inbox[0]
@@ -676,7 +680,7 @@ async def test_an_extension_request_tells_the_approvers_outside_the_team(
             await casework.add_member(s, case, key, intake, user, "lead", declared_no_conflict=True)
             await casework.declare_conflict(s, case_id, conflicted)
             d = await dl.open_deadline(s, case, "handling", lead)
-            await dl.request_extension(
+            await extension.request_extension(
                 s, services, case, key, d, lead, 20, "awaiting an external audit report"
             )
         report = await notify.run(services)

@@ -201,6 +201,13 @@ ROLE_TABLE: list[tuple[str, str, str, dict[str, str], dict[str, int]]] = [
     ("GET", "/workspace/poster", "/workspace/poster", {}, only(administrator=200)),
     ("GET", "/workspace/audit", "/workspace/audit", {}, only(auditor=200)),
     ("GET", "/workspace/audit/export", "/workspace/audit/export", {}, only(auditor=200)),
+    # every notice of one's own, mail or no mail; reading them is one's own business
+    ("GET", "/workspace/notices", "/workspace/notices", {}, {"*": 200}),
+    ("POST", "/workspace/notices/read", "/workspace/notices/read", {}, {"*": 303}),
+    # a year's complete schedule: the administrator only (the probe names no year: the
+    # current one, which the holiday data already covers, so nothing is stored)
+    ("POST", "/workspace/calendar/year", "/workspace/calendar/year", {},
+     only(administrator=400)),
 ]  # fmt: skip
 
 # The sign-in flow, checked without a session (tests/investigator/test_auth.py covers it in
@@ -227,6 +234,7 @@ TABLE_MODULES = frozenset(
         "investigator.web.register_routes",
         "investigator.web.rights_routes",
         "investigator.web.privacy_routes",
+        "investigator.web.notice_routes",
     }
 )
 PUBLIC = {

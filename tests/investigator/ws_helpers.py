@@ -175,3 +175,30 @@ class Desk:
 
 def case_ids_on(html: str) -> set[str]:
     return set(_CASE_LINK.findall(html))
+
+
+def year_schedule(year: int) -> tuple[str, str]:
+    """A complete, valid holiday schedule of ``year`` for the calendar form: (holiday ranges,
+    make-up working days). 元旦 1-3 Jan, 春节 10-17 Feb, 清明, 劳动节 1-5 May, 端午, 国庆 1-8
+    Oct; the make-up days are the first weekend days after 春节 and after 国庆."""
+    import datetime as dt
+
+    def weekend_after(day: dt.date) -> dt.date:
+        while day.weekday() < 5:
+            day += dt.timedelta(days=1)
+        return day
+
+    holidays = "\n".join(
+        [
+            f"{year}-01-01 .. {year}-01-03 元旦",
+            f"{year}-02-10 .. {year}-02-17 春节",
+            f"{year}-04-05 .. {year}-04-07 清明节",
+            f"{year}-05-01 .. {year}-05-05 劳动节",
+            f"{year}-06-14 .. {year}-06-16 端午节",
+            f"{year}-10-01 .. {year}-10-08 国庆节、中秋节",
+        ]
+    )
+    workdays = "\n".join(
+        f"{weekend_after(dt.date(year, m, d)).isoformat()} 调休" for m, d in ((2, 18), (10, 9))
+    )
+    return holidays, workdays

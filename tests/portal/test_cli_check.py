@@ -5,7 +5,6 @@ unreachable Redis (and the other readiness gaps) each fail with their own line a
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import shutil
 from importlib.metadata import version
 from pathlib import Path
@@ -13,12 +12,14 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-from investigator.domain.calendar import set_override
-from investigator.domain.notify import set_on_duty
+from investigator.domain.calendar import package_years
+from investigator.domain.calendar_years import confirm_year, parse_schedule
+from investigator.domain.duty_roster import set_on_duty
 from investigator.domain.staff import list_users
 from portal.kernel import clock
 from portal.kernel.db.engine import Database
 from portal.kernel.db.migrate import alembic_config, current_revision, head_revision
+from tests.investigator.ws_helpers import year_schedule
 from tests.portal.test_cli import env, portal  # noqa: F401 - the env fixture
 
 REDIS = "redis://127.0.0.1:6379/15"
@@ -46,7 +47,9 @@ async def _ready_staff_and_calendar(url: str) -> None:
             admin = users["admin"].id
             await set_on_duty(s, admin, [users["olga"].id])
             for year in (clock.today().year, clock.today().year + 1):
-                await set_override(s, dt.date(year, 12, 31), False, "checked", admin)
+                if year not in package_years():
+                    schedule = parse_schedule(year, *year_schedule(year))
+                    await confirm_year(s, schedule, admin)
     finally:
         await db.dispose()
 
@@ -141,6 +144,9 @@ def test_a_missing_migration_fails_with_the_fix(ready: dict[str, str]) -> None:
         "run `portal migrate`"
     )
     assert portal(ready, "migrate").returncode == 0
+    # the downgrade may have dropped what the newest migration holds (confirmed calendar
+    # years, the saved duty roster): the administrator enters it again
+    asyncio.run(_ready_staff_and_calendar(_url(ready)))
     assert portal(ready, "check").returncode == 0
 
 

@@ -385,6 +385,17 @@ class CalendarDay(Base):
     set_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class CalendarYear(Base):
+    """A year whose complete holiday schedule (holiday ranges and 调休 working days) an
+    administrator entered and confirmed: only then does the calendar count the year as covered
+    (years the ``chinesecalendar`` package knows are covered without a row)."""
+
+    __tablename__ = "calendar_years"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    confirmed_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    confirmed_on: Mapped[dt.date] = mapped_column(Date)
+
+
 class CaseDeadline(Base):
     """One stage deadline of a case. ``unit`` is working_days, calendar_days, months or
     minutes; ``paused_days`` counts paused days in that unit (minutes: never paused)."""
@@ -417,6 +428,8 @@ class CaseDeadline(Base):
         ForeignKey("users.id"), nullable=True, index=True
     )
     notice_level: Mapped[int] = mapped_column(Integer, default=0)  # 0, 50, 80, 100 (overdue)
+    # computed on Monday-to-Friday because a year it spans has no confirmed calendar yet
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (Index("ix_case_deadlines_open", "met_on", "due_on"),)
 
 
@@ -615,6 +628,8 @@ class PendingNotice(Base):
     batch: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     status: Mapped[str] = mapped_column(String(10), default="pending")  # sent | skipped
     sent_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    # the day the recipient saw it in the workspace (None: unread)
+    read_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     __table_args__ = (Index("ix_notify_notices_status_user", "status", "user_id"),)
 
 
@@ -623,6 +638,16 @@ class DutyRoster(Base):
 
     __tablename__ = "duty_roster"
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    set_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    set_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class DutyRosterSet(Base):
+    """One row once an administrator has saved a duty roster; until then every active intake
+    officer is on duty."""
+
+    __tablename__ = "duty_roster_set"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     set_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     set_on: Mapped[dt.date] = mapped_column(Date)
 
