@@ -153,7 +153,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.roles import roles_of
@@ -375,6 +375,68 @@ async def visible_cases_clause(principal: Principal) -> ColumnElement[bool]:
         Case.destroyed_on.is_(None),
         or_(false(), *grants),
     )
+
+
+# Case-level actions ``case_action_clause`` can answer in SQL (the lists of the workspace).
+CLAUSE_ACTIONS: frozenset[str] = frozenset(
+    {
+        "view",
+        "message_reporter",
+        "decide_identity",
+        "approve_plan",
+        "approve_extension",
+        "approve_reward",
+        "manage_reward",
+        "view_transfer",
+    }
+)
+
+
+def _role_clause(principal: Principal, role: str) -> ColumnElement[bool]:
+    """``acts_as`` over ``Case``: whether the principal acts as ``role`` on each case, which
+    depends on the case being of the independent channel or not."""
+    inside = acts_as(principal.roles, role, False)
+    outside = acts_as(principal.roles, role, True)
+    if inside == outside:
+        return true() if inside else false()
+    return Case.independent.is_(outside)
+
+
+async def case_action_clause(principal: Principal, action: str) -> ColumnElement[bool]:
+    """A clause over ``Case`` selecting exactly the cases on which ``may_act_on_case`` allows
+    ``action`` (one of ``CLAUSE_ACTIONS``; any other action selects nothing): the same rules
+    as ``_decide``, for lists that ask one question about many cases in one query (the
+    "waiting for me" page). Excluded and destroyed cases are never selected."""
+    if action == "view":
+        return await visible_cases_clause(principal)
+    member = Case.id.in_(select(TeamMember.case_id).where(TeamMember.user_id == principal.user_id))
+    outsider = not_(member)
+    approver = _role_clause(principal, "approver")
+    grant: ColumnElement[bool]
+    if action == "message_reporter":
+        intake = and_(
+            _role_clause(principal, "intake_officer"), Case.stage.in_(sorted(INTAKE_STAGES))
+        )
+        grant = or_(member, intake)
+    elif action == "decide_identity":
+        grant = and_(_role_clause(principal, "identity_custodian"), outsider)
+    elif action == "approve_plan":
+        grant = and_(approver, outsider, Case.stage.in_(sorted(APPROVAL_STAGES)))
+    elif action == "approve_extension":
+        grant = and_(approver, outsider, Case.stage.in_(sorted(EXTENSION_STAGES)))
+    elif action == "approve_reward":
+        grant = and_(approver, outsider, Case.stage.in_(sorted(CLOSED_STAGES)))
+    elif action == "manage_reward":
+        grant = and_(_role_clause(principal, "reward_officer"), outsider)
+    elif action == "view_transfer" and principal.department_id is not None:
+        grant = and_(
+            _role_clause(principal, "department_liaison"),
+            Case.department_id == principal.department_id,
+            Case.stage.in_(sorted(TRANSFER_STAGES)),
+        )
+    else:
+        grant = false()
+    return and_(await excluded_case_ids_clause(principal), Case.destroyed_on.is_(None), grant)
 
 
 async def is_excluded(session: AsyncSession, principal: Principal, case_id: str) -> bool:

@@ -1,8 +1,9 @@
 """Case screens of the workspace (W2 to W5, A1 to A3, A5).
 
-    GET  /workspace/cases                 the case list: metadata only, filter by stage,
-                                          search by exact case number
-    GET  /workspace/inbox                 intake officers: cases in the intake stages
+    GET  /workspace/cases                 the case list: metadata only, current deadline,
+                                          filters, sorting, search by case number, pages
+                                          (``case_lists``)
+    GET  /workspace/inbox                 intake officers: the same, in the intake stages
     GET  /workspace/cases/{case_id}       the case page (audited as ``case.view``)
     GET  /workspace/files/{file_id}       download one file, always as an attachment
 
@@ -25,12 +26,9 @@ from litestar.params import FromPath
 from litestar.response import Stream, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.domain import directory
-from investigator.domain.inbox import count_cases, list_cases
-from investigator.policy import INTAKE_STAGES, can
+from investigator.policy import can
 from investigator.web.case_actions import action_handlers
 from investigator.web.case_common import (
-    LEFT_VIEW_NOTICES,
     allowed,
     case_for,
     key_or_none,
@@ -39,51 +37,17 @@ from investigator.web.case_common import (
     services_of,
     share_with_intake,
 )
+from investigator.web.case_lists import list_page
 from investigator.web.case_page import case_page_context, package_key
 from investigator.web.guards import StaffPrincipal, current_staff
 from investigator.web.identity_routes import identity_handlers
 from investigator.web.register_routes import register_handlers
 from investigator.web.transfer_routes import transfer_handlers
 from portal.case.evidence import read_header, read_plaintext
-from portal.case.stage import PUBLIC_STAGES
 from portal.kernel import audit
 from portal.kernel.db.models import EvidenceFile, TransferPackage
 
-_NUMBER = re.compile(r"^[0-9]{8,12}$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
-
-
-async def _list_page(
-    request: Request[Any, Any, Any], staff: StaffPrincipal, *, inbox: bool
-) -> Template:
-    stage = request.query_params.get("stage", "")
-    number = request.query_params.get("number", "").strip()
-    stages = sorted(INTAKE_STAGES) if inbox else []
-    if stage in PUBLIC_STAGES and (not inbox or stage in INTAKE_STAGES):
-        stages = [stage]
-    else:
-        stage = ""
-    searched = bool(number)
-    async with services_of(request).db.read() as s:
-        if searched and not _NUMBER.match(number):
-            rows = []
-        else:
-            rows = await list_cases(s, staff.policy(), stages=stages or None, number=number or None)
-        total = await count_cases(s, staff.policy(), stages=stages or None)
-        categories = await directory.categories(s)
-    return page(
-        "inbox",
-        staff=staff,
-        notice=LEFT_VIEW_NOTICES.get(request.query_params.get("done", "")),
-        cases=rows,
-        total=total,
-        stage=stage,
-        number=number,
-        searched=searched,
-        inbox=inbox,
-        categories=categories,
-        stage_choices=sorted(INTAKE_STAGES) if inbox else list(PUBLIC_STAGES),
-    )
 
 
 @get("/cases", name="workspace_cases")
@@ -91,7 +55,7 @@ async def case_list(request: Request[Any, Any, Any]) -> Template:
     staff = await current_staff(request)
     if not can(staff.policy(), "list_cases"):
         raise not_found()
-    return await _list_page(request, staff, inbox=False)
+    return await list_page(request, staff, inbox=False)
 
 
 @get("/inbox", name="workspace_inbox")
@@ -99,7 +63,7 @@ async def inbox(request: Request[Any, Any, Any]) -> Template:
     staff = await current_staff(request)
     if not can(staff.policy(), "view_inbox"):
         raise not_found()
-    return await _list_page(request, staff, inbox=True)
+    return await list_page(request, staff, inbox=True)
 
 
 @get("/cases/{case_id:str}", name="workspace_case")

@@ -29,6 +29,7 @@ from investigator.web.protection_routes import protection_handlers
 from investigator.web.reward_routes import reward_handlers
 from investigator.web.rights_routes import rights_handlers
 from investigator.web.statistics_routes import statistics_handlers
+from investigator.web.waiting_routes import waiting_handlers
 from portal.kernel.redis_state import signin_throttle
 from portal.kernel.services import argon2_params
 from portal.kernel.settings import Settings
@@ -42,6 +43,7 @@ def workspace_router(settings: Settings) -> Router:
         route_handlers=[
             *auth_handlers(auth),
             *case_handlers,
+            *waiting_handlers,
             *handling_handlers,
             *deadline_handlers,
             *reward_handlers,
