@@ -33,7 +33,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from portal.kernel import audit
+from portal.kernel.db.engine import Database
 from portal.kernel.db.models import CalendarDay, CalendarYear
+from portal.kernel.readmostly import ReadMostly, register_warmer, touched
 
 _MAX_SPAN = 3660  # days: no deadline runs for ten years; stops a runaway loop
 
@@ -154,14 +156,43 @@ class WorkCalendar:
         return out
 
 
-async def load_calendar(session: AsyncSession) -> WorkCalendar:
-    """The calendar with the administrator's overrides and confirmed years, read in the
-    caller's transaction."""
+_Entries = tuple[dict[dt.date, bool], frozenset[int]]
+#: the administrator's overrides and confirmed years, per database engine: read-mostly (every
+#: new case's deadlines read them)
+ENTRIES: ReadMostly[_Entries] = ReadMostly(
+    "calendar", (CalendarDay.__tablename__, CalendarYear.__tablename__)
+)
+
+
+async def _entries(session: AsyncSession) -> _Entries:
     rows = (await session.execute(select(CalendarDay.day, CalendarDay.is_workday))).all()
     years = (await session.execute(select(CalendarYear.year))).scalars()
-    return WorkCalendar(
-        overrides={r.day: bool(r.is_workday) for r in rows}, confirmed=frozenset(years)
-    )
+    return {r.day: bool(r.is_workday) for r in rows}, frozenset(years)
+
+
+async def load_calendar(session: AsyncSession) -> WorkCalendar:
+    """The calendar with the administrator's overrides and confirmed years: cached
+    (``ENTRIES``, per write engine), or read in the caller's transaction when it is cold or
+    this transaction has changed them (then not cached: not committed yet)."""
+    sync = session.sync_session
+    if touched(sync, CalendarDay.__tablename__) or touched(sync, CalendarYear.__tablename__):
+        overrides, years = await _entries(session)
+    else:
+        overrides, years = await ENTRIES.get(sync.get_bind(), lambda: _entries(session))
+    return WorkCalendar(overrides=dict(overrides), confirmed=years)
+
+
+async def _warm_entries(db: Database) -> None:
+    """Every new case's deadlines read the calendar inside the submission's write
+    transaction: reload a stale one before it (``portal.kernel.readmostly.warm``)."""
+    engine = db.engine.sync_engine
+    if ENTRIES.is_fresh(engine):
+        return
+    async with db.read() as s:
+        await ENTRIES.get(engine, lambda: _entries(s), fresh=True)
+
+
+register_warmer(_warm_entries)
 
 
 async def covered_years(session: AsyncSession) -> list[int]:

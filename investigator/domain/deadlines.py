@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,6 +34,7 @@ from portal.case.events import add_event
 from portal.case.sealing import seal_json
 from portal.kernel import audit, clock
 from portal.kernel.db.models import (
+    CREATED_CASES,
     Case,
     CaseDeadline,
     DeadlinePause,
@@ -40,6 +42,8 @@ from portal.kernel.db.models import (
     new_id,
 )
 from portal.kernel.services import Services
+
+_T = TypeVar("_T")
 
 # --- opening and closing ----------------------------------------------------------------------
 
@@ -83,16 +87,20 @@ async def open_deadline(
     rules: Mapping[str, Rule] | None = None,
     starts_on: dt.date | None = None,
     audited: bool = True,
+    fresh: bool = False,
 ) -> CaseDeadline:
     """Start the clock of ``stage`` (idempotent: an open deadline of the stage is returned).
 
     ``audited=False`` when the case is being created: an audit entry, with its clock time and
     its place in the chain between staff entries, would date a reporter's submission finer than
-    the day (R9); the deadline row itself holds days only."""
+    the day (R9); the deadline row itself holds days only. ``fresh``: the case is created in
+    this transaction, so its deadlines can only be in this session (no query)."""
     rule = (rules or CN_RULES).get(stage)
     if rule is None:
         raise DeadlineError("This stage has no deadline.")
-    current = await _open(session, case.id, stage)
+    current = (
+        _open_pending(session, case.id, stage) if fresh else await _open(session, case.id, stage)
+    )
     if current is not None:
         return current
     cal = await load_calendar(session)
@@ -154,6 +162,28 @@ async def close_deadline(
     return d
 
 
+def _in_session(session: AsyncSession, cls: type[_T]) -> list[_T]:
+    """The ``cls`` objects this session holds (loaded, or added and not yet flushed)."""
+    sync = session.sync_session
+    seen = {id(o): o for o in (*sync.identity_map.values(), *sync.new)}
+    return [o for o in seen.values() if isinstance(o, cls)]
+
+
+def _open_pending(session: AsyncSession, case_id: str, stage: str) -> CaseDeadline | None:
+    """``_open`` for a case created in this transaction: its rows can only be in the session."""
+    for d in _in_session(session, CaseDeadline):
+        if d.case_id == case_id and d.stage == stage and d.met_on is None:
+            return d
+    return None
+
+
+def _pending_lead(session: AsyncSession, case_id: str) -> str | None:
+    for m in _in_session(session, TeamMember):
+        if m.case_id == case_id and m.function == "lead":
+            return m.user_id
+    return None
+
+
 async def _handler_for(session: AsyncSession, case: Case, actor: str | None) -> str | None:
     lead = (
         await session.execute(
@@ -212,7 +242,13 @@ async def on_stage_change(
         opened.append(d)
         await close_deadline(session, case, "transfer", actor)
         return opened
-    handler = await _handler_for(session, case, actor)
+    # a case created in this transaction: its team and deadlines are in the session (no query)
+    created = old_stage is None and case.id in session.info.get(CREATED_CASES, ())
+    handler = (
+        (_pending_lead(session, case.id) or actor)
+        if created
+        else await _handler_for(session, case, actor)
+    )
     for stage in _OPEN_ON.get(new_stage, ()):
         if stage not in rules:
             continue
@@ -230,6 +266,7 @@ async def on_stage_change(
                 rules=rules,
                 starts_on=starts,
                 audited=old_stage is not None,
+                fresh=created,
             )
         )
     return opened

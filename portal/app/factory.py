@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from litestar import Litestar, MediaType, Request, Response, Router, get
@@ -102,12 +104,23 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         await anchor_head(services.db, settings.data_dir)  # A5: the head, outside the database
         services.files.ensure() if hasattr(services.files, "ensure") else None
         await services.files.cleanup_incoming()
-        from portal.reporter.submission import purge_expired_nonces, sweep_orphans
+        from portal.reporter.submission import (
+            purge_expired_nonces,
+            sweep_nonces_forever,
+            sweep_orphans,
+        )
 
         await sweep_orphans(services)  # objects a crash left without a files row
         await purge_expired_nonces(services)  # no submission time kept past its window
+        # ... and from now on a timer does it, never a submission's transaction
+        app.state["nonce_timer"] = asyncio.ensure_future(sweep_nonces_forever(services))
 
     async def on_shutdown(app: Litestar) -> None:
+        timer = app.state.get("nonce_timer")
+        if timer is not None:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
         await services.close()
 
     csrf = csrf_config(settings, services.keyring)

@@ -10,8 +10,10 @@ copy's header names the original's hash.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,8 +44,12 @@ class StoredFile:
     sha256: str
 
 
-# plaintext bytes gathered before one worker-thread hop encrypts them (constant memory)
-BATCH_SIZE = 1024 * 1024
+# plaintext bytes gathered before one hop to the worker threads (constant memory)
+BATCH_SIZE = 4 * 1024 * 1024
+# batches being hashed, encrypted or written while the next one is read from the network
+MAX_IN_FLIGHT = 2
+
+Data = bytes | bytearray | memoryview
 
 
 def file_aad(case_id: str, file_id: str) -> bytes:
@@ -134,54 +140,127 @@ class EvidenceSink:
         self.name = name
         self.content_type = content_type
         self.suite = suite
-        self._buf = bytearray()
-        # the batch being encrypted and written while the next one is read from the network
-        self._inflight: asyncio.Task[None] | None = None
+        self._chunks: list[Data] = []
+        self._pending = 0
+        # the batches being hashed, encrypted and written, oldest first
+        self._inflight: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self._blocking_writes = False  # set by open(): the store writes from worker threads
 
     async def open(self) -> EvidenceSink:
         for s in (*self.originals, *self.working):
             await s.open()
+        self._blocking_writes = all(
+            hasattr(s.writer, "write_blocking") for s in (*self.originals, *self.working)
+        )
         return self
 
-    async def write(self, data: bytes) -> None:
-        """Collect network chunks into batches; each batch is hashed, stripped, encrypted and
-        written while the next one is read from the network (a two-stage pipeline: at most
-        one batch in flight, so memory stays at two batches and the order is kept). AES-GCM
-        and SHA-256 release the GIL in the worker thread; the event loop only parses."""
-        self._buf += data
-        if len(self._buf) >= BATCH_SIZE:
+    async def write(self, data: Data) -> None:
+        """Collect network chunks (kept as they are: no copy) into batches of ``BATCH_SIZE``.
+        Each batch is hashed in one worker thread while it is stripped and encrypted in another
+        (SHA-256 and AES-GCM release the GIL, so they run at once on two cores), then written
+        by a third while the next batch is sealed (local store); up to ``MAX_IN_FLIGHT``
+        batches are in that pipeline while the event loop reads the next one from the network.
+        The only copy of a plaintext byte is the encryptor's, into its record buffer. Order is
+        kept by single-thread executors (FIFO) and, for a store written from the event loop,
+        by each batch writing only after the one before it."""
+        self._chunks.append(data)
+        self._pending += len(data)
+        if self._pending >= BATCH_SIZE:
             await self._flush()
 
-    def _encrypt_batch(self, data: bytes) -> list[tuple[_Stream, bytes]]:
-        """Runs in a worker thread: plaintext in, ciphertext per stream out."""
-        outs = [(s, s.enc.update(data)) for s in self.originals]
-        if self.stripper is not None:
-            cleaned = self.stripper.update(data)
-            if not self.stripper.failed:
-                outs += [(s, s.enc.update(cleaned)) for s in self.working]
-        return outs
+    def _hash_batch(self, chunks: list[Data]) -> None:
+        """Worker thread 1: SHA-256 (and size) of the originals' plaintext."""
+        for chunk in chunks:
+            for s in self.originals:
+                s.enc.absorb(chunk)
 
-    async def _process(self, data: bytes) -> None:
-        outs = await anyio.to_thread.run_sync(self._encrypt_batch, data)
-        for stream, out in outs:
-            if out and stream.writer is not None:
-                await stream.writer.write(out)
+    def _seal_batch(
+        self, chunks: list[Data]
+    ) -> tuple[list[tuple[_Stream, list[bytes]]], Future[None] | None]:
+        """Worker thread 2: the originals' records, and the stripped working copy's. Where
+        the store can write from a worker thread (the local store), they are handed from here
+        to worker thread 3, which writes them while this one seals the next batch: handed in
+        the order sealed (each executor runs one batch at a time, FIFO), so written in order."""
+        outs: list[tuple[_Stream, list[bytes]]] = []
+        for s in self.originals:
+            pieces: list[bytes] = []
+            for chunk in chunks:
+                pieces += s.enc.seal_parts(chunk)
+            outs.append((s, pieces))
+        stripper = self.stripper
+        if stripper is not None and not stripper.failed:  # a failed one's copies are dropped
+            for chunk in chunks:
+                cleaned = stripper.update(bytes(chunk))  # images only
+                if stripper.failed:
+                    break
+                for w in self.working:
+                    outs.append((w, w.enc.update_parts(cleaned)))
+        if not self._blocking_writes:
+            return outs, None
+        return [], self._executors()[2].submit(self._write_batch, outs)
+
+    @staticmethod
+    def _write_batch(outs: list[tuple[_Stream, list[bytes]]]) -> None:
+        """Worker thread 3 (local store): one batch's ciphertext, in order."""
+        for stream, pieces in outs:
+            write = getattr(stream.writer, "write_blocking", None)
+            assert write is not None
+            for piece in pieces:
+                write(piece)
+
+    def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor, ThreadPoolExecutor]:
+        if self._pools is None:
+            self._pools = (
+                ThreadPoolExecutor(1, thread_name_prefix="evidence-hash"),
+                ThreadPoolExecutor(1, thread_name_prefix="evidence-seal"),
+                ThreadPoolExecutor(1, thread_name_prefix="evidence-write"),
+            )
+        return self._pools
+
+    async def _process(self, chunks: list[Data], before: asyncio.Future[None] | None) -> None:
+        loop = asyncio.get_running_loop()
+        hasher, sealer, _writer = self._executors()
+        hashed = loop.run_in_executor(hasher, self._hash_batch, chunks)
+        sealed = loop.run_in_executor(sealer, self._seal_batch, chunks)
+        written: asyncio.Future[None] | None = None
+        try:
+            outs, handed = await sealed
+            if handed is not None:
+                written = asyncio.wrap_future(handed)
+                await written
+            await hashed
+        finally:
+            # never leave a worker running on this batch while the caller aborts
+            await asyncio.gather(
+                hashed, sealed, *([written] if written else []), return_exceptions=True
+            )
+        if before is not None:
+            await before  # the batch before this one is written first (its error is raised)
+        for stream, pieces in outs:
+            if stream.writer is not None:
+                for piece in pieces:
+                    await stream.writer.write(piece)
         if self.stripper is not None and self.stripper.failed:
             await self._drop_working()
 
-    async def _settle(self) -> None:
-        """Wait for the batch in flight; its error, if any, is raised here."""
-        task, self._inflight = self._inflight, None
-        if task is not None:
-            await task
+    async def _settle(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` batches are in flight; an error of one is raised here."""
+        while len(self._inflight) > keep:
+            await self._inflight.popleft()
 
     async def _flush(self) -> None:
-        if not self._buf:
+        if not self._chunks:
             return
-        data = bytes(self._buf)
-        self._buf.clear()
-        await self._settle()
-        self._inflight = asyncio.ensure_future(self._process(data))
+        chunks, self._chunks, self._pending = self._chunks, [], 0
+        await self._settle(keep=MAX_IN_FLIGHT - 1)
+        before = self._inflight[-1] if self._inflight else None
+        self._inflight.append(asyncio.ensure_future(self._process(chunks, before)))
+
+    def _shutdown(self) -> None:
+        pools, self._pools = self._pools, None
+        for pool in pools or ():
+            pool.shutdown(wait=False)
 
     async def _drop_working(self) -> None:
         for s in self.working:
@@ -190,8 +269,11 @@ class EvidenceSink:
         self.stripper = None
 
     async def close(self) -> list[StoredFile]:
-        await self._flush()
-        await self._settle()
+        try:
+            await self._flush()
+            await self._settle()
+        finally:
+            self._shutdown()
         stored = [await s.close() for s in self.originals]
         if self.stripper is not None:
             try:
@@ -205,11 +287,11 @@ class EvidenceSink:
         return stored
 
     async def abort(self) -> None:
-        self._buf.clear()
-        task, self._inflight = self._inflight, None
-        if task is not None:
+        self._chunks.clear()
+        while self._inflight:
             with contextlib.suppress(Exception):
-                await task  # let the worker finish before its files are removed
+                await self._inflight.popleft()  # let the workers finish before files go
+        self._shutdown()
         for s in (*self.originals, *self.working):
             await s.abort()
 

@@ -18,6 +18,11 @@
   are wrapped for the independent reviewers only (``investigator.policy.acts_as``: never an
   intake officer), none for the centre. With no independent reviewer who could open it, it is
   refused like any report without a reader (C7): ``channel_state`` says so to the form.
+* **Read once, not per report.** The enabled staff are read-mostly data (``STAFF``, a
+  ``portal.kernel.readmostly`` cache invalidated by every committed change to ``users`` in this
+  process, and at most ``DEFAULT_TTL_S`` behind a change made by another process). A cached
+  list may only make a report cheaper, never refuse it: before ``NoReader`` or a closed channel
+  is answered, the staff are read again from the database.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from investigator.policy import acts_as
 from portal.case.subjects import normalise_name
+from portal.kernel.db.engine import Database
 from portal.kernel.db.models import Conflict, User
+from portal.kernel.readmostly import ReadMostly
 from portal.reporter.intake import ReportInput, SubjectInput
 
 _X25519_PUBLIC_KEY_BYTES = 32
@@ -53,6 +60,20 @@ def can_open_wraps(user: User) -> bool:
 async def _enabled_staff(session: AsyncSession) -> list[User]:
     rows = await session.execute(select(User).where(User.disabled.is_(False)).order_by(User.id))
     return list(rows.scalars())
+
+
+#: the enabled staff accounts, per database (a snapshot: detached rows, attributes loaded)
+STAFF: ReadMostly[list[User]] = ReadMostly("enabled staff", ("users",))
+
+
+async def enabled_staff(db: Database, *, fresh: bool = False) -> list[User]:
+    """The enabled staff accounts, from the cache unless ``fresh``."""
+
+    async def load() -> list[User]:
+        async with db.read() as s:
+            return await _enabled_staff(s)
+
+    return await STAFF.get(db, load, fresh=fresh)
 
 
 def needs_custodian(report: ReportInput) -> bool:
@@ -86,7 +107,20 @@ def _acts(user: User, role: str, independent: bool) -> bool:
 
 
 async def channel_state(session: AsyncSession) -> ChannelState:
-    staff = [u for u in await _enabled_staff(session) if can_open_wraps(u)]
+    return channel_of(await _enabled_staff(session))
+
+
+async def current_channel(db: Database, report: ReportInput | None = None) -> ChannelState:
+    """``channel_state`` from the cached staff; a closed answer (for ``report``, if given) is
+    checked against the database before it is believed."""
+    state = channel_of(await enabled_staff(db))
+    if not (state.accepts(report) if report is not None else state.open):
+        state = channel_of(await enabled_staff(db, fresh=True))
+    return state
+
+
+def channel_of(staff_list: Sequence[User]) -> ChannelState:
+    staff = [u for u in staff_list if can_open_wraps(u)]
     return ChannelState(
         intake_ready=any(_acts(u, "intake_officer", False) for u in staff),
         custodian_ready=any(_acts(u, "identity_custodian", False) for u in staff),
@@ -146,7 +180,23 @@ async def recipients(session: AsyncSession, report: ReportInput) -> Recipients:
     report arriving now: enabled accounts with a key pair, never one its accused names. For
     the independent channel (asked for, or every intake officer named) both keys go to the
     independent reviewers only."""
-    staff = await _enabled_staff(session)
+    return recipients_among(await _enabled_staff(session), report)
+
+
+async def current_recipients(db: Database, report: ReportInput) -> Recipients:
+    """``recipients`` from the cached staff; checked (``Recipients.check``) against a fresh
+    read before ``NoReader`` is raised."""
+    found = recipients_among(await enabled_staff(db), report)
+    try:
+        found.check(report)
+    except NoReader:
+        found = recipients_among(await enabled_staff(db, fresh=True), report)
+        found.check(report)
+    return found
+
+
+def recipients_among(staff: Sequence[User], report: ReportInput) -> Recipients:
+    """The recipients of ``report`` among the enabled accounts ``staff``."""
     matches = match_subjects(report.subjects, staff)
     excluded = {u.id for users in matches.values() for u in users}
     independent = report.independent or all_intake_named(staff, excluded)

@@ -7,10 +7,12 @@ a session; the case key is wrapped for the receipt (the reporter) and for each i
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import datetime as dt
 import functools
 import hmac
+import logging
 import os
 import threading
 from typing import Any
@@ -35,7 +37,7 @@ from portal.case.evidence import StoredFile, Target
 from portal.case.numbers import allocate_case_number
 from portal.case.sealing import grant_user, seal_json, server_subkey, wrap_aad
 from portal.case.subjects import subject_fingerprint
-from portal.kernel import clock
+from portal.kernel import clock, readmostly
 from portal.kernel.db.models import (
     Case,
     EvidenceFile,
@@ -47,16 +49,19 @@ from portal.kernel.db.models import (
     User,
     new_id,
 )
+from portal.kernel.readmostly import ReadMostly
 from portal.kernel.services import Services
 from portal.reporter.arrival import (
     NoReader,
     Recipients,
     automatic_conflicts,
-    recipients,
+    current_recipients,
 )
 from portal.reporter.intake import IdentityInput, ReportInput
 
 NONCE_TTL = dt.timedelta(minutes=15)
+
+logger = logging.getLogger(__name__)
 
 
 # the expiry a nonce keeps once its window has passed: no time at all
@@ -252,6 +257,30 @@ async def derive(services: Services, normalized: str) -> ReceiptSecrets:
         )
 
 
+class PendingReceipt:
+    """A new receipt code whose Argon2id derivation starts now, in the background: started
+    when a submission starts (its form token verified), it runs while the body streams in,
+    so the reporter does not wait for it after the last byte. When the submission fails the
+    derivation is not cancelled (its thread would run on outside the limiter's count): it
+    finishes and its result is dropped."""
+
+    def __init__(self, services: Services) -> None:
+        self.code = generate_receipt()
+        self._task: asyncio.Future[ReceiptSecrets] = asyncio.ensure_future(
+            derive(services, normalize_receipt(self.code))
+        )
+        self._task.add_done_callback(_retrieve)
+
+    async def secrets(self) -> ReceiptSecrets:
+        return await self._task
+
+
+def _retrieve(task: asyncio.Future[ReceiptSecrets]) -> None:
+    """A derivation nobody awaits (a failed submission) must not log an unretrieved error."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def submit(
     services: Services,
     report: ReportInput,
@@ -260,6 +289,7 @@ async def submit(
     token: str,
     *,
     channel: str = "web",
+    pending: PendingReceipt | None = None,
 ) -> tuple[str, list[str]]:
     """Commit the case(s), files and wraps in one transaction; return (receipt code, numbers).
 
@@ -267,9 +297,18 @@ async def submit(
     stored) when the case key or the identity key would be wrapped for nobody (C7): the
     recipients are the enabled intake officers and identity custodians with a key pair, less
     every account an accused person's name matches (an automatic conflict, A2).
+
+    ``pending``: the receipt whose derivation started with the request (else one starts
+    here). The write transaction only inserts: the recipients come from the read-mostly staff
+    list (``arrival.current_recipients``), expired nonces are swept by a timer
+    (``sweep_nonces_forever``), the calendar is cached; at most 8 statements for a report with
+    one case (tests/portal/test_submission_statements.py).
     """
-    code = generate_receipt()
-    secrets_ = await derive(services, normalize_receipt(code))
+    pending = pending or PendingReceipt(services)
+    code = pending.code
+    arrival = await current_recipients(services.db, report)
+    secrets_ = await pending.secrets()
+    await readmostly.warm(services.db)  # what the write transaction reads (the calendar)
     today = clock.today()
     numbers: list[str] = []
     try:
@@ -286,12 +325,8 @@ async def submit(
                     expires_at=nonce_expiry(clock.now()),
                 )
             )
-            await s.flush()
-            await forget_expired_nonces(s)
             receipt = Receipt(id=new_id(), lookup_token=secrets_.lookup_token, created_on=today)
             s.add(receipt)
-            arrival = await recipients(s, report)
-            arrival.check(report)
             first_id: str | None = None
             for kind, target in zip(report.case_kinds, targets, strict=True):
                 number = await allocate_case_number(s, today)
@@ -315,7 +350,6 @@ async def submit(
                     suite=services.keyring.suite.value,
                 )
                 s.add(case)
-                await s.flush()
                 first_id = first_id or target.case_id
                 subject_ids: list[str] = []
                 for subj in report.subjects:
@@ -338,7 +372,8 @@ async def submit(
                             fingerprint=subject_fingerprint(services, subj.name),
                         )
                     )
-                await s.flush()
+                if arrival.matches:  # conflict rows name subjects: those rows go in first
+                    await s.flush()
                 s.add_all(automatic_conflicts(target.case_id, subject_ids, arrival.matches, today))
                 if identity_doc:
                     await store_identity(
@@ -408,7 +443,8 @@ async def forget_expired_nonces(session: AsyncSession) -> int:
     """After its window a nonce keeps only its token hash, so a repeated POST of that form
     still makes no second case, but neither the receipt copy nor any time: a submission's
     time finer than the day is never kept (R9; rows in the order of arrival, with times,
-    would date the cases of the day one by one). Runs with every submission and at start."""
+    would date the cases of the day one by one). Runs at start and on a timer
+    (``sweep_nonces_forever``), never in a submission's transaction."""
     # rows another submission is forgetting right now are skipped, not waited for: concurrent
     # submissions never block (or deadlock) on each other here (PostgreSQL; SQLite serialises)
     expired = (
@@ -429,21 +465,56 @@ async def forget_expired_nonces(session: AsyncSession) -> int:
 
 
 async def purge_expired_nonces(services: Services) -> int:
-    """``forget_expired_nonces`` in a transaction of its own (start-up)."""
+    """``forget_expired_nonces`` in a transaction of its own (start-up, and the timer)."""
     async with services.db.write() as s:
         return await forget_expired_nonces(s)
 
 
-async def active_categories(services: Services) -> list[Any]:
+#: how often expired nonces are forgotten: a nonce keeps its minute-rounded expiry at most
+#: this long after its window (never finer than the minute, R9)
+NONCE_SWEEP_INTERVAL_S = 60.0
+
+
+async def sweep_nonces_forever(
+    services: Services, interval_s: float = NONCE_SWEEP_INTERVAL_S
+) -> None:
+    """The nonce timer: ``purge_expired_nonces`` every ``interval_s`` seconds, until
+    cancelled (the app starts it at start-up and cancels it at shutdown). A failed sweep (the
+    database away) is tried again at the next tick."""
+    while True:
+        await anyio.sleep(interval_s)
+        try:
+            await purge_expired_nonces(services)
+        except Exception as exc:  # noqa: BLE001 - the timer outlives a failed sweep
+            logger.warning("expired nonces not swept: %s", type(exc).__name__)
+
+
+#: the active categories, per database (read by every form and every submission)
+CATEGORIES: ReadMostly[list[Any]] = ReadMostly("categories", ("categories",))
+
+
+async def active_categories(services: Services, *, fresh: bool = False) -> list[Any]:
+    """The active categories in their order, from the cache unless ``fresh``."""
     from portal.kernel.db.models import Category
 
-    async with services.db.read() as s:
-        rows = (
-            await s.execute(
-                select(Category).where(Category.active.is_(True)).order_by(Category.position)
-            )
-        ).scalars()
-        return list(rows)
+    async def load() -> list[Any]:
+        async with services.db.read() as s:
+            rows = (
+                await s.execute(
+                    select(Category).where(Category.active.is_(True)).order_by(Category.position)
+                )
+            ).scalars()
+            return list(rows)
+
+    return await CATEGORIES.get(services.db, load, fresh=fresh)
+
+
+async def category_codes(services: Services, chosen: str) -> list[str]:
+    """The codes a submission may choose; read again before ``chosen`` is refused."""
+    codes = [c.code for c in await active_categories(services)]
+    if chosen not in codes:
+        codes = [c.code for c in await active_categories(services, fresh=True)]
+    return codes
 
 
 # An object is written (committed) before the transaction that records it, and a submission

@@ -32,7 +32,7 @@ from portal.kernel.services import Services
 from portal.kernel.settings import Settings
 from portal.kernel.throttle import AttemptCounter, Busy, TokenBucket
 from portal.reporter import arrival, followup, submission
-from portal.reporter.intake import KINDS, RELATIONS, parse_identity, parse_report
+from portal.reporter.intake import KINDS, RELATIONS, ReportInput, parse_identity, parse_report
 
 UPLOAD_SLACK = 2 * 1024 * 1024
 
@@ -49,9 +49,9 @@ def _page(name: str, status: int = 200, **context: Any) -> Template:
 # --- public pages ------------------------------------------------------------------------------
 
 
-async def _channel(services: Services) -> arrival.ChannelState:
-    async with services.db.read() as s:
-        return await arrival.channel_state(s)
+async def _channel(services: Services, report: ReportInput | None = None) -> arrival.ChannelState:
+    """Whether reports (``report``) are taken: from the cached staff, a closed answer checked."""
+    return await arrival.current_channel(services.db, report)
 
 
 def _closed_page() -> Template:
@@ -107,9 +107,18 @@ async def report_form(request: Request[Any, Any, Any]) -> Template:
 class _Uploads:
     """Creates the case keys when the first file arrives and a sink per file part."""
 
-    def __init__(self, services: Services, fixed_targets: list[Target] | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        fixed_targets: list[Target] | None = None,
+        *,
+        new_receipt: bool = False,
+    ) -> None:
         self.services = services
         self.targets: list[Target] | None = fixed_targets
+        # a new report: its receipt's derivation starts once the form token is verified
+        self.new_receipt = new_receipt
+        self.receipt: submission.PendingReceipt | None = None
 
     def targets_for(self, fields: dict[str, list[str]]) -> list[Target]:
         if self.targets is None:
@@ -146,6 +155,8 @@ class _Uploads:
             ok = verify_csrf_token(request, token)
             if ok:
                 ScopeState.from_scope(request.scope).csrf_token = token
+                if self.new_receipt and self.receipt is None:
+                    self.receipt = submission.PendingReceipt(self.services)
             return ok
 
         return await read_multipart(
@@ -204,13 +215,18 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
         async for _chunk in request.stream():
             pass
         return _closed_page()
-    uploads = _Uploads(services)
+    return await _take_report(services, _Uploads(services, new_receipt=True), request)
+
+
+async def _take_report(
+    services: Services, uploads: _Uploads, request: Request[Any, Any, Any]
+) -> Template:
     try:
         result = await uploads.read(request)
     except UploadError as err:
         return _upload_error_page(err)
     try:
-        categories = [c.code for c in await submission.active_categories(services)]
+        categories = await submission.category_codes(services, result.first("category"))
     except BaseException:  # e.g. the database is down: the sealed uploads must not stay behind
         await uploads.discard_all(result)
         raise
@@ -235,7 +251,7 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
         )
         return _page("report_form", status=400, **context)
     report = parsed.report
-    if not (await _channel(services)).accepts(report):
+    if not (await _channel(services, report)).accepts(report):
         await uploads.discard_all(result)
         return _closed_page()
     targets = uploads.targets or submission.new_targets(report.case_kinds)
@@ -248,7 +264,9 @@ async def report_submit(request: Request[Any, Any, Any]) -> Template:
     ]
     try:
         stored += await _document_working_copies(services, uploads, result)
-        code, _numbers = await submission.submit(services, report, targets, stored, token)
+        code, _numbers = await submission.submit(
+            services, report, targets, stored, token, pending=uploads.receipt
+        )
     except submission.DuplicateSubmission as dup:
         await uploads.discard_all(result)
         for f in stored:

@@ -240,6 +240,8 @@ class Database:
             async with session.begin():
                 await self._connect(session)
                 yield session
+                if self.pre_commit_hooks:
+                    await session.flush()  # the hooks see every change of the block
                 for hook in self.pre_commit_hooks:
                     await hook(session)
             for after in self.post_commit_hooks:

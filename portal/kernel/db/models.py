@@ -727,6 +727,8 @@ class IdentityCorrection(Base):
 # Database.write() (installed by portal.kernel.services) turns them into deadline transitions, so no
 # workflow module has to remember to do it.
 STAGE_CHANGES = "stage_changes"
+# ids of the cases inserted by a write session (their rows exist only in its transaction)
+CREATED_CASES = "created_cases"
 
 
 @event.listens_for(Case.stage, "set", active_history=True)
@@ -742,3 +744,4 @@ def _note_new_cases(session: Session, _context: object, _instances: object) -> N
     for obj in session.new:
         if isinstance(obj, Case):
             session.info.setdefault(STAGE_CHANGES, []).append((obj, None, obj.stage or "received"))
+            session.info.setdefault(CREATED_CASES, set()).add(obj.id)

@@ -1,0 +1,156 @@
+"""Benchmark of one large evidence upload (issue 17, item 3), run by hand.
+
+    .venv/bin/python bench/upload_bench.py [--small] [--upload-mib N] [--runs N]
+
+Starts `portal init` + `portal serve` (development mode, temporary data dir, free loopback
+port; see bench/common.py) and a discard server (a Litestar app served by uvicorn with the
+portal's options that reads `request.stream()` and drops it), then uploads the same generated
+multipart body (one report with one file) to discard, portal, discard, ... and prints one
+markdown table (metric | value | target | met?) to stdout:
+
+* server RSS above idle while the body streams in, and over the whole request (which includes
+  the receipt's Argon2id derivation: it now runs while the body streams in);
+* MiB/s until the last body byte left the client, portal / discard (target >= 0.7);
+* MiB/s until the receipt page arrived, portal / discard (target >= 0.6).
+
+Every ratio is between two numbers measured in this run (the discard rate is the mean of the
+runs bracketing each portal run). With --save the table is also written to
+bench/results/upload.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import MIB, PortalServer, ServerProcess, cores, free_port, stop_on_sigterm
+from intake_bench import UploadRun, upload
+from table import Row, add_save_argument, check, info, render, save
+
+RSS_LIMIT_MIB = 100
+STREAM_TARGET = 0.7
+RECEIPT_TARGET = 0.6
+
+
+def progress(msg: str) -> None:
+    print(f"[upload bench] {msg}", file=sys.stderr, flush=True)
+
+
+def measure(mib: int, runs: int) -> tuple[list[UploadRun], list[UploadRun]]:
+    """(portal runs, discard runs): discard, portal, discard, portal, ..., discard."""
+    env = {
+        "PORTAL_MAX_FILE_MB": str(mib + 16),
+        "PORTAL_RECEIPT_GLOBAL_PER_MINUTE": "100000",
+    }
+    server = PortalServer(env, reader=True)
+    discard = ServerProcess(
+        [sys.executable, str(Path(__file__).with_name("intake_bench.py")), "--discard-server",
+         str(port := free_port())],
+        port=port,
+        env={**os.environ, "TMPDIR": str(server.data_dir)},
+    )  # fmt: skip
+    size = mib * MIB
+    timeout = max(120.0, mib / 5)
+    portal_runs: list[UploadRun] = []
+    discard_runs: list[UploadRun] = []
+    try:
+        server.start()
+        discard.start()
+        # a submission first, so the portal's caches and lazy imports are warm
+        upload(server, "/report", MIB, portal_form=True, timeout_s=timeout)
+        discard_runs.append(upload(discard, "/discard", size, portal_form=False, timeout_s=timeout))
+        for i in range(runs):
+            progress(f"portal run {i + 1}/{runs}")
+            portal_runs.append(upload(server, "/report", size, portal_form=True, timeout_s=timeout))
+            discard_runs.append(
+                upload(discard, "/discard", size, portal_form=False, timeout_s=timeout)
+            )
+    except Exception:
+        tail = server.tail()
+        if tail:
+            print("--- server log (tail) ---\n" + tail, file=sys.stderr)
+        raise
+    finally:
+        discard.stop()
+        server.stop()
+    return portal_runs, discard_runs
+
+
+def rows_for(mib: int, portal_runs: list[UploadRun], discard_runs: list[UploadRun]) -> list[Row]:
+    rows: list[Row] = []
+    stream_ratios: list[float] = []
+    receipt_ratios: list[float] = []
+    over_sent: list[float] = []
+    over_total: list[float] = []
+    for i, run in enumerate(portal_runs):
+        base = statistics.mean(
+            mib / r.seconds_total for r in (discard_runs[i], discard_runs[i + 1])
+        )
+        stream_ratios.append(mib / run.seconds_sent / base)
+        receipt_ratios.append(mib / run.seconds_total / base)
+        over_sent.append((run.peak_sent_kib - run.idle_kib) / 1024)
+        over_total.append((max(run.peak_total_kib, run.hwm_kib) - run.idle_kib) / 1024)
+        rows.append(
+            info(
+                f"   run {i + 1}: discard / portal streamed / portal to the receipt page "
+                f"({run.seconds_total - run.seconds_sent:.2f} s after the last byte)",
+                f"{base:.0f} / {mib / run.seconds_sent:.0f} / {mib / run.seconds_total:.0f} MiB/s",
+            )
+        )
+    stream = statistics.median(stream_ratios)
+    receipt = statistics.median(receipt_ratios)
+    worst_sent, worst_total = max(over_sent), max(over_total)
+    return [
+        check(
+            f"3. {mib:,} MiB upload: server RSS above idle while the body streams (max of "
+            f"{len(portal_runs)})",
+            worst_sent, "<=", RSS_LIMIT_MIB, " MiB", 1,
+        ),
+        check(
+            "   server RSS above idle, whole request incl. the receipt derivation (max of "
+            "sampled RSS and VmHWM)",
+            worst_total, "<=", RSS_LIMIT_MIB, " MiB", 1,
+        ),
+        *rows,
+        check("  ratio portal / discard, body streamed in (median)", stream, ">=", STREAM_TARGET),
+        check(
+            "  ratio portal / discard, until the receipt page (median)",
+            receipt, ">=", RECEIPT_TARGET,
+        ),
+    ]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--small", action="store_true", help="128 MiB, 2 runs")
+    parser.add_argument("--upload-mib", type=int, help="upload size (1024; --small 128)")
+    parser.add_argument("--runs", type=int, help="portal runs, each bracketed (3; --small 2)")
+    add_save_argument(parser)
+    args = parser.parse_args()
+    stop_on_sigterm()
+    mib = args.upload_mib or (128 if args.small else 1024)
+    runs = max(1, args.runs or (2 if args.small else 3))
+    portal_runs, discard_runs = measure(mib, runs)
+    header = (
+        f"upload bench{' --small' if args.small else ''}: {cores()} CPUs, "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, one report with one {mib:,} MiB file, "
+        "portal in development mode, SQLite, local file store"
+    )
+    table = render(rows_for(mib, portal_runs, discard_runs))
+    print(header)
+    print()
+    print(table)
+    save("upload.md", f"{header}\n\n{table}\n", args.save)
+
+
+if __name__ == "__main__":
+    main()
