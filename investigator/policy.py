@@ -1,151 +1,12 @@
 """Access policy: the ONE place that answers "may this person see or do this?" (A1, A2, A3).
 
 Framework-free. Handlers ask this module and answer 404 when it says no, exactly as for a case
-that does not exist, so a refusal never confirms that a case exists.
+that does not exist, so a refusal never confirms that a case exists. The originals rule (A2)
+comes before everything else: a linked subject or a conflicted person is excluded from every
+case-level action and from every list, search, count and notification of the case; a
+destroyed case allows nothing. Reports about the centre (A6) are the independent reviewers'.
 
-Principal
-    ``Principal(user_id, roles, department_id)``; ``roles`` is a frozenset of names from
-    ``investigator.roles.ROLES``. A user may hold several roles; a role only ever *grants*.
-
-The originals rule (A2) comes before everything else
-    A person named as a subject of a case (``subjects.user_id``) or who declared a conflict
-    (``conflicts``; also written automatically at arrival when an accused person's name matches
-    the account, ``portal.reporter.arrival``) is *excluded* from that case: every case-level
-    action is
-    refused, whatever their roles, team membership or key wraps. ``excluded_case_ids_clause``
-    must be ANDed into every case listing, search, count, drill-down, notification and
-    assignment query (precomputed statistics subtract ``excluded_case_ids`` instead). Because
-    the check reads the tables on every request, adding a subject revokes access at once.
-    Destroyed cases (``cases.destroyed_on`` set) allow no case-level action at all.
-
-Role-level actions, ``can(principal, action)``:
-
-    ====================  ==================================================================
-    action                granted to
-    ====================  ==================================================================
-    manage_users          administrator
-    manage_settings       administrator
-    read_audit            auditor
-    view_statistics       auditor, team_lead, approver
-    triage                intake_officer, independent_reviewer
-    register_case         intake_officer (reports received by phone, letter, visit... W2)
-    view_inbox            intake_officer, independent_reviewer
-    list_cases            intake_officer, investigator, team_lead, approver,
-                          independent_reviewer
-    view_transfers        department_liaison (their own department only)
-    decide_identity       identity_custodian, independent_reviewer
-    manage_rewards        reward_officer
-    approve               approver, independent_reviewer
-    view_overdue          team_lead, approver, intake_officer, independent_reviewer (the
-                          overdue list, W10, W15)
-    manage_calendar       administrator (working-day calendar overrides, W10)
-    review_rewards        approver, reward_officer, independent_reviewer (the list of reward
-                          proposals, W11)
-    manage_archive        approver, independent_reviewer (the archive list, legal holds,
-                          destruction approvals, W13: ``role_scope_clause``)
-    archive_closed        intake_officer, independent_reviewer (the list of cases closed
-                          without a team, rejected or transferred, waiting to be archived: W13)
-    decide_rights         approver, identity_custodian, independent_reviewer (the list of
-                          reporters' withdrawal requests, issue 18; each request is decided
-                          per case, below)
-    ====================  ==================================================================
-
-Case-level actions, ``may_act_on_case(session, principal, case_id, action)``; every row
-assumes the principal is not excluded and the case exists and is not destroyed. "Member"
-means a row in ``team_members`` for this case; "lead" a member whose function is ``lead``.
-
-    ================  ==========================================================================
-    action            allowed when
-    ================  ==========================================================================
-    view              member; or intake_officer while the stage is an intake stage
-                      (``received``, ``triage``, ``accepted``: an accepted case waits for
-                      its team); or approver while the stage is an approval
-                      stage (``INTAKE_STAGES`` / ``APPROVAL_STAGES`` below); or, for a
-                      retaliation case (``cases.retaliation_of``), a member of the original
-                      case (W12)
-    view_original     member (original files, unredacted; everybody else gets working copies)
-    triage            intake_officer while the stage is an intake stage
-    add_note          member; or intake_officer while the stage is an intake stage
-    message_reporter  member; or intake_officer while the stage is an intake stage
-    manage_team       lead; or intake_officer while the stage is an intake stage (forming
-                      the first team on acceptance)
-    transfer          lead; or intake_officer while the stage is an intake stage (转办: a
-                      transfer package for a department, W3)
-    manage_subjects   lead; or intake_officer while the stage is an intake stage (name the
-                      accused, link them to a staff account: which excludes that account)
-    request_identity  member (the request then needs an identity custodian's decision)
-    decide_identity   identity_custodian who is not a member (four eyes)
-    decide_withdrawal approver who is not a member, at any stage (a reporter's request to
-                      withdraw the report, issue 18; a request to withdraw the identity is
-                      ``decide_identity``)
-    view_identity     identity_custodian; or a member holding an identity key wrap
-                      (``key_wraps.scope = 'identity'``), i.e. whose request was approved
-    approve_plan      approver who is not a member (nobody approves their own team's plan),
-                      while the stage is an approval stage
-    investigate       member (investigation plan steps, investigation records, the
-                      implementation note: W6, W8)
-    handle            lead (the handling plan, its submission for approval, the result report
-                      that concludes the case, resuming a reopened case: W7 to W9)
-    manage_reward     reward_officer who is not a member (payment, the reporter's claim)
-    propose_reward    lead (W11: the team proposes, others decide)
-    approve_reward    approver who is not a member, while the stage is ``concluded`` or
-                      ``archived`` (as many different approvers as the amount needs, never
-                      the proposer: ``investigator.domain.rewards``)
-    manage_protection member; or intake_officer while the stage is an intake stage (risk
-                      assessment at triage, protection plan, leniency records, W12)
-    archive           while the case is closed (``ARCHIVE_STAGES``: ``concluded``, ``rejected``,
-                      ``transferred``): lead; or intake_officer for a case closed without a
-                      team (stage ``rejected`` or ``transferred``) (W13). Never for a reopened
-                      case, which is being handled again
-    legal_hold        approver who is not a member, while the stage is ``archived``
-    approve_destruction  approver who is not a member, while the stage is ``archived``
-                      (two different ones are needed: ``investigator.domain.retention``)
-    manage_deadline   member (stop and restart the clock, ask for the one extension, W10)
-    approve_extension approver who is not a member, while the handling clock can run
-                      (``EXTENSION_STAGES``: the one extension of a deadline, W10)
-    view_transfer     department_liaison whose department is the case's department, while the
-                      stage is a transfer stage (``TRANSFER_STAGES``): the transfer package
-                      only (a summary and redacted copies), never the case itself
-    export_case       lead (the archive ZIP: the decrypted report, records and working
-                      copies, never an original file nor the reporter's identity; A2, W13);
-                      a liaison's transfer package export is ``view_transfer``
-    ================  ==========================================================================
-
-Package-level actions, ``may_act_on_package(session, principal, package_id, action)``; a
-package is a transfer package (``transfer_packages``) of a case, and the originals rule and
-destroyed cases apply as for the case itself:
-
-    ================  ==========================================================================
-    action            allowed when
-    ================  ==========================================================================
-    prepare_package   the package's creator (``created_by``): its page, adding redacted copies
-    receive_package   department_liaison of the package's department who may ``view_transfer``
-                      the case: reading it, exporting it, reporting back (反馈)
-    ================  ==========================================================================
-
-What a page offers, ``offered(session, principal, case_id)``: the case-level actions above
-that the principal may take *and* whose form can succeed in the case's present stage
-(``OFFER_STAGES``), plus the page's own form names (``accept``, ``reject``, ``classify``,
-``split`` for ``triage``; ``add_step``, ``add_record`` for ``investigate``). A page shows a
-button only for an offered action, so nobody meets a button that always fails; the handlers
-still ask ``may_act_on_case`` and the workflow modules check the stage again.
-
-Never, whatever the case: the administrator and auditor roles grant no case content; the
-department_liaison role never grants ``view``. An unknown action is refused.
-
-The independent channel (issue 18)
-    A case with ``cases.independent`` set concerns the 法审风控中心 or its staff (the reporter
-    said so, or every intake officer was named in it at arrival). On such a case the roles of
-    the centre (``CENTRE_ROLES``: intake_officer, identity_custodian, approver,
-    reward_officer) grant nothing, and an ``independent_reviewer`` (who is never an intake
-    officer) acts in each of them instead (``acts_as``): triage, the first team, identity
-    decisions, plan approval, rewards. The case is left out of every list, search and count
-    of the centre (``excluded_case_ids_clause``) unless the principal is an independent
-    reviewer or on its team, and statistics show it in the totals only
-    (``independent_case_ids``). Its team is formed of people outside the centre: an account
-    holding a centre role (and no independent_reviewer role) cannot join it (``may_join_team``).
-    The independent reviewer role is granted on the command line only: the workspace
-    administrator cannot grant it nor manage such an account (``may_manage_account``).
+The action tables, what each action means and who holds it: docs/access-policy.md.
 """
 
 from __future__ import annotations
@@ -156,6 +17,10 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, Select, and_, exists, false, not_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from investigator.roles import CASE_ACTIONS as CASE_ACTIONS
+from investigator.roles import INDEPENDENT_REVIEWER as INDEPENDENT_REVIEWER
+from investigator.roles import PACKAGE_ACTIONS as PACKAGE_ACTIONS
+from investigator.roles import ROLE_ACTIONS as ROLE_ACTIONS
 from investigator.roles import roles_of
 from portal.case.stage import CLOSED, ENDED, INTAKE, TEAM_WORK, UNDER_REVIEW, Stage, sources_of
 from portal.kernel.db.models import (
@@ -193,67 +58,10 @@ ARCHIVE_STAGES: frozenset[str] = frozenset(sources_of(Stage.ARCHIVED, "case.arch
 # transferred, archived)
 WORKING_STAGES: frozenset[str] = frozenset(set(Stage) - ENDED)
 
-INDEPENDENT_REVIEWER = "independent_reviewer"
 # the roles of the 法审风控中心 that an independent reviewer holds instead on an independent case
 CENTRE_ROLES: frozenset[str] = frozenset(
     {"intake_officer", "identity_custodian", "approver", "reward_officer"}
 )
-
-ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "manage_users": frozenset({"administrator"}),
-    "manage_settings": frozenset({"administrator"}),
-    "read_audit": frozenset({"auditor"}),
-    "view_statistics": frozenset({"auditor", "team_lead", "approver"}),
-    "triage": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
-    "register_case": frozenset({"intake_officer"}),
-    "view_inbox": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
-    "list_cases": frozenset(
-        {"intake_officer", "investigator", "team_lead", "approver", INDEPENDENT_REVIEWER}
-    ),
-    "view_transfers": frozenset({"department_liaison"}),
-    "decide_identity": frozenset({"identity_custodian", INDEPENDENT_REVIEWER}),
-    "manage_rewards": frozenset({"reward_officer"}),
-    "approve": frozenset({"approver", INDEPENDENT_REVIEWER}),
-    "view_overdue": frozenset({"team_lead", "approver", "intake_officer", INDEPENDENT_REVIEWER}),
-    "manage_calendar": frozenset({"administrator"}),
-    "review_rewards": frozenset({"approver", "reward_officer", INDEPENDENT_REVIEWER}),
-    "manage_archive": frozenset({"approver", INDEPENDENT_REVIEWER}),
-    "archive_closed": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
-    "decide_rights": frozenset({"approver", "identity_custodian", INDEPENDENT_REVIEWER}),
-}
-
-CASE_ACTIONS: frozenset[str] = frozenset(
-    {
-        "view",
-        "view_original",
-        "triage",
-        "add_note",
-        "message_reporter",
-        "manage_team",
-        "transfer",
-        "manage_subjects",
-        "request_identity",
-        "decide_identity",
-        "decide_withdrawal",
-        "view_identity",
-        "approve_plan",
-        "investigate",
-        "handle",
-        "manage_reward",
-        "view_transfer",
-        "manage_deadline",
-        "approve_extension",
-        "propose_reward",
-        "approve_reward",
-        "manage_protection",
-        "archive",
-        "legal_hold",
-        "approve_destruction",
-        "export_case",
-    }
-)
-
-PACKAGE_ACTIONS: frozenset[str] = frozenset({"prepare_package", "receive_package"})
 
 
 @dataclass(frozen=True)

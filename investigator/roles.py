@@ -65,3 +65,65 @@ def parse_roles(raw: str | list[str], *, owner: bool = False) -> list[str]:
 
 def roles_of(stored: str) -> frozenset[str]:
     return frozenset(r for r in stored.split(",") if r)
+
+
+INDEPENDENT_REVIEWER = "independent_reviewer"
+
+# --- the actions of the access policy (investigator.policy decides them) ---------------------
+# Global actions and the roles that hold them; case-level and package-level action names. What
+# each action means and when it is allowed: docs/access-policy.md.
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    "manage_users": frozenset({"administrator"}),
+    "manage_settings": frozenset({"administrator"}),
+    "read_audit": frozenset({"auditor"}),
+    "view_statistics": frozenset({"auditor", "team_lead", "approver"}),
+    "triage": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
+    "register_case": frozenset({"intake_officer"}),
+    "view_inbox": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
+    "list_cases": frozenset(
+        {"intake_officer", "investigator", "team_lead", "approver", INDEPENDENT_REVIEWER}
+    ),
+    "view_transfers": frozenset({"department_liaison"}),
+    "decide_identity": frozenset({"identity_custodian", INDEPENDENT_REVIEWER}),
+    "manage_rewards": frozenset({"reward_officer"}),
+    "approve": frozenset({"approver", INDEPENDENT_REVIEWER}),
+    "view_overdue": frozenset({"team_lead", "approver", "intake_officer", INDEPENDENT_REVIEWER}),
+    "manage_calendar": frozenset({"administrator"}),
+    "review_rewards": frozenset({"approver", "reward_officer", INDEPENDENT_REVIEWER}),
+    "manage_archive": frozenset({"approver", INDEPENDENT_REVIEWER}),
+    "archive_closed": frozenset({"intake_officer", INDEPENDENT_REVIEWER}),
+    "decide_rights": frozenset({"approver", "identity_custodian", INDEPENDENT_REVIEWER}),
+}
+
+CASE_ACTIONS: frozenset[str] = frozenset(
+    {
+        "view",
+        "view_original",
+        "triage",
+        "add_note",
+        "message_reporter",
+        "manage_team",
+        "transfer",
+        "manage_subjects",
+        "request_identity",
+        "decide_identity",
+        "decide_withdrawal",
+        "view_identity",
+        "approve_plan",
+        "investigate",
+        "handle",
+        "manage_reward",
+        "view_transfer",
+        "manage_deadline",
+        "approve_extension",
+        "propose_reward",
+        "approve_reward",
+        "manage_protection",
+        "archive",
+        "legal_hold",
+        "approve_destruction",
+        "export_case",
+    }
+)
+
+PACKAGE_ACTIONS: frozenset[str] = frozenset({"prepare_package", "receive_package"})

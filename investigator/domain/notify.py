@@ -71,7 +71,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crypto.errors import CryptoError
 from investigator.domain import deadline_notices
 from investigator.domain.duty_roster import on_duty
-from investigator.domain.notify_kinds import DEADLINE_KINDS, KINDS, URGENT, parse_prefs, pref_kind
+from investigator.domain.notify_kinds import DEADLINE_KINDS, URGENT, parse_prefs, pref_kind
+from investigator.domain.notify_mail import REPORTER_BODY, REPORTER_SUBJECT, staff_mail
 from investigator.policy import (
     INDEPENDENT_REVIEWER,
     Principal,
@@ -125,32 +126,6 @@ APPROVAL_ACTIONS = {
 }
 DEFAULT_BATCH_HOURS = 4
 BATCH_SIZE = 500
-
-# mail texts: Chinese first, then English; counts only
-SUBJECT = "工作台通知 / Workspace notifications"
-URGENT_SUBJECT = "紧急：值班通知 / Urgent: on-duty notice"
-LINES: dict[str, str] = {
-    URGENT: "紧急案件待处理 / Urgent cases waiting: {n}",
-    "new_cases": "新收到的举报 / New reports received: {n}",
-    "assigned": "您被加入调查小组 / Investigation teams you were added to: {n}",
-    "reporter_message": "举报人新消息 / New messages from reporters: {n}",
-    "deadline": "期限提醒与督办 / Deadline warnings and overdue notices: {n}",
-    "approval": "待您审批 / Approvals waiting for you: {n}",
-    "identity_request": "身份查看申请待决定 / Identity requests waiting: {n}",
-    "rights_request": "举报人撤回申请待决定 / Reporters' withdrawal requests waiting: {n}",
-}
-FOOTER = (
-    "请登录工作台查看。本邮件不含任何案件内容。\n"
-    "Sign in to the workspace to see them. This mail carries no case details.\n"
-    "(通知设置 / notification settings: /workspace/notifications)"
-)
-REPORTER_SUBJECT = "您的举报有新进展 / There is news about your report"
-REPORTER_BODY = (
-    "您的举报有新进展。请用您的查询码登录举报平台查看。\n"
-    "There is news about your report. Sign in to the portal with your receipt code to read it.\n\n"
-    "本邮件不含任何案件内容，也不会包含您的查询码。\n"
-    "This mail carries no case details and never your receipt code."
-)
 
 
 # --- collecting ------------------------------------------------------------------------------
@@ -411,13 +386,6 @@ class RunReport:
     skipped: int = 0
     mail_configured: bool = True  # False: no SMTP server, the mail was skipped (not an error)
     error: str | None = None
-
-
-def staff_mail(address: str, counts: Counter[str]) -> Mail:
-    order = [URGENT, *KINDS]
-    lines = [LINES[k].format(n=counts[k]) for k in order if counts[k]]
-    subject = URGENT_SUBJECT if counts[URGENT] else SUBJECT
-    return Mail(to=address, subject=subject, body="\n".join(lines) + "\n\n" + FOOTER + "\n")
 
 
 async def _plan(

@@ -31,7 +31,7 @@ from litestar.response import Redirect, Template
 from litestar.utils.scope.state import ScopeState
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from investigator.domain import handling, investigation
+from investigator.domain import handling, investigation, rehandling
 from investigator.policy import offered
 from investigator.web.case_common import (
     NO_KEY,
@@ -107,7 +107,7 @@ async def _context(
             "outcomes": handling.OUTCOMES,
             "plan_statuses": handling.PLAN_STATUSES,
             "team": await investigation.team_choices(session, case.id),
-            "rehandling": await handling.rehandling_deadline(session, case.id),
+            "rehandling": await rehandling.rehandling_deadline(session, case.id),
             # the accused's side: the statement records a plan may cite as their hearing
             "statements": await investigation.statement_records(session, case.id, services_key),
         }
@@ -427,7 +427,7 @@ async def rehandle(request: Request[Any, Any, Any], case_id: FromPath[str]) -> T
     async def work(
         s: AsyncSession, staff: StaffPrincipal, case: Case, key: bytes, form: Form
     ) -> None:
-        await handling.resume(s, case, staff.user_id, field(form, "handler_id", 64))
+        await rehandling.resume(s, case, staff.user_id, field(form, "handler_id", 64))
 
     return await _run(request, case_id, "handle", "handling", work)
 

@@ -24,7 +24,7 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.response import Template
 
-from investigator.domain import charts, exports
+from investigator.domain import charts, exports, periods
 from investigator.domain import statistics as st
 from investigator.policy import can
 from investigator.web.case_common import NO_STORE, not_found, page, services_of
@@ -139,9 +139,9 @@ async def statistics_page(request: Request[Any, Any, Any]) -> Template:
     today = clock.today()
     error: str | None = None
     try:
-        period = st.parse_period(_params(request), today)
-    except st.PeriodError as exc:
-        error, period = str(exc), st.year_period(today.year)
+        period = periods.parse_period(_params(request), today)
+    except periods.PeriodError as exc:
+        error, period = str(exc), periods.year_period(today.year)
     report = await _report(request, staff, period, "statistics.view")
     return page(
         "statistics",
@@ -157,8 +157,8 @@ async def statistics_page(request: Request[Any, Any, Any]) -> Template:
 async def statistics_report(request: Request[Any, Any, Any]) -> Template:
     staff = await _viewer(request)
     try:
-        period = st.parse_period(_params(request), clock.today())
-    except st.PeriodError as exc:
+        period = periods.parse_period(_params(request), clock.today())
+    except periods.PeriodError as exc:
         raise not_found() from exc
     report = await _report(request, staff, period, "statistics.report")
     return page("report_print", staff=staff, today=clock.today(), **_context(request, report))
@@ -171,8 +171,8 @@ async def statistics_export(request: Request[Any, Any, Any]) -> Response[bytes]:
     if fmt not in FORMATS:
         raise not_found()
     try:
-        period = st.parse_period(_params(request), clock.today())
-    except st.PeriodError as exc:
+        period = periods.parse_period(_params(request), clock.today())
+    except periods.PeriodError as exc:
         raise not_found() from exc
     report = await _report(request, staff, period, "statistics.export", f" format={fmt}")
     locale = locale_of(request.scope)

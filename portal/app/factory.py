@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ),
     ]
     if settings.serve in ("both", "reporter"):
-        from portal.web.reporter import reporter_router
+        from portal.web.router import reporter_router
 
         route_handlers.append(reporter_router(settings))
     if settings.serve in ("both", "workspace"):

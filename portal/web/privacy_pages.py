@@ -22,11 +22,7 @@ from portal.kernel.db.engine import DatabaseUnavailable
 from portal.kernel.services import Services
 from portal.reporter import rights as reporter_rights
 from portal.reporter.intake import parse_identity
-
-
-def _services(request: Request[Any, Any, Any]) -> Services:
-    services: Services = request.app.state["services"]
-    return services
+from portal.web.reporter import _require, followup_page, services_of
 
 
 async def org_values(services: Services) -> org_settings.OrgValues:
@@ -36,7 +32,7 @@ async def org_values(services: Services) -> org_settings.OrgValues:
 
 @get("/privacy", name="privacy_notice")
 async def privacy_notice(request: Request[Any, Any, Any]) -> Template:
-    services = _services(request)
+    services = services_of(request)
     try:
         values: org_settings.OrgValues = await org_values(services)
     except DatabaseUnavailable:  # the notice is still worth showing with the defaults
@@ -65,7 +61,6 @@ def _done(what: str) -> Redirect:
 
 @post("/follow-up/identity/correct", name="followup_identity_correct")
 async def followup_identity_correct(request: Request[Any, Any, Any]) -> Redirect | Template:
-    from portal.web.reporter import _require, followup_page
 
     access = _require(request)
     form = await request.form()
@@ -78,7 +73,7 @@ async def followup_identity_correct(request: Request[Any, Any, Any]) -> Redirect
             correction_fields=fields, correction_case=case_id,
         )  # fmt: skip
     try:
-        await reporter_rights.correct_identity(_services(request), access, case_id, identity)
+        await reporter_rights.correct_identity(services_of(request), access, case_id, identity)
     except NotYours:
         raise NotFoundException from None
     except reporter_rights.NoIdentity:
@@ -90,7 +85,6 @@ async def followup_identity_correct(request: Request[Any, Any, Any]) -> Redirect
 
 @post("/follow-up/rights", name="followup_rights")
 async def followup_rights(request: Request[Any, Any, Any]) -> Redirect:
-    from portal.web.reporter import _require
 
     access = _require(request)
     form = await request.form()
@@ -99,7 +93,7 @@ async def followup_rights(request: Request[Any, Any, Any]) -> Redirect:
         return _done("empty")
     try:
         await reporter_rights.ask(
-            _services(request), access, str(form.get("case_id", ""))[:64], kind
+            services_of(request), access, str(form.get("case_id", ""))[:64], kind
         )
     except NotYours:
         raise NotFoundException from None

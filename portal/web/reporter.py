@@ -12,7 +12,7 @@ import secrets
 import time
 from typing import Any
 
-from litestar import Request, Response, Router, get, post
+from litestar import Request, Response, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 from litestar.utils.scope.state import ScopeState
@@ -20,11 +20,11 @@ from litestar.utils.scope.state import ScopeState
 from crypto.errors import MalformedReceiptError
 from crypto.receipts import RECEIPT_MAX_INPUT, format_receipt, normalize_receipt
 from portal.case import reporter_contact, sealing
-from portal.case.access import NotYours, ReporterAccess
+from portal.case.access import ReporterAccess
 from portal.case.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
 from portal.case.stage import PUBLIC_STAGES
 from portal.http.csrf import verify_csrf_token
-from portal.http.sessions import current_session, end_session, start_session
+from portal.http.sessions import current_session, start_session
 from portal.http.upload import FilePart, UploadError, UploadResult, read_multipart
 from portal.kernel import metrics, redis_state
 from portal.kernel.db.engine import DatabaseUnavailable
@@ -32,12 +32,12 @@ from portal.kernel.services import Services
 from portal.kernel.settings import Settings
 from portal.kernel.throttle import AttemptCounter, Busy, TokenBucket
 from portal.reporter import arrival, followup, submission
-from portal.reporter.intake import KINDS, RELATIONS, ReportInput, parse_identity, parse_report
+from portal.reporter.intake import KINDS, RELATIONS, ReportInput, parse_report
 
 UPLOAD_SLACK = 2 * 1024 * 1024
 
 
-def _services(request: Request[Any, Any, Any]) -> Services:
+def services_of(request: Request[Any, Any, Any]) -> Services:
     services: Services = request.app.state["services"]
     return services
 
@@ -61,7 +61,7 @@ def _closed_page() -> Template:
 
 @get("/", name="landing")
 async def landing(request: Request[Any, Any, Any]) -> Template:
-    services = _services(request)
+    services = services_of(request)
     try:
         channel: arrival.ChannelState | None = await _channel(services)
     except DatabaseUnavailable:  # the landing page needs no database: it just cannot tell
@@ -94,7 +94,7 @@ async def _form_context(services: Services, **extra: Any) -> dict[str, Any]:
 
 @get("/report/new", name="report_form")
 async def report_form(request: Request[Any, Any, Any]) -> Template:
-    services = _services(request)
+    services = services_of(request)
     channel = await _channel(services)
     if not channel.open:
         return _closed_page()
@@ -207,7 +207,7 @@ def _max_body(settings: Settings) -> int:
 
 @post("/report", name="report_submit", opt={"exclude_from_csrf": True}, status_code=200)
 async def report_submit(request: Request[Any, Any, Any]) -> Template:
-    services = _services(request)
+    services = services_of(request)
     # refused before any part of the body is parsed: no file reaches the store, no row, no
     # receipt; the body is read and dropped so that the browser receives the page (a server
     # that answers mid-upload and closes makes browsers show a connection error instead)
@@ -346,7 +346,7 @@ async def followup_signin(request: Request[Any, Any, Any]) -> Template | Redirec
         return Redirect(path="/follow-up/case", status_code=303)
     return _page(
         "followup_signin",
-        attempts=_counter(_services(request)).encode(0),
+        attempts=_counter(services_of(request)).encode(0),
         max_len=RECEIPT_MAX_INPUT,
         failed=False,
     )
@@ -354,7 +354,7 @@ async def followup_signin(request: Request[Any, Any, Any]) -> Template | Redirec
 
 @post("/follow-up", name="followup_signin_post", status_code=200)
 async def followup_signin_post(request: Request[Any, Any, Any]) -> Template | Redirect:
-    services = _services(request)
+    services = services_of(request)
     form = await request.form()
     raw = str(form.get("code", ""))
     counter = _counter(services)
@@ -428,7 +428,7 @@ async def followup_page(
     """The follow-up page: the reporter's cases, their personal data and rights requests."""
     from portal.web.privacy_pages import rights_context
 
-    services = _services(request)
+    services = services_of(request)
     views = await followup.reporter_view(services, access)
     return _page(
         "followup",
@@ -451,198 +451,4 @@ async def followup_case(request: Request[Any, Any, Any]) -> Template:
         access,
         notice=request.query_params.get("done", ""),
         show_identity=request.query_params.get("show") == "identity",
-    )
-
-
-def _done(what: str) -> Redirect:
-    return Redirect(path=f"/follow-up/case?done={what}", status_code=303)
-
-
-async def _form_text(request: Request[Any, Any, Any], name: str, limit: int = 20_000) -> str:
-    from portal.kernel.text import clean_text
-
-    form = await request.form()
-    return clean_text(str(form.get(name, "")), limit, multiline=True)
-
-
-@post("/follow-up/message", name="followup_message")
-async def followup_message(request: Request[Any, Any, Any]) -> Redirect | Template:
-    access = _require(request)
-    form = await request.form()
-    text = await _form_text(request, "text")
-    if not text:
-        return _done("empty")
-    try:
-        await followup.reporter_reply(
-            _services(request), access, str(form.get("case_id", "")), text
-        )
-    except NotYours:
-        raise NotFoundException from None
-    return _done("message")
-
-
-@post("/follow-up/evidence", name="followup_evidence", opt={"exclude_from_csrf": True})
-async def followup_evidence(request: Request[Any, Any, Any]) -> Redirect | Template:
-    access = _require(request)
-    services = _services(request)
-    async with services.db.read() as s:
-        keys = await followup.reporter_case_keys(s, access)
-    uploads = _Uploads(services)
-
-    def pick(fields: dict[str, list[str]]) -> list[Target]:
-        case_id = (fields.get("case_id") or [""])[0]
-        if case_id not in keys:
-            raise UploadError(404, "Not found.")
-        return [Target(case_id=case_id, case_key=keys[case_id])]
-
-    uploads.targets_for = pick  # type: ignore[method-assign]
-    try:
-        result = await uploads.read(request)
-    except UploadError as err:
-        return _upload_error_page(err)
-    if not result.files:
-        return _done("nofile")
-    stored = [f for _, files in result.files for f in files]
-    uploads.targets = pick(result.fields)
-    try:
-        stored += await _document_working_copies(services, uploads, result)
-        await followup.reporter_add_files(services, access, stored)
-    except BaseException:
-        for f in stored:
-            await services.files.delete(f.storage_key)
-        raise
-    return _done("evidence")
-
-
-@post("/follow-up/identity", name="followup_identity")
-async def followup_identity(request: Request[Any, Any, Any]) -> Redirect | Template:
-    access = _require(request)
-    form = await request.form()
-    fields = {k: [str(v)] for k, v in form.items()}
-    identity, errors = parse_identity(fields)
-    if identity is None:
-        return await followup_page(
-            request, access, status=400, identity_errors=errors, identity_fields=fields
-        )
-    try:
-        await followup.reporter_add_identity(_services(request), access, identity)
-    except arrival.NoReader:
-        return _done("identity_closed")
-    return _done("identity")
-
-
-@post("/follow-up/feedback", name="followup_feedback")
-async def followup_feedback(request: Request[Any, Any, Any]) -> Redirect:
-    access = _require(request)
-    form = await request.form()
-    kind = str(form.get("kind", ""))
-    if kind not in ("satisfied", "dissatisfied", "rehandling_requested"):
-        return _done("empty")
-    text = await _form_text(request, "text", 4000)
-    try:
-        await followup.reporter_feedback(
-            _services(request), access, str(form.get("case_id", "")), kind, text
-        )
-    except NotYours:
-        raise NotFoundException from None
-    return _done("feedback")
-
-
-@post("/follow-up/retaliation", name="followup_retaliation")
-async def followup_retaliation(request: Request[Any, Any, Any]) -> Redirect:
-    access = _require(request)
-    form = await request.form()
-    text = await _form_text(request, "text")
-    if not text:
-        return _done("empty")
-    try:
-        await followup.report_retaliation(
-            _services(request), access, str(form.get("case_id", "")), text
-        )
-    except NotYours:
-        raise NotFoundException from None
-    except arrival.NoReader:
-        return _done("closed")
-    return _done("retaliation")
-
-
-@post("/follow-up/reward-claim", name="followup_reward_claim")
-async def followup_reward_claim(request: Request[Any, Any, Any]) -> Redirect:
-    """W11: claim an approved reward; details sealed for the reward officers only."""
-    from portal.case.errors import WorkflowError
-    from portal.kernel.text import clean_text
-    from portal.reporter.rewards import reporter_claim
-
-    access = _require(request)
-    form = await request.form()
-    try:
-        await reporter_claim(
-            _services(request),
-            access,
-            str(form.get("case_id", "")),
-            name=clean_text(str(form.get("name", "")), 100),
-            contact=clean_text(str(form.get("contact", "")), 200),
-            payment=clean_text(str(form.get("payment", "")), 1000, multiline=True),
-        )
-    except NotYours:
-        raise NotFoundException from None
-    except WorkflowError:
-        return _done("empty")
-    return _done("reward")
-
-
-@post("/follow-up/notify-address", name="followup_notify_address")
-async def followup_notify_address(request: Request[Any, Any, Any]) -> Redirect:
-    """Optional "notify me at this address" (issue 7): only ever "there is news" mails."""
-    access = _require(request)
-    form = await request.form()
-    services = _services(request)
-    if str(form.get("remove", "")) == "yes":
-        await reporter_contact.remove_address(services, access.receipt_id)
-        return _done("address_removed")
-    try:
-        await reporter_contact.set_address(
-            services, access.receipt_id, str(form.get("address", ""))[:1000]
-        )
-    except reporter_contact.BadAddress:
-        return _done("bad_address")
-    return _done("address")
-
-
-@post("/follow-up/sign-out", name="followup_signout")
-async def followup_signout(request: Request[Any, Any, Any]) -> Redirect:
-    end_session(request)
-    return Redirect(path="/", status_code=303)
-
-
-def reporter_router(settings: Settings) -> Router:
-    from portal.web.privacy_pages import privacy_handlers
-
-    # only the two streaming routes accept large bodies; every other form stays small
-    uploads = Router(
-        path="/",
-        route_handlers=[report_submit, followup_evidence],
-        request_max_body_size=_max_body(settings),
-    )
-    return Router(
-        path="/",
-        route_handlers=[
-            landing,
-            out_of_scope_help,
-            report_form,
-            receipt_download,
-            followup_signin,
-            followup_signin_post,
-            followup_case,
-            followup_message,
-            followup_identity,
-            followup_feedback,
-            followup_retaliation,
-            followup_reward_claim,
-            followup_notify_address,
-            followup_signout,
-            *privacy_handlers,
-            uploads,
-        ],
-        exception_handlers={_SignInAgain: _signin_again},
     )

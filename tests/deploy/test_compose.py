@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from portal.app.cli import serve_options
+from portal.app.cli_setup import serve_options
 from portal.kernel.settings import Settings, SettingsError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from sqlalchemy import select
 import portal.case.sealing as case_sealing
 import portal.reporter.followup as reporter_followup
 from crypto.envelope import field_aad
-from investigator.domain import casework, handling
+from investigator.domain import casework, handling, rehandling
 from investigator.domain.casefile import NoKey, staff_key
 from investigator.policy import may_act_on_case
 from portal.case.errors import WorkflowError
@@ -276,8 +276,8 @@ async def test_conclusion_reaches_the_reporter_and_rehandling_reopens(
         with pytest.raises(WorkflowError):
             await handling.record_implementation(s, services, case, ikey, inv.id, "x")
         with pytest.raises(WorkflowError):  # W9: a named handler from the team
-            await handling.resume(s, case, lead.id, "")
-        await handling.resume(s, case, lead.id, inv.id)
+            await rehandling.resume(s, case, lead.id, "")
+        await rehandling.resume(s, case, lead.id, inv.id)
         assert case.stage == "investigating" and case.closed_on is None
         await handling.save_plan(s, services, case, key, lead.id, plan("second round"))
         assert case.stage == "handling"

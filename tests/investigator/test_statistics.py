@@ -18,7 +18,7 @@ from litestar.testing import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import delete, func, insert, select, text
 
-from investigator.domain import exports
+from investigator.domain import exports, periods
 from investigator.domain import statistics as st
 from portal.kernel.db.models import (
     AuditEntry,
@@ -40,21 +40,24 @@ D = dt.date
 
 def test_periods_and_their_previous_periods() -> None:
     today = D(2026, 5, 17)
-    assert st.parse_period({}, today) == st.year_period(2026)
-    m = st.parse_period({"period": "month", "year": "2026", "month": "3"}, today)
+    assert periods.parse_period({}, today) == periods.year_period(2026)
+    m = periods.parse_period({"period": "month", "year": "2026", "month": "3"}, today)
     assert (m.start, m.end, m.previous().label) == (D(2026, 3, 1), D(2026, 3, 31), "2026-02")
-    assert st.month_period(2026, 1).previous().label == "2025-12"
-    q = st.parse_period({"period": "quarter", "year": "2026", "quarter": "1"}, today)
+    assert periods.month_period(2026, 1).previous().label == "2025-12"
+    q = periods.parse_period({"period": "quarter", "year": "2026", "quarter": "1"}, today)
     assert (q.end, q.previous().label, q.previous().start) == (
         D(2026, 3, 31),
         "2025-Q4",
         D(2025, 10, 1),
     )
-    c = st.parse_period({"period": "custom", "start": "2026-02-10", "end": "2026-02-19"}, today)
+    c = periods.parse_period(
+        {"period": "custom", "start": "2026-02-10", "end": "2026-02-19"}, today
+    )
     assert (c.previous().start, c.previous().end) == (D(2026, 1, 31), D(2026, 2, 9))
     assert c.daily and len(c.buckets()) == 10
     assert (
-        st.year_period(2026).buckets()[0] == "2026-01" and len(st.year_period(2026).buckets()) == 12
+        periods.year_period(2026).buckets()[0] == "2026-01"
+        and len(periods.year_period(2026).buckets()) == 12
     )
     for bad in (
         {"period": "week"},
@@ -64,8 +67,8 @@ def test_periods_and_their_previous_periods() -> None:
         {"period": "custom", "start": "2020-01-01", "end": "2026-01-01"},
         {"period": "custom"},
     ):
-        with pytest.raises(st.PeriodError):
-            st.parse_period(bad, today)
+        with pytest.raises(periods.PeriodError):
+            periods.parse_period(bad, today)
 
 
 def test_median_and_p90_from_a_histogram() -> None:
