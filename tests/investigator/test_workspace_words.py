@@ -35,7 +35,7 @@ from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 from sqlalchemy import select
 
-from investigator.domain import casework, deadline_rules, handling, notify, rewards
+from investigator.domain import casework, deadline_rules, handling, notify_kinds, rewards
 from investigator.roles import ROLES
 from investigator.web.register_routes import CHANNELS
 from portal.case.stage import PUBLIC_STAGES, REPORTER, TRANSITIONS, Stage
@@ -174,7 +174,7 @@ def constant_codes() -> set[str]:
     codes |= set(casework.SEVERITIES) | set(casework.RISKS) | set(casework.FUNCTIONS)
     codes |= set(PUBLIC_STAGES) | {str(s) for s in Stage}
     codes |= set(handling.OUTCOMES) | set(rewards.STATUSES)
-    codes |= set(notify.KINDS) | {notify.URGENT} | set(deadline_rules.PAUSE_REASONS)
+    codes |= set(notify_kinds.KINDS) | {notify_kinds.URGENT} | set(deadline_rules.PAUSE_REASONS)
     for table in labels.GROUPS.values():
         codes |= set(table)
     return codes
@@ -415,7 +415,7 @@ def test_every_event_and_audit_action_in_the_source_has_a_word() -> None:
         ("stage", (*PUBLIC_STAGES, *Stage)),
         ("outcome", tuple(handling.OUTCOMES)),
         ("reward_status", rewards.STATUSES),
-        ("notice_kind", (*notify.KINDS, notify.URGENT)),
+        ("notice_kind", (*notify_kinds.KINDS, notify_kinds.URGENT)),
         ("deadline_stage", tuple({s for rules in deadline_rules.PROFILES.values() for s in rules})),
         ("deadline_pause", deadline_rules.PAUSE_REASONS),
     ],
