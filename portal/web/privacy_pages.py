@@ -16,7 +16,7 @@ from litestar import Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from portal.case.access import NotYours, ReporterAccess
+from portal.case.access import NotYours
 from portal.kernel import org_settings
 from portal.kernel.db.engine import DatabaseUnavailable
 from portal.kernel.services import Services
@@ -38,21 +38,6 @@ async def privacy_notice(request: Request[Any, Any, Any]) -> Template:
     except DatabaseUnavailable:  # the notice is still worth showing with the defaults
         values = org_settings.defaults(services.settings)
     return Template(template_name="portal/privacy.html", context={"org": values})
-
-
-async def rights_context(
-    services: Services, access: ReporterAccess, *, show_identity: bool = False
-) -> dict[str, Any]:
-    """What the follow-up page shows about the reporter's data and requests. The identity's
-    values are decrypted only when the reporter asks to see them (``?show=identity``), so the
-    page they usually open, maybe on a shared screen, never carries their name."""
-    return {
-        "show_identity": show_identity,
-        "identities": await reporter_rights.my_identities(
-            services, access, open_values=show_identity
-        ),
-        "rights_requests": await reporter_rights.my_requests(services, access),
-    }
 
 
 def _done(what: str) -> Redirect:

@@ -32,6 +32,7 @@ from portal.kernel.services import Services
 from portal.kernel.settings import Settings
 from portal.kernel.throttle import AttemptCounter, Busy, TokenBucket
 from portal.reporter import arrival, followup, submission
+from portal.reporter import rights as reporter_rights
 from portal.reporter.intake import KINDS, RELATIONS, ReportInput, parse_report
 
 UPLOAD_SLACK = 2 * 1024 * 1024
@@ -416,6 +417,21 @@ def _signin_again(_request: Request[Any, Any, Any], _exc: Exception) -> Response
     return Redirect(path="/follow-up", status_code=303)
 
 
+async def rights_context(
+    services: Services, access: ReporterAccess, *, show_identity: bool = False
+) -> dict[str, Any]:
+    """What the follow-up page shows about the reporter's data and requests. The identity's
+    values are decrypted only when the reporter asks to see them (``?show=identity``), so the
+    page they usually open, maybe on a shared screen, never carries their name."""
+    return {
+        "show_identity": show_identity,
+        "identities": await reporter_rights.my_identities(
+            services, access, open_values=show_identity
+        ),
+        "rights_requests": await reporter_rights.my_requests(services, access),
+    }
+
+
 async def followup_page(
     request: Request[Any, Any, Any],
     access: ReporterAccess,
@@ -426,7 +442,6 @@ async def followup_page(
     **extra: Any,
 ) -> Template:
     """The follow-up page: the reporter's cases, their personal data and rights requests."""
-    from portal.web.privacy_pages import rights_context
 
     services = services_of(request)
     views = await followup.reporter_view(services, access)
