@@ -276,9 +276,13 @@ class PendingReceipt:
 
 
 def _retrieve(task: asyncio.Future[ReceiptSecrets]) -> None:
-    """A derivation nobody awaits (a failed submission) must not log an unretrieved error."""
-    if not task.cancelled():
-        task.exception()
+    """A derivation nobody awaits (a failed submission): its error is retrieved, so asyncio
+    does not complain, and logged by its kind (never a code or a reporter's data)."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        logger.error("receipt derivation failed (%s)", type(error).__name__)
 
 
 async def submit(

@@ -20,13 +20,10 @@ from portal.web.reporter import (
     _require,
     _upload_error_page,
     _Uploads,
+    done_redirect,
     followup_page,
     services_of,
 )
-
-
-def _done(what: str) -> Redirect:
-    return Redirect(path=f"/follow-up/case?done={what}", status_code=303)
 
 
 async def _form_text(request: Request[Any, Any, Any], name: str, limit: int = 20_000) -> str:
@@ -42,14 +39,14 @@ async def followup_message(request: Request[Any, Any, Any]) -> Redirect | Templa
     form = await request.form()
     text = await _form_text(request, "text")
     if not text:
-        return _done("empty")
+        return done_redirect("empty")
     try:
         await followup.reporter_reply(
             services_of(request), access, str(form.get("case_id", "")), text
         )
     except NotYours:
         raise NotFoundException from None
-    return _done("message")
+    return done_redirect("message")
 
 
 @post("/follow-up/evidence", name="followup_evidence", opt={"exclude_from_csrf": True})
@@ -72,7 +69,7 @@ async def followup_evidence(request: Request[Any, Any, Any]) -> Redirect | Templ
     except UploadError as err:
         return _upload_error_page(err)
     if not result.files:
-        return _done("nofile")
+        return done_redirect("nofile")
     stored = [f for _, files in result.files for f in files]
     uploads.targets = pick(result.fields)
     try:
@@ -82,7 +79,7 @@ async def followup_evidence(request: Request[Any, Any, Any]) -> Redirect | Templ
         for f in stored:
             await services.files.delete(f.storage_key)
         raise
-    return _done("evidence")
+    return done_redirect("evidence")
 
 
 @post("/follow-up/identity", name="followup_identity")
@@ -98,8 +95,8 @@ async def followup_identity(request: Request[Any, Any, Any]) -> Redirect | Templ
     try:
         await followup.reporter_add_identity(services_of(request), access, identity)
     except arrival.NoReader:
-        return _done("identity_closed")
-    return _done("identity")
+        return done_redirect("identity_closed")
+    return done_redirect("identity")
 
 
 @post("/follow-up/feedback", name="followup_feedback")
@@ -108,7 +105,7 @@ async def followup_feedback(request: Request[Any, Any, Any]) -> Redirect:
     form = await request.form()
     kind = str(form.get("kind", ""))
     if kind not in ("satisfied", "dissatisfied", "rehandling_requested"):
-        return _done("empty")
+        return done_redirect("empty")
     text = await _form_text(request, "text", 4000)
     try:
         await followup.reporter_feedback(
@@ -116,7 +113,7 @@ async def followup_feedback(request: Request[Any, Any, Any]) -> Redirect:
         )
     except NotYours:
         raise NotFoundException from None
-    return _done("feedback")
+    return done_redirect("feedback")
 
 
 @post("/follow-up/retaliation", name="followup_retaliation")
@@ -125,7 +122,7 @@ async def followup_retaliation(request: Request[Any, Any, Any]) -> Redirect:
     form = await request.form()
     text = await _form_text(request, "text")
     if not text:
-        return _done("empty")
+        return done_redirect("empty")
     try:
         await followup.report_retaliation(
             services_of(request), access, str(form.get("case_id", "")), text
@@ -133,8 +130,8 @@ async def followup_retaliation(request: Request[Any, Any, Any]) -> Redirect:
     except NotYours:
         raise NotFoundException from None
     except arrival.NoReader:
-        return _done("closed")
-    return _done("retaliation")
+        return done_redirect("closed")
+    return done_redirect("retaliation")
 
 
 @post("/follow-up/reward-claim", name="followup_reward_claim")
@@ -158,8 +155,8 @@ async def followup_reward_claim(request: Request[Any, Any, Any]) -> Redirect:
     except NotYours:
         raise NotFoundException from None
     except WorkflowError:
-        return _done("empty")
-    return _done("reward")
+        return done_redirect("empty")
+    return done_redirect("reward")
 
 
 @post("/follow-up/notify-address", name="followup_notify_address")
@@ -170,14 +167,14 @@ async def followup_notify_address(request: Request[Any, Any, Any]) -> Redirect:
     services = services_of(request)
     if str(form.get("remove", "")) == "yes":
         await reporter_contact.remove_address(services, access.receipt_id)
-        return _done("address_removed")
+        return done_redirect("address_removed")
     try:
         await reporter_contact.set_address(
             services, access.receipt_id, str(form.get("address", ""))[:1000]
         )
     except reporter_contact.BadAddress:
-        return _done("bad_address")
-    return _done("address")
+        return done_redirect("bad_address")
+    return done_redirect("address")
 
 
 @post("/follow-up/sign-out", name="followup_signout")

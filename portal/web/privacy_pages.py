@@ -22,7 +22,7 @@ from portal.kernel.db.engine import DatabaseUnavailable
 from portal.kernel.services import Services
 from portal.reporter import rights as reporter_rights
 from portal.reporter.intake import parse_identity
-from portal.web.reporter import _require, followup_page, services_of
+from portal.web.reporter import _require, done_redirect, followup_page, services_of
 
 
 async def org_values(services: Services) -> org_settings.OrgValues:
@@ -38,10 +38,6 @@ async def privacy_notice(request: Request[Any, Any, Any]) -> Template:
     except DatabaseUnavailable:  # the notice is still worth showing with the defaults
         values = org_settings.defaults(services.settings)
     return Template(template_name="portal/privacy.html", context={"org": values})
-
-
-def _done(what: str) -> Redirect:
-    return Redirect(path=f"/follow-up/case?done={what}", status_code=303)
 
 
 @post("/follow-up/identity/correct", name="followup_identity_correct")
@@ -62,10 +58,10 @@ async def followup_identity_correct(request: Request[Any, Any, Any]) -> Redirect
     except NotYours:
         raise NotFoundException from None
     except reporter_rights.NoIdentity:
-        return _done("identity_unreadable")
+        return done_redirect("identity_unreadable")
     except reporter_rights.NothingChanged:
-        return _done("identity_unchanged")
-    return _done("identity_corrected")
+        return done_redirect("identity_unchanged")
+    return done_redirect("identity_corrected")
 
 
 @post("/follow-up/rights", name="followup_rights")
@@ -75,7 +71,7 @@ async def followup_rights(request: Request[Any, Any, Any]) -> Redirect:
     form = await request.form()
     kind = str(form.get("kind", ""))
     if kind not in reporter_rights.REQUEST_KINDS:
-        return _done("empty")
+        return done_redirect("empty")
     try:
         await reporter_rights.ask(
             services_of(request), access, str(form.get("case_id", ""))[:64], kind
@@ -83,10 +79,10 @@ async def followup_rights(request: Request[Any, Any, Any]) -> Redirect:
     except NotYours:
         raise NotFoundException from None
     except reporter_rights.NoIdentity:
-        return _done("identity_unreadable")
+        return done_redirect("identity_unreadable")
     except reporter_rights.AlreadyAsked:
-        return _done("rights_waiting")
-    return _done("rights_asked")
+        return done_redirect("rights_waiting")
+    return done_redirect("rights_asked")
 
 
 privacy_handlers: list[Any] = [privacy_notice, followup_identity_correct, followup_rights]

@@ -417,6 +417,11 @@ def _signin_again(_request: Request[Any, Any, Any], _exc: Exception) -> Response
     return Redirect(path="/follow-up", status_code=303)
 
 
+def done_redirect(what: str) -> Redirect:
+    """Back to the follow-up page with what was done (a code the page turns into words)."""
+    return Redirect(path=f"/follow-up/case?done={what}", status_code=303)
+
+
 async def rights_context(
     services: Services, access: ReporterAccess, *, show_identity: bool = False
 ) -> dict[str, Any]:
