@@ -247,6 +247,32 @@ class StreamEncryptor:
         with memoryview(data) as raw, raw.cast("B") as view:
             return self._seal_chunks(view)
 
+    @property
+    def record_size(self) -> int:
+        """Bytes of one full data record (head, ciphertext, tag): what ``seal_chunk_into``
+        writes."""
+        return _RECORD.size + self._chunk_size + TAG_SIZE
+
+    def seal_chunk_into(self, chunk: bytes | bytearray | memoryview, out: memoryview) -> None:
+        """The encrypting half for a caller that gathers whole chunks itself: seal exactly
+        one chunk (``len(chunk)`` is the chunk size) as one data record written straight into
+        ``out`` (``record_size`` bytes), with no copy and no allocation. Only between whole
+        chunks: nothing may be buffered by ``seal_parts`` before it. The hashing half is
+        ``absorb``, over the same bytes."""
+        self._check_open()
+        size = self._chunk_size
+        if self._fill:
+            raise RuntimeError("seal_chunk_into after a partial chunk")
+        with memoryview(chunk) as raw, raw.cast("B") as view, memoryview(out) as dest:
+            if len(view) != size or len(dest) != _RECORD.size + size + TAG_SIZE:
+                raise ValueError("one whole chunk, into exactly record_size bytes")
+            _RECORD.pack_into(dest, 0, _FLAG_DATA, size + TAG_SIZE)
+            nonce = _record_nonce(self._counter, _FLAG_DATA)
+            self._payload.encrypt_into(
+                nonce, view, bytes(dest[: _RECORD.size]) + self._aad_tail, dest[_RECORD.size :]
+            )
+            self._counter += 1
+
     def _seal_chunks(self, view: memoryview) -> list[bytes]:
         size = self._chunk_size
         out: list[bytes] = []

@@ -90,6 +90,12 @@ class Aead(Protocol):
 
     def encrypt(self, nonce: bytes, data: bytes | memoryview, aad: bytes) -> bytes: ...
 
+    def encrypt_into(
+        self, nonce: bytes, data: bytes | memoryview, aad: bytes, out: memoryview
+    ) -> None:
+        """``encrypt`` written into ``out``, which is exactly ``len(data) + TAG_SIZE`` long."""
+        ...
+
     def decrypt(self, nonce: bytes, data: bytes | memoryview, aad: bytes) -> bytes:
         """Plaintext, or DecryptionError; never returns unauthenticated bytes."""
         ...
@@ -103,6 +109,11 @@ class _AesGcm:
 
     def encrypt(self, nonce: bytes, data: bytes | memoryview, aad: bytes) -> bytes:
         return self._aead.encrypt(nonce, data, aad)
+
+    def encrypt_into(
+        self, nonce: bytes, data: bytes | memoryview, aad: bytes, out: memoryview
+    ) -> None:
+        self._aead.encrypt_into(nonce, data, aad, out)  # no output allocation, no copy
 
     def decrypt(self, nonce: bytes, data: bytes | memoryview, aad: bytes) -> bytes:
         try:
@@ -128,6 +139,13 @@ class _Sm4Gcm:
         enc.authenticate_additional_data(aad)
         body = enc.update(data) + enc.finalize()
         return body + enc.tag
+
+    def encrypt_into(
+        self, nonce: bytes, data: bytes | memoryview, aad: bytes, out: memoryview
+    ) -> None:
+        if len(out) != len(data) + TAG_SIZE:
+            raise ValueError("out must be len(data) + TAG_SIZE bytes")
+        out[:] = self.encrypt(nonce, data, aad)
 
     def decrypt(self, nonce: bytes, data: bytes | memoryview, aad: bytes) -> bytes:
         if len(nonce) != NONCE_SIZE:

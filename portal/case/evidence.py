@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import mmap
 from collections.abc import AsyncIterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 import anyio.to_thread
 
 from crypto.envelope import field_aad
-from crypto.stream import FileHeader, StreamDecryptor, StreamEncryptor
+from crypto.stream import CHUNK_SIZE, FileHeader, StreamDecryptor, StreamEncryptor
 from crypto.suites import Suite
 from portal.case import metadata
 from portal.kernel.db.models import new_id
+from portal.kernel.direct_io import BufferPool
 from portal.kernel.storage import FileStore, StoreWriter, new_storage_key
 
 
@@ -44,12 +46,24 @@ class StoredFile:
     sha256: str
 
 
-# plaintext bytes gathered before one hop to the worker threads (constant memory)
-BATCH_SIZE = 4 * 1024 * 1024
+# plaintext bytes gathered before one hop to the worker threads (constant memory): whole
+# chunks of the stream format, so a batch seals into whole records
+BATCH_SIZE = 4 * CHUNK_SIZE
 # batches being hashed, encrypted or written while the next one is read from the network
 MAX_IN_FLIGHT = 2
 
 Data = bytes | bytearray | memoryview
+# the contiguous plaintext of the batches in flight, reused (see `_seal_in_place`)
+_plaintext = BufferPool(BATCH_SIZE)
+
+
+@runtime_checkable
+class _InPlaceWriter(Protocol):
+    """A store writer that a worker thread may fill in place (the local store's)."""
+
+    def reserve(self, n: int) -> memoryview: ...
+    def advance(self, n: int) -> None: ...
+    def write_blocking(self, data: bytes | memoryview) -> None: ...
 
 
 def file_aad(case_id: str, file_id: str) -> bytes:
@@ -140,107 +154,127 @@ class EvidenceSink:
         self.name = name
         self.content_type = content_type
         self.suite = suite
-        self._chunks: list[Data] = []
+        self._batch: mmap.mmap | None = None  # the batch being filled (from `_plaintext`)
         self._pending = 0
         # the batches being hashed, encrypted and written, oldest first
         self._inflight: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor, ThreadPoolExecutor] | None = None
-        self._blocking_writes = False  # set by open(): the store writes from worker threads
+        self._pools: tuple[ThreadPoolExecutor, ThreadPoolExecutor] | None = None
+        self._in_place = False  # set by open(): the store is written in place from a thread
 
     async def open(self) -> EvidenceSink:
         for s in (*self.originals, *self.working):
             await s.open()
-        self._blocking_writes = all(
-            hasattr(s.writer, "write_blocking") for s in (*self.originals, *self.working)
+        self._in_place = all(
+            isinstance(s.writer, _InPlaceWriter) for s in (*self.originals, *self.working)
         )
         return self
 
     async def write(self, data: Data) -> None:
-        """Collect network chunks (kept as they are: no copy) into batches of ``BATCH_SIZE``.
-        Each batch is hashed in one worker thread while it is stripped and encrypted in another
-        (SHA-256 and AES-GCM release the GIL, so they run at once on two cores), then written
-        by a third while the next batch is sealed (local store); up to ``MAX_IN_FLIGHT``
-        batches are in that pipeline while the event loop reads the next one from the network.
-        The only copy of a plaintext byte is the encryptor's, into its record buffer. Order is
-        kept by single-thread executors (FIFO) and, for a store written from the event loop,
-        by each batch writing only after the one before it."""
-        self._chunks.append(data)
-        self._pending += len(data)
-        if self._pending >= BATCH_SIZE:
-            await self._flush()
+        """Copy the network chunk into the current batch buffer (the only copy of a plaintext
+        byte: the chunk itself is released at once, so the server's allocator reuses warm
+        memory) and hand each full batch of ``BATCH_SIZE`` bytes to the worker threads; up to
+        ``MAX_IN_FLIGHT`` batches are being processed while the event loop reads the next one
+        from the network (see `_seal_in_place` and `_seal_batch` for what the threads do)."""
+        view = memoryview(data)
+        pos, end = 0, len(view)
+        while pos < end:
+            if self._batch is None:
+                self._batch = _plaintext.take()
+            take = min(BATCH_SIZE - self._pending, end - pos)
+            self._batch[self._pending : self._pending + take] = view[pos : pos + take]
+            self._pending += take
+            pos += take
+            if self._pending == BATCH_SIZE:
+                await self._flush()
 
-    def _hash_batch(self, chunks: list[Data]) -> None:
-        """Worker thread 1: SHA-256 (and size) of the originals' plaintext."""
-        for chunk in chunks:
+    # -- stores written from a worker thread (the local store): the lean path ----------------
+
+    def _seal_in_place(self, batch: memoryview) -> None:
+        """Seal thread, for a store written from worker threads: hand the batch to the hash
+        thread (one SHA-256 update per original, GIL released) and meanwhile encrypt each
+        whole chunk with AES-GCM straight into the store's staging buffer, which the store
+        writes out past the page cache. A partial chunk (the file's last) goes through the
+        encryptor's own buffer. Returns when both threads are done with the batch."""
+        hashed = self._executors()[0].submit(self._hash_batch, batch)
+        try:
+            n = len(batch)
+            whole = n - n % CHUNK_SIZE
             for s in self.originals:
-                s.enc.absorb(chunk)
+                writer = s.writer
+                assert isinstance(writer, _InPlaceWriter)
+                size = s.enc.record_size
+                for pos in range(0, whole, CHUNK_SIZE):
+                    s.enc.seal_chunk_into(batch[pos : pos + CHUNK_SIZE], writer.reserve(size))
+                    writer.advance(size)
+                if whole < n:
+                    for piece in s.enc.seal_parts(batch[whole:]):
+                        writer.write_blocking(piece)
+            for stream, pieces in self._strip_batch(batch):
+                for piece in pieces:
+                    stream.writer.write_blocking(piece)  # type: ignore[union-attr]
+        finally:
+            hashed.result()  # the batch is given back only when the hash is done with it
 
-    def _seal_batch(
-        self, chunks: list[Data]
-    ) -> tuple[list[tuple[_Stream, list[bytes]]], Future[None] | None]:
-        """Worker thread 2: the originals' records, and the stripped working copy's. Where
-        the store can write from a worker thread (the local store), they are handed from here
-        to worker thread 3, which writes them while this one seals the next batch: handed in
-        the order sealed (each executor runs one batch at a time, FIFO), so written in order."""
-        outs: list[tuple[_Stream, list[bytes]]] = []
+    # -- stores written from the event loop (S3): pieces handed back ----------------------
+
+    def _hash_batch(self, batch: memoryview) -> None:
+        """Hash thread: SHA-256 (and size) of the originals' plaintext."""
         for s in self.originals:
-            pieces: list[bytes] = []
-            for chunk in chunks:
-                pieces += s.enc.seal_parts(chunk)
-            outs.append((s, pieces))
+            s.enc.absorb(batch)
+
+    def _seal_batch(self, batch: memoryview) -> list[tuple[_Stream, list[bytes]]]:
+        """Seal thread, for a store written from the event loop: the originals' records and
+        the stripped working copy's, as pieces to write in order."""
+        outs = [(s, s.enc.seal_parts(batch)) for s in self.originals]
+        return outs + self._strip_batch(batch)
+
+    def _strip_batch(self, batch: memoryview) -> list[tuple[_Stream, list[bytes]]]:
+        """The working copies' records (JPEG, PNG: metadata stripped as the bytes pass)."""
         stripper = self.stripper
-        if stripper is not None and not stripper.failed:  # a failed one's copies are dropped
-            for chunk in chunks:
-                cleaned = stripper.update(bytes(chunk))  # images only
-                if stripper.failed:
-                    break
-                for w in self.working:
-                    outs.append((w, w.enc.update_parts(cleaned)))
-        if not self._blocking_writes:
-            return outs, None
-        return [], self._executors()[2].submit(self._write_batch, outs)
+        if stripper is None or stripper.failed:  # a failed one's copies are dropped
+            return []
+        cleaned = stripper.update(bytes(batch))  # images only
+        if stripper.failed:
+            return []
+        return [(w, w.enc.update_parts(cleaned)) for w in self.working]
 
-    @staticmethod
-    def _write_batch(outs: list[tuple[_Stream, list[bytes]]]) -> None:
-        """Worker thread 3 (local store): one batch's ciphertext, in order."""
-        for stream, pieces in outs:
-            write = getattr(stream.writer, "write_blocking", None)
-            assert write is not None
-            for piece in pieces:
-                write(piece)
-
-    def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor, ThreadPoolExecutor]:
+    def _executors(self) -> tuple[ThreadPoolExecutor, ThreadPoolExecutor]:
         if self._pools is None:
             self._pools = (
                 ThreadPoolExecutor(1, thread_name_prefix="evidence-hash"),
                 ThreadPoolExecutor(1, thread_name_prefix="evidence-seal"),
-                ThreadPoolExecutor(1, thread_name_prefix="evidence-write"),
             )
         return self._pools
 
-    async def _process(self, chunks: list[Data], before: asyncio.Future[None] | None) -> None:
+    async def _process(self, buf: mmap.mmap, n: int, before: asyncio.Future[None] | None) -> None:
         loop = asyncio.get_running_loop()
-        hasher, sealer, _writer = self._executors()
-        hashed = loop.run_in_executor(hasher, self._hash_batch, chunks)
-        sealed = loop.run_in_executor(sealer, self._seal_batch, chunks)
-        written: asyncio.Future[None] | None = None
-        try:
-            outs, handed = await sealed
-            if handed is not None:
-                written = asyncio.wrap_future(handed)
-                await written
-            await hashed
-        finally:
-            # never leave a worker running on this batch while the caller aborts
-            await asyncio.gather(
-                hashed, sealed, *([written] if written else []), return_exceptions=True
-            )
-        if before is not None:
-            await before  # the batch before this one is written first (its error is raised)
-        for stream, pieces in outs:
-            if stream.writer is not None:
-                for piece in pieces:
-                    await stream.writer.write(piece)
+        hasher, sealer = self._executors()
+        with memoryview(buf) as whole, whole[:n] as batch:
+            try:
+                if self._in_place:
+                    # FIFO executors keep the order; the seal thread writes as it seals
+                    await loop.run_in_executor(sealer, self._seal_in_place, batch)
+                    outs = []
+                else:
+                    hashed = loop.run_in_executor(hasher, self._hash_batch, batch)
+                    sealed = loop.run_in_executor(sealer, self._seal_batch, batch)
+                    try:
+                        outs = await sealed
+                        await hashed
+                    finally:
+                        # never leave a worker running on this batch while the caller aborts
+                        await asyncio.gather(hashed, sealed, return_exceptions=True)
+            finally:
+                batch.release()
+                whole.release()
+                _plaintext.give(buf)
+        if outs:
+            if before is not None:
+                await before  # the batch before this one is written first (its error raised)
+            for stream, pieces in outs:
+                if stream.writer is not None:
+                    for piece in pieces:
+                        await stream.writer.write(piece)
         if self.stripper is not None and self.stripper.failed:
             await self._drop_working()
 
@@ -250,12 +284,15 @@ class EvidenceSink:
             await self._inflight.popleft()
 
     async def _flush(self) -> None:
-        if not self._chunks:
+        if self._batch is None:
             return
-        chunks, self._chunks, self._pending = self._chunks, [], 0
+        buf, n, self._batch, self._pending = self._batch, self._pending, None, 0
+        if not n:
+            _plaintext.give(buf)
+            return
         await self._settle(keep=MAX_IN_FLIGHT - 1)
         before = self._inflight[-1] if self._inflight else None
-        self._inflight.append(asyncio.ensure_future(self._process(chunks, before)))
+        self._inflight.append(asyncio.ensure_future(self._process(buf, n, before)))
 
     def _shutdown(self) -> None:
         pools, self._pools = self._pools, None
@@ -287,7 +324,9 @@ class EvidenceSink:
         return stored
 
     async def abort(self) -> None:
-        self._chunks.clear()
+        if self._batch is not None:
+            buf, self._batch, self._pending = self._batch, None, 0
+            _plaintext.give(buf)
         while self._inflight:
             with contextlib.suppress(Exception):
                 await self._inflight.popleft()  # let the workers finish before files go

@@ -9,17 +9,17 @@ and folders 0700, whatever the process umask.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 import anyio.to_thread
+
+from portal.kernel.direct_io import SequentialFile
 
 READ_SIZE = 1024 * 1024
 
@@ -75,70 +75,50 @@ class FileStore(Protocol):
     async def cleanup_incoming(self) -> int: ...
 
 
-# pieces this small (a record's 5-byte head) are buffered without a worker-thread hop
-_BUFFERED_WRITE = 512
-# bytes written between two requests to the kernel to start writing a file out
-WRITEBACK_EVERY = 32 * 1024 * 1024
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def _libc_sync_file_range() -> Any:
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.sync_file_range
-    except (OSError, AttributeError):  # not Linux
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-    return fn
-
-
-_sync_file_range = _libc_sync_file_range()
-
-
-def start_writeback(fd: int) -> None:
-    """Start writing the file's dirty pages out without waiting for them (Linux
-    ``sync_file_range(SYNC_FILE_RANGE_WRITE)``); elsewhere nothing: ``commit`` fsyncs anyway."""
-    if _sync_file_range is not None:
-        _sync_file_range(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)
+# pieces this small (a record's 5-byte head) are staged without a worker-thread hop
+_STAGED_INLINE = 64 * 1024
 
 
 class _LocalWriter:
+    """Writes ``incoming/KEY.part`` through a `SequentialFile` (past the page cache where the
+    file system allows: see `portal.kernel.direct_io`); ``commit`` makes it ``objects/..``."""
+
     def __init__(self, key: str, part: Path, final: Path) -> None:
         self.key = key
         self._part = part
         self._final = final
-        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        os.fchmod(fd, 0o600)  # the creation mode is masked by the umask
-        self._fh = os.fdopen(fd, "wb")
+        self._file = SequentialFile(part)
         self._size = 0
-        self._unsynced = 0
 
     async def write(self, data: bytes) -> None:
         if not data:
             return
-        if len(data) <= _BUFFERED_WRITE:
-            self._fh.write(data)  # lands in the file object's buffer: no system call to wait on
+        if len(data) <= _STAGED_INLINE and len(data) < self._file.room:
+            self._file.write(data)  # a copy into the staging buffer only: no thread hop
         else:
-            await anyio.to_thread.run_sync(self._fh.write, data)
+            await anyio.to_thread.run_sync(self._file.write, data)
         self._size += len(data)
 
-    def write_blocking(self, data: bytes) -> None:
-        """``write`` for a caller already in a worker thread (no second hop). Every
-        ``WRITEBACK_EVERY`` bytes the kernel is asked to start writing the file out, so the
-        fsync of ``commit`` finds little left to do after the last byte of a large upload."""
-        self._fh.write(data)
+    def write_blocking(self, data: bytes | memoryview) -> None:
+        """``write`` for a caller already in a worker thread (no second hop)."""
+        self._file.write(data)
         self._size += len(data)
-        self._unsynced += len(data)
-        if self._unsynced >= WRITEBACK_EVERY:
-            self._fh.flush()
-            start_writeback(self._fh.fileno())
-            self._unsynced = 0
+
+    def reserve(self, n: int) -> memoryview:
+        """From a worker thread: the next ``n`` bytes to fill in place, then ``advance(n)``
+        (see `SequentialFile.reserve`)."""
+        return self._file.reserve(n)
+
+    def advance(self, n: int) -> None:
+        self._file.advance(n)
+        self._size += n
 
     async def commit(self) -> int:
         def finish() -> None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+            try:
+                self._file.finish()
+            finally:
+                self._file.close()
             shard = self._final.parent
             if _private_dir(shard):
                 fsync_dir(shard.parent)
@@ -151,10 +131,7 @@ class _LocalWriter:
     async def abort(self) -> None:
         def drop() -> None:
             try:
-                if not self._fh.closed:
-                    self._fh.close()  # may flush buffered bytes: fails again on a full disk
-            except OSError:
-                pass
+                self._file.close()
             finally:
                 self._part.unlink(missing_ok=True)
 

@@ -372,3 +372,40 @@ def test_update_parts_gives_the_same_stream_layout(small_chunks: int) -> None:
     blob = b"".join([*pieces, last])
     assert decrypt(blob) == data and trailer.size == len(data)
     assert len(split_stream(blob)[1]) == 4 + 1
+
+
+@pytest.mark.parametrize("suite", [Suite.AES256GCM, Suite.SM4GCM])
+def test_whole_chunks_sealed_in_place_read_back(small_chunks: int, suite: Suite) -> None:
+    """``seal_chunk_into`` (whole chunks, straight into the caller's buffer) then
+    ``seal_parts`` for the tail: one stream, readable, with the plaintext's SHA-256."""
+    data = os.urandom(small_chunks * 3 + 5)
+    enc = StreamEncryptor(KEY, AAD, HEADER, suite=suite)
+    out = bytearray(enc.start())
+    view = memoryview(data)
+    for i in range(3):
+        chunk = view[i * small_chunks : (i + 1) * small_chunks]
+        enc.absorb(chunk)
+        record = bytearray(b"\xee" * (enc.record_size + 2))
+        enc.seal_chunk_into(chunk, memoryview(record)[1:-1])
+        assert record[0] == record[-1] == 0xEE  # exactly record_size bytes written
+        out += record[1:-1]
+    enc.absorb(view[3 * small_chunks :])
+    out += b"".join(enc.seal_parts(view[3 * small_chunks :]))
+    last, trailer = enc.finalize()
+    blob = bytes(out + last)
+    dec = StreamDecryptor(KEY, AAD)
+    assert dec.update(blob) == data
+    assert dec.finalize().sha256 == hashlib.sha256(data).hexdigest() == trailer.sha256
+    assert len(split_stream(blob)[1]) == 4 + 1
+
+
+def test_seal_chunk_into_takes_only_whole_chunks_between_whole_chunks(small_chunks: int) -> None:
+    enc = StreamEncryptor(KEY, AAD, HEADER)
+    enc.start()
+    with pytest.raises(ValueError):
+        enc.seal_chunk_into(b"x" * (small_chunks - 1), memoryview(bytearray(enc.record_size)))
+    with pytest.raises(ValueError):
+        enc.seal_chunk_into(b"x" * small_chunks, memoryview(bytearray(enc.record_size - 1)))
+    enc.seal_parts(b"tail")
+    with pytest.raises(RuntimeError):
+        enc.seal_chunk_into(b"x" * small_chunks, memoryview(bytearray(enc.record_size)))
