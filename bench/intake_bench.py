@@ -493,6 +493,8 @@ class UploadRun:
     peak_total_kib: int = 0
     hwm_kib: int = 0
     client_over_kib: int = -1  # this process's peak RSS above its RSS before the upload
+    server_cpu_s: float = 0.0  # CPU of the server (all threads) during the POST
+    client_cpu_s: float = 0.0  # CPU of this process (the client) during the POST
 
 
 def upload(
@@ -521,9 +523,12 @@ def upload(
         sampler.start()
         start = time.perf_counter()
         try:
-            r = client.post(
-                path, content=body, headers={"Content-Type": ctype, "Content-Length": str(length)}
-            )
+            with CpuMeter(pid) as cpu:
+                r = client.post(
+                    path,
+                    content=body,
+                    headers={"Content-Type": ctype, "Content-Length": str(length)},
+                )
             end = time.perf_counter()
         finally:
             sampler.stop()
@@ -542,6 +547,8 @@ def upload(
         peak_total_kib=sampler.peak_kib(),
         hwm_kib=hwm,
         client_over_kib=own_over,
+        server_cpu_s=cpu.server,
+        client_cpu_s=cpu.client,
     )
 
 

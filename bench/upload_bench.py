@@ -25,6 +25,7 @@ import datetime as dt
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -81,6 +82,54 @@ def measure(mib: int, runs: int) -> tuple[list[UploadRun], list[UploadRun]]:
         discard.stop()
         server.stop()
     return portal_runs, discard_runs
+
+
+def one_core_ms_per_mib() -> tuple[float, float]:
+    """(SHA-256, AES-256-GCM) milliseconds per MiB on one core of this machine, measured now:
+    the work the portal must add to the discard server's for every MiB it receives."""
+    import hashlib
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data = os.urandom(MIB)
+    rounds = 128
+    start = time.perf_counter()
+    digest = hashlib.sha256()
+    for _ in range(rounds):
+        digest.update(data)
+    sha = (time.perf_counter() - start) * 1000 / rounds
+    aead, nonce = AESGCM(os.urandom(32)), os.urandom(12)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        aead.encrypt(nonce, data, b"")
+    aes = (time.perf_counter() - start) * 1000 / rounds
+    return sha, aes
+
+
+def ceiling_rows(
+    mib: int, portal_runs: list[UploadRun], discard_runs: list[UploadRun], sha: float, aes: float
+) -> list[Row]:
+    """What this machine allows: the discard run's client and server CPU per MiB, plus the
+    SHA-256 and AES-GCM every MiB needs, spread perfectly over its cores (and never faster
+    than the discard run itself, nor than one core hashing)."""
+    n = cores()
+    client = statistics.mean(r.client_cpu_s for r in discard_runs) * 1000 / mib
+    server = statistics.mean(r.server_cpu_s for r in discard_runs) * 1000 / mib
+    portal = statistics.mean(r.server_cpu_s for r in portal_runs) * 1000 / mib
+    wall = statistics.mean(r.seconds_total for r in discard_runs) * 1000 / mib
+    best = max(wall, (client + server + sha + aes) / n, sha)
+    return [
+        info(
+            "   CPU ms per MiB: bench client / discard server / portal server; one core: "
+            "SHA-256 / AES-GCM",
+            f"{client:.2f} / {server:.2f} / {portal:.2f}; {sha:.2f} / {aes:.2f}",
+        ),
+        info(
+            f"   best ratio this machine allows ({n} cores shared by client and server, "
+            "perfect parallelism)",
+            f"{wall / best:.2f}",
+        ),
+    ]
 
 
 def rows_for(mib: int, portal_runs: list[UploadRun], discard_runs: list[UploadRun]) -> list[Row]:
@@ -145,7 +194,11 @@ def main() -> None:
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, one report with one {mib:,} MiB file, "
         "portal in development mode, SQLite, local file store"
     )
-    table = render(rows_for(mib, portal_runs, discard_runs))
+    sha, aes = one_core_ms_per_mib()
+    table = render(
+        rows_for(mib, portal_runs, discard_runs)
+        + ceiling_rows(mib, portal_runs, discard_runs, sha, aes)
+    )
     print(header)
     print()
     print(table)
