@@ -52,7 +52,7 @@ async def _form_page(
         status,
         staff=staff,
         channels=CHANNELS,
-        categories=await reporter_submission.active_categories(services),
+        categories=await reporter_submission.active_categories(services, stale_ok=True),
         kinds=KINDS,
         relations=RELATIONS,
         fields=fields or {},

@@ -66,14 +66,15 @@ async def _enabled_staff(session: AsyncSession) -> list[User]:
 STAFF: ReadMostly[list[User]] = ReadMostly("enabled staff", ("users",))
 
 
-async def enabled_staff(db: Database, *, fresh: bool = False) -> list[User]:
-    """The enabled staff accounts, from the cache unless ``fresh``."""
+async def enabled_staff(db: Database, *, fresh: bool = False, stale_ok: bool = False) -> list[User]:
+    """The enabled staff accounts, from the cache unless ``fresh`` (``stale_ok``: for a page
+    that only shows what follows from them; see `portal.kernel.readmostly`)."""
 
     async def load() -> list[User]:
         async with db.read() as s:
             return await _enabled_staff(s)
 
-    return await STAFF.get(db, load, fresh=fresh)
+    return await STAFF.get(db, load, fresh=fresh, stale_ok=stale_ok)
 
 
 def needs_custodian(report: ReportInput) -> bool:
@@ -113,7 +114,7 @@ async def channel_state(session: AsyncSession) -> ChannelState:
 async def current_channel(db: Database, report: ReportInput | None = None) -> ChannelState:
     """``channel_state`` from the cached staff; a closed answer (for ``report``, if given) is
     checked against the database before it is believed."""
-    state = channel_of(await enabled_staff(db))
+    state = channel_of(await enabled_staff(db, stale_ok=report is None))  # shown, or decided
     if not (state.accepts(report) if report is not None else state.open):
         state = channel_of(await enabled_staff(db, fresh=True))
     return state

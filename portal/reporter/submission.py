@@ -497,8 +497,11 @@ async def sweep_nonces_forever(
 CATEGORIES: ReadMostly[list[Any]] = ReadMostly("categories", ("categories",))
 
 
-async def active_categories(services: Services, *, fresh: bool = False) -> list[Any]:
-    """The active categories in their order, from the cache unless ``fresh``."""
+async def active_categories(
+    services: Services, *, fresh: bool = False, stale_ok: bool = False
+) -> list[Any]:
+    """The active categories in their order, from the cache unless ``fresh`` (``stale_ok``:
+    for a form that only shows them; see `portal.kernel.readmostly`)."""
     from portal.kernel.db.models import Category
 
     async def load() -> list[Any]:
@@ -510,7 +513,7 @@ async def active_categories(services: Services, *, fresh: bool = False) -> list[
             ).scalars()
             return list(rows)
 
-    return await CATEGORIES.get(services.db, load, fresh=fresh)
+    return await CATEGORIES.get(services.db, load, fresh=fresh, stale_ok=stale_ok)
 
 
 async def category_codes(services: Services, chosen: str) -> list[str]:

@@ -79,7 +79,7 @@ async def _form_context(services: Services, **extra: Any) -> dict[str, Any]:
     if extra.get("channel") is None:  # the independent option says whether it can be used
         extra["channel"] = await _channel(services)
     return {
-        "categories": await submission.active_categories(services),
+        "categories": await submission.active_categories(services, stale_ok=True),
         "kinds": KINDS,
         "relations": RELATIONS,
         "max_file_mb": services.settings.max_file_bytes // (1024 * 1024),
