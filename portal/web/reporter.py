@@ -24,6 +24,7 @@ from portal.case.access import ReporterAccess
 from portal.case.evidence import EvidenceSink, StoredFile, Target, make_document_working_copy
 from portal.case.stage import PUBLIC_STAGES
 from portal.http.csrf import verify_csrf_token
+from portal.http.page_cache import StampedTemplate
 from portal.http.sessions import current_session, start_session
 from portal.http.upload import FilePart, UploadError, UploadResult, read_multipart
 from portal.kernel import metrics, redis_state
@@ -99,7 +100,18 @@ async def report_form(request: Request[Any, Any, Any]) -> Template:
     channel = await _channel(services)
     if not channel.open:
         return _closed_page()
-    return _page("report_form", **await _form_context(services, channel=channel))
+    context = await _form_context(services, channel=channel)
+    # the blank form is the same for every visitor but for the tokens: rendered once
+    token = context.pop("submission_token")
+    categories = tuple(
+        (c.code, c.name_zh_cn, c.name_zh_tw, c.name_en) for c in context["categories"]
+    )
+    return StampedTemplate(
+        "portal/report_form.html",
+        key=(categories, channel, context["max_file_mb"], context["max_files"]),
+        context=context,
+        stamps={"submission_token": token},
+    )
 
 
 # --- the streaming submission ------------------------------------------------------------------
