@@ -139,7 +139,8 @@ class StampedTemplate(Template):
 
     def _render_plain(self, request: Request[Any, Any, Any]) -> str:  # pragma: no cover
         engine = request.app.template_engine
-        assert engine is not None and self.template_name is not None
+        if engine is None or self.template_name is None:
+            raise RuntimeError("no template engine")
         context = {**self.create_template_context(request), **self.stamps}
         text: str = engine.get_template(self.template_name).render(**context)
         return text
