@@ -311,16 +311,26 @@ class EvidenceSink:
             await self._settle()
         finally:
             self._shutdown()
-        stored = [await s.close() for s in self.originals]
-        if self.stripper is not None:
-            try:
-                tail = self.stripper.finalize()
-            except metadata.MetadataError:
-                await self._drop_working()
-            else:
-                for s in self.working:
-                    await s.write(tail)
-                stored += [await s.close() for s in self.working]
+        stored: list[StoredFile] = []
+        try:
+            for s in self.originals:
+                stored.append(await s.close())
+            if self.stripper is not None:
+                try:
+                    tail = self.stripper.finalize()
+                except metadata.MetadataError:
+                    await self._drop_working()
+                else:
+                    for s in self.working:
+                        await s.write(tail)
+                    for s in self.working:
+                        stored.append(await s.close())
+        except BaseException:
+            # a copy failed (or the request was cancelled) after others were committed: the
+            # caller never learns of those, so they go here (abort() drops the rest)
+            for f in stored:
+                await self.store.delete(f.storage_key)
+            raise
         return stored
 
     async def abort(self) -> None:

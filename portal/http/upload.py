@@ -8,7 +8,8 @@ and at most one network chunk of it at a time.
 
 Rules: the CSRF token field must come before any file part (a file part before a verified
 token is refused), text fields are small and strict UTF-8, a file over the per-file limit
-answers 413, and on any error every sink already opened is aborted (nothing half-stored). A
+answers 413, and on any error (or cancellation) every sink already opened is aborted and every
+file already stored is discarded (nothing half-stored). A
 full disk (ENOSPC/EDQUOT) leaves as `portal.kernel.outage.StorageFull` (503 with Retry-After).
 """
 
@@ -273,6 +274,9 @@ async def read_multipart(
         if is_disk_full(exc):  # 503 "try again later", logged once per outage
             note_outage(StorageFull.component, type(exc).__name__)
             raise StorageFull(exc) from None
+        raise
+    except BaseException:  # cancelled (the server shutting down): nothing may stay behind
+        await _abort_all(open_sinks, result, discard)
         raise
     return result
 

@@ -125,3 +125,41 @@ async def test_a_store_failure_in_flight_is_raised_not_lost(tmp_path: Path) -> N
     await sink.abort()
     assert list(store.incoming.glob("*.part")) == []
     assert await store.keys() == []
+
+
+class _SecondCommitFails(LocalFileStore):
+    """The second stream's commit fails (its disk gave out): the first is already committed."""
+
+    commits = 0
+
+    async def writer(self, key: str) -> StoreWriter:
+        inner = await super().writer(key)
+        store = self
+        real_commit = inner.commit
+
+        async def commit() -> int:
+            store.commits += 1
+            if store.commits == 2:
+                raise OSError(5, "Input/output error")
+            return await real_commit()
+
+        inner.commit = commit  # type: ignore[method-assign]
+        return inner
+
+
+async def test_a_failed_close_removes_the_copies_already_committed(tmp_path: Path) -> None:
+    store = _SecondCommitFails(tmp_path / "files")
+    sink = await EvidenceSink(
+        store,
+        _targets(2),
+        name="a.bin",
+        content_type="application/octet-stream",
+        suite=Suite.AES256GCM,
+    ).open()
+    await sink.write(os.urandom(BATCH_SIZE + 10))
+    with pytest.raises(OSError, match="Input/output"):
+        await sink.close()
+    await sink.abort()
+    assert store.commits == 2
+    assert await store.keys() == []  # the first case's copy is gone too
+    assert list(store.incoming.glob("*.part")) == []

@@ -197,3 +197,45 @@ def test_clean_filename(raw: str, expected: str) -> None:
 
 def test_clean_filename_is_bounded() -> None:
     assert len(clean_filename("a" * 1000 + ".txt")) == 200
+
+
+async def test_a_cancelled_upload_leaves_nothing_behind() -> None:
+    """The request is cancelled (say the server shuts down) after one file was stored and while
+    the next streams in: the stored file is discarded and the open sink aborted."""
+    import asyncio
+
+    log: list[Any] = []
+    payload = (
+        body(
+            part("_csrf_token", GOOD_TOKEN.encode()),
+            part("evidence", b"A" * 50, "a.txt"),
+        )[: -len(f"--{BOUNDARY}--\r\n")]
+        + part("evidence", b"B" * 50, "b.txt")[:120]
+    )
+
+    class CancelledRequest:
+        def __init__(self) -> None:
+            self.headers = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
+
+        async def stream(self) -> Any:
+            yield payload
+            raise asyncio.CancelledError
+
+    async def open_sink(p: FilePart, fields: dict[str, list[str]]) -> RecordingSink:
+        return RecordingSink(p, log)
+
+    async def discard(info: Any) -> None:
+        log.append(("discard", info))
+
+    with pytest.raises(asyncio.CancelledError):
+        await read_multipart(
+            CancelledRequest(),  # type: ignore[arg-type]
+            verify_csrf=lambda t: t == GOOD_TOKEN,
+            open_sink=open_sink,
+            discard=discard,
+            max_file_bytes=1000,
+            max_files=3,
+        )
+    assert ("close", "a.txt", b"A" * 50) in log
+    assert ("discard", "a.txt") in log
+    assert ("abort", "b.txt") in log
