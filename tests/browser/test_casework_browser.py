@@ -52,6 +52,7 @@ from tests.browser.test_workspace_browser import (
     first_sign_in,
     open_case_with,
     submit_marked_report,
+    until_the_server_sees_them,
 )
 
 pytestmark = pytest.mark.browser
@@ -344,6 +345,7 @@ def test_anonymous_report_to_rated_outcome(
         accused="team_lead",
         outsider="investigator",
     )
+    until_the_server_sees_them()
 
     # the reporter, JavaScript as parametrized, sends two files anonymously
     reporter_page_for(page, tr)
