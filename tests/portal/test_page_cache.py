@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import update
@@ -34,29 +35,35 @@ def _tokens(text: str) -> tuple[str, str]:
     return csrf.group(1), token.group(1)
 
 
-def test_each_visit_gets_its_own_tokens_and_nothing_else_differs(app: Litestar) -> None:
-    with TestClient(app) as a, TestClient(app) as b:
-        appoint_readers_via(a)
-        pages = [c.get("/report/new") for c in (a, a, b)]
-        assert all(p.status_code == 200 for p in pages)
-        (csrf_a1, sub_a1), (csrf_a2, sub_a2), (csrf_b, sub_b) = (_tokens(p.text) for p in pages)
-        assert csrf_a1 == csrf_a2 == a.cookies.get("csrftoken", csrf_a1)  # the session's own
-        assert csrf_b != csrf_a1
-        assert len({sub_a1, sub_a2, sub_b}) == 3  # a new submission token every visit
-        assert csrf_a1 not in pages[2].text and sub_a1 not in pages[2].text
-        for page in pages:
-            assert MARK_RE.search(page.text) is None
-        # apart from the tokens the pages are the same text
-        norm = [
-            p.text.replace(c, "CSRF").replace(s, "SUB")
-            for p, (c, s) in zip(pages, [(csrf_a1, sub_a1), (csrf_a2, sub_a2), (csrf_b, sub_b)])
-        ]
-        assert norm[0] == norm[1] == norm[2]
-        # and a report made with the stamped form is taken, once
-        before = count_cases(a)
-        done = submit(a, report_fields(), tokens=(csrf_a1, sub_a1))
-        assert done.status_code == 200 and "receipt" in done.text.lower()
-        assert count_cases(a) == before + 1
+def test_each_visit_gets_its_own_tokens_and_nothing_else_differs(
+    client: TestClient[Litestar],
+) -> None:
+    appoint_readers_via(client)
+    visitor_a = [client.get("/report/new") for _ in range(2)]
+    cookies_a = httpx.Cookies(client.cookies)
+    client.cookies.clear()  # another visitor: a session of their own
+    visitor_b = client.get("/report/new")
+    pages = [*visitor_a, visitor_b]
+    assert all(p.status_code == 200 for p in pages)
+    (csrf_a1, sub_a1), (csrf_a2, sub_a2), (csrf_b, sub_b) = (_tokens(p.text) for p in pages)
+    assert csrf_a1 == csrf_a2  # the session's own token, on every visit
+    assert csrf_b != csrf_a1
+    assert len({sub_a1, sub_a2, sub_b}) == 3  # a new submission token every visit
+    assert csrf_a1 not in visitor_b.text and sub_a1 not in visitor_b.text
+    for page in pages:
+        assert MARK_RE.search(page.text) is None
+    # apart from the tokens the pages are the same text
+    norm = [
+        p.text.replace(c, "CSRF").replace(s, "SUB")
+        for p, (c, s) in zip(pages, [(csrf_a1, sub_a1), (csrf_a2, sub_a2), (csrf_b, sub_b)])
+    ]
+    assert norm[0] == norm[1] == norm[2]
+    # and a report made with the stamped form, in its own session, is taken once
+    client.cookies = cookies_a
+    before = count_cases(client)
+    done = submit(client, report_fields(), tokens=(csrf_a1, sub_a1))
+    assert done.status_code == 200 and "receipt" in done.text.lower()
+    assert count_cases(client) == before + 1
 
 
 def test_language_category_and_channel_changes_show_at_once(client: TestClient[Litestar]) -> None:
