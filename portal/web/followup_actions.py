@@ -13,7 +13,8 @@ from portal.case.access import NotYours
 from portal.case.evidence import Target
 from portal.http.sessions import end_session
 from portal.http.upload import UploadError
-from portal.reporter import arrival, followup
+from portal.kernel.db.engine import DatabaseUnavailable
+from portal.reporter import arrival, followup, in_doubt
 from portal.reporter.intake import parse_identity
 from portal.web.reporter import (
     _document_working_copies,
@@ -73,11 +74,16 @@ async def followup_evidence(request: Request[Any, Any, Any]) -> Redirect | Templ
     stored = [f for _, files in result.files for f in files]
     uploads.targets = pick(result.fields)
     try:
-        stored += await _document_working_copies(services, uploads, result)
+        await _document_working_copies(services, uploads, result, stored)
         await followup.reporter_add_files(services, access, stored)
+    except DatabaseUnavailable as err:
+        if err.in_doubt:  # they may have been added: they wait for the database to tell
+            in_doubt.settle_later(services, [f.storage_key for f in stored])
+        else:
+            await uploads.discard(stored)
+        raise
     except BaseException:
-        for f in stored:
-            await services.files.delete(f.storage_key)
+        await uploads.discard(stored)
         raise
     return done_redirect("evidence")
 

@@ -32,7 +32,7 @@ from portal.kernel.db.engine import DatabaseUnavailable
 from portal.kernel.services import Services
 from portal.kernel.settings import Settings
 from portal.kernel.throttle import AttemptCounter, Busy, TokenBucket
-from portal.reporter import arrival, followup, submission
+from portal.reporter import arrival, followup, in_doubt, submission
 from portal.reporter import rights as reporter_rights
 from portal.reporter.intake import KINDS, RELATIONS, ReportInput, parse_report
 
@@ -183,11 +183,12 @@ class _Uploads:
 
 
 async def _document_working_copies(
-    services: Services, uploads: _Uploads, result: UploadResult
-) -> list[StoredFile]:
+    services: Services, uploads: _Uploads, result: UploadResult, extra: list[StoredFile]
+) -> None:
+    """Adds a readable working copy of each PDF or Office original to ``extra`` as it is made
+    (so that a failure part way leaves the ones already made where the caller discards them)."""
     from portal.case import metadata
 
-    extra: list[StoredFile] = []
     keys = {t.case_id: t.case_key for t in uploads.targets or []}
     for part, stored in result.files:
         kind = metadata.working_copy_kind(part.content_type, part.filename)
@@ -207,7 +208,6 @@ async def _document_working_copies(
             )
             if copy is not None:
                 extra.append(copy)
-    return extra
 
 
 def _upload_error_page(err: UploadError) -> Template:
@@ -238,11 +238,26 @@ async def _take_report(
         result = await uploads.read(request)
     except UploadError as err:
         return _upload_error_page(err)
+    copies: list[StoredFile] = []  # working copies made for this submission
     try:
-        categories = await submission.category_codes(services, result.first("category"))
+        return await _file_report(services, uploads, result, copies)
     except BaseException:  # e.g. the database is down: the sealed uploads must not stay behind
-        await uploads.discard_all(result)
+        await _discard(uploads, result, copies)
         raise
+
+
+async def _discard(uploads: _Uploads, result: UploadResult, copies: list[StoredFile]) -> None:
+    """Nothing of a submission that is not filed stays in the store."""
+    await uploads.discard_all(result)
+    await uploads.discard(copies)
+    copies.clear()
+
+
+async def _file_report(
+    services: Services, uploads: _Uploads, result: UploadResult, copies: list[StoredFile]
+) -> Template:
+    """File what was read as a report; anything this raises leaves the uploads to the caller."""
+    categories = await submission.category_codes(services, result.first("category"))
     parsed = parse_report(
         result.fields,
         categories,
@@ -275,30 +290,27 @@ async def _take_report(
     stored = [
         f for _, files in result.files for f in files if f.case_id in {t.case_id for t in targets}
     ]
+    await _document_working_copies(services, uploads, result, copies)
     try:
-        stored += await _document_working_copies(services, uploads, result)
         code, _numbers = await submission.submit(
-            services, report, targets, stored, token, pending=uploads.receipt
+            services, report, targets, stored + copies, token, pending=uploads.receipt
         )
     except submission.DuplicateSubmission as dup:
-        await uploads.discard_all(result)
-        for f in stored:
-            await services.files.delete(f.storage_key)
+        await _discard(uploads, result, copies)
         if dup.receipt is None:
             return _page("duplicate", status=409)
         code = dup.receipt
     except arrival.NoReader:  # e.g. every intake officer is accused: no receipt, nothing kept
-        await uploads.discard_all(result)
-        for f in stored:
-            await services.files.delete(f.storage_key)
+        await _discard(uploads, result, copies)
         return _closed_page()
-    except BaseException:
-        await uploads.discard_all(result)
-        for f in stored:
-            await services.files.delete(f.storage_key)
+    except DatabaseUnavailable as err:
+        if err.in_doubt:  # the report may have been filed: its files wait for the database
+            kept = [f for _, files in result.files for f in files] + copies
+            in_doubt.settle_later(services, [f.storage_key for f in kept])
+            result.files.clear()
+            copies.clear()
         raise
-    else:
-        metrics.SUBMISSIONS.inc()
+    metrics.SUBMISSIONS.inc()
     return _page("receipt", code=code)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -129,6 +130,37 @@ def test_a_refused_submission_stores_nothing(
     # trying again with the same form succeeds
     again = submit(client, report_fields(), files, tokens=tokens)
     assert again.status_code == 200
+    assert count_cases(client) == 1
+
+
+def test_a_submission_refused_after_its_files_were_read_stores_nothing(
+    client: TestClient[Litestar], outage: Outage, settings: Settings, readers: list[str]
+) -> None:
+    """The database goes away between the categories check and the check that somebody can
+    open the report (the read-mostly staff list has to be read again): the sealed uploads,
+    and the readable working copy of a PDF, are removed, whichever step fails."""
+    from portal.kernel.readmostly import _Entry
+    from portal.reporter.arrival import STAFF
+    from portal.reporter.submission import CATEGORIES
+
+    tokens = form_tokens(client)
+    before = stored_files(settings)
+    outage.begin()
+    # the categories are still cached for this database; the staff list has aged: good enough
+    # to let the upload begin, not to decide where the report goes
+    CATEGORIES._entries[outage.down] = CATEGORIES._entries[outage.real]
+    staff = STAFF._entries[outage.real].value
+    STAFF._entries[outage.down] = _Entry(staff, time.monotonic() - STAFF.ttl_s - 1)
+    files = [
+        ("evidence", ("a.bin", b"x" * 50_000, "application/octet-stream")),
+        ("evidence", ("c.pdf", b"%PDF-1.4\n" + b"y" * 10_000, "application/pdf")),
+    ]
+    answer = submit(client, report_fields(), files, tokens=tokens)
+    _assert_unavailable_page(answer, outage.port)
+    assert stored_files(settings) == before
+    outage.end()
+    assert count_cases(client) == 0
+    assert submit(client, report_fields(), files, tokens=tokens).status_code == 200
     assert count_cases(client) == 1
 
 
@@ -263,3 +295,18 @@ async def test_an_unreachable_database_raises_database_unavailable() -> None:
         assert not await db.ping()
     finally:
         await db.dispose()
+
+
+def test_files_of_a_cut_off_commit_wait_for_the_database(
+    client: TestClient[Litestar], outage: Outage
+) -> None:
+    """The settling of a cut-off submission's files asks again until the database answers."""
+    from portal.reporter import in_doubt
+
+    outage.begin()
+    key = "0" * 40  # no row refers to it: deleted once the database can say so
+    pending = client.blocking_portal.start_task_soon(in_doubt.settle, outage.services, [key], 0.01)
+    time.sleep(0.5)
+    assert not pending.done()  # still waiting: the database does not answer
+    outage.end()
+    assert pending.result(timeout=40) == 1

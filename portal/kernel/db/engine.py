@@ -19,6 +19,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, exc, text
@@ -44,12 +45,21 @@ _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
 
 
 class DatabaseUnavailable(Exception):
-    """The database cannot be reached right now; nothing in this transaction was committed
-    (except when the connection was lost during COMMIT itself, which no client can tell)."""
+    """The database cannot be reached right now; nothing in this transaction was committed,
+    unless ``in_doubt``: the connection was lost during COMMIT itself, after every statement
+    had run, and whether the database committed is something no client can tell."""
 
-    def __init__(self, cause: BaseException | None = None) -> None:
+    def __init__(self, cause: BaseException | None = None, *, in_doubt: bool = False) -> None:
         super().__init__("database unavailable")
         self.kind = _chain_names(cause) if cause is not None else ""
+        self.in_doubt = in_doubt
+
+
+@dataclass
+class _Progress:
+    """How far a transaction got: set once only the COMMIT is left."""
+
+    committing: bool = False
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -218,32 +228,38 @@ class Database:
             logger.error("database unavailable (%s)", kind)
 
     @asynccontextmanager
-    async def _outage_guard(self) -> AsyncIterator[None]:
+    async def _outage_guard(self) -> AsyncIterator[_Progress]:
         """An error that means "the database cannot be reached now" leaves as
-        ``DatabaseUnavailable`` (noted once per outage); every other error is left alone."""
+        ``DatabaseUnavailable`` (noted once per outage; ``in_doubt`` if it came during the
+        COMMIT); every other error is left alone."""
+        progress = _Progress()
         try:
-            yield
+            yield progress
         except Exception as error:
             if not is_unavailable(error):
                 raise
             self._note_outage(error)
             if isinstance(error, DatabaseUnavailable):
                 raise
-            raise DatabaseUnavailable(error) from error
+            raise DatabaseUnavailable(error, in_doubt=progress.committing) from error
         else:
             self._note_success()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits on success and rolls back on any exception."""
-        async with self._outage_guard(), self._write() as session:
+        async with self._outage_guard() as progress, self._write() as session:
             async with session.begin():
                 await self._connect(session)
                 yield session
-                if self.pre_commit_hooks:
-                    await session.flush()  # the hooks see every change of the block
+                # the block's statements run now (the hooks see every change of the block), so
+                # that a connection lost from here on is known to be lost during the COMMIT
+                await session.flush()
                 for hook in self.pre_commit_hooks:
                     await hook(session)
+                if self.pre_commit_hooks:
+                    await session.flush()
+                progress.committing = True
             for after in self.post_commit_hooks:
                 after(session.info)
 
