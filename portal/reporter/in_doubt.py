@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 #: the first wait before the database is asked, and the longest between two tries
 FIRST_TRY_S = 0.5
-LONGEST_WAIT_S = 30.0
+LONGEST_WAIT_S = 5.0
 
 # the settling tasks running (kept referenced until they end)
 _settling: set[asyncio.Task[int]] = set()

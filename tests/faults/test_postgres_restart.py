@@ -465,6 +465,19 @@ def _problem(path: str, response: httpx.Response) -> str:
     return ""
 
 
+def _wait_until_cut_off_commits_settle(log: Path, timeout_s: float = 30.0) -> None:
+    """A submission whose COMMIT the outage cut off keeps its files until the database says
+    whether it was filed (portal.reporter.in_doubt): wait until each such one is settled."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        text = log.read_text()
+        cut, settled = text.count("commit was cut off"), text.count("cut-off commit settled")
+        if settled >= cut:
+            return
+        assert time.monotonic() < deadline, f"{cut - settled} cut-off commits never settled"
+        time.sleep(0.2)
+
+
 def _assert_files_consistent(cluster: PrivatePostgres, data: Path) -> None:
     """Every `files` row has its object, no object lacks a row, no upload is left half-written."""
     keys = set(cluster.sql("SELECT storage_key FROM files", "portal").split())
@@ -589,6 +602,7 @@ def test_postgres_restart_under_load(private_postgres: PrivatePostgres, tmp_path
         refused = [s for s in traffic.submissions if s.errored]
         assert len(shown) >= 10, "too few receipts shown"
         assert len(refused) >= 3, "too few submissions refused during the outages"
+        _wait_until_cut_off_commits_settle(log)
         _assert_files_consistent(cluster, data)
         cases_before = int(cluster.sql("SELECT count(*) FROM cases", "portal"))
         assert len(shown) <= cases_before <= len(shown) + len(refused)
@@ -637,7 +651,8 @@ def test_postgres_restart_under_load(private_postgres: PrivatePostgres, tmp_path
         assert secret not in text, secret
     print(
         f"\nreceipts shown {len(shown)}, submissions refused {len(refused)} (committed anyway: "
-        f"{committed_anyway}), cases {cases}, answers {len(traffic.seen)}"
+        f"{committed_anyway}; commits cut off: {text.count('commit was cut off')}), cases "
+        f"{cases}, answers {len(traffic.seen)}"
     )
     for mode, m in measured.items():
         print(
