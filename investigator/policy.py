@@ -94,6 +94,13 @@ def may_join_team(roles: frozenset[str], independent: bool) -> bool:
     return INDEPENDENT_REVIEWER in roles or roles.isdisjoint(CENTRE_ROLES)
 
 
+def may_hold_independent_keys(roles: frozenset[str], on_team: bool) -> bool:
+    """May an account holding ``roles`` keep its keys to an independent case (``on_team``:
+    it has a seat on the case's team)? Its readers, the independent reviewers, keep theirs;
+    a team member only while outside the centre (``may_join_team``)."""
+    return acts_as(roles, "intake_officer", True) or (on_team and may_join_team(roles, True))
+
+
 def may_manage_account(principal: Principal, account_roles: frozenset[str]) -> bool:
     """May the principal manage a staff account on the workspace (its roles, disabling,
     enabling, resetting its authenticator)? Administrators only, and never the account of an
@@ -129,8 +136,11 @@ async def excluded_case_ids_clause(principal: Principal) -> ColumnElement[bool]:
         Case.id.not_in(subjects),
         Case.id.not_in(conflicts),
     ]
-    if not principal.has(INDEPENDENT_REVIEWER) or principal.has("intake_officer"):
-        # an independent case is none of the centre's business: only its team sees it
+    if not may_join_team(principal.roles, True):
+        # an independent case is none of the centre's business, team seat or not
+        clauses.append(Case.independent.is_(False))
+    elif not principal.has(INDEPENDENT_REVIEWER):
+        # people outside the centre see the independent cases whose team they are on
         teams = select(TeamMember.case_id).where(TeamMember.user_id == principal.user_id)
         clauses.append(
             or_(Case.independent.is_(False), Case.id.in_(teams), Case.retaliation_of.in_(teams))
@@ -346,8 +356,12 @@ async def _facts(session: AsyncSession, principal: Principal, case_id: str) -> _
 
 
 def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
-    member = facts.membership is not None
-    lead = facts.membership == "lead"
+    # a seat on an independent case's team holds only while its holder stays outside the
+    # centre (a member later given a role of the centre has no business there any more)
+    seated = not facts.independent or may_join_team(principal.roles, True)
+    member = seated and facts.membership is not None
+    lead = member and facts.membership == "lead"
+    original_member = seated and facts.original_member
 
     def has(role: str) -> bool:
         return acts_as(principal.roles, role, facts.independent)
@@ -355,7 +369,7 @@ def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
     intake = has("intake_officer") and facts.stage in INTAKE_STAGES
     approving = has("approver") and facts.stage in APPROVAL_STAGES
     if action == "view":
-        return member or intake or approving or facts.original_member
+        return member or intake or approving or original_member
     if action == "view_original":
         return member
     if action == "triage":

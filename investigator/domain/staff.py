@@ -14,10 +14,13 @@ from crypto.params import Argon2Params
 from crypto.passwords import generate_password, hash_password, password_problems
 from crypto.pepper import PasswordPepper
 from crypto.recipients import generate_staff_keys
-from investigator.roles import OWNER_ROLES, RoleError, parse_roles
+from investigator.domain.casework import revoke_user
+from investigator.policy import may_hold_independent_keys
+from investigator.roles import OWNER_ROLES, RoleError, parse_roles, roles_of
+from portal.case.events import add_event
 from portal.kernel import audit
 from portal.kernel.db.engine import Database
-from portal.kernel.db.models import Department, User
+from portal.kernel.db.models import Case, Department, KeyWrap, TeamMember, User
 from portal.kernel.msgid import _
 
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
@@ -157,6 +160,7 @@ async def set_independent_reviewer(db: Database, username: str, appointed: bool)
             action="user.appoint_independent" if appointed else "user.revoke_independent",
             detail=f"user={user.id} roles={user.roles}",
         )
+        await leave_independent_cases(s, user, actor_user_id=None)
         return user
 
 
@@ -204,6 +208,49 @@ async def change_roles(
         action="user.roles",
         detail=f"user={user.id} roles={user.roles} department={department_id or '-'}",
     )
+    await leave_independent_cases(s, user, actor_user_id=actor_user_id)
+
+
+async def leave_independent_cases(
+    s: AsyncSession, user: User, *, actor_user_id: str | None
+) -> list[str]:
+    """After a change of roles: the account gives up its keys and team seats on the
+    independent cases it may no longer hold (``investigator.policy.may_hold_independent_keys``:
+    e.g. a team member made an intake officer, a reviewer whose role was revoked). Each case it
+    leaves is audited; returns their ids."""
+    roles = roles_of(user.roles)
+    independent = select(Case.id).where(Case.independent.is_(True))
+    wrapped = set(
+        (
+            await s.execute(
+                select(KeyWrap.case_id).where(
+                    KeyWrap.user_id == user.id, KeyWrap.case_id.in_(independent)
+                )
+            )
+        ).scalars()
+    )
+    seated = set(
+        (
+            await s.execute(
+                select(TeamMember.case_id).where(
+                    TeamMember.user_id == user.id, TeamMember.case_id.in_(independent)
+                )
+            )
+        ).scalars()
+    )
+    left = sorted(c for c in wrapped | seated if not may_hold_independent_keys(roles, c in seated))
+    for case_id in left:
+        await revoke_user(s, case_id, user.id)
+        if case_id in seated:
+            add_event(s, case_id, "team_changed", public=False, actor=actor_user_id)
+        await audit.record(
+            s,
+            actor_user_id=actor_user_id,
+            action="team.remove",
+            case_id=case_id,
+            detail=f"user={user.id} reason=roles",
+        )
+    return left
 
 
 # Roles without which a report cannot be read by anyone in the centre: a report's case key is

@@ -24,7 +24,7 @@ from investigator.domain import statistics
 from investigator.policy import Principal
 from investigator.roles import roles_of
 from portal.case.sealing import open_json, wrap_aad
-from portal.kernel.db.models import AuditEntry, Case, KeyWrap, User
+from portal.kernel.db.models import AuditEntry, Case, KeyWrap, TeamMember, User
 from portal.kernel.services import Services
 from tests.investigator.ws_helpers import Desk, case_ids_on, run
 from tests.portal.test_reporter_journeys import receipt_of, report_fields, submit
@@ -80,6 +80,15 @@ def _wraps(desk: Desk, case_id: str) -> list[KeyWrap]:
 
 def _staff_wraps(desk: Desk, case_id: str, scope: str = "case") -> set[str]:
     return {w.user_id for w in _wraps(desk, case_id) if w.scope == scope and w.user_id}
+
+
+def _team(desk: Desk, case_id: str) -> set[str]:
+    async def go() -> set[str]:
+        async with desk.services.db.read() as s:
+            rows = await s.execute(select(TeamMember.user_id).where(TeamMember.case_id == case_id))
+            return set(rows.scalars())
+
+    return set(run(desk.client, go))
 
 
 def _cases(desk: Desk) -> int:
@@ -451,3 +460,68 @@ def test_the_archive_of_independent_cases_is_the_reviewers_not_the_centers(desk:
     assert desk.post(
         "board", f"/workspace/archive/{ordinary}/hold", {"hold": "on"}
     ).status_code == (404)
+
+
+def test_a_team_member_given_a_centre_role_later_loses_the_independent_case(desk: Desk) -> None:
+    """Membership of an independent case's team holds only while its member is outside the
+    centre: once the administrator makes them an intake officer (or any role of the centre),
+    the case answers 404 to them, leaves their lists, and they are off its team with their
+    keys removed (audited)."""
+    _reviewer(desk)
+    case_id = _send(desk)
+    board = "board"
+    form = {"severity": "high", "risk": "low", "category": "bribery", "department_id": ""}
+    assert desk.post(board, f"/workspace/cases/{case_id}/classify", form).status_code == 303
+    accepted = desk.post(board, f"/workspace/cases/{case_id}/accept", {"expected_stage": "triage"})
+    assert accepted.status_code == 303, accepted.text
+    outsider = desk.user_id("outsider")
+    added = desk.post(
+        board,
+        f"/workspace/cases/{case_id}/team/add",
+        {"user_id": outsider, "function": "member", "declared_no_conflict": "yes"},
+    )
+    assert added.status_code == 303, added.text
+    assert desk.get("outsider", f"/workspace/cases/{case_id}").status_code == 200
+    assert outsider in _staff_wraps(desk, case_id)
+    assert _team(desk, case_id) == {outsider}
+
+    changed = desk.post(
+        "admin", f"/workspace/users/{outsider}", {"roles": ["investigator", "intake_officer"]}
+    )
+    assert changed.status_code == 303, changed.text
+    assert desk.get("outsider", f"/workspace/cases/{case_id}").status_code == 404
+    assert case_id not in _seen(desk, "outsider")[0]
+    assert outsider not in _staff_wraps(desk, case_id)
+    assert outsider not in _staff_wraps(desk, case_id, "identity")
+    # they are off the team; the departure is audited
+    assert _team(desk, case_id) == set()
+
+    async def audited() -> list[str]:
+        async with desk.services.db.read() as s:
+            rows = await s.execute(
+                select(AuditEntry.detail).where(
+                    AuditEntry.case_id == case_id, AuditEntry.action == "team.remove"
+                )
+            )
+            return [str(d) for d in rows.scalars()]
+
+    assert run(desk.client, audited) == [f"user={outsider} reason=roles"]
+
+
+def test_a_reviewer_whose_role_is_revoked_gives_up_the_independent_cases_keys(
+    desk: Desk,
+) -> None:
+    desk.add("board", "independent_reviewer,investigator")  # stays an investigator
+    case_id = _send(desk)
+    board = desk.user_id("board")
+    assert board in _staff_wraps(desk, case_id)
+    assert desk.get("board", f"/workspace/cases/{case_id}").status_code == 200
+
+    async def revoke() -> None:
+        from investigator.domain.staff import set_independent_reviewer
+
+        await set_independent_reviewer(desk.services.db, "board", appointed=False)
+
+    run(desk.client, revoke)
+    assert board not in _staff_wraps(desk, case_id)
+    assert desk.get("board", f"/workspace/cases/{case_id}").status_code == 404
