@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crypto.envelope import field_aad, new_case_key
 from crypto.recipients import wrap_for_recipient
+from crypto.suites import Suite
 from investigator.domain.casefile import staff_key
-from investigator.policy import is_excluded_user, may_join_team
+from investigator.policy import acts_as, is_excluded_user, may_join_team
 from investigator.roles import roles_of
 from portal.case.errors import WorkflowError
 from portal.case.events import add_event
@@ -275,6 +276,54 @@ async def link_subject(
         case_id=case.id,
         detail=f"user={user_id} wraps_deleted={removed}",
     )
+
+
+async def dismiss_proposed_link(
+    session: AsyncSession,
+    case: Case,
+    key: bytes,
+    actor: str,
+    subject_id: str,
+    user: User,
+    suite: Suite,
+) -> bool:
+    """The answer "not the same person" to a name match found at arrival: the automatic
+    exclusion of ``user`` naming that subject goes (a declared conflict, or a confirmed link,
+    is never undone here). An account that reads the case's reports by its role (an intake
+    officer; an independent reviewer on an independent case) gets the case key it was
+    refused at arrival, unless excluded otherwise. Audited. Returns whether a key was given."""
+    removed = await session.execute(
+        delete(Conflict).where(
+            Conflict.case_id == case.id,
+            Conflict.user_id == user.id,
+            Conflict.subject_id == subject_id,
+        )
+    )
+    if not int(getattr(removed, "rowcount", 0) or 0):
+        raise WorkflowError(_("There is no such possible conflict on this case."))
+    await session.flush()
+    granted = False
+    if (
+        not user.disabled
+        and acts_as(roles_of(user.roles), "intake_officer", case.independent)
+        and not await is_excluded_user(session, case.id, user.id)
+    ):
+        held = await session.execute(
+            select(KeyWrap.id).where(
+                KeyWrap.case_id == case.id, KeyWrap.user_id == user.id, KeyWrap.scope == "case"
+            )
+        )
+        if held.first() is None:
+            grant_user(session, case.id, "case", key, user, suite)
+            granted = True
+    await audit.record(
+        session,
+        actor_user_id=actor,
+        action="case.conflict_dismissed",
+        case_id=case.id,
+        detail=f"user={user.id} key_given={granted}",
+    )
+    return granted
 
 
 # --- transfer (转办) ---------------------------------------------------------------------------

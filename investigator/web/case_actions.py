@@ -12,7 +12,8 @@ page and a message), then the work in one transaction that also writes the audit
     POST /workspace/cases/{case_id}/team/remove             declaration of no conflict (W5)
     POST /workspace/cases/{case_id}/conflict              view: declare one's own conflict (回避)
     POST /workspace/cases/{case_id}/subjects/add          manage_subjects
-    POST /workspace/cases/{case_id}/subjects/{sid}/link   manage_subjects
+    POST /workspace/cases/{case_id}/subjects/{sid}/link   manage_subjects: a name match found at
+    POST /workspace/cases/{case_id}/subjects/{sid}/not-linked  arrival is that person, or not
     POST /workspace/cases/{case_id}/message               message_reporter (sealed)
     POST /workspace/cases/{case_id}/note                  add_note (sealed, staff only)
     POST /workspace/cases/{case_id}/identity/request      request_identity (A3)
@@ -335,6 +336,29 @@ async def subject_link(
     return await run_action(request, case_id, ("manage_subjects",), work)
 
 
+@post(
+    "/cases/{case_id:str}/subjects/{subject_id:str}/not-linked",
+    name="workspace_subject_not_linked",
+)
+async def subject_not_linked(
+    request: Request[Any, Any, Any],
+    case_id: FromPath[str],
+    subject_id: FromPath[str],
+    services: ServicesDep,
+) -> Template | Redirect:
+    """ "Not the same person": the name match found at arrival is dismissed."""
+
+    async def work(s: AsyncSession, staff: StaffPrincipal, case: Case, form: Form) -> Redirect:
+        user = await _active_user(s, field(form, "user_id", 64))
+        key = await _key(s, staff, case)
+        await casework.dismiss_proposed_link(
+            s, case, key, staff.user_id, subject_id[:64], user, services.keyring.suite
+        )
+        return to_case(case.id, "#subjects")
+
+    return await run_action(request, case_id, ("manage_subjects",), work)
+
+
 # --- messages, notes, identity ---
 
 
@@ -414,6 +438,7 @@ action_handlers: list[Any] = [
     conflict,
     subject_add,
     subject_link,
+    subject_not_linked,
     message,
     note,
     identity_request,

@@ -192,6 +192,7 @@ AUDIT_ACTIONS = {
     "case.conflict_declared": _("Declared a conflict of interest"),
     "case.deadlines_view": _("Opened the deadlines of a case"),
     "case.destroy": _("Destroyed a case"),
+    "case.conflict_dismissed": _("Found a name match at arrival to be another person"),
     "case.export": _("Exported a case"),
     "case.key_shared": _("Shared a case key"),
     "case.message": _("Sent a message to the reporter"),

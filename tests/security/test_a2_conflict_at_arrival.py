@@ -196,3 +196,78 @@ def test_A2_a_retaliation_report_keeps_the_accused_out_from_its_first_moment(des
     assert desk.get("accused", f"/workspace/cases/{new_id}").status_code == 404
     assert new_id not in _lists(desk, "accused")
     assert desk.get("intake", f"/workspace/cases/{new_id}").status_code == 200
+
+
+def test_A2_a_namesake_found_to_be_another_person_gets_the_case_back(desk: Desk) -> None:
+    """ "Not the same person": intake ends the automatic exclusion of a namesake, who (an
+    intake officer) receives the case key at once and sees the case; audited. A declared
+    conflict is not undone this way, and the answer needs the right to manage the subjects."""
+    case_id, _code = _report_about(desk, REPORTED_AS)
+    namesake = desk.user_id("accused")
+    _wraps, conflicts = _facts(desk, case_id)
+    sid = conflicts[0][1]
+    page = html.unescape(desk.get("intake", f"/workspace/cases/{case_id}").text)
+    assert "Not the same person: end this exclusion" in page
+    assert f"/subjects/{sid}/not-linked" in page
+    # the namesake cannot answer for themself (the case is not theirs to see)
+    refused = desk.post(
+        "accused", f"/workspace/cases/{case_id}/subjects/{sid}/not-linked", {"user_id": namesake}
+    )
+    assert refused.status_code == 404
+    assert namesake not in _facts(desk, case_id)[0]
+
+    done = desk.post(
+        "intake", f"/workspace/cases/{case_id}/subjects/{sid}/not-linked", {"user_id": namesake}
+    )
+    assert done.status_code == 303, done.text
+    wraps, conflicts = _facts(desk, case_id)
+    assert namesake in wraps and conflicts == []
+    assert desk.get("accused", f"/workspace/cases/{case_id}").status_code == 200
+    assert case_id in _lists(desk, "accused")
+    after = desk.get("intake", f"/workspace/cases/{case_id}").text
+    assert FLAG["en"] not in after
+
+    async def audited() -> list[str | None]:
+        from portal.kernel.db.models import AuditEntry
+
+        async with desk.services.db.read() as s:
+            rows = await s.execute(
+                select(AuditEntry.detail).where(
+                    AuditEntry.case_id == case_id,
+                    AuditEntry.action == "case.conflict_dismissed",
+                )
+            )
+            return list(rows.scalars())
+
+    assert run(desk.client, audited) == [f"user={namesake} key_given=True"]
+    # the audit log says it in words
+    desk.add("auditor", "auditor")
+    log = html.unescape(desk.get("auditor", "/workspace/audit").text)
+    assert "Found a name match at arrival to be another person" in log
+    # once answered there is nothing left to dismiss
+    again = desk.post(
+        "intake", f"/workspace/cases/{case_id}/subjects/{sid}/not-linked", {"user_id": namesake}
+    )
+    assert again.status_code == 400
+    assert "There is no such possible conflict on this case." in html.unescape(again.text)
+
+
+def test_A2_a_declared_conflict_is_not_dismissed_as_a_namesake(desk: Desk) -> None:
+    case_id, _code = _report_about(desk, "someone else entirely")
+    declared = desk.post("intake", f"/workspace/cases/{case_id}/conflict", {"confirm": "yes"})
+    assert declared.status_code == 303, declared.text
+
+    async def subject_id() -> str:
+        async with desk.services.db.read() as s:
+            row = await s.execute(select(Subject.id).where(Subject.case_id == case_id))
+            return str(row.scalars().first())
+
+    sid = run(desk.client, subject_id)
+    answer = desk.post(  # a colleague tries to end it
+        "accused",
+        f"/workspace/cases/{case_id}/subjects/{sid}/not-linked",
+        {"user_id": desk.user_id("intake")},
+    )
+    assert answer.status_code == 400
+    _wraps, conflicts = _facts(desk, case_id)
+    assert conflicts == [(desk.user_id("intake"), None)]
