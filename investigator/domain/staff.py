@@ -267,12 +267,21 @@ MISSING_ROLE_WARNINGS = {
         "until one exists (anonymous reports are still taken). Create one on the staff accounts "
         "page."
     ),
+    # the reader of reports about the centre itself (the independent channel)
+    "independent_reviewer": _(
+        "No independent reviewer (audit committee or supervisory board) is appointed: the "
+        "portal refuses reports about the 法审风控中心 itself, which only the center could "
+        "otherwise read. The installation owner appoints one on the server with "
+        "`portal user appoint-reviewer NAME`."
+    ),
 }
+WARNED_ROLES = (*KEY_ROLES, "independent_reviewer")
 
 
 async def missing_key_roles(db: Database) -> list[str]:
-    """The roles of ``KEY_ROLES`` that no enabled account holds."""
+    """The roles of ``WARNED_ROLES`` that no enabled account holds (the administrator is
+    told on the workspace home page: ``MISSING_ROLE_WARNINGS``)."""
     async with db.read() as s:
         rows = (await s.execute(select(User.roles).where(User.disabled.is_(False)))).scalars()
         held = {role for stored in rows for role in stored.split(",")}
-    return [role for role in KEY_ROLES if role not in held]
+    return [role for role in WARNED_ROLES if role not in held]

@@ -4,10 +4,12 @@ visit, on the reporter's behalf.
     GET  /workspace/register   (also /workspace/cases/new)   the form
     POST /workspace/register                                 commit; show the receipt code once
 
-The same fields and checks as the portal form (``portal.reporter.intake.parse_report``) and the same
-commit (``portal.reporter.submission.submit``) with the channel recorded; no files here (the
-reporter can
-add evidence later with the receipt code). The receipt code is in the body of the POST
+A report about the 法审风控中心 itself ("about_centre", offered when an independent reviewer
+exists) takes the independent channel as on the portal: the registering officer cannot open
+it afterwards. The same fields and checks as the portal form
+(``portal.reporter.intake.parse_report``) and the same commit
+(``portal.reporter.submission.submit``) with the channel recorded; no files here (the reporter
+can add evidence later with the receipt code). The receipt code is in the body of the POST
 response only, for the officer to pass on; it is never stored or logged in plaintext.
 """
 
@@ -26,7 +28,7 @@ from investigator.web.guards import ServicesDep, StaffPrincipal, current_staff
 from portal.kernel import audit
 from portal.kernel.msgid import _
 from portal.kernel.services import Services
-from portal.reporter.arrival import NoReader
+from portal.reporter.arrival import NoReader, current_channel
 from portal.reporter.intake import KINDS, RELATIONS, parse_report
 
 CHANNELS: tuple[str, ...] = ("phone", "wechat", "official_account", "email", "letter", "visit")
@@ -34,6 +36,10 @@ CHOOSE_CHANNEL = _("Choose how the report was received.")
 NO_READER = _(
     "Not registered: nobody could open this report (no intake officer or, for a name given, "
     "no identity custodian who is not named in it). Nothing was stored."
+)
+NO_REVIEWER = _(
+    "Not registered: no independent reviewer has been appointed to open a report about the "
+    "法审风控中心 itself. Nothing was stored."
 )
 SUBJECT_ROWS = 3
 
@@ -59,6 +65,7 @@ async def _form_page(
         errors=errors or {},
         submission_token=token or secrets.token_urlsafe(32),
         subject_rows=SUBJECT_ROWS,
+        independent_ready=(await current_channel(services.db)).independent_ready,
     )
 
 
@@ -89,6 +96,11 @@ async def register_submit(request: Request[Any, Any, Any], services: ServicesDep
     if not 16 <= len(token) <= 100:
         errors["form"] = _("Your form has expired. Please reload the page.")
         token = ""
+    report = parsed.report
+    if report is not None and report.independent:
+        state = await current_channel(services.db, report)
+        if not state.accepts(report):
+            errors["form"] = NO_REVIEWER
     if parsed.report is None or errors:
         return await _form_page(
             services, staff, fields=fields, errors=errors, token=token or None, status=400

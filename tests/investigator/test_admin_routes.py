@@ -225,3 +225,10 @@ def test_administrator_is_warned_while_no_one_could_open_a_report(
     desk.post("root", f"/workspace/users/{desk.user_id('ian')}/disable")
     assert "There is no active intake officer" in desk.get("root", "/workspace/").text
     assert "There is no active" not in desk.get("cus", "/workspace/").text
+    # reports about the centre itself need an independent reviewer: the owner's to appoint
+    reviewer = "No independent reviewer (audit committee or supervisory board) is appointed"
+    assert reviewer in desk.get("root", "/workspace/").text
+    assert "portal user appoint-reviewer NAME" in desk.get("root", "/workspace/").text
+    assert reviewer not in desk.get("cus", "/workspace/").text
+    desk.add("board", "independent_reviewer")
+    assert reviewer not in desk.get("root", "/workspace/").text

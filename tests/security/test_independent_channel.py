@@ -525,3 +525,60 @@ def test_a_reviewer_whose_role_is_revoked_gives_up_the_independent_cases_keys(
     run(desk.client, revoke)
     assert board not in _staff_wraps(desk, case_id)
     assert desk.get("board", f"/workspace/cases/{case_id}").status_code == 404
+
+
+def _register_about_centre(desk: Desk) -> object:
+    form = desk.get("intake", "/workspace/register")
+    assert form.status_code == 200
+    token = form.text.split('name="submission_token" value="', 1)[1].split('"', 1)[0]
+    fields = {
+        "submission_token": token,
+        "channel": "phone",
+        "kind": "report",
+        "identity_mode": "anonymous",
+        "category": "bribery",
+        "relation": "employee",
+        "what": CANARY + " (by phone)",
+        "declaration": "yes",
+        "about_centre": "yes",
+    }
+    return form, desk.post("intake", "/workspace/register", fields)
+
+
+def test_a_report_about_the_centre_registered_by_phone_goes_to_the_reviewers(
+    desk: Desk,
+) -> None:
+    """W2: the intake officer who takes such a call ticks "about the centre"; the case is the
+    independent reviewers' alone, and the officer who registered it cannot open it."""
+    _reviewer(desk)
+    form, done = _register_about_centre(desk)
+    assert "The report concerns the 法审风控中心 or its staff" in html.unescape(form.text)
+    assert done.status_code == 200, done.text
+
+    async def newest() -> tuple[str, bool]:
+        async with desk.services.db.read() as s:
+            row = (
+                await s.execute(
+                    select(Case.id, Case.independent).order_by(Case.number.desc()).limit(1)
+                )
+            ).one()
+            return str(row[0]), bool(row[1])
+
+    case_id, independent = run(desk.client, newest)
+    assert independent
+    assert _staff_wraps(desk, case_id) == {desk.user_id("board")}
+    assert desk.get("intake", f"/workspace/cases/{case_id}").status_code == 404
+    assert case_id not in _seen(desk, "intake")[0]
+    assert desk.get("board", f"/workspace/cases/{case_id}").status_code == 200
+
+
+def test_without_a_reviewer_registration_cannot_take_the_independent_channel(
+    desk: Desk,
+) -> None:
+    form, refused = _register_about_centre(desk)
+    text = html.unescape(form.text)
+    assert 'name="about_centre"' not in form.text
+    assert "No independent reviewer (audit committee or supervisory board) has been" in text
+    assert refused.status_code == 400
+    assert "no independent reviewer has been appointed" in html.unescape(refused.text)
+    assert _cases(desk) == 0
