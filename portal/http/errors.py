@@ -76,7 +76,7 @@ def _wants_json(request: Request[Any, Any, Any]) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def _render_html(request: Request[Any, Any, Any], page: int) -> str:
+def _render_html(request: Request[Any, Any, Any], page: int, **context: Any) -> str:
     locale_of(request.scope)  # errors raised before routing have no locale yet
     try:
         engine = request.app.template_engine
@@ -85,7 +85,9 @@ def _render_html(request: Request[Any, Any, Any], page: int) -> str:
         template = engine.get_template(f"errors/{page}.html")
         token = value_or_default(ScopeState.from_scope(request.scope).csrf_token, "")
         csrf_input = f'<input type="hidden" name="_csrf_token" value="{html.escape(token)}" />'
-        rendered: str = template.render(request=request, csrf_input=csrf_input, status_code=page)
+        rendered: str = template.render(
+            request=request, csrf_input=csrf_input, status_code=page, **context
+        )
         return rendered
     except Exception as exc:
         logger.error(
@@ -94,7 +96,9 @@ def _render_html(request: Request[Any, Any, Any], page: int) -> str:
         return _PLAIN_FALLBACK.format(code=html.escape(str(page)))
 
 
-def _response(settings: Settings, request: Request[Any, Any, Any], status: int) -> Response[Any]:
+def _response(
+    settings: Settings, request: Request[Any, Any, Any], status: int, **context: Any
+) -> Response[Any]:
     page = _page_for(status)
     path = request.scope.get("path", "/")
     query = request.scope.get("query_string", b"")
@@ -107,7 +111,7 @@ def _response(settings: Settings, request: Request[Any, Any, Any], status: int) 
             media_type=MediaType.JSON,
             headers=headers,
         )
-    body = _render_html(request, page)
+    body = _render_html(request, page, **context)
     headers = dict(security_headers(settings, path, "text/html", query))
     return Response(
         content=body,
@@ -151,7 +155,9 @@ def exception_handlers(settings: Settings) -> dict[int | type[Exception], Handle
         else:
             component = StorageFull.component
         request.scope.setdefault("state", {})["portal_unavailable"] = component  # for metrics
-        response = _response(settings, request, HTTP_503_SERVICE_UNAVAILABLE)
+        # a COMMIT cut off: what was sent may have been saved (portal.reporter.in_doubt)
+        in_doubt = isinstance(exc, DatabaseUnavailable) and exc.in_doubt
+        response = _response(settings, request, HTTP_503_SERVICE_UNAVAILABLE, in_doubt=in_doubt)
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
 

@@ -39,6 +39,7 @@ from tests.portal.test_reporter_journeys import (
     submit,
 )
 
+IN_DOUBT = "it cannot tell yet whether it was saved"
 FILES = [
     ("evidence", ("a.bin", b"x" * 60_000, "application/octet-stream")),
     ("evidence", ("b.txt", b"some notes", "text/plain")),
@@ -112,6 +113,8 @@ def test_filed_before_the_cut_keeps_its_files_and_the_retry_shows_its_receipt(
     assert cut.cut == 1
     assert answer.status_code == 503
     assert "Temporarily unavailable" in answer.text
+    # the page does not say "not saved": it asks for the same form again
+    assert IN_DOUBT in answer.text and "was not saved" not in answer.text
     _settled()
     # the report was filed: its rows and its objects agree
     assert count_cases(client) == 1
@@ -136,6 +139,7 @@ def test_not_filed_before_the_cut_leaves_nothing_and_the_retry_files_it(
         answer = submit(client, report_fields(), FILES, tokens=tokens)
     assert cut.cut == 1
     assert answer.status_code == 503
+    assert IN_DOUBT in answer.text
     _settled()
     assert count_cases(client) == 0
     assert stored_files(settings) == before  # the kept files were deleted once settled
@@ -164,9 +168,12 @@ def test_files_added_at_follow_up_by_a_cut_off_commit(
         ]
     )
     with CutCommit(when) as cut:
-        added = client.post("/follow-up/evidence", content=body, headers=hdrs)
+        added = client.post(
+            "/follow-up/evidence", content=body, headers={**hdrs, "accept-language": "zh-CN"}
+        )
     assert cut.cut == 1
     assert added.status_code == 503
+    assert "暂时无法确定是否已保存" in added.text
     _settled()
     keys = _file_keys(client)
     assert len(keys) == len(keys_before) + (1 if when == "after_commit" else 0)
