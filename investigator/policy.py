@@ -95,9 +95,8 @@ def may_join_team(roles: frozenset[str], independent: bool) -> bool:
 
 
 def may_hold_independent_keys(roles: frozenset[str], on_team: bool) -> bool:
-    """May an account holding ``roles`` keep its keys to an independent case (``on_team``:
-    it has a seat on the case's team)? Its readers, the independent reviewers, keep theirs;
-    a team member only while outside the centre (``may_join_team``)."""
+    """May ``roles`` keep keys to an independent case (``on_team``: seated on its team)? Its
+    readers (reviewers) may; a team member only while outside the centre (``may_join_team``)."""
     return acts_as(roles, "intake_officer", True) or (on_team and may_join_team(roles, True))
 
 
@@ -356,8 +355,7 @@ async def _facts(session: AsyncSession, principal: Principal, case_id: str) -> _
 
 
 def _decide(principal: Principal, facts: _Facts, action: str) -> bool:
-    # a seat on an independent case's team holds only while its holder stays outside the
-    # centre (a member later given a role of the centre has no business there any more)
+    # a seat on an independent case's team holds only while its holder stays outside the centre
     seated = not facts.independent or may_join_team(principal.roles, True)
     member = seated and facts.membership is not None
     lead = member and facts.membership == "lead"

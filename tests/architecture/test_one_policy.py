@@ -14,6 +14,9 @@ POLICY = "investigator/policy.py"
 NOT_ACCESS = {
     # confirming the link intake was offered at arrival: writes the subject, clears the notice
     ("investigator/domain/casework.py", "link_subject"),
+    # answering that proposal "not the same person": deletes that automatic row (whether the
+    # account may then read is asked of the policy: is_excluded_user, acts_as)
+    ("investigator/domain/casework.py", "dismiss_proposed_link"),
     # the links proposed at arrival, shown to intake to confirm (the accused has no key)
     ("investigator/web/case_page.py", "proposed_links"),
     # statistics count persons named (keyed fingerprints), never decide who sees a case
