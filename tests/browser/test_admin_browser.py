@@ -136,7 +136,9 @@ def test_administrator_first_day(
         tr(MISSING_ROLE_WARNINGS["intake_officer"]),
         tr(MISSING_ROLE_WARNINGS["identity_custodian"]),
     ]
-    assert home_warnings(admin) == [*expected, tr(NOBODY_ON_DUTY)]
+    # reports about the centre itself need an independent reviewer, the owner's to appoint
+    reviewer = tr(MISSING_ROLE_WARNINGS["independent_reviewer"])
+    assert home_warnings(admin) == [*expected, reviewer, tr(NOBODY_ON_DUTY)]
     # the administrator's home offers no way to report content
     expect(admin.locator("a[href='/workspace/inbox']")).to_have_count(0)
 
@@ -176,7 +178,7 @@ def test_administrator_first_day(
     # 4. an intake officer, then the identity custodian role on the account's own page
     intake_name, intake_username = f"Intake {suffix}", f"intake-{suffix}"
     one_time = create_account(admin, intake_username, intake_name, "intake_officer", tr)
-    assert home_warnings(admin) == expected[1:]
+    assert home_warnings(admin) == [*expected[1:], reviewer]
     admin.goto("/workspace/users")
     admin.locator("table a", has_text=intake_username).click()
     assert re.fullmatch(r"/workspace/users/[^/]+", path_of(admin)), admin.url
@@ -190,6 +192,8 @@ def test_administrator_first_day(
     expect(account_row).to_contain_text(tr("Intake officer"))
     expect(account_row).to_contain_text(tr("Identity custodian"))
     expect(account_row).not_to_contain_text("intake_officer")
+    assert home_warnings(admin) == [reviewer]
+    cast.hire(board="independent_reviewer")  # the owner, with `portal user add`
     assert home_warnings(admin) == []
     expect(admin.locator("main p.callout:not(.calendar-year)")).to_have_count(0)
 

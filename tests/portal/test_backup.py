@@ -135,7 +135,8 @@ def test_damaged_backup_is_refused(tmp_path: Path) -> None:
     assert portal(source, "backup", str(dest)).returncode == 0
     assert portal(source, "backup", "--secrets", str(tmp_path / "sec")).returncode == 0
     victim = next(p for p in (dest / "files" / "objects").rglob("*") if p.is_file())
-    victim.write_bytes(victim.read_bytes()[:-1] + b"\0")
+    data = victim.read_bytes()
+    victim.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # always a change
     fresh = _settings(tmp_path / "restored")
     assert portal(fresh, "restore", "--secrets", str(tmp_path / "sec")).returncode == 0
     out = portal(fresh, "restore", str(dest))

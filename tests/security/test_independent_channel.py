@@ -24,6 +24,7 @@ from investigator.domain import statistics
 from investigator.policy import Principal
 from investigator.roles import roles_of
 from portal.case.sealing import open_json, wrap_aad
+from portal.kernel import clock
 from portal.kernel.db.models import AuditEntry, Case, KeyWrap, TeamMember, User
 from portal.kernel.services import Services
 from tests.investigator.ws_helpers import Desk, case_ids_on, run
@@ -306,7 +307,7 @@ def test_statistics_count_an_independent_case_in_the_total_only(desk: Desk) -> N
         async with desk.services.db.read() as s:
             user = (await s.execute(select(User).where(User.username == name))).scalar_one()
             viewer = Principal(user.id, roles_of(user.roles), user.department_id)
-            today = dt.date.today()
+            today = clock.today()  # the portal's day (Asia/Shanghai), as cases are dated
             period = statistics.Period("custom", today - dt.timedelta(days=3), today)
             return await statistics.compute(s, viewer, period, today)
 
