@@ -48,7 +48,18 @@ def settle_later(services: Services, keys: Iterable[str]) -> asyncio.Task[int] |
     task = asyncio.get_running_loop().create_task(settle(services, wanted))
     _settling.add(task)
     task.add_done_callback(_settling.discard)
+    task.add_done_callback(_log_failure)
     return task
+
+
+def _log_failure(task: asyncio.Task[int]) -> None:
+    """A settling that failed (the file store refusing a delete) is said in the log, by kind;
+    the objects it left are the start-up orphan sweep's."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        logger.error("cut-off commit not settled (%s)", type(error).__name__)
 
 
 async def settle(services: Services, keys: list[str], first_wait_s: float = FIRST_TRY_S) -> int:

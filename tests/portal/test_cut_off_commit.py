@@ -201,3 +201,29 @@ async def test_a_lost_commit_is_in_doubt_a_lost_statement_is_not(settings: Setti
         assert not before_commit.value.in_doubt
     finally:
         await db.dispose()
+
+
+def test_a_settling_that_fails_is_logged(
+    client: TestClient[Litestar], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The file store refusing the delete is not swallowed: one ERROR line, by kind."""
+    import logging
+    from types import SimpleNamespace
+
+    class Refusing:
+        async def delete(self, key: str) -> None:
+            raise OSError("read-only file system")
+
+    real: Any = client.app.state["services"]
+    services: Any = SimpleNamespace(db=real.db, files=Refusing())
+
+    async def go() -> None:
+        task = in_doubt.settle_later(services, ["0" * 40])
+        assert task is not None
+        with pytest.raises(OSError):
+            await task
+
+    with caplog.at_level(logging.ERROR, logger="portal.reporter.in_doubt"):
+        client.blocking_portal.call(go)
+        time.sleep(0.1)  # the done callbacks run on the loop
+    assert "cut-off commit not settled (OSError)" in caplog.text
