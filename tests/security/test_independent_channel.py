@@ -28,7 +28,7 @@ from portal.kernel import clock
 from portal.kernel.db.models import AuditEntry, Case, KeyWrap, TeamMember, User
 from portal.kernel.services import Services
 from tests.investigator.ws_helpers import Desk, case_ids_on, run
-from tests.portal.test_reporter_journeys import receipt_of, report_fields, submit
+from tests.portal.test_reporter_journeys import TOKEN_RE, receipt_of, report_fields, submit
 
 CANARY = "CANARY-independent-7f3e91 the head of the center takes kickbacks"
 OPTION = "My report concerns the 法审风控中心 or its staff"
@@ -531,9 +531,10 @@ def test_a_reviewer_whose_role_is_revoked_gives_up_the_independent_cases_keys(
 def _register_about_centre(desk: Desk) -> object:
     form = desk.get("intake", "/workspace/register")
     assert form.status_code == 200
-    token = form.text.split('name="submission_token" value="', 1)[1].split('"', 1)[0]
+    token = TOKEN_RE.search(form.text)
+    assert token
     fields = {
-        "submission_token": token,
+        "submission_token": token.group(1),
         "channel": "phone",
         "kind": "report",
         "identity_mode": "anonymous",
